@@ -1,0 +1,151 @@
+public import Foundation
+internal import CSodium
+
+/// A ristretto255 group element in its canonical 32-byte encoding.
+///
+/// Values of this type are always canonical encodings of a non-identity element: the public
+/// initialiser validates, and the library's own operations only ever produce valid elements.
+/// The bytes are stored inline (no heap allocation), so `[GroupElement]` is one contiguous
+/// buffer of 32-byte elements.
+public struct GroupElement: Hashable, Sendable {
+    /// The size of an encoded element.
+    public static let byteCount = 32
+
+    // Four words rather than an array: inline storage, cheap hashing and equality.
+    private var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
+
+    /// An all-zero value, used only as a placeholder in buffers that are about to be filled.
+    static let zero = GroupElement()
+
+    private init() {}
+
+    /// Decodes and validates an element received from elsewhere.
+    ///
+    /// - Parameter bytes: exactly 32 bytes.
+    /// - Throws: ``PSIError/invalidLength(what:length:expected:)`` for another length,
+    ///   ``PSIError/identityElement(index:)`` for the identity, and
+    ///   ``PSIError/invalidElementEncoding(index:)`` for bytes that are not a canonical
+    ///   ristretto255 encoding.
+    public init<Bytes: DataProtocol>(validating bytes: Bytes) throws {
+        guard bytes.count == Self.byteCount else {
+            throw PSIError.invalidLength(what: "group element", length: bytes.count, expected: Self.byteCount)
+        }
+        var element = GroupElement()
+        element.withUnsafeMutableBytes { _ = bytes.copyBytes(to: $0) }
+        try element.validate(index: nil)
+        self = element
+    }
+
+    /// Copies 32 bytes without validating them. Callers validate before use.
+    init(unvalidated pointer: UnsafeRawPointer) {
+        var element = GroupElement()
+        element.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: 32)) }
+        self = element
+    }
+
+    /// Checks that the bytes are a canonical encoding of a non-identity element.
+    func validate(index: Int?) throws {
+        if self == .zero { throw PSIError.identityElement(index: index) }
+        let valid = withUnsafeBytes { crypto_core_ristretto255_is_valid_point($0.baseAddress!) }
+        guard valid == 1 else { throw PSIError.invalidElementEncoding(index: index) }
+    }
+
+    /// The canonical 32-byte encoding.
+    public var rawRepresentation: [UInt8] {
+        withUnsafeBytes { Array($0) }
+    }
+
+    /// The encoding as lower-case hexadecimal.
+    public var hexString: String { rawRepresentation.hexString }
+
+    /// Calls `body` with the 32 encoded bytes.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try Swift.withUnsafeBytes(of: self, body)
+    }
+
+    mutating func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try Swift.withUnsafeMutableBytes(of: &self, body)
+    }
+
+    /// `scalar · self`.
+    ///
+    /// - Throws: ``PSIError/scalarMultiplicationFailed`` when the product is the identity,
+    ///   which cannot happen for a valid element and a non-zero scalar.
+    public func multiplied(by scalar: Scalar) throws -> GroupElement {
+        var result = GroupElement()
+        let status = scalar.secret.withUnsafeBytes { n in
+            withUnsafeBytes { p in
+                result.withUnsafeMutableBytes { q in
+                    crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
+                }
+            }
+        }
+        guard status == 0 else { throw PSIError.scalarMultiplicationFailed }
+        return result
+    }
+
+    /// `scalar · B`, where B is the ristretto255 generator.
+    public static func generatorMultiplied(by scalar: Scalar) throws -> GroupElement {
+        var result = GroupElement()
+        let status = scalar.secret.withUnsafeBytes { n in
+            result.withUnsafeMutableBytes { q in
+                crypto_scalarmult_ristretto255_base(q.baseAddress!, n.baseAddress!)
+            }
+        }
+        guard status == 0 else { throw PSIError.scalarMultiplicationFailed }
+        return result
+    }
+
+    /// Maps 64 uniformly random bytes to an element (`crypto_core_ristretto255_from_hash`,
+    /// the one-way map of RFC 9380 / RFC 9496).
+    static func fromUniformBytes(_ bytes: UnsafeRawPointer) -> GroupElement {
+        var result = GroupElement()
+        result.withUnsafeMutableBytes { q in
+            _ = crypto_core_ristretto255_from_hash(q.baseAddress!, bytes)
+        }
+        return result
+    }
+}
+
+extension GroupElement: CustomStringConvertible {
+    public var description: String { "GroupElement(\(hexString))" }
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lower-case hexadecimal.
+    var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(underestimatedCount * 2)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Decodes hexadecimal (either case); nil for odd length or a non-hex character.
+    init?(hexString: some StringProtocol) {
+        let utf8 = Array(hexString.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+        }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(utf8.count / 2)
+        var i = 0
+        while i < utf8.count {
+            guard let hi = nibble(utf8[i]), let lo = nibble(utf8[i + 1]) else { return nil }
+            bytes.append(hi << 4 | lo)
+            i += 2
+        }
+        self = bytes
+    }
+}

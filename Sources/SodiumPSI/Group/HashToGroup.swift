@@ -1,0 +1,118 @@
+public import Foundation
+internal import CSodium
+
+/// RFC 9380 `expand_message_xmd` with SHA-512, and hash-to-group for ristretto255
+/// (`hash_to_ristretto255`, RFC 9380 §6.8 / RFC 9496 §4.3.4).
+///
+/// A context absorbs the 128-byte zero block and a fixed message prefix once; hashing an item
+/// then copies that SHA-512 state instead of recomputing it, which matters on the hot path.
+public struct HashToGroup: Sendable {
+    /// SHA-512 output and block sizes (RFC 9380 `b_in_bytes`, `s_in_bytes`).
+    static let hashBytes = 64
+    static let blockBytes = 128
+
+    /// `DST || I2OSP(len(DST), 1)`, after the oversize-DST rule.
+    let dstPrime: [UInt8]
+    /// SHA-512 state after absorbing `Z_pad || messagePrefix`.
+    private let prefixState: crypto_hash_sha512_state
+
+    /// - Parameters:
+    ///   - domainSeparationTag: the DST. Tags longer than 255 bytes are first hashed as
+    ///     RFC 9380 §5.3.3 prescribes.
+    ///   - messagePrefix: bytes that every hashed message starts with (may be empty).
+    public init(domainSeparationTag: some Sequence<UInt8>, messagePrefix: some Sequence<UInt8> = [UInt8]()) {
+        var dst = Array(domainSeparationTag)
+        if dst.count > 255 {
+            dst = sha512(Array("H2C-OVERSIZE-DST-".utf8) + dst)
+        }
+        self.dstPrime = dst + [UInt8(dst.count)]
+        var state = crypto_hash_sha512_state()
+        crypto_hash_sha512_init(&state)
+        let zeroPad = [UInt8](repeating: 0, count: Self.blockBytes)
+        crypto_hash_sha512_update(&state, zeroPad, UInt64(zeroPad.count))
+        let prefix = Array(messagePrefix)
+        crypto_hash_sha512_update(&state, prefix, UInt64(prefix.count))
+        self.prefixState = state
+    }
+
+    /// `expand_message_xmd(prefix || message, DST, length)` with SHA-512.
+    ///
+    /// - Parameter length: output length, 1...16320 (at most 255 SHA-512 blocks).
+    public func expandMessage(_ message: some DataProtocol, length: Int) -> [UInt8] {
+        precondition(length > 0 && length <= 255 * Self.hashBytes, "expand_message_xmd length out of range")
+        let contiguous = Array(message)
+        var output = [UInt8](repeating: 0, count: length)
+        contiguous.withUnsafeBytes { msg in
+            output.withUnsafeMutableBytes { out in expand(msg, into: out) }
+        }
+        return output
+    }
+
+    /// Hashes `prefix || message` to a ristretto255 element.
+    ///
+    /// The result is the identity only with negligible probability; protocol code checks.
+    public func element(for message: some DataProtocol) -> GroupElement {
+        Array(message).withUnsafeBytes { element(for: $0) }
+    }
+
+    /// Hot-path form of ``element(for:)`` over raw bytes.
+    func element(for message: UnsafeRawBufferPointer) -> GroupElement {
+        withUnsafeTemporaryAllocation(byteCount: Self.hashBytes, alignment: 16) { uniform in
+            expand(message, into: uniform)
+            let element = GroupElement.fromUniformBytes(uniform.baseAddress!)
+            return element
+        }
+    }
+
+    private func expand(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        let length = output.count
+        let blocks = (length + Self.hashBytes - 1) / Self.hashBytes
+        var state = prefixState
+        if let base = message.baseAddress, message.count > 0 {
+            crypto_hash_sha512_update(&state, base.assumingMemoryBound(to: UInt8.self), UInt64(message.count))
+        }
+        // l_i_b_str || I2OSP(0, 1) || DST_prime
+        var trailer: [UInt8] = [UInt8(length >> 8), UInt8(length & 0xff), 0]
+        crypto_hash_sha512_update(&state, &trailer, 3)
+        crypto_hash_sha512_update(&state, dstPrime, UInt64(dstPrime.count))
+        var b0 = [UInt8](repeating: 0, count: Self.hashBytes)
+        crypto_hash_sha512_final(&state, &b0)
+
+        var previous = [UInt8](repeating: 0, count: Self.hashBytes)
+        var chunk = [UInt8](repeating: 0, count: Self.hashBytes)
+        for i in 1...blocks {
+            // b_1 = H(b_0 || 1 || DST'); b_i = H((b_0 XOR b_(i-1)) || i || DST')
+            for j in 0..<Self.hashBytes { chunk[j] = i == 1 ? b0[j] : b0[j] ^ previous[j] }
+            var block = crypto_hash_sha512_state()
+            crypto_hash_sha512_init(&block)
+            crypto_hash_sha512_update(&block, chunk, UInt64(Self.hashBytes))
+            var counter = UInt8(i)
+            crypto_hash_sha512_update(&block, &counter, 1)
+            crypto_hash_sha512_update(&block, dstPrime, UInt64(dstPrime.count))
+            crypto_hash_sha512_final(&block, &previous)
+            let start = (i - 1) * Self.hashBytes
+            let count = min(Self.hashBytes, length - start)
+            previous.withUnsafeBytes { src in
+                UnsafeMutableRawBufferPointer(rebasing: output[start..<(start + count)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<count]))
+            }
+        }
+    }
+}
+
+/// SHA-512 of `bytes`.
+func sha512(_ bytes: [UInt8]) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: 64)
+    crypto_hash_sha512(&out, bytes, UInt64(bytes.count))
+    return out
+}
+
+/// SHA-256 of `bytes`.
+func sha256(_ bytes: [UInt8]) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: 32)
+    crypto_hash_sha256(&out, bytes, UInt64(bytes.count))
+    return out
+}
+
+/// `I2OSP(value, 2)`, big-endian.
+func i2osp2(_ value: Int) -> [UInt8] { [UInt8((value >> 8) & 0xff), UInt8(value & 0xff)] }

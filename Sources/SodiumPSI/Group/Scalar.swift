@@ -1,0 +1,96 @@
+public import Foundation
+internal import CSodium
+
+/// A secret ristretto255 scalar (an integer modulo the group order ℓ), never zero.
+///
+/// The 32 bytes live in a heap allocation that is wiped with `sodium_memzero` when the last
+/// copy of the scalar is released. Equality is constant-time.
+///
+/// - Warning: ``rawRepresentation`` exposes the secret; write it only to a key or state file
+///   with mode 0600.
+public struct Scalar: Sendable {
+    /// The size of an encoded scalar.
+    public static let byteCount = 32
+
+    let secret: SecretBytes
+
+    private init(secret: SecretBytes) { self.secret = secret }
+
+    /// A uniformly random non-zero scalar from libsodium's CSPRNG.
+    public static func random() -> Scalar {
+        ensureSodiumInitialized()
+        return Scalar(secret: SecretBytes(count: byteCount) { crypto_core_ristretto255_scalar_random($0.baseAddress!) })
+    }
+
+    /// Decodes a scalar from its canonical 32-byte little-endian encoding.
+    ///
+    /// - Throws: ``PSIError/invalidLength(what:length:expected:)``,
+    ///   ``PSIError/nonCanonicalScalar`` when the value is not below ℓ, and
+    ///   ``PSIError/zeroScalar``.
+    public init<Bytes: DataProtocol>(rawRepresentation bytes: Bytes) throws {
+        guard bytes.count == Self.byteCount else {
+            throw PSIError.invalidLength(what: "scalar", length: bytes.count, expected: Self.byteCount)
+        }
+        var wide = [UInt8](repeating: 0, count: 64)
+        defer { sodium_memzero(&wide, wide.count) }
+        wide.withUnsafeMutableBytes { _ = bytes.copyBytes(to: $0) }
+        let secret = try SecretBytes(count: Self.byteCount) { out in
+            crypto_core_ristretto255_scalar_reduce(out.baseAddress!, wide)
+            let canonical = wide.withUnsafeBytes { constantTimeEqual(UnsafeRawBufferPointer(out), UnsafeRawBufferPointer(rebasing: $0[0..<32])) }
+            guard canonical else { throw PSIError.nonCanonicalScalar }
+            guard sodium_is_zero(out.baseAddress!, 32) == 0 else { throw PSIError.zeroScalar }
+        }
+        self.init(secret: secret)
+    }
+
+    /// Reduces 64 uniformly random bytes modulo ℓ (RFC 9497 HashToScalar's last step).
+    /// Returns nil when the result is zero.
+    static func reducing(wide bytes: UnsafeRawPointer) -> Scalar? {
+        let secret = SecretBytes(count: byteCount) { crypto_core_ristretto255_scalar_reduce($0.baseAddress!, bytes) }
+        let isZero = secret.withUnsafeBytes { sodium_is_zero($0.baseAddress!, 32) == 1 }
+        return isZero ? nil : Scalar(secret: secret)
+    }
+
+    /// The multiplicative inverse modulo ℓ.
+    public func inverted() -> Scalar {
+        let result = SecretBytes(count: Self.byteCount) { out in
+            secret.withUnsafeBytes { s in
+                // Fails only for zero, which a Scalar never is.
+                precondition(crypto_core_ristretto255_scalar_invert(out.baseAddress!, s.baseAddress!) == 0)
+            }
+        }
+        return Scalar(secret: result)
+    }
+
+    /// The product modulo ℓ (never zero: ℓ is prime and neither factor is zero).
+    public static func * (lhs: Scalar, rhs: Scalar) -> Scalar {
+        let result = SecretBytes(count: byteCount) { out in
+            lhs.secret.withUnsafeBytes { a in
+                rhs.secret.withUnsafeBytes { b in
+                    crypto_core_ristretto255_scalar_mul(out.baseAddress!, a.baseAddress!, b.baseAddress!)
+                }
+            }
+        }
+        return Scalar(secret: result)
+    }
+
+    /// The canonical 32-byte little-endian encoding.
+    ///
+    /// - Warning: this is the secret itself. Keep it out of logs and messages; store it only
+    ///   in files created with mode 0600, and wipe the copy when done.
+    public var rawRepresentation: [UInt8] {
+        secret.withUnsafeBytes { Array($0) }
+    }
+}
+
+extension Scalar: Equatable {
+    /// Constant-time comparison.
+    public static func == (lhs: Scalar, rhs: Scalar) -> Bool {
+        lhs.secret.withUnsafeBytes { a in rhs.secret.withUnsafeBytes { b in constantTimeEqual(a, b) } }
+    }
+}
+
+extension Scalar: CustomStringConvertible {
+    /// Never prints the secret.
+    public var description: String { "Scalar(<secret>)" }
+}

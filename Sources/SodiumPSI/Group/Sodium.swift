@@ -1,0 +1,84 @@
+internal import CSodium
+
+/// libsodium must be initialised once before its random generator is used from several threads.
+/// `sodium_init()` is idempotent and thread-safe; a Swift global is initialised exactly once.
+private let sodiumStatus: Int32 = sodium_init()
+
+/// Makes sure `sodium_init()` has run. Called by every entry point that draws randomness.
+@inline(__always)
+func ensureSodiumInitialized() {
+    // sodium_init returns 0 on first success, 1 if already initialised, -1 on failure.
+    precondition(sodiumStatus >= 0, "libsodium failed to initialise (sodium_init() returned -1)")
+}
+
+/// Fills `buffer` with bytes from libsodium's CSPRNG.
+func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
+    ensureSodiumInitialized()
+    guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+    randombytes_buf(base, buffer.count)
+}
+
+/// A uniformly random integer in `0..<upperBound` from libsodium's CSPRNG.
+func randomUniform(_ upperBound: Int) -> Int {
+    ensureSodiumInitialized()
+    precondition(upperBound > 0 && upperBound <= Int(UInt32.max))
+    return Int(randombytes_uniform(UInt32(upperBound)))
+}
+
+/// Shuffles `array` in place (Fisher–Yates) with libsodium's CSPRNG.
+///
+/// - Returns: the permutation applied: `result[i]` is the index in the original order of the
+///   element now at position `i`.
+@discardableResult
+func cryptographicShuffle<T>(_ array: inout [T]) -> [Int] {
+    var permutation = Array(0..<array.count)
+    if array.count < 2 { return permutation }
+    for i in stride(from: array.count - 1, to: 0, by: -1) {
+        let j = randomUniform(i + 1)
+        if i != j {
+            array.swapAt(i, j)
+            permutation.swapAt(i, j)
+        }
+    }
+    return permutation
+}
+
+/// A fixed-size heap buffer for secret bytes, wiped with `sodium_memzero` when released.
+///
+/// `@unchecked Sendable` is safe: the allocation is written only while the object is being
+/// initialised (inside `init`) and is read-only afterwards, until `deinit` wipes it.
+final class SecretBytes: @unchecked Sendable {
+    let count: Int
+    private let storage: UnsafeMutableRawBufferPointer
+
+    /// Allocates `count` bytes and lets `initializer` write them.
+    init(count: Int, initializer: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        do {
+            try initializer(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]))
+        } catch {
+            sodium_memzero(buffer.baseAddress!, buffer.count)
+            buffer.deallocate()
+            throw error
+        }
+        self.count = count
+        self.storage = buffer
+    }
+
+    deinit {
+        sodium_memzero(storage.baseAddress!, storage.count)
+        storage.deallocate()
+    }
+
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
+    }
+}
+
+/// Constant-time comparison of two equally long byte regions.
+func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    if a.count == 0 { return true }
+    return sodium_memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+}

@@ -1,0 +1,93 @@
+public import Foundation
+
+/// Every error the `SodiumPSI` library throws.
+///
+/// Cases carry only public facts (sizes, positions, digests of public labels); never a secret
+/// scalar, a blind, or an un-blinded item.
+public enum PSIError: Error, Sendable, Equatable {
+    // MARK: Group elements and scalars
+    /// A group element or scalar had the wrong number of bytes.
+    case invalidLength(what: String, length: Int, expected: Int)
+    /// Bytes that are not the canonical encoding of a ristretto255 element.
+    case invalidElementEncoding(index: Int?)
+    /// The identity element, which is never a valid blinded or evaluated element.
+    case identityElement(index: Int?)
+    /// A scalar that is not reduced modulo the group order ℓ.
+    case nonCanonicalScalar
+    /// The zero scalar, which would map every element to the identity.
+    case zeroScalar
+    /// A scalar multiplication produced the identity (only possible with invalid inputs).
+    case scalarMultiplicationFailed
+    /// The same element appears twice in a set received from the peer.
+    case duplicateElement(index: Int, firstIndex: Int)
+
+    // MARK: OPRF
+    /// RFC 9497 DeriveKeyPair found no non-zero scalar within 256 attempts.
+    case deriveKeyPairError
+    /// An input hashed to the identity element (RFC 9497 InvalidInputError).
+    case invalidInput
+    /// The numbers of inputs, blinds and evaluated elements of a batch differ.
+    case batchSizeMismatch(inputs: Int, blinds: Int, evaluatedElements: Int)
+    /// An input, key-info string or label longer than the length prefix allows.
+    case inputTooLong(what: String, length: Int, maximum: Int)
+
+    // MARK: Protocol
+    /// A purpose label that is empty, too long, or not valid UTF-8 text.
+    case invalidPurposeLabel(reason: String)
+    /// A message was made under another purpose label.
+    case purposeMismatch(expected: String, found: String)
+    /// A message belongs to another session.
+    case sessionMismatch(expected: String, found: String)
+    /// A message was made for another outcome (both learn, one learns, cardinality only).
+    case outcomeMismatch(expected: String, found: String)
+    /// A message of the wrong protocol step.
+    case unexpectedMessage(expected: String, found: String)
+    /// A re-blinded set does not hold as many elements as the set that was sent.
+    case countMismatch(what: String, count: Int, expected: Int)
+    /// The peer's set is larger than the caller's policy allows.
+    case peerSetTooLarge(count: Int, limit: Int)
+}
+
+extension PSIError: LocalizedError {
+    public var errorDescription: String? {
+        func at(_ index: Int?) -> String { index.map { " at position \($0)" } ?? "" }
+        switch self {
+        case let .invalidLength(what, length, expected):
+            return "\(what) is \(length) bytes long; expected \(expected) bytes"
+        case let .invalidElementEncoding(index):
+            return "element\(at(index)) is not a canonical ristretto255 encoding; expected a valid 32-byte ristretto255 element"
+        case let .identityElement(index):
+            return "element\(at(index)) is the identity; expected a non-identity ristretto255 element"
+        case .nonCanonicalScalar:
+            return "scalar is not reduced modulo the group order; expected a canonical 32-byte little-endian scalar below ℓ"
+        case .zeroScalar:
+            return "scalar is zero; expected a non-zero scalar"
+        case .scalarMultiplicationFailed:
+            return "scalar multiplication produced the identity element"
+        case let .duplicateElement(index, firstIndex):
+            return "element at position \(index) repeats the element at position \(firstIndex); expected every element of the peer's set to be distinct"
+        case .deriveKeyPairError:
+            return "DeriveKeyPair found no non-zero scalar in 256 attempts"
+        case .invalidInput:
+            return "input hashes to the identity element (RFC 9497 InvalidInputError)"
+        case let .batchSizeMismatch(inputs, blinds, evaluated):
+            return "batch sizes differ: \(inputs) inputs, \(blinds) blinds, \(evaluated) evaluated elements; expected equal counts"
+        case let .inputTooLong(what, length, maximum):
+            return "\(what) is \(length) bytes long; at most \(maximum) bytes are allowed"
+        case let .invalidPurposeLabel(reason):
+            return "invalid purpose label: \(reason)"
+        case let .purposeMismatch(expected, found):
+            return "message was made for purpose label digest \(found); expected \(expected) (both sides must agree on the purpose label)"
+        case let .sessionMismatch(expected, found):
+            return "message belongs to session \(found); expected session \(expected)"
+        case let .outcomeMismatch(expected, found):
+            return "message was made for outcome '\(found)'; expected '\(expected)'"
+        case let .unexpectedMessage(expected, found):
+            return "message is a \(found); expected a \(expected)"
+        case let .countMismatch(what, count, expected):
+            return "\(what) holds \(count) elements; expected \(expected)"
+        case let .peerSetTooLarge(count, limit):
+            return "peer's set holds \(count) items, more than the allowed maximum of \(limit)"
+        }
+    }
+}
