@@ -1,0 +1,70 @@
+import Dispatch
+import Foundation
+
+/// How much parallelism the batch engine uses.
+public struct Parallelism: Sendable, Equatable {
+    /// Number of worker threads (at least 1).
+    public let threads: Int
+
+    /// - Parameter threads: worker threads; values below 1 are raised to 1.
+    public init(threads: Int) { self.threads = max(1, threads) }
+
+    /// One thread for each active processor core.
+    public static var allCores: Parallelism { Parallelism(threads: ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// A single thread, in the calling thread.
+    public static let serial = Parallelism(threads: 1)
+}
+
+/// Runs `body` over `0..<count` split into contiguous ranges, one per worker.
+///
+/// Each range is processed by exactly one call; the calls may run concurrently, so `body` must
+/// only write to the part of shared buffers that its range owns. The first error thrown (by
+/// range order) is rethrown after all ranges finish.
+func forEachRange(count: Int, parallelism: Parallelism, minimumPerThread: Int = 64,
+                  _ body: (Range<Int>) throws -> Void) throws {
+    guard count > 0 else { return }
+    let workers = min(parallelism.threads, max(1, count / minimumPerThread))
+    if workers == 1 {
+        try body(0..<count)
+        return
+    }
+    // Exactly `workers` threads; each takes the next piece until none are left, so an unlucky
+    // slow worker does not hold everyone back.
+    let pieces = workers * 4
+    let size = (count + pieces - 1) / pieces
+    let state = WorkState(pieces: pieces)
+    withoutActuallyEscaping(body) { body in
+        // Workers call `body` on disjoint ranges and the caller waits for all of them, which is
+        // the contract documented above; the closure itself need not be Sendable.
+        nonisolated(unsafe) let body = body
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let piece = state.nextPiece() {
+                let start = piece * size
+                let end = min(count, start + size)
+                guard start < end else { continue }
+                do { try body(start..<end) } catch { state.set(piece, error) }
+            }
+        }
+    }
+    if let error = state.firstError { throw error }
+}
+
+/// The shared piece counter and per-piece error slots of one ``forEachRange(count:parallelism:minimumPerThread:_:)`` call.
+///
+/// `@unchecked Sendable` is safe: all mutable state is accessed under the lock.
+private final class WorkState: @unchecked Sendable {
+    private var next = 0
+    private var errors: [(any Error)?]
+    private let lock = NSLock()
+    init(pieces: Int) { errors = Array(repeating: nil, count: pieces) }
+    func nextPiece() -> Int? {
+        lock.withLock {
+            guard next < errors.count else { return nil }
+            defer { next += 1 }
+            return next
+        }
+    }
+    func set(_ piece: Int, _ error: any Error) { lock.withLock { errors[piece] = error } }
+    var firstError: (any Error)? { lock.withLock { errors.lazy.compactMap { $0 }.first } }
+}

@@ -1,0 +1,304 @@
+public import Foundation
+internal import CSodium
+
+/// RFC 9497 OPRF(ristretto255, SHA-512) in base mode (`modeOPRF`, 0x00).
+///
+/// The client blinds its inputs, the server evaluates the blinded elements with its private
+/// key without learning the inputs, and the client finalises to the PRF outputs. The server
+/// can also evaluate its own inputs directly (``Server/evaluate(_:)``); both paths give the
+/// same 64-byte output for the same input and key, which is what unbalanced PSI builds on.
+public enum OPRF {
+    /// The ciphersuite identifier of RFC 9497 §4.1.
+    public static let suiteIdentifier = "ristretto255-SHA512"
+    /// Size of a PRF output (SHA-512).
+    public static let outputByteCount = 64
+    /// Longest input, key-info string or seed the RFC's two-byte length prefixes allow.
+    public static let maximumInputLength = 65_535
+
+    /// `contextString = "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier` (base mode).
+    static let contextString: [UInt8] = Array("OPRFV1-".utf8) + [0x00] + Array("-\(suiteIdentifier)".utf8)
+    static let hashToGroup = HashToGroup(domainSeparationTag: Array("HashToGroup-".utf8) + contextString)
+    static let deriveKeyPairDST = Array("DeriveKeyPair".utf8) + contextString
+    static let finalizeLabel = Array("Finalize".utf8)
+
+    /// An OPRF private key (skS) and its public key (pkS = skS·B).
+    public struct PrivateKey: Sendable {
+        /// The secret scalar skS.
+        public let scalar: Scalar
+        /// The public key pkS.
+        public let publicKey: GroupElement
+
+        /// Wraps an existing scalar.
+        public init(scalar: Scalar) throws {
+            self.scalar = scalar
+            self.publicKey = try GroupElement.generatorMultiplied(by: scalar)
+        }
+
+        /// A fresh random key (RFC 9497 §3.2 GenerateKeyPair).
+        public static func random() -> PrivateKey {
+            // A random scalar is non-zero, so the base multiplication cannot fail.
+            try! PrivateKey(scalar: .random())
+        }
+
+        /// RFC 9497 §3.2.1 DeriveKeyPair: a key derived deterministically from a seed.
+        ///
+        /// - Parameters:
+        ///   - seed: 32 bytes of high-entropy secret seed.
+        ///   - info: public key information (for example a key identifier), at most 65,535 bytes.
+        /// - Throws: ``PSIError/invalidLength(what:length:expected:)`` for a seed that is not
+        ///   32 bytes, ``PSIError/inputTooLong(what:length:maximum:)`` for a long `info`, and
+        ///   ``PSIError/deriveKeyPairError`` in the (negligible) case the RFC describes.
+        public static func derive(seed: some DataProtocol, info: some DataProtocol) throws -> PrivateKey {
+            guard seed.count == 32 else {
+                throw PSIError.invalidLength(what: "DeriveKeyPair seed", length: seed.count, expected: 32)
+            }
+            guard info.count <= OPRF.maximumInputLength else {
+                throw PSIError.inputTooLong(what: "key info", length: info.count, maximum: OPRF.maximumInputLength)
+            }
+            var deriveInput = Array(seed) + i2osp2(info.count) + Array(info)
+            defer { sodium_memzero(&deriveInput, deriveInput.count) }
+            let expander = HashToGroup(domainSeparationTag: OPRF.deriveKeyPairDST)
+            for counter in 0...255 {
+                var uniform = expander.expandMessage(deriveInput + [UInt8(counter)], length: 64)
+                defer { sodium_memzero(&uniform, uniform.count) }
+                if let scalar = Scalar.reducing(wide: uniform) {
+                    return try PrivateKey(scalar: scalar)
+                }
+            }
+            throw PSIError.deriveKeyPairError
+        }
+    }
+
+    /// `Finalize`'s hash: `SHA-512(I2OSP(len(input), 2) || input || I2OSP(32, 2) || element || "Finalize")`.
+    static func finalizeHash(input: UnsafeRawBufferPointer, element: GroupElement, into output: UnsafeMutableRawPointer) {
+        var state = crypto_hash_sha512_state()
+        crypto_hash_sha512_init(&state)
+        var prefix = i2osp2(input.count)
+        crypto_hash_sha512_update(&state, &prefix, 2)
+        if input.count > 0 {
+            crypto_hash_sha512_update(&state, input.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(input.count))
+        }
+        var elementPrefix = i2osp2(GroupElement.byteCount)
+        crypto_hash_sha512_update(&state, &elementPrefix, 2)
+        element.withUnsafeBytes { bytes in
+            _ = crypto_hash_sha512_update(&state, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
+        }
+        crypto_hash_sha512_update(&state, finalizeLabel, UInt64(finalizeLabel.count))
+        crypto_hash_sha512_final(&state, output.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Hashes an input to the group, refusing the identity (RFC 9497 InvalidInputError).
+    static func inputElement(_ input: UnsafeRawBufferPointer) throws -> GroupElement {
+        guard input.count <= maximumInputLength else {
+            throw PSIError.inputTooLong(what: "OPRF input", length: input.count, maximum: maximumInputLength)
+        }
+        let element = hashToGroup.element(for: input)
+        guard element != .zero else { throw PSIError.invalidInput }
+        return element
+    }
+}
+
+// MARK: - Client
+
+extension OPRF {
+    /// The client's blinded inputs and the secret blinds needed to finalise them.
+    ///
+    /// The blinds are kept in one contiguous allocation that is wiped when the batch is released.
+    public struct BlindedBatch: Sendable {
+        /// The elements to send to the server, in input order.
+        public let blindedElements: [GroupElement]
+        /// `count × 32` bytes of blinds, wiped on release.
+        let blinds: SecretBytes
+
+        /// The number of inputs in the batch.
+        public var count: Int { blindedElements.count }
+
+        /// The blind of input `index`.
+        ///
+        /// - Warning: the blind is a secret; it is exposed for tests and state files only.
+        public func blind(at index: Int) -> Scalar {
+            blinds.withUnsafeBytes { try! Scalar(rawRepresentation: UnsafeRawBufferPointer(rebasing: $0[(index * 32)..<(index * 32 + 32)])) }
+        }
+    }
+
+    /// RFC 9497 Blind for a batch of inputs, with fresh random blinds.
+    ///
+    /// - Throws: ``PSIError/invalidInput`` if an input hashes to the identity, and
+    ///   ``PSIError/inputTooLong(what:length:maximum:)`` for an input over 65,535 bytes.
+    public static func blind(_ inputs: [[UInt8]], parallelism: Parallelism = .allCores) throws -> BlindedBatch {
+        ensureSodiumInitialized()
+        let blinds = SecretBytes(count: inputs.count * 32) { buffer in
+            for i in 0..<inputs.count { crypto_core_ristretto255_scalar_random(buffer.baseAddress! + i * 32) }
+        }
+        return try blind(inputs, blinds: blinds, parallelism: parallelism)
+    }
+
+    /// RFC 9497 Blind with the blinds given, for reproducing test vectors.
+    ///
+    /// - Warning: reusing a blind across inputs links them; use only for tests.
+    public static func blind(_ inputs: [[UInt8]], blinds: [Scalar], parallelism: Parallelism = .allCores) throws -> BlindedBatch {
+        guard inputs.count == blinds.count else {
+            throw PSIError.batchSizeMismatch(inputs: inputs.count, blinds: blinds.count, evaluatedElements: inputs.count)
+        }
+        let storage = SecretBytes(count: blinds.count * 32) { buffer in
+            for (i, blind) in blinds.enumerated() {
+                blind.secret.withUnsafeBytes { (buffer.baseAddress! + i * 32).copyMemory(from: $0.baseAddress!, byteCount: 32) }
+            }
+        }
+        return try blind(inputs, blinds: storage, parallelism: parallelism)
+    }
+
+    private static func blind(_ inputs: [[UInt8]], blinds: SecretBytes, parallelism: Parallelism) throws -> BlindedBatch {
+        var elements = [GroupElement](repeating: .zero, count: inputs.count)
+        try elements.withUnsafeMutableBufferPointer { out in
+            try blinds.withUnsafeBytes { blindBytes in
+                try forEachRange(count: inputs.count, parallelism: parallelism) { range in
+                    for i in range {
+                        let element = try inputs[i].withUnsafeBytes { try inputElement($0) }
+                        let status = element.withUnsafeBytes { p in
+                            withUnsafeMutableBytes(of: &out[i]) { q in
+                                crypto_scalarmult_ristretto255(q.baseAddress!, blindBytes.baseAddress! + i * 32, p.baseAddress!)
+                            }
+                        }
+                        guard status == 0 else { throw PSIError.scalarMultiplicationFailed }
+                    }
+                }
+            }
+        }
+        return BlindedBatch(blindedElements: elements, blinds: blinds)
+    }
+
+    /// RFC 9497 Finalize for a batch: unblinds each evaluated element and hashes it with its input.
+    ///
+    /// All blinds are inverted together with one inversion (Montgomery's trick), so the cost
+    /// per item is one scalar multiplication of a group element plus three cheap scalar products.
+    ///
+    /// - Parameters:
+    ///   - inputs: the inputs given to ``blind(_:parallelism:)``, in the same order.
+    ///   - batch: the batch returned by `blind`.
+    ///   - evaluatedElements: the server's answer, in the order of `batch.blindedElements`.
+    /// - Returns: one 64-byte output per input.
+    /// - Throws: ``PSIError/batchSizeMismatch(inputs:blinds:evaluatedElements:)`` when the
+    ///   counts differ, ``PSIError/duplicateElement(index:firstIndex:)`` is not checked here
+    ///   (evaluated elements may legitimately repeat for repeated inputs).
+    public static func finalize(_ inputs: [[UInt8]], batch: BlindedBatch, evaluatedElements: [GroupElement],
+                                parallelism: Parallelism = .allCores) throws -> [[UInt8]] {
+        guard inputs.count == batch.count, evaluatedElements.count == batch.count else {
+            throw PSIError.batchSizeMismatch(inputs: inputs.count, blinds: batch.count, evaluatedElements: evaluatedElements.count)
+        }
+        let inverses = invertAll(batch.blinds, count: batch.count)
+        var outputs = [UInt8](repeating: 0, count: batch.count * outputByteCount)
+        try outputs.withUnsafeMutableBytes { out in
+            try inverses.withUnsafeBytes { inv in
+                try forEachRange(count: batch.count, parallelism: parallelism) { range in
+                    for i in range {
+                        var unblinded = GroupElement.zero
+                        let status = evaluatedElements[i].withUnsafeBytes { p in
+                            unblinded.withUnsafeMutableBytes { q in
+                                crypto_scalarmult_ristretto255(q.baseAddress!, inv.baseAddress! + i * 32, p.baseAddress!)
+                            }
+                        }
+                        guard status == 0 else { throw PSIError.scalarMultiplicationFailed }
+                        inputs[i].withUnsafeBytes { finalizeHash(input: $0, element: unblinded, into: out.baseAddress! + i * outputByteCount) }
+                    }
+                }
+            }
+        }
+        return (0..<batch.count).map { Array(outputs[($0 * outputByteCount)..<(($0 + 1) * outputByteCount)]) }
+    }
+
+    /// Inverts `count` scalars stored contiguously with one field inversion (Montgomery's trick).
+    static func invertAll(_ scalars: SecretBytes, count: Int) -> SecretBytes {
+        SecretBytes(count: count * 32) { out in
+            guard count > 0 else { return }
+            scalars.withUnsafeBytes { s in
+                let base = out.baseAddress!
+                let src = s.baseAddress!
+                // out[i] = s[0]·…·s[i] (prefix products)
+                base.copyMemory(from: src, byteCount: 32)
+                for i in 1..<count {
+                    crypto_core_ristretto255_scalar_mul(base + i * 32, base + (i - 1) * 32, src + i * 32)
+                }
+                withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { tmp in
+                    let running = tmp.baseAddress!          // (s[0]·…·s[i])⁻¹
+                    let scratch = tmp.baseAddress! + 32
+                    // Every blind is non-zero, so the product is non-zero and invertible.
+                    precondition(crypto_core_ristretto255_scalar_invert(running, base + (count - 1) * 32) == 0)
+                    for i in stride(from: count - 1, to: 0, by: -1) {
+                        // s[i]⁻¹ = (s[0]·…·s[i])⁻¹ · (s[0]·…·s[i-1])
+                        crypto_core_ristretto255_scalar_mul(scratch, running, base + (i - 1) * 32)
+                        // (s[0]·…·s[i-1])⁻¹ = (s[0]·…·s[i])⁻¹ · s[i]
+                        crypto_core_ristretto255_scalar_mul(running, running, src + i * 32)
+                        (base + i * 32).copyMemory(from: scratch, byteCount: 32)
+                    }
+                    base.copyMemory(from: running, byteCount: 32)
+                    sodium_memzero(tmp.baseAddress!, 64)
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Server
+
+extension OPRF {
+    /// The server side: holds the private key and evaluates.
+    ///
+    /// A `Server` is immutable and `Sendable`: load the key once and serve many requests
+    /// concurrently.
+    public struct Server: Sendable {
+        /// The server's key.
+        public let privateKey: PrivateKey
+
+        /// - Parameter privateKey: the server's key.
+        public init(privateKey: PrivateKey) { self.privateKey = privateKey }
+
+        /// RFC 9497 BlindEvaluate for a batch of blinded elements: `skS · blindedElement` each.
+        ///
+        /// The elements are already validated (``GroupElement`` values always are).
+        public func blindEvaluate(_ blindedElements: [GroupElement], parallelism: Parallelism = .allCores) throws -> [GroupElement] {
+            try multiply(blindedElements, by: privateKey.scalar, parallelism: parallelism)
+        }
+
+        /// RFC 9497 Evaluate: the PRF output of the server's own input, without blinding.
+        public func evaluate(_ input: [UInt8]) throws -> [UInt8] {
+            try evaluate([input], parallelism: .serial)[0]
+        }
+
+        /// RFC 9497 Evaluate for a batch of inputs.
+        public func evaluate(_ inputs: [[UInt8]], parallelism: Parallelism = .allCores) throws -> [[UInt8]] {
+            var outputs = [UInt8](repeating: 0, count: inputs.count * outputByteCount)
+            try outputs.withUnsafeMutableBytes { out in
+                try forEachRange(count: inputs.count, parallelism: parallelism) { range in
+                    for i in range {
+                        try inputs[i].withUnsafeBytes { input in
+                            let issued = try inputElement(input).multiplied(by: privateKey.scalar)
+                            finalizeHash(input: input, element: issued, into: out.baseAddress! + i * outputByteCount)
+                        }
+                    }
+                }
+            }
+            return (0..<inputs.count).map { Array(outputs[($0 * outputByteCount)..<(($0 + 1) * outputByteCount)]) }
+        }
+    }
+}
+
+/// `scalar · element` for every element, in parallel, into one contiguous array.
+func multiply(_ elements: [GroupElement], by scalar: Scalar, parallelism: Parallelism) throws -> [GroupElement] {
+    var result = [GroupElement](repeating: .zero, count: elements.count)
+    try scalar.secret.withUnsafeBytes { n in
+        try result.withUnsafeMutableBufferPointer { out in
+            try forEachRange(count: elements.count, parallelism: parallelism) { range in
+                for i in range {
+                    let status = elements[i].withUnsafeBytes { p in
+                        withUnsafeMutableBytes(of: &out[i]) { q in
+                            crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
+                        }
+                    }
+                    guard status == 0 else { throw PSIError.scalarMultiplicationFailed }
+                }
+            }
+        }
+    }
+    return result
+}
