@@ -36,6 +36,8 @@ public enum PSIError: Error, Sendable, Equatable {
     case invalidPurposeLabel(reason: String)
     /// A message was made under another purpose label.
     case purposeMismatch(expected: String, found: String)
+    /// A message was made under another cryptographic suite.
+    case suiteMismatch(expected: String, found: String)
     /// A message belongs to another session.
     case sessionMismatch(expected: String, found: String)
     /// A message was made for another outcome (both learn, one learns, cardinality only).
@@ -78,6 +80,8 @@ extension PSIError: LocalizedError {
             return "invalid purpose label: \(reason)"
         case let .purposeMismatch(expected, found):
             return "message was made for purpose label digest \(found); expected \(expected) (both sides must agree on the purpose label)"
+        case let .suiteMismatch(expected, found):
+            return "message uses suite \(found); expected suite \(expected)"
         case let .sessionMismatch(expected, found):
             return "message belongs to session \(found); expected session \(expected)"
         case let .outcomeMismatch(expected, found):

@@ -1,0 +1,131 @@
+import Foundation
+
+/// The label both parties agree on for one kind of exchange, such as
+/// `"2026 alliance agent phone numbers"`.
+///
+/// The label is hashed into every item, so values blinded for one purpose are useless for
+/// another, and a message made under another label is refused. Messages carry only its
+/// SHA-256 digest.
+public struct PurposeLabel: Sendable, Hashable, Codable {
+    /// Longest label, in UTF-8 bytes.
+    public static let maximumByteCount = 255
+
+    /// The label, in Unicode NFC.
+    public let value: String
+
+    /// - Throws: ``PSIError/invalidPurposeLabel(reason:)`` for an empty label, one longer
+    ///   than 255 UTF-8 bytes, or one containing control characters.
+    public init(_ value: String) throws {
+        let normalized = value.precomposedStringWithCanonicalMapping
+        guard !normalized.isEmpty else { throw PSIError.invalidPurposeLabel(reason: "it is empty; expected 1 to 255 bytes of text") }
+        let bytes = normalized.utf8.count
+        guard bytes <= Self.maximumByteCount else {
+            throw PSIError.invalidPurposeLabel(reason: "it is \(bytes) UTF-8 bytes long; expected at most \(Self.maximumByteCount)")
+        }
+        guard !normalized.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw PSIError.invalidPurposeLabel(reason: "it contains control characters; expected printable text")
+        }
+        self.value = normalized
+    }
+
+    /// The UTF-8 bytes of the label.
+    public var bytes: [UInt8] { Array(value.utf8) }
+
+    /// SHA-256 of the label's UTF-8 bytes, as carried in message headers.
+    public var digest: [UInt8] { sha256(bytes) }
+}
+
+/// A random 16-byte identifier for one exchange, chosen by the initiator.
+public struct SessionID: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Size of a session identifier.
+    public static let byteCount = 16
+    /// The identifier's bytes.
+    public let bytes: [UInt8]
+
+    /// A fresh random identifier.
+    public static func random() -> SessionID {
+        var bytes = [UInt8](repeating: 0, count: byteCount)
+        bytes.withUnsafeMutableBytes { fillRandom($0) }
+        return SessionID(uncheckedBytes: bytes)
+    }
+
+    private init(uncheckedBytes: [UInt8]) { self.bytes = uncheckedBytes }
+
+    /// - Throws: ``PSIError/invalidLength(what:length:expected:)`` unless exactly 16 bytes.
+    public init(bytes: [UInt8]) throws {
+        guard bytes.count == Self.byteCount else {
+            throw PSIError.invalidLength(what: "session identifier", length: bytes.count, expected: Self.byteCount)
+        }
+        self.bytes = bytes
+    }
+
+    /// Lower-case hex.
+    public var description: String { bytes.hexString }
+}
+
+/// What the two parties of a mutual PSI learn (see the design brief's table).
+public enum MutualPSIOutcome: UInt8, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    /// Both learn the intersection (and each other's set size).
+    case bothLearn = 1
+    /// Only the initiator learns the intersection; the responder learns the initiator's set size.
+    case initiatorLearns = 2
+    /// Both learn only how many items they share: re-blinded sets are returned shuffled, so
+    /// neither side can tell which of its items matched.
+    case cardinalityOnly = 3
+
+    public var description: String {
+        switch self {
+        case .bothLearn: return "both-learn"
+        case .initiatorLearns: return "initiator-learns"
+        case .cardinalityOnly: return "cardinality-only"
+        }
+    }
+}
+
+/// The cryptographic suite of an exchange.
+public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    /// ristretto255 with hash-to-group by RFC 9380 `expand_message_xmd`(SHA-512).
+    case ristretto255SHA512 = 1
+
+    public var description: String {
+        switch self {
+        case .ristretto255SHA512: return "ristretto255-SHA512"
+        }
+    }
+}
+
+/// The public facts that bind a message to one exchange: suite, outcome, purpose and session.
+public struct ExchangeContext: Sendable, Hashable, Codable {
+    /// The suite.
+    public let suite: PSISuite
+    /// What the parties learn.
+    public let outcome: MutualPSIOutcome
+    /// SHA-256 of the purpose label.
+    public let purposeDigest: [UInt8]
+    /// The session chosen by the initiator.
+    public let sessionID: SessionID
+
+    /// Creates a context (used by transports that rebuild messages from bytes).
+    public init(suite: PSISuite, outcome: MutualPSIOutcome, purposeDigest: [UInt8], sessionID: SessionID) {
+        self.suite = suite
+        self.outcome = outcome
+        self.purposeDigest = purposeDigest
+        self.sessionID = sessionID
+    }
+
+    /// Throws the specific mismatch between a received context and the expected one.
+    func check(received: ExchangeContext) throws {
+        if received.suite != suite {
+            throw PSIError.suiteMismatch(expected: suite.description, found: received.suite.description)
+        }
+        if received.purposeDigest != purposeDigest {
+            throw PSIError.purposeMismatch(expected: purposeDigest.hexString, found: received.purposeDigest.hexString)
+        }
+        if received.sessionID != sessionID {
+            throw PSIError.sessionMismatch(expected: sessionID.description, found: received.sessionID.description)
+        }
+        if received.outcome != outcome {
+            throw PSIError.outcomeMismatch(expected: outcome.description, found: received.outcome.description)
+        }
+    }
+}

@@ -1,0 +1,324 @@
+import Foundation
+internal import CSodium
+
+/// Settings both parties of a mutual PSI must agree on, plus local policy.
+public struct MutualPSIConfiguration: Sendable {
+    /// The default ``maximumPeerSetSize``: one million items.
+    public static let defaultMaximumPeerSetSize = 1_000_000
+
+    /// The purpose label; both sides must use the same one.
+    public var purpose: PurposeLabel
+    /// What each side learns; both sides must use the same one.
+    public var outcome: MutualPSIOutcome
+    /// The largest peer set this party agrees to re-blind (local policy).
+    ///
+    /// - Warning: PSI cannot stop a peer from putting every possible phone number in its set
+    ///   and so learning this party's whole list. This limit is the only defence; set it to the
+    ///   largest list a legitimate peer would hold.
+    public var maximumPeerSetSize: Int
+    /// How many threads blinding and re-blinding use.
+    public var parallelism: Parallelism
+
+    /// - Parameters:
+    ///   - purpose: the agreed purpose label.
+    ///   - outcome: the agreed outcome.
+    ///   - maximumPeerSetSize: local policy, default ``defaultMaximumPeerSetSize``.
+    ///   - parallelism: default all cores.
+    public init(purpose: PurposeLabel, outcome: MutualPSIOutcome,
+                maximumPeerSetSize: Int = defaultMaximumPeerSetSize, parallelism: Parallelism = .allCores) {
+        self.purpose = purpose
+        self.outcome = outcome
+        self.maximumPeerSetSize = maximumPeerSetSize
+        self.parallelism = parallelism
+    }
+}
+
+/// How a party's own input was reduced before blinding.
+public struct InputSummary: Sendable, Equatable, Codable {
+    /// Items given.
+    public let given: Int
+    /// Distinct items blinded.
+    public let distinct: Int
+    /// Items dropped because they repeated an earlier item (`given - distinct`).
+    public var duplicatesCollapsed: Int { given - distinct }
+}
+
+/// What a party learned at the end of a mutual PSI.
+public enum MutualPSIResult: Sendable, Equatable {
+    /// The items both sides hold.
+    case intersection(Intersection)
+    /// Only how many items both sides hold.
+    case cardinality(Cardinality)
+
+    /// The items both sides hold, from this party's own list.
+    public struct Intersection: Sendable, Equatable {
+        /// Positions of the shared items in this party's distinct items (ascending).
+        public let indices: [Int]
+        /// The shared items.
+        public let items: [Identifier]
+        /// This party's distinct item count.
+        public let ownSetSize: Int
+        /// The peer's set size.
+        public let peerSetSize: Int
+    }
+
+    /// How many items both sides hold.
+    public struct Cardinality: Sendable, Equatable {
+        /// The size of the intersection.
+        public let count: Int
+        /// This party's distinct item count.
+        public let ownSetSize: Int
+        /// The peer's set size.
+        public let peerSetSize: Int
+    }
+
+    /// The size of the intersection, whichever the outcome.
+    public var count: Int {
+        switch self {
+        case .intersection(let i): return i.items.count
+        case .cardinality(let c): return c.count
+        }
+    }
+}
+
+/// Hashes identifiers to ristretto255 under one purpose label.
+///
+/// The hashed message is `I2OSP(len(purpose), 2) || purpose || kind tag || canonical value`,
+/// under the DST ``domainSeparationTag``.
+struct MutualItemHasher: Sendable {
+    /// The domain-separation tag: protocol version, protocol and suite.
+    static let domainSeparationTag = Array("SodiumPSI-V1-mutual-ristretto255-SHA512".utf8)
+    let hasher: HashToGroup
+
+    init(purpose: PurposeLabel) {
+        hasher = HashToGroup(domainSeparationTag: Self.domainSeparationTag,
+                             messagePrefix: i2osp2(purpose.bytes.count) + purpose.bytes)
+    }
+
+    /// `secret · H(item)` for every item, in parallel, in item order.
+    func blind(_ items: [Identifier], secret: Scalar, parallelism: Parallelism) throws -> [GroupElement] {
+        var result = [GroupElement](repeating: .zero, count: items.count)
+        try secret.secret.withUnsafeBytes { n in
+            try result.withUnsafeMutableBufferPointer { out in
+                try forEachRange(count: items.count, parallelism: parallelism) { range in
+                    for i in range {
+                        let point = items[i].psiEncoding.withUnsafeBytes { hasher.element(for: $0) }
+                        let status = point.withUnsafeBytes { p in
+                            withUnsafeMutableBytes(of: &out[i]) { q in
+                                crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
+                            }
+                        }
+                        // The identity comes out only if the item hashed to the identity.
+                        guard status == 0 else { throw PSIError.invalidInput }
+                    }
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// Collapses repeated identifiers, keeping the first occurrence and the input order.
+func distinctItems(_ items: [Identifier]) -> ([Identifier], InputSummary) {
+    var seen = Set<Identifier>(minimumCapacity: items.count)
+    let distinct = items.filter { seen.insert($0).inserted }
+    return (distinct, InputSummary(given: items.count, distinct: distinct.count))
+}
+
+// MARK: - Initiator
+
+/// The party that starts a mutual PSI (party A).
+///
+/// ```swift
+/// let a = try MutualPSIInitiator(items: myItems, configuration: config)
+/// send(a.blindedSet)                                       // step 1
+/// let done = try a.finish(responderBlindedSet: m1, initiatorSetReblinded: m2)
+/// if let m3 = done.responderSetReblinded { send(m3) }      // step 3
+/// ```
+public struct MutualPSIInitiator: Sendable {
+    /// The agreed settings and local policy.
+    public let configuration: MutualPSIConfiguration
+    /// The exchange this party started (fresh session identifier).
+    public let context: ExchangeContext
+    /// This party's distinct items, in input order.
+    public let items: [Identifier]
+    /// How the input was reduced.
+    public let inputSummary: InputSummary
+    /// Step 1, to send to the responder.
+    public let blindedSet: MutualPSIMessage
+
+    private let secret: Scalar
+    /// `sentOrder[position]` is the index in ``items`` of the element sent at `position`.
+    private let sentOrder: [Int]
+
+    /// Blinds and shuffles this party's items.
+    ///
+    /// - Parameters:
+    ///   - items: this party's items; repeats are collapsed (see ``inputSummary``).
+    ///   - configuration: the agreed settings.
+    ///   - secret: the blinding scalar; random unless given (tests only).
+    public init(items: [Identifier], configuration: MutualPSIConfiguration, secret: Scalar = .random()) throws {
+        (self.items, self.inputSummary) = distinctItems(items)
+        self.configuration = configuration
+        self.secret = secret
+        self.context = ExchangeContext(suite: .ristretto255SHA512, outcome: configuration.outcome,
+                                       purposeDigest: configuration.purpose.digest, sessionID: .random())
+        var elements = try MutualItemHasher(purpose: configuration.purpose)
+            .blind(self.items, secret: secret, parallelism: configuration.parallelism)
+        self.sentOrder = cryptographicShuffle(&elements)
+        self.blindedSet = MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements)
+    }
+
+    /// The end of the initiator's part: the result and, unless only the initiator learns,
+    /// step 3 for the responder.
+    public struct Completion: Sendable {
+        /// What the initiator learned.
+        public let result: MutualPSIResult
+        /// Step 3, to send to the responder; nil when the outcome is ``MutualPSIOutcome/initiatorLearns``.
+        public let responderSetReblinded: MutualPSIMessage?
+    }
+
+    /// Consumes step 2 and computes the result.
+    ///
+    /// - Parameters:
+    ///   - responderBlindedSet: the responder's blinded items.
+    ///   - initiatorSetReblinded: this party's step 1, re-blinded by the responder.
+    /// - Throws: a ``PSIError`` naming the problem when a message is of the wrong step, another
+    ///   exchange, too large, of the wrong count, or holds a repeated element.
+    public func finish(responderBlindedSet: MutualPSIMessage, initiatorSetReblinded: MutualPSIMessage) throws -> Completion {
+        try responderBlindedSet.check(kind: .responderBlindedSet, context: context,
+                                      maximumCount: configuration.maximumPeerSetSize)
+        try initiatorSetReblinded.check(kind: .initiatorSetReblinded, context: context, count: blindedSet.elements.count)
+        var peerDoubly = try multiply(responderBlindedSet.elements, by: secret, parallelism: configuration.parallelism)
+        let peerSize = responderBlindedSet.elements.count
+        let result: MutualPSIResult
+        switch configuration.outcome {
+        case .bothLearn, .initiatorLearns:
+            let peerSet = Set(peerDoubly)
+            var indices = [Int]()
+            for (position, element) in initiatorSetReblinded.elements.enumerated() where peerSet.contains(element) {
+                indices.append(sentOrder[position])
+            }
+            indices.sort()
+            result = .intersection(.init(indices: indices, items: indices.map { items[$0] },
+                                         ownSetSize: items.count, peerSetSize: peerSize))
+        case .cardinalityOnly:
+            // The responder shuffled the re-blinded set, so only a count is possible.
+            let peerSet = Set(peerDoubly)
+            let count = initiatorSetReblinded.elements.reduce(0) { $0 + (peerSet.contains($1) ? 1 : 0) }
+            result = .cardinality(.init(count: count, ownSetSize: items.count, peerSetSize: peerSize))
+        }
+        switch configuration.outcome {
+        case .initiatorLearns:
+            return Completion(result: result, responderSetReblinded: nil)
+        case .bothLearn:
+            return Completion(result: result, responderSetReblinded:
+                MutualPSIMessage(kind: .responderSetReblinded, context: context, elements: peerDoubly))
+        case .cardinalityOnly:
+            cryptographicShuffle(&peerDoubly)
+            return Completion(result: result, responderSetReblinded:
+                MutualPSIMessage(kind: .responderSetReblinded, context: context, elements: peerDoubly))
+        }
+    }
+}
+
+// MARK: - Responder
+
+/// The party that answers a mutual PSI (party B).
+///
+/// ```swift
+/// var b = try MutualPSIResponder(items: myItems, configuration: config)
+/// let reply = try b.respond(to: step1)        // send reply.responderBlindedSet and reply.initiatorSetReblinded
+/// let result = try b.finish(responderSetReblinded: step3)   // unless only the initiator learns
+/// ```
+public struct MutualPSIResponder: Sendable {
+    /// The agreed settings and local policy.
+    public let configuration: MutualPSIConfiguration
+    /// This party's distinct items, in input order.
+    public let items: [Identifier]
+    /// How the input was reduced.
+    public let inputSummary: InputSummary
+
+    private let secret: Scalar
+    private let blindedElements: [GroupElement]
+    private let sentOrder: [Int]
+    /// Set by ``respond(to:)``.
+    private var exchange: (context: ExchangeContext, initiatorDoubly: [GroupElement])?
+
+    /// Blinds and shuffles this party's items (before or after step 1 arrives).
+    public init(items: [Identifier], configuration: MutualPSIConfiguration, secret: Scalar = .random()) throws {
+        (self.items, self.inputSummary) = distinctItems(items)
+        self.configuration = configuration
+        self.secret = secret
+        var elements = try MutualItemHasher(purpose: configuration.purpose)
+            .blind(self.items, secret: secret, parallelism: configuration.parallelism)
+        self.sentOrder = cryptographicShuffle(&elements)
+        self.blindedElements = elements
+    }
+
+    /// Step 2: the responder's messages.
+    public struct Reply: Sendable {
+        /// The responder's blinded items.
+        public let responderBlindedSet: MutualPSIMessage
+        /// The initiator's items re-blinded: in received order, or shuffled for cardinality only.
+        public let initiatorSetReblinded: MutualPSIMessage
+        /// The initiator's set size, which the responder always learns.
+        public let peerSetSize: Int
+    }
+
+    /// Checks step 1, re-blinds it and returns step 2.
+    ///
+    /// The responder adopts the initiator's session identifier; the purpose digest and outcome
+    /// must match its own configuration.
+    ///
+    /// - Throws: ``PSIError/peerSetTooLarge(count:limit:)`` before any work when the initiator's
+    ///   set exceeds ``MutualPSIConfiguration/maximumPeerSetSize``, and the errors of a received
+    ///   message otherwise.
+    public mutating func respond(to initiatorBlindedSet: MutualPSIMessage) throws -> Reply {
+        let context = ExchangeContext(suite: .ristretto255SHA512, outcome: configuration.outcome,
+                                      purposeDigest: configuration.purpose.digest,
+                                      sessionID: initiatorBlindedSet.context.sessionID)
+        try initiatorBlindedSet.check(kind: .initiatorBlindedSet, context: context,
+                                      maximumCount: configuration.maximumPeerSetSize)
+        let doubly = try multiply(initiatorBlindedSet.elements, by: secret, parallelism: configuration.parallelism)
+        var returned = doubly
+        if configuration.outcome == .cardinalityOnly { cryptographicShuffle(&returned) }
+        exchange = (context, doubly)
+        return Reply(
+            responderBlindedSet: MutualPSIMessage(kind: .responderBlindedSet, context: context, elements: blindedElements),
+            initiatorSetReblinded: MutualPSIMessage(kind: .initiatorSetReblinded, context: context, elements: returned),
+            peerSetSize: initiatorBlindedSet.elements.count)
+    }
+
+    /// Consumes step 3 and computes the result.
+    ///
+    /// - Throws: ``PSIError/unexpectedMessage(expected:found:)`` if called before
+    ///   ``respond(to:)`` or when only the initiator learns, and the errors of a received
+    ///   message otherwise.
+    public func finish(responderSetReblinded: MutualPSIMessage) throws -> MutualPSIResult {
+        guard let exchange else {
+            throw PSIError.unexpectedMessage(expected: MutualPSIMessage.Kind.initiatorBlindedSet.description,
+                                             found: responderSetReblinded.kind.description)
+        }
+        guard configuration.outcome != .initiatorLearns else {
+            throw PSIError.outcomeMismatch(expected: configuration.outcome.description,
+                                           found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
+        }
+        try responderSetReblinded.check(kind: .responderSetReblinded, context: exchange.context, count: blindedElements.count)
+        let initiatorSet = Set(exchange.initiatorDoubly)
+        let peerSize = exchange.initiatorDoubly.count
+        switch configuration.outcome {
+        case .cardinalityOnly:
+            let count = responderSetReblinded.elements.reduce(0) { $0 + (initiatorSet.contains($1) ? 1 : 0) }
+            return .cardinality(.init(count: count, ownSetSize: items.count, peerSetSize: peerSize))
+        case .bothLearn, .initiatorLearns:
+            var indices = [Int]()
+            for (position, element) in responderSetReblinded.elements.enumerated() where initiatorSet.contains(element) {
+                indices.append(sentOrder[position])
+            }
+            indices.sort()
+            return .intersection(.init(indices: indices, items: indices.map { items[$0] },
+                                       ownSetSize: items.count, peerSetSize: peerSize))
+        }
+    }
+}
