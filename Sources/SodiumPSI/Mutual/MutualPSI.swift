@@ -147,9 +147,21 @@ public struct MutualPSIInitiator: Sendable {
     /// Step 1, to send to the responder.
     public let blindedSet: MutualPSIMessage
 
-    private let secret: Scalar
+    let secret: Scalar
     /// `sentOrder[position]` is the index in ``items`` of the element sent at `position`.
-    private let sentOrder: [Int]
+    let sentOrder: [Int]
+
+    /// Rebuilds a saved initiator (see `PartyState.swift`).
+    init(restoring configuration: MutualPSIConfiguration, context: ExchangeContext, items: [Identifier],
+         inputSummary: InputSummary, blindedSet: MutualPSIMessage, secret: Scalar, sentOrder: [Int]) {
+        self.configuration = configuration
+        self.context = context
+        self.items = items
+        self.inputSummary = inputSummary
+        self.blindedSet = blindedSet
+        self.secret = secret
+        self.sentOrder = sentOrder
+    }
 
     /// Blinds and shuffles this party's items.
     ///
@@ -239,11 +251,23 @@ public struct MutualPSIResponder: Sendable {
     /// How the input was reduced.
     public let inputSummary: InputSummary
 
-    private let secret: Scalar
-    private let blindedElements: [GroupElement]
-    private let sentOrder: [Int]
+    let secret: Scalar
+    let blindedElements: [GroupElement]
+    let sentOrder: [Int]
     /// Set by ``respond(to:)``.
-    private var exchange: (context: ExchangeContext, initiatorDoubly: [GroupElement])?
+    private(set) var exchange: (context: ExchangeContext, initiatorDoubly: [GroupElement])?
+
+    /// Rebuilds a saved responder (see `PartyState.swift`).
+    init(restoring configuration: MutualPSIConfiguration, items: [Identifier], inputSummary: InputSummary, secret: Scalar,
+         blindedElements: [GroupElement], sentOrder: [Int], exchange: (ExchangeContext, [GroupElement])?) {
+        self.configuration = configuration
+        self.items = items
+        self.inputSummary = inputSummary
+        self.secret = secret
+        self.blindedElements = blindedElements
+        self.sentOrder = sentOrder
+        self.exchange = exchange.map { (context: $0.0, initiatorDoubly: $0.1) }
+    }
 
     /// Blinds and shuffles this party's items (before or after step 1 arrives).
     public init(items: [Identifier], configuration: MutualPSIConfiguration, secret: Scalar = .random()) throws {

@@ -1,0 +1,150 @@
+public import Foundation
+internal import CSodium
+
+/// Saving and restoring a party between protocol steps, for exchanges over files.
+///
+/// A state file holds the party's secret scalar, so it is written with mode 0600 and refused
+/// when others can read it (see ``SecretFile``). Layout: the magic `SPSISTAT`, a version byte,
+/// a role byte, the 32-byte secret, then a JSON document with the public rest of the state.
+enum PartyStateFile {
+    static let magic = Array("SPSISTAT".utf8)
+    static let version: UInt8 = 1
+
+    enum Role: UInt8 { case initiator = 1, responder = 2 }
+
+    /// Everything but the secret.
+    struct Payload: Codable {
+        var purpose: PurposeLabel
+        var outcome: MutualPSIOutcome
+        var maximumPeerSetSize: Int
+        var items: [Identifier]
+        var inputSummary: InputSummary
+        var sentOrder: [Int]
+        /// The exchange, once known (always for the initiator; after `respond` for the responder).
+        var context: ExchangeContext?
+        /// Elements this party sent in its blinded set.
+        var blindedElements: Data
+        /// Responder only: the initiator's set re-blinded, kept to compare with step 3.
+        var peerDoublyBlinded: Data?
+    }
+
+    static func write(role: Role, secret: Scalar, payload: Payload, to url: URL) throws {
+        var bytes = magic + [version, role.rawValue]
+        bytes += secret.rawRepresentation
+        defer { sodium_memzero(&bytes, bytes.count) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        bytes += try encoder.encode(payload)
+        try SecretFile.write(bytes, to: url)
+    }
+
+    static func read(role: Role, from url: URL) throws -> (Scalar, Payload) {
+        var bytes = try SecretFile.read(from: url)
+        defer { sodium_memzero(&bytes, bytes.count) }
+        let header = magic.count + 2
+        func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: url.path, reason: reason) }
+        guard bytes.count >= header + Scalar.byteCount, Array(bytes[0..<magic.count]) == magic else {
+            throw invalid("it does not start with the state-file magic SPSISTAT")
+        }
+        guard bytes[magic.count] == version else {
+            throw invalid("format version \(bytes[magic.count]); expected \(version)")
+        }
+        guard bytes[magic.count + 1] == role.rawValue else {
+            throw invalid("it belongs to the \(bytes[magic.count + 1] == Role.initiator.rawValue ? "initiator" : "responder"); expected the \(role == .initiator ? "initiator" : "responder")'s state")
+        }
+        let secret: Scalar
+        do { secret = try Scalar(rawRepresentation: bytes[header..<(header + Scalar.byteCount)]) } catch {
+            throw invalid("the secret scalar is not valid")
+        }
+        do {
+            let payload = try JSONDecoder().decode(Payload.self, from: Data(bytes[(header + Scalar.byteCount)...]))
+            return (secret, payload)
+        } catch {
+            throw invalid("the state description cannot be decoded")
+        }
+    }
+
+    static func encode(_ elements: [GroupElement]) -> Data {
+        var data = Data(capacity: elements.count * GroupElement.byteCount)
+        for element in elements { element.withUnsafeBytes { data.append(contentsOf: $0) } }
+        return data
+    }
+
+    static func decode(_ data: Data, path: String) throws -> [GroupElement] {
+        guard data.count % GroupElement.byteCount == 0 else {
+            throw StateFileError.invalidStateFile(path: path, reason: "element data is not a multiple of 32 bytes")
+        }
+        return try data.withUnsafeBytes { raw in
+            try (0..<(data.count / GroupElement.byteCount)).map { i in
+                let element = GroupElement(unvalidated: raw.baseAddress! + i * GroupElement.byteCount)
+                do { try element.validate(index: i) } catch {
+                    throw StateFileError.invalidStateFile(path: path, reason: "stored element \(i) is not a valid group element")
+                }
+                return element
+            }
+        }
+    }
+}
+
+extension MutualPSIInitiator {
+    /// Saves this party (including its secret) to a state file with mode 0600, for ``finish``
+    /// in a later process.
+    public func save(to url: URL) throws {
+        let payload = PartyStateFile.Payload(
+            purpose: configuration.purpose, outcome: configuration.outcome,
+            maximumPeerSetSize: configuration.maximumPeerSetSize, items: items, inputSummary: inputSummary,
+            sentOrder: sentOrder, context: context, blindedElements: PartyStateFile.encode(blindedSet.elements),
+            peerDoublyBlinded: nil)
+        try PartyStateFile.write(role: .initiator, secret: secret, payload: payload, to: url)
+    }
+
+    /// Restores an initiator saved with ``save(to:)``.
+    ///
+    /// - Throws: ``StateFileError`` when the file is readable by others, is not an initiator's
+    ///   state, or is damaged.
+    public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
+        let (secret, p) = try PartyStateFile.read(role: .initiator, from: url)
+        guard let context = p.context, p.sentOrder.count == p.items.count else {
+            throw StateFileError.invalidStateFile(path: url.path, reason: "the initiator's exchange is incomplete")
+        }
+        let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome,
+                                                   maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism)
+        self.init(restoring: configuration, context: context, items: p.items, inputSummary: p.inputSummary,
+                  blindedSet: MutualPSIMessage(kind: .initiatorBlindedSet, context: context,
+                                               elements: try PartyStateFile.decode(p.blindedElements, path: url.path)),
+                  secret: secret, sentOrder: p.sentOrder)
+    }
+}
+
+extension MutualPSIResponder {
+    /// Saves this party (including its secret) to a state file with mode 0600, for
+    /// ``respond(to:)`` or ``finish(responderSetReblinded:)`` in a later process.
+    public func save(to url: URL) throws {
+        let payload = PartyStateFile.Payload(
+            purpose: configuration.purpose, outcome: configuration.outcome,
+            maximumPeerSetSize: configuration.maximumPeerSetSize, items: items, inputSummary: inputSummary,
+            sentOrder: sentOrder, context: exchange?.context, blindedElements: PartyStateFile.encode(blindedElements),
+            peerDoublyBlinded: exchange.map { PartyStateFile.encode($0.initiatorDoubly) })
+        try PartyStateFile.write(role: .responder, secret: secret, payload: payload, to: url)
+    }
+
+    /// Restores a responder saved with ``save(to:)``.
+    ///
+    /// - Throws: ``StateFileError`` when the file is readable by others, is not a responder's
+    ///   state, or is damaged.
+    public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
+        let (secret, p) = try PartyStateFile.read(role: .responder, from: url)
+        guard p.sentOrder.count == p.items.count else {
+            throw StateFileError.invalidStateFile(path: url.path, reason: "item and order counts differ")
+        }
+        let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome,
+                                                   maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism)
+        var exchange: (ExchangeContext, [GroupElement])?
+        if let context = p.context, let doubly = p.peerDoublyBlinded {
+            exchange = (context, try PartyStateFile.decode(doubly, path: url.path))
+        }
+        self.init(restoring: configuration, items: p.items, inputSummary: p.inputSummary, secret: secret,
+                  blindedElements: try PartyStateFile.decode(p.blindedElements, path: url.path),
+                  sentOrder: p.sentOrder, exchange: exchange)
+    }
+}

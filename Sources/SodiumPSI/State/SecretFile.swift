@@ -1,0 +1,87 @@
+public import Foundation
+internal import CSodium
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The C library's `write(2)`, which `SecretFile.write` would otherwise shadow.
+private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}
+
+/// Files that hold secrets (party state, keys): created with mode 0600, written atomically,
+/// and refused when other users could read them, as ssh does with private keys.
+public enum SecretFile {
+    /// Writes `bytes` to `url` atomically: a temporary file (mode 0600) in the same folder,
+    /// flushed to disk, then renamed over the final name.
+    ///
+    /// - Throws: ``StateFileError/io(path:reason:)`` when the folder is not writable.
+    public static func write(_ bytes: [UInt8], to url: URL) throws {
+        let path = url.path
+        let directory = url.deletingLastPathComponent().path
+        let temporary = directory + "/." + url.lastPathComponent + "." + SessionID.random().description + ".partial"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StateFileError.io(path: path, reason: String(cString: strerror(errno))) }
+        var committed = false
+        defer {
+            if !committed { unlink(temporary) }
+        }
+        // The umask could have narrowed the mode further, never widened it; make it exact.
+        fchmod(fd, 0o600)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                throw StateFileError.io(path: path, reason: reason)
+            }
+            offset += written
+        }
+        guard fsync(fd) == 0, close(fd) == 0 else { throw StateFileError.io(path: path, reason: String(cString: strerror(errno))) }
+        guard rename(temporary, path) == 0 else { throw StateFileError.io(path: path, reason: String(cString: strerror(errno))) }
+        committed = true
+    }
+
+    /// Reads a secret file, refusing it when its permissions let group or others read or write it.
+    ///
+    /// - Throws: ``StateFileError/insecurePermissions(path:mode:)`` for a mode other than
+    ///   owner-only, ``StateFileError/io(path:reason:)`` when it cannot be read.
+    public static func read(from url: URL) throws -> [UInt8] {
+        let path = url.path
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw StateFileError.io(path: path, reason: String(cString: strerror(errno))) }
+        let mode = Int(info.st_mode) & 0o777
+        guard mode & 0o077 == 0 else { throw StateFileError.insecurePermissions(path: path, mode: mode) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StateFileError.io(path: path, reason: "cannot read the file")
+        }
+        return [UInt8](data)
+    }
+}
+
+/// Errors reading or writing party state and key files.
+public enum StateFileError: Error, Sendable, Equatable {
+    /// The file could not be read or written.
+    case io(path: String, reason: String)
+    /// The file can be read or written by users other than its owner.
+    case insecurePermissions(path: String, mode: Int)
+    /// The file is not a state file of this library, or of another version or role.
+    case invalidStateFile(path: String, reason: String)
+}
+
+extension StateFileError: LocalizedError {
+    public var errorDescription: String? {
+        switch self {
+        case let .io(path, reason):
+            return "\(path): \(reason)"
+        case let .insecurePermissions(path, mode):
+            return "\(path): permissions \(String(mode, radix: 8)) let other users access this secret file; expected 600 (run: chmod 600 \(path))"
+        case let .invalidStateFile(path, reason):
+            return "\(path): not a usable state file: \(reason)"
+        }
+    }
+}
