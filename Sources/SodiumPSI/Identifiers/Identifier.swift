@@ -49,16 +49,65 @@ extension Identifier {
     }
 }
 
-/// Why a value could not be turned into an ``Identifier``. Messages never include the value.
+/// Why a value could not be turned into an ``Identifier``. Messages give the reason and what
+/// was expected, never the value (it may be a real person's phone number).
 public enum IdentifierError: Error, Sendable, Equatable {
     /// Nothing left after trimming.
     case empty
+    /// Letters in a phone number.
+    case containsLetters
+    /// A character that is neither a digit, a leading `+`, nor a separator (space - . ( )).
+    case invalidCharacter
+    /// A `+` anywhere but at the start, or twice.
+    case misplacedPlus
+    /// Fewer digits than the number's kind needs.
+    case tooShort(digits: Int, minimum: Int)
+    /// More digits than the number's kind allows.
+    case tooLong(digits: Int, maximum: Int)
+    /// An 11-digit mainland mobile whose second digit is not 3–9.
+    case invalidMobilePrefix
+    /// A landline area code starting with 0 (after the trunk 0).
+    case invalidAreaCode
+    /// A landline subscriber number starting with 0 or 1.
+    case invalidSubscriberNumber
+    /// A short number without a trunk 0 and area code, or a landline without its 0.
+    case missingAreaCode
+    /// A long number without `+` or `00` that is not 86 and a mobile.
+    case missingInternationalPrefix
+    /// A country code starting with 0.
+    case invalidCountryCode
+    /// A digest prefix other than `sha256:`.
+    case unsupportedDigestAlgorithm
+    /// A digest of the wrong length, in hex digits.
+    case invalidDigestLength(found: Int, expected: Int)
+    /// A digest with a character that is not hexadecimal.
+    case invalidDigestCharacter
+    /// A value that is not valid UTF-8 text.
+    case invalidUTF8
+    /// A CSV record with no field at the chosen column.
+    case missingColumn(column: Int, fields: Int)
 }
 
 extension IdentifierError: LocalizedError {
     public var errorDescription: String? {
         switch self {
         case .empty: return "value is empty; expected a non-empty value"
+        case .containsLetters: return "phone number contains letters; expected digits, an optional leading +, and separators"
+        case .invalidCharacter: return "phone number contains a character other than digits, a leading + and the separators space - . ( )"
+        case .misplacedPlus: return "'+' may only start a phone number"
+        case let .tooShort(digits, minimum): return "number has \(digits) digits; expected at least \(minimum)"
+        case let .tooLong(digits, maximum): return "number has \(digits) digits; expected at most \(maximum)"
+        case .invalidMobilePrefix: return "mainland mobile number must match 1[3-9] followed by 9 digits"
+        case .invalidAreaCode: return "area code cannot start with 0 after the trunk prefix 0"
+        case .invalidSubscriberNumber: return "landline subscriber number cannot start with 0 or 1"
+        case .missingAreaCode: return "landline number lacks its area code; expected 0 and an area code (e.g. 020-8888-1234) or +86"
+        case .missingInternationalPrefix: return "number is too long for a mainland number; expected + or 00 before a country code"
+        case .invalidCountryCode: return "country code cannot start with 0"
+        case .unsupportedDigestAlgorithm: return "digest algorithm is not supported; expected SHA-256, written as 64 hex digits with an optional sha256: prefix"
+        case let .invalidDigestLength(found, expected): return "digest has \(found) hex digits; expected \(expected)"
+        case .invalidDigestCharacter: return "digest contains a character that is not hexadecimal; expected 0-9 and a-f"
+        case .invalidUTF8: return "value is not valid UTF-8 text"
+        case let .missingColumn(column, fields): return "record has \(fields) fields; expected a value in column \(column)"
         }
     }
 }

@@ -1,0 +1,106 @@
+import Foundation
+
+extension Identifier {
+    /// A phone number in canonical E.164 form (`+8613800138000`).
+    ///
+    /// Rules, in order:
+    /// 1. Unicode NFKC folds full-width digits and symbols (`１３８` → `138`, `＋` → `+`);
+    ///    white space, `-`, `.`, `(` and `)` are dropped. Any other character is refused.
+    /// 2. `+` or `00` starts an international number. After country code 86 the rest is read
+    ///    as a mainland number (a trunk `0` written after `+86` is dropped). Other countries are
+    ///    kept as E.164: 8 to 15 digits, not starting with 0.
+    /// 3. Without `+`/`00`: 11 digits starting with `1` are a mainland mobile and must match
+    ///    `1[3-9]\d{9}`; 13 digits `86` + mobile are the same mobile; a number starting with the
+    ///    trunk `0` is a landline (or a mobile dialled with a `0`): the `0` is dropped and the
+    ///    area code kept: `10` and `2x` are two-digit area codes, others three digits (first
+    ///    digit 3–9), followed by a 7- or 8-digit subscriber number.
+    ///
+    /// Equivalent inputs: `13800138000`, `+86 138-0013-8000`, `0086 138 0013 8000`,
+    /// `8613800138000`, `１３８００１３８０００`; `020-8888-1234` and `(020) 8888 1234` become
+    /// `+862088881234`.
+    ///
+    /// - Throws: ``IdentifierError`` with the reason; never with the value.
+    public static func phoneNumber(_ text: String) throws -> Identifier {
+        Identifier(kind: .phoneNumber, canonical: try PhoneNumberParser.canonical(text))
+    }
+}
+
+enum PhoneNumberParser {
+    static func canonical(_ text: String) throws -> String {
+        let folded = text.precomposedStringWithCompatibilityMapping
+        var digits = [UInt8]()
+        var plus = false
+        for scalar in folded.unicodeScalars {
+            switch scalar {
+            case "0"..."9":
+                digits.append(UInt8(scalar.value - 48))
+            case "+":
+                guard digits.isEmpty, !plus else { throw IdentifierError.misplacedPlus }
+                plus = true
+            case "-", ".", "(", ")":
+                continue
+            default:
+                if scalar.properties.isWhitespace || scalar == "\u{FEFF}" { continue }
+                if scalar.properties.isAlphabetic { throw IdentifierError.containsLetters }
+                throw IdentifierError.invalidCharacter
+            }
+        }
+        guard !digits.isEmpty else {
+            throw plus ? IdentifierError.tooShort(digits: 0, minimum: 8) : IdentifierError.empty
+        }
+        if plus {
+            return try international(digits)
+        }
+        if digits.count >= 2, digits[0] == 0, digits[1] == 0 {
+            return try international(Array(digits.dropFirst(2)))
+        }
+        return try national(digits)
+    }
+
+    /// Digits after `+` or `00`.
+    private static func international(_ digits: [UInt8]) throws -> String {
+        guard let first = digits.first else { throw IdentifierError.tooShort(digits: 0, minimum: 8) }
+        guard first != 0 else { throw IdentifierError.invalidCountryCode }
+        if digits.starts(with: [8, 6]) {
+            var rest = Array(digits.dropFirst(2))
+            if rest.first == 0 { rest.removeFirst() }  // "+86 (0)20 …"
+            return try mainland(rest)
+        }
+        guard digits.count >= 8 else { throw IdentifierError.tooShort(digits: digits.count, minimum: 8) }
+        guard digits.count <= 15 else { throw IdentifierError.tooLong(digits: digits.count, maximum: 15) }
+        return "+" + string(digits)
+    }
+
+    /// A number written without an international prefix.
+    private static func national(_ digits: [UInt8]) throws -> String {
+        if digits.first == 0 { return try mainland(Array(digits.dropFirst())) }
+        if digits.count == 13, digits.starts(with: [8, 6]) { return try mainland(Array(digits.dropFirst(2))) }
+        if digits.first == 1 { return try mainland(digits) }
+        if digits.count <= 11 { throw IdentifierError.missingAreaCode }
+        throw IdentifierError.missingInternationalPrefix
+    }
+
+    /// A mainland national significant number: a mobile, or an area code and subscriber number.
+    private static func mainland(_ nsn: [UInt8]) throws -> String {
+        guard let first = nsn.first else { throw IdentifierError.tooShort(digits: 0, minimum: 9) }
+        let beijing = first == 1 && nsn.count >= 2 && nsn[1] == 0
+        if first == 1 && !beijing {
+            guard nsn.count >= 11 else { throw IdentifierError.tooShort(digits: nsn.count, minimum: 11) }
+            guard nsn.count == 11 else { throw IdentifierError.tooLong(digits: nsn.count, maximum: 11) }
+            guard (3...9).contains(nsn[1]) else { throw IdentifierError.invalidMobilePrefix }
+            return "+86" + string(nsn)
+        }
+        guard first != 0 else { throw IdentifierError.invalidAreaCode }
+        let areaLength = (first == 1 || first == 2) ? 2 : 3
+        let subscriber = nsn.count - areaLength
+        guard subscriber >= 7 else { throw IdentifierError.tooShort(digits: nsn.count, minimum: areaLength + 7) }
+        guard subscriber <= 8 else { throw IdentifierError.tooLong(digits: nsn.count, maximum: areaLength + 8) }
+        // Subscriber numbers never start with 0 or 1.
+        guard nsn[areaLength] >= 2 else { throw IdentifierError.invalidSubscriberNumber }
+        return "+86" + string(nsn)
+    }
+
+    private static func string(_ digits: [UInt8]) -> String {
+        String(decoding: digits.map { $0 + 48 }, as: UTF8.self)
+    }
+}
