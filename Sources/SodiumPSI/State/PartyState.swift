@@ -26,6 +26,8 @@ enum PartyStateFile {
         var blindedElements: Data
         /// Responder only: the initiator's set re-blinded, kept to compare with step 3.
         var peerDoublyBlinded: Data?
+        /// How the operator wrote each item (file exchanges only), parallel to `items`.
+        var records: [ListRecord]?
     }
 
     static func write(role: Role, secret: Scalar, payload: Payload, to url: URL) throws {
@@ -64,6 +66,17 @@ enum PartyStateFile {
         }
     }
 
+    /// The saved records, or records made from the items when none were saved.
+    static func records(_ payload: Payload, path: String) throws -> [ListRecord] {
+        guard let records = payload.records else {
+            return payload.items.map { .init(identifier: $0, original: $0.canonical, lineNumber: 0) }
+        }
+        guard records.map(\.identifier) == payload.items else {
+            throw StateFileError.invalidStateFile(path: path, reason: "saved records do not match the saved items")
+        }
+        return records
+    }
+
     static func encode(_ elements: [GroupElement]) -> Data {
         var data = Data(capacity: elements.count * GroupElement.byteCount)
         for element in elements { element.withUnsafeBytes { data.append(contentsOf: $0) } }
@@ -90,12 +103,23 @@ extension MutualPSIInitiator {
     /// Saves this party (including its secret) to a state file with mode 0600, for ``finish``
     /// in a later process.
     public func save(to url: URL) throws {
+        try save(to: url, records: nil)
+    }
+
+    func save(to url: URL, records: [ListRecord]?) throws {
         let payload = PartyStateFile.Payload(
             purpose: configuration.purpose, outcome: configuration.outcome,
             maximumPeerSetSize: configuration.maximumPeerSetSize, items: items, inputSummary: inputSummary,
             sentOrder: sentOrder, context: context, blindedElements: PartyStateFile.encode(blindedSet.elements),
-            peerDoublyBlinded: nil)
+            peerDoublyBlinded: nil, records: records)
         try PartyStateFile.write(role: .initiator, secret: secret, payload: payload, to: url)
+    }
+
+    /// Restores an initiator and the records saved with it.
+    static func restore(from url: URL, parallelism: Parallelism) throws -> (MutualPSIInitiator, [ListRecord]) {
+        let (secret, payload) = try PartyStateFile.read(role: .initiator, from: url)
+        let initiator = try MutualPSIInitiator(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
+        return (initiator, try PartyStateFile.records(payload, path: url.path))
     }
 
     /// Restores an initiator saved with ``save(to:)``.
@@ -103,15 +127,19 @@ extension MutualPSIInitiator {
     /// - Throws: ``StateFileError`` when the file is readable by others, is not an initiator's
     ///   state, or is damaged.
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
-        let (secret, p) = try PartyStateFile.read(role: .initiator, from: url)
+        let (secret, payload) = try PartyStateFile.read(role: .initiator, from: url)
+        try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
+    }
+
+    private init(secret: Scalar, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism) throws {
         guard let context = p.context, p.sentOrder.count == p.items.count else {
-            throw StateFileError.invalidStateFile(path: url.path, reason: "the initiator's exchange is incomplete")
+            throw StateFileError.invalidStateFile(path: path, reason: "the initiator's exchange is incomplete")
         }
         let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome,
                                                    maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism)
         self.init(restoring: configuration, context: context, items: p.items, inputSummary: p.inputSummary,
                   blindedSet: MutualPSIMessage(kind: .initiatorBlindedSet, context: context,
-                                               elements: try PartyStateFile.decode(p.blindedElements, path: url.path)),
+                                               elements: try PartyStateFile.decode(p.blindedElements, path: path)),
                   secret: secret, sentOrder: p.sentOrder)
     }
 }
@@ -120,12 +148,23 @@ extension MutualPSIResponder {
     /// Saves this party (including its secret) to a state file with mode 0600, for
     /// ``respond(to:)`` or ``finish(responderSetReblinded:)`` in a later process.
     public func save(to url: URL) throws {
+        try save(to: url, records: nil)
+    }
+
+    func save(to url: URL, records: [ListRecord]?) throws {
         let payload = PartyStateFile.Payload(
             purpose: configuration.purpose, outcome: configuration.outcome,
             maximumPeerSetSize: configuration.maximumPeerSetSize, items: items, inputSummary: inputSummary,
             sentOrder: sentOrder, context: exchange?.context, blindedElements: PartyStateFile.encode(blindedElements),
-            peerDoublyBlinded: exchange.map { PartyStateFile.encode($0.initiatorDoubly) })
+            peerDoublyBlinded: exchange.map { PartyStateFile.encode($0.initiatorDoubly) }, records: records)
         try PartyStateFile.write(role: .responder, secret: secret, payload: payload, to: url)
+    }
+
+    /// Restores a responder and the records saved with it.
+    static func restore(from url: URL, parallelism: Parallelism) throws -> (MutualPSIResponder, [ListRecord]) {
+        let (secret, payload) = try PartyStateFile.read(role: .responder, from: url)
+        let responder = try MutualPSIResponder(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
+        return (responder, try PartyStateFile.records(payload, path: url.path))
     }
 
     /// Restores a responder saved with ``save(to:)``.
@@ -133,18 +172,22 @@ extension MutualPSIResponder {
     /// - Throws: ``StateFileError`` when the file is readable by others, is not a responder's
     ///   state, or is damaged.
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
-        let (secret, p) = try PartyStateFile.read(role: .responder, from: url)
+        let (secret, payload) = try PartyStateFile.read(role: .responder, from: url)
+        try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
+    }
+
+    private init(secret: Scalar, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism) throws {
         guard p.sentOrder.count == p.items.count else {
-            throw StateFileError.invalidStateFile(path: url.path, reason: "item and order counts differ")
+            throw StateFileError.invalidStateFile(path: path, reason: "item and order counts differ")
         }
         let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome,
                                                    maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism)
         var exchange: (ExchangeContext, [GroupElement])?
         if let context = p.context, let doubly = p.peerDoublyBlinded {
-            exchange = (context, try PartyStateFile.decode(doubly, path: url.path))
+            exchange = (context, try PartyStateFile.decode(doubly, path: path))
         }
         self.init(restoring: configuration, items: p.items, inputSummary: p.inputSummary, secret: secret,
-                  blindedElements: try PartyStateFile.decode(p.blindedElements, path: url.path),
+                  blindedElements: try PartyStateFile.decode(p.blindedElements, path: path),
                   sentOrder: p.sentOrder, exchange: exchange)
     }
 }

@@ -6,11 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-/// The C library's `write(2)`, which `SecretFile.write` would otherwise shadow.
-private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    write(fd, buffer, count)
-}
-
 /// Files that hold secrets (party state, keys): created with mode 0600, written atomically,
 /// and refused when other users could read them, as ssh does with private keys.
 public enum SecretFile {
@@ -19,31 +14,13 @@ public enum SecretFile {
     ///
     /// - Throws: ``StateFileError/io(path:reason:)`` when the folder is not writable.
     public static func write(_ bytes: [UInt8], to url: URL) throws {
-        let path = url.path
-        let directory = url.deletingLastPathComponent().path
-        let temporary = directory + "/." + url.lastPathComponent + "." + SessionID.random().description + ".partial"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StateFileError.io(path: path, reason: String(cString: strerror(errno))) }
-        var committed = false
-        defer {
-            if !committed { unlink(temporary) }
+        do {
+            let file = try AtomicFile(path: url.path, mode: 0o600)
+            try file.write(bytes)
+            try file.commit()
+        } catch MessageFileError.io(let path, let reason) {
+            throw StateFileError.io(path: path, reason: reason)
         }
-        // The umask could have narrowed the mode further, never widened it; make it exact.
-        fchmod(fd, 0o600)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, bytes.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                throw StateFileError.io(path: path, reason: reason)
-            }
-            offset += written
-        }
-        guard fsync(fd) == 0, close(fd) == 0 else { throw StateFileError.io(path: path, reason: String(cString: strerror(errno))) }
-        guard rename(temporary, path) == 0 else { throw StateFileError.io(path: path, reason: String(cString: strerror(errno))) }
-        committed = true
     }
 
     /// Reads a secret file, refusing it when its permissions let group or others read or write it.

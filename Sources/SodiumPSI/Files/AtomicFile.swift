@@ -1,0 +1,93 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `write(2)`, under a name no method shadows.
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}
+
+/// A file written under a temporary name in the destination folder and renamed over the final
+/// name only by ``commit()``: a crash or an error never leaves a partial file under the final
+/// name. Writes are buffered.
+final class AtomicFile {
+    let path: String
+    private let temporaryPath: String
+    private var descriptor: Int32
+    private var buffer: [UInt8] = []
+    private var finished = false
+    private static let bufferSize = 1 << 20
+
+    /// Creates the temporary file with exactly `mode` permissions.
+    init(path: String, mode: mode_t) throws {
+        self.path = path
+        let url = URL(fileURLWithPath: path)
+        temporaryPath = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + "."
+            + SessionID.random().description.prefix(12) + ".partial"
+        descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard descriptor >= 0 else { throw Self.error(path) }
+        // The umask may have narrowed the mode; make it exactly what was asked.
+        fchmod(descriptor, mode)
+        buffer.reserveCapacity(Self.bufferSize)
+    }
+
+    deinit { abort() }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if buffer.count + bytes.count > Self.bufferSize { try flush() }
+        if bytes.count >= Self.bufferSize {
+            try writeFully(bytes)
+        } else {
+            buffer.append(contentsOf: bytes)
+        }
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Flushes, syncs to disk and renames over the final name.
+    func commit() throws {
+        try flush()
+        guard fsync(descriptor) == 0 else { throw Self.error(path) }
+        guard close(descriptor) == 0 else { descriptor = -1; throw Self.error(path) }
+        descriptor = -1
+        guard rename(temporaryPath, path) == 0 else { throw Self.error(path) }
+        finished = true
+    }
+
+    /// Removes the temporary file; the final name is untouched.
+    func abort() {
+        guard !finished else { return }
+        finished = true
+        if descriptor >= 0 { close(descriptor) }
+        unlink(temporaryPath)
+        if !buffer.isEmpty { buffer.withUnsafeMutableBytes { _ = memset($0.baseAddress!, 0, $0.count) } }
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { try writeFully($0) }
+        buffer.withUnsafeMutableBytes { _ = memset($0.baseAddress!, 0, $0.count) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = systemWrite(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw Self.error(path)
+            }
+            offset += written
+        }
+    }
+
+    private static func error(_ path: String) -> MessageFileError {
+        .io(path: path, reason: String(cString: strerror(errno)))
+    }
+}
