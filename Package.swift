@@ -10,6 +10,8 @@ let package = Package(
     name: "sodium-psi",
     products: [
         .library(name: "SodiumPSI", targets: ["SodiumPSI"]),
+        .executable(name: "psi", targets: ["psi"]),
+        .executable(name: "psi-bench", targets: ["psi-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -23,6 +25,23 @@ let package = Package(
         .target(
             name: "SodiumPSI",
             dependencies: ["CSodium"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "psi",
+            dependencies: [
+                "SodiumPSI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "psi-bench",
+            dependencies: [
+                "SodiumPSI",
+                "CSodium",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

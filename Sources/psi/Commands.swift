@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import SodiumPSI
+
+struct Initiate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Step 1 (initiator): blind your list and write the message for the responder.")
+
+    @OptionGroup var input: InputOptions
+    @OptionGroup var agreement: AgreementOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    var state: String
+
+    @Option(name: .long, help: "The message file to send to the responder.")
+    var out: String
+
+    func run() throws {
+        try runReportingErrors {
+            let (records, summary) = try readRecords(input)
+            let initiator = try MutualPSIFileExchange.initiate(
+                records: records, configuration: agreement.configuration(), stateURL: url(state), messageURL: url(out))
+            report(summary)
+            note("blinded \(initiator.items.count) distinct items; session \(initiator.context.sessionID); send \(out) to the responder")
+            if output.json {
+                try printJSON(["step": "initiate", "session": initiator.context.sessionID.description,
+                               "items_blinded": initiator.items.count, "input": summary.json, "message": out])
+            }
+        }
+    }
+}
+
+struct Respond: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Step 2 (responder): blind your list, re-blind the initiator's set, write two messages back.")
+
+    @OptionGroup var input: InputOptions
+    @OptionGroup var agreement: AgreementOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "The initiator's step-1 message.")
+    var request: String
+
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    var state: String
+
+    @Option(name: .customLong("out-blinded"), help: "Message file for your own blinded set (send to the initiator).")
+    var outBlinded: String
+
+    @Option(name: .customLong("out-reblinded"), help: "Message file for the initiator's set re-blinded (send to the initiator).")
+    var outReblinded: String
+
+    func run() throws {
+        try runReportingErrors {
+            let (records, summary) = try readRecords(input)
+            report(summary)
+            let configuration = try agreement.configuration()
+            let reply = try MutualPSIFileExchange.respond(
+                records: records, configuration: configuration, requestURL: url(request), stateURL: url(state),
+                responderSetURL: url(outBlinded), reblindedURL: url(outReblinded),
+                reviewPeerSetSize: { size in
+                    note("the initiator's set holds \(size) items (limit --max-peer-items \(configuration.maximumPeerSetSize))")
+                })
+            note("re-blinded \(reply.peerSetSize) items; send \(outBlinded) and \(outReblinded) to the initiator")
+            if output.json {
+                try printJSON(["step": "respond", "session": reply.responderBlindedSet.context.sessionID.description,
+                               "peer_set_size": reply.peerSetSize, "items_blinded": reply.responderBlindedSet.elements.count,
+                               "input": summary.json, "messages": [outBlinded, outReblinded]])
+            }
+        }
+    }
+}
+
+struct Finish: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Last step for either side: compute what you learn.",
+        discussion: """
+        Initiator: psi finish --state a.state --responder-set 2-responder-blinded.spsi --reblinded 2-initiator-reblinded.spsi \\
+                   --reply 3-responder-reblinded.spsi --output matches.csv
+        Responder: psi finish --state b.state --reblinded 3-responder-reblinded.spsi --output matches.csv
+        The output lists each match as: line number, the value as written in your input, canonical form.
+        """)
+
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "Your state file from initiate or respond.")
+    var state: String
+
+    @Option(name: .customLong("responder-set"), help: "Initiator only: the responder's blinded set.")
+    var responderSet: String?
+
+    @Option(name: .long, help: "The re-blinded set of your own items that the peer sent back.")
+    var reblinded: String
+
+    @Option(name: .long, help: "Initiator only: where to write step 3 for the responder (both-learn, cardinality-only).")
+    var reply: String?
+
+    @Option(name: .customLong("output"), help: "Where to write the matches (CSV, mode 0600). Without it, matches go to standard output.")
+    var matchesPath: String?
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        try runReportingErrors {
+            let parallelism = threads.map(Parallelism.init(threads:)) ?? .allCores
+            let outcome: MutualPSIFileExchange.Outcome
+            let role: String
+            if let responderSet {
+                role = "initiator"
+                outcome = try MutualPSIFileExchange.finishInitiator(
+                    stateURL: url(state), responderSetURL: url(responderSet), reblindedURL: url(reblinded),
+                    replyURL: reply.map(url), parallelism: parallelism)
+                if let reply, outcome.replyWritten { note("send \(reply) to the responder") }
+            } else {
+                role = "responder"
+                outcome = try MutualPSIFileExchange.finishResponder(stateURL: url(state), replyURL: url(reblinded),
+                                                                    parallelism: parallelism)
+            }
+            try present(outcome, role: role)
+        }
+    }
+
+    private func present(_ outcome: MutualPSIFileExchange.Outcome, role: String) throws {
+        var summary: [String: Any] = ["step": "finish", "role": role, "intersection_size": outcome.result.count]
+        switch outcome.result {
+        case .intersection(let i):
+            note("\(i.items.count) items in common (your set \(i.ownSetSize), peer's set \(i.peerSetSize))")
+            summary["own_set_size"] = i.ownSetSize
+            summary["peer_set_size"] = i.peerSetSize
+            if let path = matchesPath {
+                try MutualPSIFileExchange.writeMatches(outcome.matches, to: url(path))
+                summary["matches_file"] = path
+            } else if !output.json {
+                FileHandle.standardOutput.write(Data(MutualPSIFileExchange.matchesCSV(outcome.matches).utf8))
+            }
+        case .cardinality(let c):
+            note("\(c.count) items in common (your set \(c.ownSetSize), peer's set \(c.peerSetSize)); which ones is not revealed")
+            summary["own_set_size"] = c.ownSetSize
+            summary["peer_set_size"] = c.peerSetSize
+            if !output.json && matchesPath == nil { print(c.count) }
+        }
+        if output.json { try printJSON(summary) }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a message file's header and check its digest.")
+
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: "A .spsi message file.")
+    var file: String
+
+    func run() throws {
+        try runReportingErrors {
+            let (header, digestValid) = try MessageFileReader.inspect(url: url(file))
+            let fields: [(String, Any)] = [
+                ("file", file), ("format_version", Int(header.version)), ("suite", header.suite.description),
+                ("protocol", header.protocolID.description), ("kind", header.kindDescription),
+                ("mode", header.modeDescription), ("element_size", header.elementSize), ("count", header.count),
+                ("purpose_digest", header.purposeDigest.map { String(format: "%02x", $0) }.joined()),
+                ("session", header.sessionID.description),
+                ("key_id", header.keyID.map { String(format: "%02x", $0) }.joined()),
+                ("digest_valid", digestValid),
+            ]
+            if output.json {
+                try printJSON(Dictionary(uniqueKeysWithValues: fields))
+            } else {
+                for (name, value) in fields { print("\(name): \(value)") }
+            }
+            if !digestValid {
+                throw MessageFileError.digestMismatch(path: file)
+            }
+        }
+    }
+}

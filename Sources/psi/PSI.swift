@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import SodiumPSI
+
+@main
+struct PSI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "psi",
+        abstract: "Private set intersection between two institutions, over files.",
+        discussion: """
+        Mutual PSI in four steps; the initiator (A) and the responder (B) exchange message files:
+          A: psi initiate  → 1-initiator-blinded.spsi
+          B: psi respond   → 2-responder-blinded.spsi, 2-initiator-reblinded.spsi
+          A: psi finish    → result (and 3-responder-reblinded.spsi unless --outcome initiator-learns)
+          B: psi finish    → result (both-learn and cardinality-only)
+        Both sides must use the same --purpose and --outcome.
+
+        Exit codes: 0 success, 64 usage error, 65 bad input list, 66 input file missing or unreadable,
+        76 protocol or message-file error (refused file, wrong session, tampering), 1 other failure.
+        """,
+        subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Sample.self]
+    )
+}
+
+/// Exit codes, from sysexits.h where one fits.
+enum ExitStatus {
+    static let usage: Int32 = 64
+    static let badInput: Int32 = 65
+    static let noInput: Int32 = 66
+    static let protocolError: Int32 = 76
+    static let failure: Int32 = 1
+
+    static func code(for error: any Error) -> Int32 {
+        switch error {
+        case IdentifierListError.unreadable, MessageFileError.io, StateFileError.io: return noInput
+        case is IdentifierError, is IdentifierListError: return badInput
+        case is MessageFileError, is PSIError, is StateFileError: return protocolError
+        default: return failure
+        }
+    }
+}
+
+/// Runs a command body, printing library errors as `psi: error: …` with the right exit code.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("psi: error: \(error.localizedDescription)\n".utf8))
+        throw ExitCode(ExitStatus.code(for: error))
+    }
+}
+
+/// Writes a line to standard error.
+func note(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Two banks find the suspected agent phone numbers and forged-document fingerprints they both
+# hold, without showing each other anything else. Each bank works in its own folder; the only
+# things that cross between them are the .spsi message files, copied as a secure file transfer would.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-libsodium.sh
+
+swift build --product psi >/dev/null
+PSI="$(swift build --show-bin-path)/psi"
+
+RUN=demo-run
+rm -rf "$RUN"
+mkdir -p "$RUN/bank-a" "$RUN/bank-b" "$RUN/answer-key"
+A="$RUN/bank-a"; B="$RUN/bank-b"
+"$PSI" sample --bank-a "$A" --bank-b "$B" --answer "$RUN/answer-key" "$@"
+
+# Copies a message file from one bank's folder to the other's (the only shared channel).
+transfer() { cp "$1" "$2/"; echo "  transfer $(basename "$1") → $(basename "$2")"; }
+
+exchange() {
+    local name=$1 kind=$2 column=$3 outcome=$4 purpose=$5
+    local columnA=() columnB=()
+    if [ -n "$column" ]; then columnA=(--column "$column"); columnB=(--column "$column"); fi
+    echo
+    echo "== $name: purpose \"$purpose\", outcome $outcome"
+    (cd "$A" && "$PSI" initiate --kind "$kind" --input "$name" "${columnA[@]}" --purpose "$purpose" --outcome "$outcome" \
+        --state "$name.a.state" --out "$name.1-initiator-blinded.spsi")
+    transfer "$A/$name.1-initiator-blinded.spsi" "$B"
+    (cd "$B" && "$PSI" respond --kind "$kind" --input "$name" "${columnB[@]}" --purpose "$purpose" --outcome "$outcome" \
+        --request "$name.1-initiator-blinded.spsi" --state "$name.b.state" \
+        --out-blinded "$name.2-responder-blinded.spsi" --out-reblinded "$name.2-initiator-reblinded.spsi")
+    transfer "$B/$name.2-responder-blinded.spsi" "$A"
+    transfer "$B/$name.2-initiator-reblinded.spsi" "$A"
+    (cd "$A" && "$PSI" finish --state "$name.a.state" --responder-set "$name.2-responder-blinded.spsi" \
+        --reblinded "$name.2-initiator-reblinded.spsi" --reply "$name.3-responder-reblinded.spsi" --output "$name.matches.csv")
+    if [ "$outcome" != initiator-learns ]; then
+        transfer "$A/$name.3-responder-reblinded.spsi" "$B"
+        (cd "$B" && "$PSI" finish --state "$name.b.state" --reblinded "$name.3-responder-reblinded.spsi" --output "$name.matches.csv")
+    fi
+}
+
+exchange agent-phones.csv phone agent_phone both-learn "demo 2026: suspected agent phone numbers"
+exchange forged-documents.txt document "" both-learn "demo 2026: forged hardship documents"
+
+# Check what each bank learned against the answer key.
+check() {
+    local bank=$1 list=$2 key=$3
+    local got
+    got=$(tail -n +2 "$bank/$list.matches.csv" | tr -d '\r' | awk -F, '{print $NF}' | sort)
+    if [ "$got" == "$(sort "$key")" ]; then
+        echo "  $(basename "$bank") learned exactly the $(wc -l < "$key" | tr -d ' ') shared entries of $list"
+    else
+        echo "  MISMATCH: $(basename "$bank") $list differs from the answer key" >&2
+        exit 1
+    fi
+}
+echo
+echo "== checking against the answer key"
+check "$A" agent-phones.csv "$RUN/answer-key/phones.txt"
+check "$B" agent-phones.csv "$RUN/answer-key/phones.txt"
+check "$A" forged-documents.txt "$RUN/answer-key/documents.txt"
+check "$B" forged-documents.txt "$RUN/answer-key/documents.txt"
+echo "demo passed: see $A/*.matches.csv and $B/*.matches.csv"
