@@ -47,10 +47,11 @@ public enum MutualPSIFileExchange {
         let request = try MutualPSIMessage.read(from: requestURL, kind: .initiatorBlindedSet, context: nil,
                                                 purposeDigest: configuration.purpose.digest,
                                                 outcome: configuration.outcome,
-                                                maximumCount: configuration.maximumPeerSetSize)
+                                                maximumCount: configuration.maximumPeerSetSize,
+                                                checkEncodings: false, parallelism: configuration.parallelism)
         let records = distinctRecords(records)
         var responder = try MutualPSIResponder(items: records.map(\.identifier), configuration: configuration)
-        let reply = try responder.respond(to: request)
+        let reply = try reportingElementErrors(in: requestURL) { try responder.respond(to: request) }
         try reply.responderBlindedSet.write(to: responderSetURL)
         try reply.initiatorSetReblinded.write(to: reblindedURL)
         try responder.save(to: stateURL, records: records)
@@ -65,10 +66,14 @@ public enum MutualPSIFileExchange {
         let config = initiator.configuration
         let responderSet = try MutualPSIMessage.read(from: responderSetURL, kind: .responderBlindedSet, context: initiator.context,
                                                      purposeDigest: config.purpose.digest, outcome: config.outcome,
-                                                     maximumCount: config.maximumPeerSetSize)
+                                                     maximumCount: config.maximumPeerSetSize,
+                                                     checkEncodings: false, parallelism: parallelism)
         let reblinded = try MutualPSIMessage.read(from: reblindedURL, kind: .initiatorSetReblinded, context: initiator.context,
-                                                  purposeDigest: config.purpose.digest, outcome: config.outcome)
-        let done = try initiator.finish(responderBlindedSet: responderSet, initiatorSetReblinded: reblinded)
+                                                  purposeDigest: config.purpose.digest, outcome: config.outcome,
+                                                  count: initiator.blindedSet.elements.count, parallelism: parallelism)
+        let done = try reportingElementErrors(in: responderSetURL) {
+            try initiator.finish(responderBlindedSet: responderSet, initiatorSetReblinded: reblinded)
+        }
         if let step3 = done.responderSetReblinded {
             guard let replyURL else {
                 throw PSIError.unexpectedMessage(expected: "a path for step 3 (\(config.outcome) sends it to the responder)",
@@ -88,7 +93,8 @@ public enum MutualPSIFileExchange {
         }
         let config = responder.configuration
         let step3 = try MutualPSIMessage.read(from: replyURL, kind: .responderSetReblinded, context: context,
-                                              purposeDigest: config.purpose.digest, outcome: config.outcome)
+                                              purposeDigest: config.purpose.digest, outcome: config.outcome,
+                                              count: responder.blindedElements.count, parallelism: parallelism)
         let result = try responder.finish(responderSetReblinded: step3)
         return Outcome(result: result, matches: matches(result, records), replyWritten: false)
     }
@@ -109,6 +115,16 @@ public enum MutualPSIFileExchange {
     /// Writes ``matchesCSV(_:)`` atomically with mode 0600: the matches are confidential.
     public static func writeMatches(_ matches: [ListRecord], to url: URL) throws {
         try SecretFile.write(Array(matchesCSV(matches).utf8), to: url)
+    }
+
+    /// Re-blinding checks each received element; name the file when one is bad.
+    private static func reportingElementErrors<T>(in url: URL, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as PSIError {
+            switch error {
+            case .identityElement(_?), .invalidElementEncoding(_?): throw MessageFileError(path: url.path, elementError: error)
+            default: throw error
+            }
+        }
     }
 
     /// The first record of each identifier, in input order, so record positions match the

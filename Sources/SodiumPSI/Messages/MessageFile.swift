@@ -105,9 +105,15 @@ public final class MessageFileReader {
         return bytes
     }
 
-    /// Reads every remaining element as a validated ristretto255 element, refusing invalid
-    /// and repeated elements, then verifies the digest.
-    public func readAllElements() throws -> [GroupElement] {
+    /// Reads every remaining element as a ristretto255 element, refusing the identity and
+    /// repeated elements, and verifies the digest.
+    ///
+    /// - Parameters:
+    ///   - checkEncodings: also check that every element is a canonical ristretto255 encoding
+    ///     (in parallel). Pass false only when every element is about to be multiplied by a
+    ///     scalar, which checks the encoding anyway (see ``MutualPSIMessage/read(from:kind:context:purposeDigest:outcome:maximumCount:checkEncodings:parallelism:)``).
+    ///   - parallelism: threads for the encoding checks.
+    public func readAllElements(checkEncodings: Bool = true, parallelism: Parallelism = .allCores) throws -> [GroupElement] {
         guard header.elementSize == GroupElement.byteCount else {
             throw MessageFileError.elementSizeMismatch(path: url.path, found: header.elementSize, expected: GroupElement.byteCount)
         }
@@ -119,14 +125,24 @@ public final class MessageFileReader {
                 for offset in stride(from: 0, to: raw.count, by: GroupElement.byteCount) {
                     let index = elements.count
                     let element = GroupElement(unvalidated: raw.baseAddress! + offset)
-                    do { try element.validate(index: index) } catch let error as PSIError {
-                        throw MessageFileError.invalidElement(path: url.path, index: index, reason: error.localizedDescription)
+                    if element == .zero {
+                        throw MessageFileError.invalidElement(path: url.path, index: index,
+                                                              reason: PSIError.identityElement(index: index).localizedDescription)
                     }
                     if let first = seen.updateValue(index, forKey: element) {
                         throw MessageFileError.duplicateElement(path: url.path, index: index, firstIndex: first)
                     }
                     elements.append(element)
                 }
+            }
+        }
+        if checkEncodings {
+            do {
+                try forEachRange(count: elements.count, parallelism: parallelism) { range in
+                    for i in range { try elements[i].validate(index: i) }
+                }
+            } catch let error as PSIError {
+                throw MessageFileError(path: url.path, elementError: error)
             }
         }
         return elements
@@ -251,6 +267,20 @@ public final class MessageFileReader {
         guard count > 0 else { return [] }
         do { return [UInt8](try handle.read(upToCount: count) ?? Data()) } catch {
             throw MessageFileError.io(path: path, reason: describe(error))
+        }
+    }
+}
+
+extension MessageFileError {
+    /// The file-level form of an element error found while checking or re-blinding a message.
+    init(path: String, elementError error: PSIError) {
+        switch error {
+        case .identityElement(let index?), .invalidElementEncoding(let index?):
+            self = .invalidElement(path: path, index: index, reason: error.localizedDescription)
+        case .duplicateElement(let index, let first):
+            self = .duplicateElement(path: path, index: index, firstIndex: first)
+        default:
+            self = .invalidElement(path: path, index: -1, reason: error.localizedDescription)
         }
     }
 }

@@ -284,6 +284,10 @@ extension OPRF {
 }
 
 /// `scalar · element` for every element, in parallel, into one contiguous array.
+///
+/// libsodium decodes each element inside the multiplication and fails on an invalid encoding,
+/// so this also validates every element at no extra cost: a failure is reported as the
+/// identity (all-zero bytes) or an invalid encoding, with the element's position.
 func multiply(_ elements: [GroupElement], by scalar: Scalar, parallelism: Parallelism) throws -> [GroupElement] {
     var result = [GroupElement](repeating: .zero, count: elements.count)
     try scalar.secret.withUnsafeBytes { n in
@@ -295,7 +299,11 @@ func multiply(_ elements: [GroupElement], by scalar: Scalar, parallelism: Parall
                             crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
                         }
                     }
-                    guard status == 0 else { throw PSIError.scalarMultiplicationFailed }
+                    guard status == 0 else {
+                        // A valid non-identity element times a non-zero scalar is never the
+                        // identity in a prime-order group, so the input itself was bad.
+                        throw elements[i] == .zero ? PSIError.identityElement(index: i) : PSIError.invalidElementEncoding(index: i)
+                    }
                 }
             }
         }

@@ -1,0 +1,56 @@
+import CSodium
+import Dispatch
+import Foundation
+
+/// The lower bound the library is measured against: the same libsodium calls the protocol
+/// needs, made directly in a tight loop over preallocated buffers, on the same threads.
+enum RawLibsodium {
+    /// Runs `hashes` hash-to-group computations (RFC 9380 expand_message_xmd = two SHA-512,
+    /// then `crypto_core_ristretto255_from_hash`) and `multiplications` ristretto255 scalar
+    /// multiplications, split evenly over `threads` threads. Returns the wall-clock seconds.
+    static func ristretto255(hashes: Int, multiplications: Int, threads: Int) -> Double {
+        precondition(sodium_init() >= 0)
+        let start = DispatchTime.now()
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            let myHashes = share(hashes, worker, threads)
+            let myMults = share(multiplications, worker, threads)
+            var message = [UInt8](repeating: 0, count: 128 + 40 + 3 + 45)
+            var digest = [UInt8](repeating: 0, count: 64)
+            var point = [UInt8](repeating: 0, count: 32)
+            var scalar = [UInt8](repeating: 0, count: 32)
+            crypto_core_ristretto255_scalar_random(&scalar)
+            for i in 0..<myHashes {
+                message[130] = UInt8(truncatingIfNeeded: i)
+                message[131] = UInt8(truncatingIfNeeded: i >> 8)
+                crypto_hash_sha512(&digest, message, UInt64(message.count))
+                crypto_hash_sha512(&digest, digest, 64 + 1 + 45)
+                crypto_core_ristretto255_from_hash(&point, digest)
+            }
+            if myHashes == 0 { crypto_core_ristretto255_from_hash(&point, digest) }
+            var out = [UInt8](repeating: 0, count: 32)
+            for _ in 0..<myMults {
+                _ = crypto_scalarmult_ristretto255(&out, scalar, point)
+                swap(&out, &point)
+            }
+        }
+        return seconds(since: start)
+    }
+
+    private static func share(_ total: Int, _ worker: Int, _ workers: Int) -> Int {
+        total / workers + (worker < total % workers ? 1 : 0)
+    }
+}
+
+func seconds(since start: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+}
+
+/// The process's peak resident set size (VmHWM), in bytes; 0 where /proc is unavailable.
+func peakResidentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kB = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kB * 1024
+    }
+    return 0
+}
