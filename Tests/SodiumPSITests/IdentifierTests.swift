@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+@testable import SodiumPSI
+
+@Suite("Phone numbers")
+struct PhoneNumberTests {
+    /// Input and the expected canonical form, or the expected error.
+    static let table: [(String, Result<String, IdentifierError>)] = [
+        // The five styles the issue names, all the same mobile.
+        ("13800138000", .success("+8613800138000")),
+        ("+86 138-0013-8000", .success("+8613800138000")),
+        ("0086 138 0013 8000", .success("+8613800138000")),
+        ("8613800138000", .success("+8613800138000")),
+        ("１３８００１３８０００", .success("+8613800138000")),
+        // More separators and full-width symbols.
+        ("138.0013.8000", .success("+8613800138000")),
+        ("(+86) 138 0013 8000", .success("+8613800138000")),
+        ("＋８６　１３８－００１３－８０００", .success("+8613800138000")),
+        ("  13800138000  ", .success("+8613800138000")),
+        ("+86-13912345678", .success("+8613912345678")),
+        ("\t15012345678\n", .success("+8615012345678")),
+        ("19912345678", .success("+8619912345678")),
+        ("16612345678", .success("+8616612345678")),
+        ("013800138000", .success("+8613800138000")),  // mobile dialled with a trunk 0
+        // Landlines.
+        ("020-8888-1234", .success("+862088881234")),
+        ("(0755) 8888 1234", .success("+8675588881234")),
+        ("010-6552-1234", .success("+861065521234")),
+        ("0571-8765432", .success("+865718765432")),
+        ("+86 20 8888 1234", .success("+862088881234")),
+        ("+86 (0)20 8888 1234", .success("+862088881234")),
+        ("0086 755 8888 1234", .success("+8675588881234")),
+        // Other countries, kept as E.164.
+        ("+1 415 555 2671", .success("+14155552671")),
+        ("0044 20 7946 0958", .success("+442079460958")),
+        ("+852 9123 4567", .success("+85291234567")),
+        ("+886 912 345 678", .success("+886912345678")),
+        // Invalid, with the reason.
+        ("", .failure(.empty)),
+        ("   ", .failure(.empty)),
+        ("- ( ) .", .failure(.empty)),
+        ("1380013800a", .failure(.containsLetters)),
+        ("tel:13800138000", .failure(.containsLetters)),
+        ("138_0013_8000", .failure(.invalidCharacter)),
+        ("138/0013/8000", .failure(.invalidCharacter)),
+        ("138+00138000", .failure(.misplacedPlus)),
+        ("++8613800138000", .failure(.misplacedPlus)),
+        ("1380013800", .failure(.tooShort(digits: 10, minimum: 11))),
+        ("138001380001", .failure(.tooLong(digits: 12, maximum: 11))),
+        ("12800138000", .failure(.invalidMobilePrefix)),
+        ("11800138000", .failure(.invalidMobilePrefix)),
+        ("+86 12800138000", .failure(.invalidMobilePrefix)),
+        ("020-888-123", .failure(.tooShort(digits: 8, minimum: 9))),
+        ("020-8888-12345", .failure(.tooLong(digits: 11, maximum: 10))),
+        ("0755-8888-12345", .failure(.tooLong(digits: 12, maximum: 11))),
+        ("00-0888-1234", .failure(.invalidCountryCode)),
+        ("00-8888-1234", .success("+88881234")),  // 00 is an international prefix: kept as E.164
+        ("020-0888-1234", .failure(.invalidSubscriberNumber)),
+        ("8888-1234", .failure(.missingAreaCode)),
+        ("2088881234", .failure(.missingAreaCode)),
+        ("323456789012", .failure(.missingInternationalPrefix)),
+        ("123456789012", .failure(.tooLong(digits: 12, maximum: 11))),
+        ("+1234567", .failure(.tooShort(digits: 7, minimum: 8))),
+        ("+1234567890123456", .failure(.tooLong(digits: 16, maximum: 15))),
+        ("+0123456789", .failure(.invalidCountryCode)),
+        ("+", .failure(.tooShort(digits: 0, minimum: 8))),
+        ("+86", .failure(.tooShort(digits: 0, minimum: 9))),
+    ]
+
+    @Test("Canonical forms and errors", arguments: 0..<table.count)
+    func canonical(_ index: Int) {
+        let (input, expected) = Self.table[index]
+        let result = Result { try Identifier.phoneNumber(input) }.mapError { $0 as! IdentifierError }
+        switch (result, expected) {
+        case let (.success(id), .success(canonical)):
+            #expect(id.canonical == canonical, "input #\(index)")
+            #expect(id.kind == .phoneNumber)
+        case let (.failure(error), .failure(expectedError)):
+            #expect(error == expectedError, "input #\(index)")
+        default:
+            Issue.record("input #\(index): got \(result), expected \(expected)")
+        }
+    }
+
+    @Test("The table covers at least 40 inputs")
+    func tableSize() { #expect(Self.table.count >= 40) }
+
+    @Test("Error messages never contain the value")
+    func errorsHideTheValue() {
+        for input in ["1380013800a", "12800138000", "020-0888-1234", "+1234567890123456"] {
+            do { _ = try Identifier.phoneNumber(input); Issue.record("\(input) parsed") } catch {
+                let digits = input.filter(\.isNumber)
+                #expect(!error.localizedDescription.contains(digits))
+            }
+        }
+    }
+}
+
+@Suite("Document fingerprints")
+struct DocumentFingerprintTests {
+    static let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  // SHA-256("abc")
+
+    @Test("Hex digests: prefix, case and white space are normalised", arguments: [
+        abc, abc.uppercased(), "sha256:" + abc, "SHA256:" + abc.uppercased(), "Sha256:" + abc, "  \(abc)\n",
+    ])
+    func accepted(_ input: String) throws {
+        let id = try Identifier.documentFingerprint(hexDigest: input)
+        #expect(id.canonical == "sha256:" + Self.abc)
+        #expect(id.kind == .documentFingerprint)
+    }
+
+    @Test("Bad digests are refused with the reason")
+    func refused() {
+        #expect(throws: IdentifierError.invalidDigestLength(found: 63, expected: 64)) { try Identifier.documentFingerprint(hexDigest: String(Self.abc.dropLast())) }
+        #expect(throws: IdentifierError.invalidDigestLength(found: 66, expected: 64)) { try Identifier.documentFingerprint(hexDigest: Self.abc + "00") }
+        #expect(throws: IdentifierError.invalidDigestCharacter) { try Identifier.documentFingerprint(hexDigest: String(Self.abc.dropLast()) + "g") }
+        #expect(throws: IdentifierError.invalidDigestCharacter) { try Identifier.documentFingerprint(hexDigest: "sha256: " + Self.abc) }
+        #expect(throws: IdentifierError.unsupportedDigestAlgorithm) { try Identifier.documentFingerprint(hexDigest: "md5:" + Self.abc) }
+        #expect(throws: IdentifierError.empty) { try Identifier.documentFingerprint(hexDigest: " ") }
+    }
+
+    @Test("File fingerprints match sha256sum, also across read chunks")
+    func fileFingerprint() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let small = dir.appendingPathComponent("abc.txt")
+        try Data("abc".utf8).write(to: small)
+        #expect(try Identifier.documentFingerprint(contentsOf: small).canonical == "sha256:" + Self.abc)
+        // 3 MiB + 17 bytes of a repeating pattern: several 1 MiB chunks and a short tail.
+        // Expected value: `sha256sum` of the same bytes, written once by a script.
+        let big = dir.appendingPathComponent("big.bin")
+        let bytes = (0..<(3 * 1_048_576 + 17)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        try Data(bytes).write(to: big)
+        let id = try Identifier.documentFingerprint(contentsOf: big)
+        #expect(id.canonical == "sha256:" + Self.bigDigest)
+        #expect(Identifier.documentFingerprint(bytes: bytes) == id)
+        #expect(throws: IdentifierListError.unreadable(path: dir.appendingPathComponent("missing").path, reason: "No such file or directory")) {
+            try Identifier.documentFingerprint(contentsOf: dir.appendingPathComponent("missing"))
+        }
+    }
+
+    static let bigDigest = "27f3f0120d4a72b66e7b58152c631644bd689231ebd4487469b59226f1be13af"
+}
+
+@Suite("Kinds and plain identifiers")
+struct KindTests {
+    @Test("Different kinds never share an encoding, even with the same text")
+    func kindSeparation() throws {
+        let phone = try Identifier.phoneNumber("13800138000")
+        let plain = try Identifier.plain("+8613800138000")
+        #expect(phone.canonical == plain.canonical)
+        #expect(phone.psiEncoding != plain.psiEncoding)
+        #expect(phone.psiEncoding == [0x01] + Array("+8613800138000".utf8))
+        #expect(plain.psiEncoding.first == 0x03)
+        #expect(try Identifier.documentFingerprint(hexDigest: DocumentFingerprintTests.abc).psiEncoding.first == 0x02)
+    }
+
+    @Test("Plain identifiers: NFC, trimmed, case kept unless asked")
+    func plain() throws {
+        #expect(try Identifier.plain("  Cafe\u{301} ").canonical == "Caf\u{e9}")
+        #expect(try Identifier.plain("ABC").canonical == "ABC")
+        #expect(try Identifier.plain("ABC", caseInsensitive: true).canonical == "abc")
+        #expect(throws: IdentifierError.empty) { try Identifier.plain(" \n ") }
+    }
+}
