@@ -18,6 +18,10 @@ public enum PSIError: Error, Sendable, Equatable {
     case zeroScalar
     /// A scalar multiplication produced the identity (only possible with invalid inputs).
     case scalarMultiplicationFailed
+    /// An all-zero x25519 value, which no honest blinding produces.
+    case zeroValue(index: Int?)
+    /// An x25519 value of low order: multiplying it gives the all-zero value.
+    case lowOrderElement(index: Int?)
     /// The same element appears twice in a set received from the peer.
     case duplicateElement(index: Int, firstIndex: Int)
 
@@ -57,9 +61,13 @@ extension PSIError: LocalizedError {
         case let .invalidLength(what, length, expected):
             return "\(what) is \(length) bytes long; expected \(expected) bytes"
         case let .invalidElementEncoding(index):
-            return "element\(at(index)) is not a canonical ristretto255 encoding; expected a valid 32-byte ristretto255 element"
+            return "element\(at(index)) is not a canonical encoding; expected a valid 32-byte element of the exchange's suite"
         case let .identityElement(index):
             return "element\(at(index)) is the identity; expected a non-identity ristretto255 element"
+        case let .zeroValue(index):
+            return "element\(at(index)) is all zero; expected a blinded x25519 value"
+        case let .lowOrderElement(index):
+            return "element\(at(index)) is a low-order x25519 point; expected a blinded x25519 value"
         case .nonCanonicalScalar:
             return "scalar is not reduced modulo the group order; expected a canonical 32-byte little-endian scalar below ℓ"
         case .zeroScalar:

@@ -1,51 +1,72 @@
-import ArgumentParser
+public import ArgumentParser
 import Dispatch
 import Foundation
-import SodiumPSI
+public import SodiumPSI
+
+extension PSISuite: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+}
 
 struct Mutual: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A complete mutual PSI (both sides, both learn, ~10% overlap) through message files.")
+        abstract: "A complete mutual PSI (both sides, both learn, ~10% overlap) through message files.",
+        discussion: "Give --suite twice to measure both suites in one run; the report then adds the speed-up of the second over the first.")
 
     @OptionGroup var common: CommonOptions
 
+    @Option(name: .long, help: "ristretto255-sha512 (default) or x25519-sha256; repeat to compare.")
+    var suite: [PSISuite] = []
+
     func run() throws {
+        let suites = suite.isEmpty ? [PSISuite.ristretto255SHA512] : suite
+        let reports = try suites.map { try measure($0) }
+        if reports.count == 1 {
+            try reports[0].print(json: common.json)
+            return
+        }
+        let speedup = (reports[1].value("items_per_second") as! Double) / (reports[0].value("items_per_second") as! Double)
+        if common.json {
+            let object: [String: Any] = ["suites": reports.map(\.object), "speedup_second_over_first": speedup]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            for report in reports { try report.print(json: false); print("") }
+            print(String(format: "%@ is %.2f× the items per second of %@", suites[1].description, speedup, suites[0].description))
+        }
+    }
+
+    private func measure(_ suite: PSISuite) throws -> Report {
         let n = common.items
-        let overlap = max(1, n / 10)
-        let (itemsA, itemsB) = syntheticItems(count: n, overlap: min(overlap, n))
+        let overlap = min(max(1, n / 10), n)
+        let (itemsA, itemsB) = syntheticItems(count: n, overlap: overlap)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("psi-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = { (name: String) in folder.appendingPathComponent(name) }
 
-        let config = MutualPSIConfiguration(purpose: try PurposeLabel("psi-bench"), outcome: .bothLearn,
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("psi-bench"), outcome: .bothLearn, suite: suite,
                                             maximumPeerSetSize: n, parallelism: Parallelism(threads: common.threads))
+        func read(_ name: String, _ kind: MutualPSIMessage.Kind, session: SessionID?, count: Int? = nil,
+                  reblindNext: Bool = false) throws -> MutualPSIMessage {
+            try MutualPSIMessage.read(from: file(name), kind: kind, suite: suite, purposeDigest: config.purpose.digest,
+                                      outcome: config.outcome, sessionID: session, maximumCount: n, count: count,
+                                      checkEncodings: !reblindNext, parallelism: config.parallelism)
+        }
         let start = DispatchTime.now()
         // A, step 1
         let a = try MutualPSIInitiator(items: itemsA, configuration: config)
         try a.blindedSet.write(to: file("1.spsi"))
         // B, step 2
         var b = try MutualPSIResponder(items: itemsB, configuration: config)
-        let step1 = try MutualPSIMessage.read(from: file("1.spsi"), kind: .initiatorBlindedSet, context: nil,
-                                              purposeDigest: config.purpose.digest, outcome: config.outcome, maximumCount: n,
-                                              checkEncodings: false, parallelism: config.parallelism)
-        let reply = try b.respond(to: step1)
+        let reply = try b.respond(to: try read("1.spsi", .initiatorBlindedSet, session: nil, reblindNext: true))
         try reply.responderBlindedSet.write(to: file("2a.spsi"))
         try reply.initiatorSetReblinded.write(to: file("2b.spsi"))
         // A, step 3
-        let m2a = try MutualPSIMessage.read(from: file("2a.spsi"), kind: .responderBlindedSet, context: a.context,
-                                            purposeDigest: config.purpose.digest, outcome: config.outcome, maximumCount: n,
-                                            checkEncodings: false, parallelism: config.parallelism)
-        let m2b = try MutualPSIMessage.read(from: file("2b.spsi"), kind: .initiatorSetReblinded, context: a.context,
-                                            purposeDigest: config.purpose.digest, outcome: config.outcome,
-                                            count: n, parallelism: config.parallelism)
-        let done = try a.finish(responderBlindedSet: m2a, initiatorSetReblinded: m2b)
+        let session = a.context.sessionID
+        let done = try a.finish(responderBlindedSet: try read("2a.spsi", .responderBlindedSet, session: session, reblindNext: true),
+                                initiatorSetReblinded: try read("2b.spsi", .initiatorSetReblinded, session: session, count: n))
         try done.responderSetReblinded!.write(to: file("3.spsi"))
         // B, finish
-        let m3 = try MutualPSIMessage.read(from: file("3.spsi"), kind: .responderSetReblinded, context: a.context,
-                                           purposeDigest: config.purpose.digest, outcome: config.outcome,
-                                           count: n, parallelism: config.parallelism)
-        let resultB = try b.finish(responderSetReblinded: m3)
+        let resultB = try b.finish(responderSetReblinded: try read("3.spsi", .responderSetReblinded, session: session, count: n))
         let elapsed = seconds(since: start)
 
         guard done.result.count == overlap, resultB.count == overlap else {
@@ -55,45 +76,13 @@ struct Mutual: ParsableCommand {
             $0 + ((try FileManager.default.attributesOfItem(atPath: file($1).path)[.size] as? NSNumber)?.intValue ?? 0)
         }
         let peak = peakResidentBytes()
-        // Per side: one hash-to-group and one multiplication to blind, one to re-blind the peer's set.
-        let raw = RawLibsodium.ristretto255(hashes: 2 * n, multiplications: 4 * n, threads: common.threads)
-        try Report(fields: [
-            ("benchmark", "mutual"), ("suite", "ristretto255-SHA512"), ("items_per_side", n),
+        // Per side: one item-to-point hash and one multiplication to blind, one to re-blind the peer's set.
+        let raw = RawLibsodium.lowerBound(suite: suite, hashes: 2 * n, multiplications: 4 * n, threads: common.threads)
+        return Report(fields: [
+            ("benchmark", "mutual"), ("suite", suite.description), ("items_per_side", n),
             ("threads", common.threads), ("seconds", elapsed), ("raw_seconds", raw), ("ratio_to_raw", elapsed / raw),
             ("items_per_second", Double(2 * n) / elapsed), ("peak_rss_bytes", peak),
             ("wire_bytes_per_item", Double(wireBytes) / Double(2 * n)), ("intersection_size", overlap),
-        ]).print(json: common.json)
-    }
-}
-
-struct OPRFBench: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "oprf",
-        abstract: "RFC 9497 OPRF: server Evaluate over its list, and a client's blind, server's BlindEvaluate and Finalize.")
-
-    @OptionGroup var common: CommonOptions
-
-    func run() throws {
-        let n = common.items
-        let parallelism = Parallelism(threads: common.threads)
-        let inputs = (0..<n).map { Array("+86139\(String(format: "%08d", $0))".utf8) }
-        let server = OPRF.Server(privateKey: .random())
-
-        let start = DispatchTime.now()
-        let direct = try server.evaluate(inputs, parallelism: parallelism)
-        let batch = try OPRF.blind(inputs, parallelism: parallelism)
-        let evaluated = try server.blindEvaluate(batch.blindedElements, parallelism: parallelism)
-        let outputs = try OPRF.finalize(inputs, batch: batch, evaluatedElements: evaluated, parallelism: parallelism)
-        let elapsed = seconds(since: start)
-        guard outputs == direct else { throw ValidationError("Finalize and Evaluate disagree") }
-        let peak = peakResidentBytes()
-        // Evaluate: H + 1 mult each; Blind: H + 1 mult; BlindEvaluate: 1 mult; Finalize: 1 mult.
-        let raw = RawLibsodium.ristretto255(hashes: 2 * n, multiplications: 4 * n, threads: common.threads)
-        try Report(fields: [
-            ("benchmark", "oprf"), ("suite", "ristretto255-SHA512"), ("items_per_side", n),
-            ("threads", common.threads), ("seconds", elapsed), ("raw_seconds", raw), ("ratio_to_raw", elapsed / raw),
-            ("items_per_second", Double(n) / elapsed), ("peak_rss_bytes", peak),
-            ("wire_bytes_per_item", Double(2 * GroupElement.byteCount)),
-        ]).print(json: common.json)
+        ])
     }
 }

@@ -31,9 +31,12 @@ struct CommonOptions: ParsableArguments {
 struct Report {
     var fields: [(String, Any)]
 
+    var object: [String: Any] { Dictionary(uniqueKeysWithValues: fields) }
+
+    func value(_ name: String) -> Any? { fields.first { $0.0 == name }?.1 }
+
     func print(json: Bool) throws {
         if json {
-            let object = Dictionary(uniqueKeysWithValues: fields)
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Swift.print(String(decoding: data, as: UTF8.self))
         } else {

@@ -1,10 +1,44 @@
 import CSodium
 import Dispatch
 import Foundation
+import SodiumPSI
 
 /// The lower bound the library is measured against: the same libsodium calls the protocol
 /// needs, made directly in a tight loop over preallocated buffers, on the same threads.
 enum RawLibsodium {
+    /// The lower bound for `suite`.
+    static func lowerBound(suite: PSISuite, hashes: Int, multiplications: Int, threads: Int) -> Double {
+        switch suite {
+        case .ristretto255SHA512: return ristretto255(hashes: hashes, multiplications: multiplications, threads: threads)
+        case .x25519SHA256: return x25519(hashes: hashes, multiplications: multiplications, threads: threads)
+        }
+    }
+
+    /// Runs `hashes` SHA-256 item-to-point hashes and `multiplications` X25519 multiplications,
+    /// split evenly over `threads` threads. Returns the wall-clock seconds.
+    static func x25519(hashes: Int, multiplications: Int, threads: Int) -> Double {
+        precondition(sodium_init() >= 0)
+        let start = DispatchTime.now()
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            var message = [UInt8](repeating: 7, count: 34 + 2 + 9 + 15)
+            var point = [UInt8](repeating: 0, count: 32)
+            var secret = [UInt8](repeating: 0, count: 32)
+            randombytes_buf(&secret, 32)
+            for i in 0..<share(hashes, worker, threads) {
+                message[40] = UInt8(truncatingIfNeeded: i)
+                crypto_hash_sha256(&point, message, UInt64(message.count))
+                point[31] &= 0x7f
+            }
+            point[0] = 9  // a valid base point whatever the hashes left behind
+            var out = [UInt8](repeating: 0, count: 32)
+            for _ in 0..<share(multiplications, worker, threads) {
+                _ = crypto_scalarmult_curve25519(&out, secret, point)
+                swap(&out, &point)
+            }
+        }
+        return seconds(since: start)
+    }
+
     /// Runs `hashes` hash-to-group computations (RFC 9380 expand_message_xmd = two SHA-512,
     /// then `crypto_core_ristretto255_from_hash`) and `multiplications` ristretto255 scalar
     /// multiplications, split evenly over `threads` threads. Returns the wall-clock seconds.

@@ -10,6 +10,12 @@ extension MutualPSIOutcome: ExpressibleByArgument {
     public static var allValueStrings: [String] { allCases.map(\.description) }
 }
 
+extension PSISuite: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { allCases.map { $0.description.lowercased() } }
+    public var defaultValueDescription: String { description.lowercased() }
+}
+
 /// The kinds of identifier a list can hold.
 enum KindOption: String, ExpressibleByArgument, CaseIterable {
     case phone, document, plain
@@ -53,6 +59,9 @@ struct AgreementOptions: ParsableArguments {
     @Option(name: .long, help: "What each side learns: \(MutualPSIOutcome.allValueStrings.joined(separator: ", ")).")
     var outcome: MutualPSIOutcome = .bothLearn
 
+    @Option(name: .long, help: "The suite both sides agreed on: ristretto255-sha512 (default) or x25519-sha256 (faster; see Docs/threat-model.md).")
+    var suite: PSISuite = .ristretto255SHA512
+
     @Option(name: .customLong("max-peer-items"),
             help: "Refuse a peer set larger than this (default \(MutualPSIConfiguration.defaultMaximumPeerSetSize)): a peer listing every possible number would learn your whole list.")
     var maxPeerItems: Int = MutualPSIConfiguration.defaultMaximumPeerSetSize
@@ -66,7 +75,7 @@ struct AgreementOptions: ParsableArguments {
     }
 
     func configuration() throws -> MutualPSIConfiguration {
-        MutualPSIConfiguration(purpose: try PurposeLabel(purpose), outcome: outcome, maximumPeerSetSize: maxPeerItems,
+        MutualPSIConfiguration(purpose: try PurposeLabel(purpose), outcome: outcome, suite: suite, maximumPeerSetSize: maxPeerItems,
                                parallelism: threads.map(Parallelism.init(threads:)) ?? .allCores)
     }
 }

@@ -35,8 +35,8 @@ struct MessageFixture {
 
     func read(_ url: URL, kind: MutualPSIMessage.Kind = .initiatorBlindedSet, context: ExchangeContext? = nil,
               outcome: MutualPSIOutcome = .bothLearn, maximumCount: Int? = nil, count: Int? = nil) throws -> MutualPSIMessage {
-        try MutualPSIMessage.read(from: url, kind: kind, context: context, purposeDigest: purpose.digest, outcome: outcome,
-                                  maximumCount: maximumCount, count: count)
+        try MutualPSIMessage.read(from: url, kind: kind, suite: .ristretto255SHA512, purposeDigest: purpose.digest, outcome: outcome,
+                                  sessionID: context?.sessionID, maximumCount: maximumCount, count: count)
     }
 
     func cleanUp() { try? FileManager.default.removeItem(at: dir) }
@@ -199,7 +199,7 @@ struct MessageFileTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("example.spsi")
         let hasher = HashToGroup(domainSeparationTag: Array("file-format example".utf8))
-        let elements = [hasher.element(for: Array("one".utf8)), hasher.element(for: Array("two".utf8))]
+        let elements = try ["one", "two"].map { try BlindedElement(rawRepresentation: hasher.element(for: Array($0.utf8)).rawRepresentation) }
         let context = ExchangeContext(suite: .ristretto255SHA512, outcome: .bothLearn,
                                       purposeDigest: try PurposeLabel("example").digest,
                                       sessionID: try SessionID(bytes: Array(0..<16)))

@@ -3,10 +3,10 @@ import Testing
 @testable import SodiumPSI
 
 /// Runs a whole in-memory exchange and returns what each side learned.
-func runMutualPSI(_ a: [Identifier], _ b: [Identifier], outcome: MutualPSIOutcome,
+func runMutualPSI(_ a: [Identifier], _ b: [Identifier], outcome: MutualPSIOutcome, suite: PSISuite = .ristretto255SHA512,
                   threads: Int = 2) throws -> (initiator: MutualPSIResult, responder: MutualPSIResult?, replyPeerSize: Int) {
     let purpose = try PurposeLabel("test: agent phone numbers")
-    let config = MutualPSIConfiguration(purpose: purpose, outcome: outcome, parallelism: Parallelism(threads: threads))
+    let config = MutualPSIConfiguration(purpose: purpose, outcome: outcome, suite: suite, parallelism: Parallelism(threads: threads))
     let initiator = try MutualPSIInitiator(items: a, configuration: config)
     var responder = try MutualPSIResponder(items: b, configuration: config)
     let reply = try responder.respond(to: initiator.blindedSet)
@@ -133,13 +133,16 @@ struct MutualPSIRefusalTests {
     var config: MutualPSIConfiguration { MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn) }
     let items = plainItems((0..<20).map { "i\($0)" })
 
-    @Test("The same items under different purpose labels never match")
-    func differentPurposesNeverMatch() throws {
-        let secret = Scalar.random()
+    @Test("The same items under different purpose labels never match", arguments: PSISuite.allCases)
+    func differentPurposesNeverMatch(suite: PSISuite) throws {
+        let mutual = MutualSuite(suite)
+        let secret = mutual.newSecret()
         let values = plainItems((0..<200).map { "same\($0)" })
-        let one = try MutualItemHasher(purpose: PurposeLabel("purpose one")).blind(values, secret: secret, parallelism: .serial)
-        let two = try MutualItemHasher(purpose: PurposeLabel("purpose two")).blind(values, secret: secret, parallelism: .serial)
+        let one = try mutual.blind(values, purpose: PurposeLabel("purpose one"), secret: secret, parallelism: .serial)
+        let two = try mutual.blind(values, purpose: PurposeLabel("purpose two"), secret: secret, parallelism: .serial)
+        let again = try mutual.blind(values, purpose: PurposeLabel("purpose one"), secret: secret, parallelism: .serial)
         #expect(Set(one).isDisjoint(with: two))
+        #expect(one == again)
         // And an exchange under different labels is refused, naming both digests.
         let a = try MutualPSIInitiator(items: values, configuration: config)
         var b = try MutualPSIResponder(items: values, configuration: MutualPSIConfiguration(purpose: PurposeLabel("other"), outcome: .bothLearn))
@@ -162,25 +165,25 @@ struct MutualPSIRefusalTests {
 
     @Test("The blinded set is shuffled: two runs with the same secret send different orders")
     func blindedSetIsShuffled() throws {
-        let secret = Scalar.random()
+        let secret = MutualSuite(.ristretto255SHA512).newSecret()
         let many = plainItems((0..<64).map { "s\($0)" })
         let one = try MutualPSIInitiator(items: many, configuration: config, secret: secret)
         let two = try MutualPSIInitiator(items: many, configuration: config, secret: secret)
         #expect(Set(one.blindedSet.elements) == Set(two.blindedSet.elements))
         #expect(one.blindedSet.elements != two.blindedSet.elements)
-        let unshuffled = try MutualItemHasher(purpose: purpose).blind(many, secret: secret, parallelism: .serial)
+        let unshuffled = try MutualSuite(.ristretto255SHA512).blind(many, purpose: purpose, secret: secret, parallelism: .serial)
         #expect(one.blindedSet.elements != unshuffled)
     }
 
     @Test("Cardinality only: the re-blinded set comes back shuffled, not in the sent order")
     func cardinalityReturnsShuffled() throws {
-        let secret = Scalar.random()
+        let secret = MutualSuite(.ristretto255SHA512).newSecret()
         let many = plainItems((0..<64).map { "c\($0)" })
         let cfg = MutualPSIConfiguration(purpose: purpose, outcome: .cardinalityOnly)
         let a = try MutualPSIInitiator(items: many, configuration: cfg)
         var b = try MutualPSIResponder(items: many, configuration: cfg, secret: secret)
         let reply = try b.respond(to: a.blindedSet)
-        let inOrder = try multiply(a.blindedSet.elements, by: secret, parallelism: .serial)
+        let inOrder = try MutualSuite(.ristretto255SHA512).reblind(a.blindedSet.elements, secret: secret, parallelism: .serial)
         #expect(Set(reply.initiatorSetReblinded.elements) == Set(inOrder))
         #expect(reply.initiatorSetReblinded.elements != inOrder)
     }

@@ -41,12 +41,12 @@ public enum MutualPSIFileExchange {
                                stateURL: URL, responderSetURL: URL, reblindedURL: URL,
                                reviewPeerSetSize: (Int) throws -> Void = { _ in }) throws -> MutualPSIResponder.Reply {
         let header = try MessageFileReader(url: requestURL, expecting: MessageExpectation(
-            suite: .ristretto255SHA512, protocolID: .mutual,
+            suite: configuration.suite, protocolID: .mutual,
             kinds: [MutualPSIMessage.Kind.initiatorBlindedSet.rawValue])).header
         try reviewPeerSetSize(header.count)
-        let request = try MutualPSIMessage.read(from: requestURL, kind: .initiatorBlindedSet, context: nil,
+        let request = try MutualPSIMessage.read(from: requestURL, kind: .initiatorBlindedSet, suite: configuration.suite,
                                                 purposeDigest: configuration.purpose.digest,
-                                                outcome: configuration.outcome,
+                                                outcome: configuration.outcome, sessionID: nil,
                                                 maximumCount: configuration.maximumPeerSetSize,
                                                 checkEncodings: false, parallelism: configuration.parallelism)
         let records = distinctRecords(records)
@@ -64,12 +64,14 @@ public enum MutualPSIFileExchange {
                                        parallelism: Parallelism = .allCores) throws -> Outcome {
         let (initiator, records) = try MutualPSIInitiator.restore(from: stateURL, parallelism: parallelism)
         let config = initiator.configuration
-        let responderSet = try MutualPSIMessage.read(from: responderSetURL, kind: .responderBlindedSet, context: initiator.context,
+        let responderSet = try MutualPSIMessage.read(from: responderSetURL, kind: .responderBlindedSet, suite: config.suite,
                                                      purposeDigest: config.purpose.digest, outcome: config.outcome,
+                                                     sessionID: initiator.context.sessionID,
                                                      maximumCount: config.maximumPeerSetSize,
                                                      checkEncodings: false, parallelism: parallelism)
-        let reblinded = try MutualPSIMessage.read(from: reblindedURL, kind: .initiatorSetReblinded, context: initiator.context,
+        let reblinded = try MutualPSIMessage.read(from: reblindedURL, kind: .initiatorSetReblinded, suite: config.suite,
                                                   purposeDigest: config.purpose.digest, outcome: config.outcome,
+                                                  sessionID: initiator.context.sessionID,
                                                   count: initiator.blindedSet.elements.count, parallelism: parallelism)
         let done = try reportingElementErrors(in: responderSetURL) {
             try initiator.finish(responderBlindedSet: responderSet, initiatorSetReblinded: reblinded)
@@ -92,8 +94,9 @@ public enum MutualPSIFileExchange {
             throw StateFileError.invalidStateFile(path: stateURL.path, reason: "the responder has not answered step 1 yet")
         }
         let config = responder.configuration
-        let step3 = try MutualPSIMessage.read(from: replyURL, kind: .responderSetReblinded, context: context,
+        let step3 = try MutualPSIMessage.read(from: replyURL, kind: .responderSetReblinded, suite: config.suite,
                                               purposeDigest: config.purpose.digest, outcome: config.outcome,
+                                              sessionID: context.sessionID,
                                               count: responder.blindedElements.count, parallelism: parallelism)
         let result = try responder.finish(responderSetReblinded: step3)
         return Outcome(result: result, matches: matches(result, records), replyWritten: false)
@@ -121,7 +124,8 @@ public enum MutualPSIFileExchange {
     private static func reportingElementErrors<T>(in url: URL, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as PSIError {
             switch error {
-            case .identityElement(_?), .invalidElementEncoding(_?): throw MessageFileError(path: url.path, elementError: error)
+            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?):
+                throw MessageFileError(path: url.path, elementError: error)
             default: throw error
             }
         }

@@ -28,7 +28,7 @@ public final class MessageFileWriter {
     }
 
     /// Appends 32-byte elements.
-    public func append(_ elements: [GroupElement]) throws {
+    public func append(_ elements: [BlindedElement]) throws {
         try elements.withUnsafeBytes { try append(elements: $0) }
     }
 
@@ -105,45 +105,39 @@ public final class MessageFileReader {
         return bytes
     }
 
-    /// Reads every remaining element as a ristretto255 element, refusing the identity and
-    /// repeated elements, and verifies the digest.
+    /// Reads every remaining element of a mutual-PSI message, refusing the all-zero value
+    /// and repeated elements, and verifies the digest.
     ///
     /// - Parameters:
-    ///   - checkEncodings: also check that every element is a canonical ristretto255 encoding
-    ///     (in parallel). Pass false only when every element is about to be multiplied by a
-    ///     scalar, which checks the encoding anyway (see ``MutualPSIMessage/read(from:kind:context:purposeDigest:outcome:maximumCount:checkEncodings:parallelism:)``).
-    ///   - parallelism: threads for the encoding checks.
-    public func readAllElements(checkEncodings: Bool = true, parallelism: Parallelism = .allCores) throws -> [GroupElement] {
-        guard header.elementSize == GroupElement.byteCount else {
-            throw MessageFileError.elementSizeMismatch(path: url.path, found: header.elementSize, expected: GroupElement.byteCount)
+    ///   - checkEncodings: also check every element against the header's suite (in parallel).
+    ///     Pass false only when every element is about to be re-blinded, which checks each one
+    ///     anyway (see ``MutualPSIMessage/read(from:kind:suite:purposeDigest:outcome:sessionID:maximumCount:count:checkEncodings:parallelism:)``).
+    ///   - parallelism: threads for the checks.
+    public func readAllElements(checkEncodings: Bool = true, parallelism: Parallelism = .allCores) throws -> [BlindedElement] {
+        guard header.elementSize == BlindedElement.byteCount else {
+            throw MessageFileError.elementSizeMismatch(path: url.path, found: header.elementSize, expected: BlindedElement.byteCount)
         }
-        var elements = [GroupElement]()
+        let suite = MutualSuite(header.suite)
+        var elements = [BlindedElement]()
         elements.reserveCapacity(remaining)
-        var seen = [GroupElement: Int](minimumCapacity: remaining)
-        while let chunk = try readChunk(maximumElements: 1 << 15) {
-            try chunk.withUnsafeBytes { raw in
-                for offset in stride(from: 0, to: raw.count, by: GroupElement.byteCount) {
-                    let index = elements.count
-                    let element = GroupElement(unvalidated: raw.baseAddress! + offset)
-                    if element == .zero {
-                        throw MessageFileError.invalidElement(path: url.path, index: index,
-                                                              reason: PSIError.identityElement(index: index).localizedDescription)
+        var seen = [BlindedElement: Int](minimumCapacity: remaining)
+        do {
+            while let chunk = try readChunk(maximumElements: 1 << 15) {
+                try chunk.withUnsafeBytes { raw in
+                    for offset in stride(from: 0, to: raw.count, by: BlindedElement.byteCount) {
+                        let index = elements.count
+                        let element = BlindedElement(unchecked: raw.baseAddress! + offset)
+                        try suite.checkNotZero(element, index: index)
+                        if let first = seen.updateValue(index, forKey: element) {
+                            throw PSIError.duplicateElement(index: index, firstIndex: first)
+                        }
+                        elements.append(element)
                     }
-                    if let first = seen.updateValue(index, forKey: element) {
-                        throw MessageFileError.duplicateElement(path: url.path, index: index, firstIndex: first)
-                    }
-                    elements.append(element)
                 }
             }
-        }
-        if checkEncodings {
-            do {
-                try forEachRange(count: elements.count, parallelism: parallelism) { range in
-                    for i in range { try elements[i].validate(index: i) }
-                }
-            } catch let error as PSIError {
-                throw MessageFileError(path: url.path, elementError: error)
-            }
+            if checkEncodings { try suite.check(elements, parallelism: parallelism) }
+        } catch let error as PSIError {
+            throw MessageFileError(path: url.path, elementError: error)
         }
         return elements
     }
@@ -222,7 +216,7 @@ public final class MessageFileReader {
             throw MessageFileError.modeMismatch(path: path, found: header.modeDescription, expected: expected.modeDescription)
         }
         guard (1...MessageHeader.maximumElementSize).contains(elementSize) else {
-            throw MessageFileError.elementSizeMismatch(path: path, found: elementSize, expected: e.elementSize ?? GroupElement.byteCount)
+            throw MessageFileError.elementSizeMismatch(path: path, found: elementSize, expected: e.elementSize ?? BlindedElement.byteCount)
         }
         if let size = e.elementSize, size != elementSize {
             throw MessageFileError.elementSizeMismatch(path: path, found: elementSize, expected: size)
@@ -275,7 +269,7 @@ extension MessageFileError {
     /// The file-level form of an element error found while checking or re-blinding a message.
     init(path: String, elementError error: PSIError) {
         switch error {
-        case .identityElement(let index?), .invalidElementEncoding(let index?):
+        case .identityElement(let index?), .invalidElementEncoding(let index?), .zeroValue(let index?), .lowOrderElement(let index?):
             self = .invalidElement(path: path, index: index, reason: error.localizedDescription)
         case .duplicateElement(let index, let first):
             self = .duplicateElement(path: path, index: index, firstIndex: first)

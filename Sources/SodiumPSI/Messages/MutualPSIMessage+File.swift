@@ -4,7 +4,7 @@ extension MutualPSIMessage {
     /// The file header for this message.
     var fileHeader: MessageHeader {
         MessageHeader(suite: context.suite, protocolID: .mutual, kind: kind.rawValue, mode: context.outcome.rawValue,
-                      elementSize: GroupElement.byteCount, purposeDigest: context.purposeDigest,
+                      elementSize: BlindedElement.byteCount, purposeDigest: context.purposeDigest,
                       sessionID: context.sessionID, count: elements.count)
     }
 
@@ -16,32 +16,34 @@ extension MutualPSIMessage {
     }
 
     /// Reads a mutual-PSI message file, refusing it unless it is the expected step of the
-    /// expected exchange, and validating every element.
+    /// expected exchange, and checking every element.
     ///
     /// - Parameters:
     ///   - url: the file.
     ///   - kind: the step expected.
-    ///   - context: the exchange expected; nil only for the initiator's first message, whose
-    ///     session the responder adopts.
+    ///   - suite: the agreed suite.
     ///   - purposeDigest: the digest of the agreed purpose label.
     ///   - outcome: the agreed outcome.
+    ///   - sessionID: the exchange's session; nil only for the initiator's first message,
+    ///     whose session the responder adopts.
     ///   - maximumCount: the largest set accepted (checked from the header, before reading).
     ///   - count: the exact element count required (a re-blinded set must hold as many
     ///     elements as the set sent), checked from the header.
-    ///   - checkEncodings: check every element's encoding now. The identity and repeated
-    ///     elements are always refused at once. Pass false only for a set that goes straight
-    ///     into ``MutualPSIResponder/respond(to:)`` or ``MutualPSIInitiator/finish(responderBlindedSet:initiatorSetReblinded:)``
-    ///     as the set they re-blind: the scalar multiplication checks every encoding anyway,
-    ///     and reports a bad one with its position, so checking twice only costs time.
-    ///   - parallelism: threads for the encoding checks.
+    ///   - checkEncodings: check every element against the suite now. The all-zero value and
+    ///     repeated elements are always refused at once. Pass false only for a set that goes
+    ///     straight into ``MutualPSIResponder/respond(to:)`` or
+    ///     ``MutualPSIInitiator/finish(responderBlindedSet:initiatorSetReblinded:)`` as the set
+    ///     they re-blind: re-blinding checks every element anyway and reports a bad one with its
+    ///     position, so checking twice only costs time.
+    ///   - parallelism: threads for the checks.
     /// - Throws: ``MessageFileError`` naming the file and the first problem found.
-    public static func read(from url: URL, kind: Kind, context: ExchangeContext?, purposeDigest: [UInt8],
-                            outcome: MutualPSIOutcome, maximumCount: Int? = nil, count: Int? = nil, checkEncodings: Bool = true,
-                            parallelism: Parallelism = .allCores) throws -> MutualPSIMessage {
+    public static func read(from url: URL, kind: Kind, suite: PSISuite, purposeDigest: [UInt8], outcome: MutualPSIOutcome,
+                            sessionID: SessionID?, maximumCount: Int? = nil, count: Int? = nil,
+                            checkEncodings: Bool = true, parallelism: Parallelism = .allCores) throws -> MutualPSIMessage {
         let reader = try MessageFileReader(url: url, expecting: MessageExpectation(
-            suite: context?.suite ?? .ristretto255SHA512, protocolID: .mutual, kinds: [kind.rawValue],
-            mode: outcome.rawValue, elementSize: GroupElement.byteCount, purposeDigest: purposeDigest,
-            sessionID: context?.sessionID, keyID: [UInt8](repeating: 0, count: 16), count: count, maximumCount: maximumCount))
+            suite: suite, protocolID: .mutual, kinds: [kind.rawValue], mode: outcome.rawValue,
+            elementSize: BlindedElement.byteCount, purposeDigest: purposeDigest, sessionID: sessionID,
+            keyID: [UInt8](repeating: 0, count: 16), count: count, maximumCount: maximumCount))
         let elements = try reader.readAllElements(checkEncodings: checkEncodings, parallelism: parallelism)
         let header = reader.header
         let received = ExchangeContext(suite: header.suite, outcome: outcome, purposeDigest: header.purposeDigest,

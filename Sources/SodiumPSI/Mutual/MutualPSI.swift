@@ -1,5 +1,4 @@
 import Foundation
-internal import CSodium
 
 /// Settings both parties of a mutual PSI must agree on, plus local policy.
 public struct MutualPSIConfiguration: Sendable {
@@ -10,6 +9,8 @@ public struct MutualPSIConfiguration: Sendable {
     public var purpose: PurposeLabel
     /// What each side learns; both sides must use the same one.
     public var outcome: MutualPSIOutcome
+    /// The cryptographic suite; both sides must use the same one.
+    public var suite: PSISuite
     /// The largest peer set this party agrees to re-blind (local policy).
     ///
     /// - Warning: PSI cannot stop a peer from putting every possible phone number in its set
@@ -22,12 +23,14 @@ public struct MutualPSIConfiguration: Sendable {
     /// - Parameters:
     ///   - purpose: the agreed purpose label.
     ///   - outcome: the agreed outcome.
+    ///   - suite: the agreed suite, default ristretto255-SHA512.
     ///   - maximumPeerSetSize: local policy, default ``defaultMaximumPeerSetSize``.
     ///   - parallelism: default all cores.
-    public init(purpose: PurposeLabel, outcome: MutualPSIOutcome,
+    public init(purpose: PurposeLabel, outcome: MutualPSIOutcome, suite: PSISuite = .ristretto255SHA512,
                 maximumPeerSetSize: Int = defaultMaximumPeerSetSize, parallelism: Parallelism = .allCores) {
         self.purpose = purpose
         self.outcome = outcome
+        self.suite = suite
         self.maximumPeerSetSize = maximumPeerSetSize
         self.parallelism = parallelism
     }
@@ -81,43 +84,6 @@ public enum MutualPSIResult: Sendable, Equatable {
     }
 }
 
-/// Hashes identifiers to ristretto255 under one purpose label.
-///
-/// The hashed message is `I2OSP(len(purpose), 2) || purpose || kind tag || canonical value`,
-/// under the DST ``domainSeparationTag``.
-struct MutualItemHasher: Sendable {
-    /// The domain-separation tag: protocol version, protocol and suite.
-    static let domainSeparationTag = Array("SodiumPSI-V1-mutual-ristretto255-SHA512".utf8)
-    let hasher: HashToGroup
-
-    init(purpose: PurposeLabel) {
-        hasher = HashToGroup(domainSeparationTag: Self.domainSeparationTag,
-                             messagePrefix: i2osp2(purpose.bytes.count) + purpose.bytes)
-    }
-
-    /// `secret · H(item)` for every item, in parallel, in item order.
-    func blind(_ items: [Identifier], secret: Scalar, parallelism: Parallelism) throws -> [GroupElement] {
-        var result = [GroupElement](repeating: .zero, count: items.count)
-        try secret.secret.withUnsafeBytes { n in
-            try result.withUnsafeMutableBufferPointer { out in
-                try forEachRange(count: items.count, parallelism: parallelism) { range in
-                    for i in range {
-                        let point = items[i].psiEncoding.withUnsafeBytes { hasher.element(for: $0) }
-                        let status = point.withUnsafeBytes { p in
-                            withUnsafeMutableBytes(of: &out[i]) { q in
-                                crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
-                            }
-                        }
-                        // The identity comes out only if the item hashed to the identity.
-                        guard status == 0 else { throw PSIError.invalidInput }
-                    }
-                }
-            }
-        }
-        return result
-    }
-}
-
 /// Collapses repeated identifiers, keeping the first occurrence and the input order.
 func distinctItems(_ items: [Identifier]) -> ([Identifier], InputSummary) {
     var seen = Set<Identifier>(minimumCapacity: items.count)
@@ -147,13 +113,13 @@ public struct MutualPSIInitiator: Sendable {
     /// Step 1, to send to the responder.
     public let blindedSet: MutualPSIMessage
 
-    let secret: Scalar
+    let secret: SecretBytes
     /// `sentOrder[position]` is the index in ``items`` of the element sent at `position`.
     let sentOrder: [Int]
 
     /// Rebuilds a saved initiator (see `PartyState.swift`).
     init(restoring configuration: MutualPSIConfiguration, context: ExchangeContext, items: [Identifier],
-         inputSummary: InputSummary, blindedSet: MutualPSIMessage, secret: Scalar, sentOrder: [Int]) {
+         inputSummary: InputSummary, blindedSet: MutualPSIMessage, secret: SecretBytes, sentOrder: [Int]) {
         self.configuration = configuration
         self.context = context
         self.items = items
@@ -163,20 +129,24 @@ public struct MutualPSIInitiator: Sendable {
         self.sentOrder = sentOrder
     }
 
-    /// Blinds and shuffles this party's items.
+    /// Blinds and shuffles this party's items under a fresh random secret.
     ///
     /// - Parameters:
     ///   - items: this party's items; repeats are collapsed (see ``inputSummary``).
     ///   - configuration: the agreed settings.
-    ///   - secret: the blinding scalar; random unless given (tests only).
-    public init(items: [Identifier], configuration: MutualPSIConfiguration, secret: Scalar = .random()) throws {
+    public init(items: [Identifier], configuration: MutualPSIConfiguration) throws {
+        try self.init(items: items, configuration: configuration, secret: MutualSuite(configuration.suite).newSecret())
+    }
+
+    /// Blinds with a given secret (known-answer tests only).
+    init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes) throws {
         (self.items, self.inputSummary) = distinctItems(items)
         self.configuration = configuration
         self.secret = secret
-        self.context = ExchangeContext(suite: .ristretto255SHA512, outcome: configuration.outcome,
+        self.context = ExchangeContext(suite: configuration.suite, outcome: configuration.outcome,
                                        purposeDigest: configuration.purpose.digest, sessionID: .random())
-        var elements = try MutualItemHasher(purpose: configuration.purpose)
-            .blind(self.items, secret: secret, parallelism: configuration.parallelism)
+        var elements = try MutualSuite(configuration.suite)
+            .blind(self.items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism)
         self.sentOrder = cryptographicShuffle(&elements)
         self.blindedSet = MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements)
     }
@@ -201,7 +171,9 @@ public struct MutualPSIInitiator: Sendable {
         try responderBlindedSet.check(kind: .responderBlindedSet, context: context,
                                       maximumCount: configuration.maximumPeerSetSize)
         try initiatorSetReblinded.check(kind: .initiatorSetReblinded, context: context, count: blindedSet.elements.count)
-        var peerDoubly = try multiply(responderBlindedSet.elements, by: secret, parallelism: configuration.parallelism)
+        let suite = MutualSuite(configuration.suite)
+        try suite.check(initiatorSetReblinded.elements, parallelism: configuration.parallelism)
+        var peerDoubly = try suite.reblind(responderBlindedSet.elements, secret: secret, parallelism: configuration.parallelism)
         let peerSize = responderBlindedSet.elements.count
         let result: MutualPSIResult
         switch configuration.outcome {
@@ -251,15 +223,15 @@ public struct MutualPSIResponder: Sendable {
     /// How the input was reduced.
     public let inputSummary: InputSummary
 
-    let secret: Scalar
-    let blindedElements: [GroupElement]
+    let secret: SecretBytes
+    let blindedElements: [BlindedElement]
     let sentOrder: [Int]
     /// Set by ``respond(to:)``.
-    private(set) var exchange: (context: ExchangeContext, initiatorDoubly: [GroupElement])?
+    private(set) var exchange: (context: ExchangeContext, initiatorDoubly: [BlindedElement])?
 
     /// Rebuilds a saved responder (see `PartyState.swift`).
-    init(restoring configuration: MutualPSIConfiguration, items: [Identifier], inputSummary: InputSummary, secret: Scalar,
-         blindedElements: [GroupElement], sentOrder: [Int], exchange: (ExchangeContext, [GroupElement])?) {
+    init(restoring configuration: MutualPSIConfiguration, items: [Identifier], inputSummary: InputSummary, secret: SecretBytes,
+         blindedElements: [BlindedElement], sentOrder: [Int], exchange: (ExchangeContext, [BlindedElement])?) {
         self.configuration = configuration
         self.items = items
         self.inputSummary = inputSummary
@@ -269,13 +241,19 @@ public struct MutualPSIResponder: Sendable {
         self.exchange = exchange.map { (context: $0.0, initiatorDoubly: $0.1) }
     }
 
-    /// Blinds and shuffles this party's items (before or after step 1 arrives).
-    public init(items: [Identifier], configuration: MutualPSIConfiguration, secret: Scalar = .random()) throws {
+    /// Blinds and shuffles this party's items (before or after step 1 arrives) under a fresh
+    /// random secret.
+    public init(items: [Identifier], configuration: MutualPSIConfiguration) throws {
+        try self.init(items: items, configuration: configuration, secret: MutualSuite(configuration.suite).newSecret())
+    }
+
+    /// Blinds with a given secret (known-answer tests only).
+    init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes) throws {
         (self.items, self.inputSummary) = distinctItems(items)
         self.configuration = configuration
         self.secret = secret
-        var elements = try MutualItemHasher(purpose: configuration.purpose)
-            .blind(self.items, secret: secret, parallelism: configuration.parallelism)
+        var elements = try MutualSuite(configuration.suite)
+            .blind(self.items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism)
         self.sentOrder = cryptographicShuffle(&elements)
         self.blindedElements = elements
     }
@@ -299,12 +277,13 @@ public struct MutualPSIResponder: Sendable {
     ///   set exceeds ``MutualPSIConfiguration/maximumPeerSetSize``, and the errors of a received
     ///   message otherwise.
     public mutating func respond(to initiatorBlindedSet: MutualPSIMessage) throws -> Reply {
-        let context = ExchangeContext(suite: .ristretto255SHA512, outcome: configuration.outcome,
+        let context = ExchangeContext(suite: configuration.suite, outcome: configuration.outcome,
                                       purposeDigest: configuration.purpose.digest,
                                       sessionID: initiatorBlindedSet.context.sessionID)
         try initiatorBlindedSet.check(kind: .initiatorBlindedSet, context: context,
                                       maximumCount: configuration.maximumPeerSetSize)
-        let doubly = try multiply(initiatorBlindedSet.elements, by: secret, parallelism: configuration.parallelism)
+        let doubly = try MutualSuite(configuration.suite)
+            .reblind(initiatorBlindedSet.elements, secret: secret, parallelism: configuration.parallelism)
         var returned = doubly
         if configuration.outcome == .cardinalityOnly { cryptographicShuffle(&returned) }
         exchange = (context, doubly)
@@ -329,6 +308,7 @@ public struct MutualPSIResponder: Sendable {
                                            found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
         }
         try responderSetReblinded.check(kind: .responderSetReblinded, context: exchange.context, count: blindedElements.count)
+        try MutualSuite(configuration.suite).check(responderSetReblinded.elements, parallelism: configuration.parallelism)
         let initiatorSet = Set(exchange.initiatorDoubly)
         let peerSize = exchange.initiatorDoubly.count
         switch configuration.outcome {

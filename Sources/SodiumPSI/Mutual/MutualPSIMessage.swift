@@ -37,10 +37,10 @@ public struct MutualPSIMessage: Sendable, Equatable {
     /// The exchange the message belongs to.
     public let context: ExchangeContext
     /// The elements, 32 bytes each on the wire.
-    public let elements: [GroupElement]
+    public let elements: [BlindedElement]
 
     /// Assembles a message, for example after reading it from a transport.
-    public init(kind: Kind, context: ExchangeContext, elements: [GroupElement]) {
+    public init(kind: Kind, context: ExchangeContext, elements: [BlindedElement]) {
         self.kind = kind
         self.context = context
         self.elements = elements
@@ -64,8 +64,10 @@ public struct MutualPSIMessage: Sendable, Equatable {
         if let maximumCount, elements.count > maximumCount {
             throw PSIError.peerSetTooLarge(count: elements.count, limit: maximumCount)
         }
-        var seen = [GroupElement: Int](minimumCapacity: elements.count)
+        let suite = MutualSuite(context.suite)
+        var seen = [BlindedElement: Int](minimumCapacity: elements.count)
         for (index, element) in elements.enumerated() {
+            try suite.checkNotZero(element, index: index)
             if let first = seen.updateValue(index, forKey: element) {
                 throw PSIError.duplicateElement(index: index, firstIndex: first)
             }

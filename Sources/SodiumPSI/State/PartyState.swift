@@ -9,11 +9,13 @@ internal import CSodium
 enum PartyStateFile {
     static let magic = Array("SPSISTAT".utf8)
     static let version: UInt8 = 1
+    static let secretByteCount = 32
 
     enum Role: UInt8 { case initiator = 1, responder = 2 }
 
     /// Everything but the secret.
     struct Payload: Codable {
+        var suite: PSISuite
         var purpose: PurposeLabel
         var outcome: MutualPSIOutcome
         var maximumPeerSetSize: Int
@@ -30,9 +32,9 @@ enum PartyStateFile {
         var records: [ListRecord]?
     }
 
-    static func write(role: Role, secret: Scalar, payload: Payload, to url: URL) throws {
+    static func write(role: Role, secret: SecretBytes, payload: Payload, to url: URL) throws {
         var bytes = magic + [version, role.rawValue]
-        bytes += secret.rawRepresentation
+        bytes += secret.withUnsafeBytes { Array($0) }
         defer { sodium_memzero(&bytes, bytes.count) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -40,12 +42,12 @@ enum PartyStateFile {
         try SecretFile.write(bytes, to: url)
     }
 
-    static func read(role: Role, from url: URL) throws -> (Scalar, Payload) {
+    static func read(role: Role, from url: URL) throws -> (SecretBytes, Payload) {
         var bytes = try SecretFile.read(from: url)
         defer { sodium_memzero(&bytes, bytes.count) }
         let header = magic.count + 2
         func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: url.path, reason: reason) }
-        guard bytes.count >= header + Scalar.byteCount, Array(bytes[0..<magic.count]) == magic else {
+        guard bytes.count >= header + secretByteCount, Array(bytes[0..<magic.count]) == magic else {
             throw invalid("it does not start with the state-file magic SPSISTAT")
         }
         guard bytes[magic.count] == version else {
@@ -54,15 +56,15 @@ enum PartyStateFile {
         guard bytes[magic.count + 1] == role.rawValue else {
             throw invalid("it belongs to the \(bytes[magic.count + 1] == Role.initiator.rawValue ? "initiator" : "responder"); expected the \(role == .initiator ? "initiator" : "responder")'s state")
         }
-        let secret: Scalar
-        do { secret = try Scalar(rawRepresentation: bytes[header..<(header + Scalar.byteCount)]) } catch {
-            throw invalid("the secret scalar is not valid")
+        let payload: Payload
+        do { payload = try JSONDecoder().decode(Payload.self, from: Data(bytes[(header + secretByteCount)...])) } catch {
+            throw invalid("the state description cannot be decoded")
         }
         do {
-            let payload = try JSONDecoder().decode(Payload.self, from: Data(bytes[(header + Scalar.byteCount)...]))
+            let secret = try MutualSuite(payload.suite).secret(from: bytes[header..<(header + secretByteCount)])
             return (secret, payload)
         } catch {
-            throw invalid("the state description cannot be decoded")
+            throw invalid("the secret is not valid for suite \(payload.suite)")
         }
     }
 
@@ -77,25 +79,24 @@ enum PartyStateFile {
         return records
     }
 
-    static func encode(_ elements: [GroupElement]) -> Data {
-        var data = Data(capacity: elements.count * GroupElement.byteCount)
+    static func encode(_ elements: [BlindedElement]) -> Data {
+        var data = Data(capacity: elements.count * BlindedElement.byteCount)
         for element in elements { element.withUnsafeBytes { data.append(contentsOf: $0) } }
         return data
     }
 
-    static func decode(_ data: Data, path: String) throws -> [GroupElement] {
-        guard data.count % GroupElement.byteCount == 0 else {
+    /// Elements this library wrote itself; they are checked again all the same.
+    static func decode(_ data: Data, suite: PSISuite, path: String) throws -> [BlindedElement] {
+        guard data.count % BlindedElement.byteCount == 0 else {
             throw StateFileError.invalidStateFile(path: path, reason: "element data is not a multiple of 32 bytes")
         }
-        return try data.withUnsafeBytes { raw in
-            try (0..<(data.count / GroupElement.byteCount)).map { i in
-                let element = GroupElement(unvalidated: raw.baseAddress! + i * GroupElement.byteCount)
-                do { try element.validate(index: i) } catch {
-                    throw StateFileError.invalidStateFile(path: path, reason: "stored element \(i) is not a valid group element")
-                }
-                return element
-            }
+        let elements = data.withUnsafeBytes { raw in
+            (0..<(data.count / BlindedElement.byteCount)).map { BlindedElement(unchecked: raw.baseAddress! + $0 * BlindedElement.byteCount) }
         }
+        do { try MutualSuite(suite).check(elements, parallelism: .allCores) } catch let error as PSIError {
+            throw StateFileError.invalidStateFile(path: path, reason: "a stored element is not valid: \(error.localizedDescription)")
+        }
+        return elements
     }
 }
 
@@ -108,7 +109,7 @@ extension MutualPSIInitiator {
 
     func save(to url: URL, records: [ListRecord]?) throws {
         let payload = PartyStateFile.Payload(
-            purpose: configuration.purpose, outcome: configuration.outcome,
+            suite: configuration.suite, purpose: configuration.purpose, outcome: configuration.outcome,
             maximumPeerSetSize: configuration.maximumPeerSetSize, items: items, inputSummary: inputSummary,
             sentOrder: sentOrder, context: context, blindedElements: PartyStateFile.encode(blindedSet.elements),
             peerDoublyBlinded: nil, records: records)
@@ -131,15 +132,15 @@ extension MutualPSIInitiator {
         try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
     }
 
-    private init(secret: Scalar, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism) throws {
+    private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism) throws {
         guard let context = p.context, p.sentOrder.count == p.items.count else {
             throw StateFileError.invalidStateFile(path: path, reason: "the initiator's exchange is incomplete")
         }
-        let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome,
+        let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome, suite: p.suite,
                                                    maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism)
         self.init(restoring: configuration, context: context, items: p.items, inputSummary: p.inputSummary,
                   blindedSet: MutualPSIMessage(kind: .initiatorBlindedSet, context: context,
-                                               elements: try PartyStateFile.decode(p.blindedElements, path: path)),
+                                               elements: try PartyStateFile.decode(p.blindedElements, suite: p.suite, path: path)),
                   secret: secret, sentOrder: p.sentOrder)
     }
 }
@@ -153,7 +154,7 @@ extension MutualPSIResponder {
 
     func save(to url: URL, records: [ListRecord]?) throws {
         let payload = PartyStateFile.Payload(
-            purpose: configuration.purpose, outcome: configuration.outcome,
+            suite: configuration.suite, purpose: configuration.purpose, outcome: configuration.outcome,
             maximumPeerSetSize: configuration.maximumPeerSetSize, items: items, inputSummary: inputSummary,
             sentOrder: sentOrder, context: exchange?.context, blindedElements: PartyStateFile.encode(blindedElements),
             peerDoublyBlinded: exchange.map { PartyStateFile.encode($0.initiatorDoubly) }, records: records)
@@ -176,18 +177,18 @@ extension MutualPSIResponder {
         try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
     }
 
-    private init(secret: Scalar, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism) throws {
+    private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism) throws {
         guard p.sentOrder.count == p.items.count else {
             throw StateFileError.invalidStateFile(path: path, reason: "item and order counts differ")
         }
-        let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome,
+        let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome, suite: p.suite,
                                                    maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism)
-        var exchange: (ExchangeContext, [GroupElement])?
+        var exchange: (ExchangeContext, [BlindedElement])?
         if let context = p.context, let doubly = p.peerDoublyBlinded {
-            exchange = (context, try PartyStateFile.decode(doubly, path: path))
+            exchange = (context, try PartyStateFile.decode(doubly, suite: p.suite, path: path))
         }
         self.init(restoring: configuration, items: p.items, inputSummary: p.inputSummary, secret: secret,
-                  blindedElements: try PartyStateFile.decode(p.blindedElements, path: path),
+                  blindedElements: try PartyStateFile.decode(p.blindedElements, suite: p.suite, path: path),
                   sentOrder: p.sentOrder, exchange: exchange)
     }
 }

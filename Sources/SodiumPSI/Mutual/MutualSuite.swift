@@ -1,0 +1,203 @@
+public import Foundation
+internal import CSodium
+
+/// One value of a mutual-PSI message: a blinded or re-blinded item, 32 bytes.
+///
+/// Its meaning depends on the exchange's suite: a ristretto255 element, or an X25519
+/// u-coordinate. Values received from a peer are checked by the suite before use (see
+/// ``MutualPSIMessage``). Stored inline, so `[BlindedElement]` is one contiguous buffer.
+public struct BlindedElement: Hashable, Sendable, CustomStringConvertible {
+    /// The size of every value.
+    public static let byteCount = 32
+
+    private var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
+
+    static let zero = BlindedElement()
+    private init() {}
+
+    /// Copies 32 bytes; the suite checks them before they are used.
+    init(unchecked pointer: UnsafeRawPointer) {
+        var value = BlindedElement()
+        Swift.withUnsafeMutableBytes(of: &value) { $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: 32)) }
+        self = value
+    }
+
+    /// Wraps exactly 32 bytes without checking them against a suite.
+    ///
+    /// - Throws: ``PSIError/invalidLength(what:length:expected:)`` for another length.
+    public init<Bytes: DataProtocol>(rawRepresentation bytes: Bytes) throws {
+        guard bytes.count == Self.byteCount else {
+            throw PSIError.invalidLength(what: "blinded element", length: bytes.count, expected: Self.byteCount)
+        }
+        var value = BlindedElement()
+        Swift.withUnsafeMutableBytes(of: &value) { _ = bytes.copyBytes(to: $0) }
+        self = value
+    }
+
+    /// The 32 bytes.
+    public var rawRepresentation: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// Calls `body` with the 32 bytes.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try Swift.withUnsafeBytes(of: self, body)
+    }
+
+    public var description: String { "BlindedElement(\(rawRepresentation.hexString))" }
+}
+
+/// The suite-specific mechanics of mutual PSI: hashing items, blinding, re-blinding and
+/// checking received values. Secrets are 32 bytes held in wiped memory.
+struct MutualSuite: Sendable {
+    let suite: PSISuite
+
+    /// ristretto255: hash to group by RFC 9380 under this DST.
+    static let ristrettoDST = Array("SodiumPSI-V1-mutual-ristretto255-SHA512".utf8)
+    /// x25519: SHA-256 under this tag, then the top bit cleared.
+    static let x25519DST = Array("SodiumPSI-V1-mutual-x25519-SHA256".utf8)
+
+    init(_ suite: PSISuite) { self.suite = suite }
+
+    /// A fresh secret: a non-zero scalar below ℓ (ristretto255), or 32 random bytes that X25519
+    /// clamps (x25519).
+    func newSecret() -> SecretBytes {
+        switch suite {
+        case .ristretto255SHA512: return Scalar.random().secret
+        case .x25519SHA256: return SecretBytes(count: 32) { fillRandom($0) }
+        }
+    }
+
+    /// Checks a stored secret (from a state file or a test).
+    func secret(from bytes: some DataProtocol) throws -> SecretBytes {
+        switch suite {
+        case .ristretto255SHA512:
+            return try Scalar(rawRepresentation: bytes).secret
+        case .x25519SHA256:
+            guard bytes.count == 32 else { throw PSIError.invalidLength(what: "x25519 secret", length: bytes.count, expected: 32) }
+            let secret = SecretBytes(count: 32) { _ = bytes.copyBytes(to: $0) }
+            guard secret.withUnsafeBytes({ sodium_is_zero($0.baseAddress!, 32) }) == 0 else { throw PSIError.zeroScalar }
+            return secret
+        }
+    }
+
+    /// `secret · H(item)` for each item, in item order, in parallel.
+    func blind(_ items: [Identifier], purpose: PurposeLabel, secret: SecretBytes, parallelism: Parallelism) throws -> [BlindedElement] {
+        let prefix = i2osp2(purpose.bytes.count) + purpose.bytes
+        var result = [BlindedElement](repeating: .zero, count: items.count)
+        try secret.withUnsafeBytes { n in
+            try result.withUnsafeMutableBufferPointer { out in
+                switch suite {
+                case .ristretto255SHA512:
+                    let hasher = HashToGroup(domainSeparationTag: Self.ristrettoDST, messagePrefix: prefix)
+                    try forEachRange(count: items.count, parallelism: parallelism) { range in
+                        for i in range {
+                            let point = items[i].psiEncoding.withUnsafeBytes { hasher.element(for: $0) }
+                            let status = point.withUnsafeBytes { p in
+                                Swift.withUnsafeMutableBytes(of: &out[i]) {
+                                    crypto_scalarmult_ristretto255($0.baseAddress!, n.baseAddress!, p.baseAddress!)
+                                }
+                            }
+                            // Only an item that hashed to the identity fails (probability 2^-252).
+                            guard status == 0 else { throw PSIError.invalidInput }
+                        }
+                    }
+                case .x25519SHA256:
+                    var base = crypto_hash_sha256_state()
+                    crypto_hash_sha256_init(&base)
+                    let tag = [UInt8(Self.x25519DST.count)] + Self.x25519DST + prefix
+                    crypto_hash_sha256_update(&base, tag, UInt64(tag.count))
+                    let prefixState = base
+                    try forEachRange(count: items.count, parallelism: parallelism) { range in
+                        var u = [UInt8](repeating: 0, count: 32)
+                        for i in range {
+                            var state = prefixState
+                            let encoding = items[i].psiEncoding
+                            crypto_hash_sha256_update(&state, encoding, UInt64(encoding.count))
+                            crypto_hash_sha256_final(&state, &u)
+                            u[31] &= 0x7f
+                            let status = Swift.withUnsafeMutableBytes(of: &out[i]) {
+                                crypto_scalarmult_curve25519($0.baseAddress!, n.baseAddress!, u)
+                            }
+                            // Only an item that hashed to a low-order point fails (negligible).
+                            guard status == 0 else { throw PSIError.invalidInput }
+                        }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// `secret · e` for each received element, in parallel. The multiplication decodes every
+    /// element, so it also checks it: a bad one is reported with its position.
+    func reblind(_ elements: [BlindedElement], secret: SecretBytes, parallelism: Parallelism) throws -> [BlindedElement] {
+        var result = [BlindedElement](repeating: .zero, count: elements.count)
+        try secret.withUnsafeBytes { n in
+            try result.withUnsafeMutableBufferPointer { out in
+                try forEachRange(count: elements.count, parallelism: parallelism) { range in
+                    for i in range {
+                        if suite == .x25519SHA256 { try checkX25519(elements[i], index: i) }
+                        let status = elements[i].withUnsafeBytes { p in
+                            Swift.withUnsafeMutableBytes(of: &out[i]) { q in
+                                switch suite {
+                                case .ristretto255SHA512: return crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
+                                case .x25519SHA256: return crypto_scalarmult_curve25519(q.baseAddress!, n.baseAddress!, p.baseAddress!)
+                                }
+                            }
+                        }
+                        guard status == 0 else { throw failure(elements[i], index: i) }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Checks received values that are only compared, never multiplied, in parallel.
+    func check(_ elements: [BlindedElement], parallelism: Parallelism) throws {
+        try forEachRange(count: elements.count, parallelism: parallelism) { range in
+            for i in range {
+                switch suite {
+                case .ristretto255SHA512:
+                    if elements[i] == .zero { throw PSIError.identityElement(index: i) }
+                    let valid = elements[i].withUnsafeBytes { crypto_core_ristretto255_is_valid_point($0.baseAddress!) }
+                    guard valid == 1 else { throw PSIError.invalidElementEncoding(index: i) }
+                case .x25519SHA256:
+                    try checkX25519(elements[i], index: i)
+                }
+            }
+        }
+    }
+
+    /// The cheap checks done as values arrive: the all-zero value (the identity, or X25519's
+    /// output for a low-order point) is never a valid blinded value.
+    func checkNotZero(_ element: BlindedElement, index: Int) throws {
+        guard element != .zero else {
+            throw suite == .ristretto255SHA512 ? PSIError.identityElement(index: index) : PSIError.zeroValue(index: index)
+        }
+    }
+
+    /// X25519 is defined for every u, but the values this library sends are always canonical
+    /// (below p = 2^255 − 19) and never zero; anything else did not come from an honest peer.
+    private func checkX25519(_ element: BlindedElement, index: Int) throws {
+        try checkNotZero(element, index: index)
+        let canonical = element.withUnsafeBytes { b -> Bool in
+            if b[31] < 0x7f { return true }
+            if b[31] > 0x7f { return false }
+            // b[31] == 0x7f: the value is ≥ p exactly when bytes 1…30 are 0xff and byte 0 ≥ 0xed.
+            for j in 1...30 where b[j] != 0xff { return true }
+            return b[0] < 0xed
+        }
+        guard canonical else { throw PSIError.invalidElementEncoding(index: index) }
+    }
+
+    private func failure(_ element: BlindedElement, index: Int) -> PSIError {
+        switch suite {
+        case .ristretto255SHA512:
+            // A valid non-identity element times a non-zero scalar is never the identity in a
+            // prime-order group, so the input itself was bad.
+            return element == .zero ? .identityElement(index: index) : .invalidElementEncoding(index: index)
+        case .x25519SHA256:
+            return .lowOrderElement(index: index)
+        }
+    }
+}
