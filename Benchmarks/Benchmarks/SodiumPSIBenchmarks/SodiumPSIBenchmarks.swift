@@ -1,0 +1,77 @@
+import Benchmark
+import Foundation
+import SodiumPSI
+
+/// Hot operations of the library, one batch of 1,000 items per iteration (so throughput is
+/// in batches per second), single-threaded so figures are per core. `psi-bench` measures whole protocols against raw libsodium; this suite tracks each
+/// building block over time (`swift package benchmark baseline compare`).
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident],
+        maxDuration: .seconds(2),
+        maxIterations: 10
+    )
+    let batch = 1_000
+    let serial = Parallelism.serial
+    let items = (0..<batch).map { try! Identifier.plain("+86139\(String(format: "%08d", $0))") }
+    let inputs = items.map(\.psiEncoding)
+    let purpose = try! PurposeLabel("benchmark")
+    let config = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, parallelism: serial)
+    let hasher = HashToGroup(domainSeparationTag: Array("SodiumPSI-V1-mutual-ristretto255-SHA512".utf8))
+
+    Benchmark("hash to group ×1000") { benchmark in
+        for _ in benchmark.scaledIterations {
+            for input in inputs { blackHole(hasher.element(for: input)) }
+        }
+    }
+
+    Benchmark("blind (hash + multiply, shuffle) ×1000") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try MutualPSIInitiator(items: items, configuration: config).blindedSet)
+        }
+    }
+
+    let initiator = try! MutualPSIInitiator(items: items, configuration: config)
+    Benchmark("re-blind (validate + multiply) ×1000") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var responder = try MutualPSIResponder(items: [], configuration: config)
+            blackHole(try responder.respond(to: initiator.blindedSet))
+        }
+    }
+
+    var responder = try! MutualPSIResponder(items: items, configuration: config)
+    let reply = try! responder.respond(to: initiator.blindedSet)
+    Benchmark("finish: re-blind + intersect ×1000") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try initiator.finish(responderBlindedSet: reply.responderBlindedSet,
+                                           initiatorSetReblinded: reply.initiatorSetReblinded))
+        }
+    }
+
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sodium-psi-benchmarks-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let messageURL = folder.appendingPathComponent("m.spsi")
+    Benchmark("message file: encode + decode ×1000 elements") { benchmark in
+        for _ in benchmark.scaledIterations {
+            try initiator.blindedSet.write(to: messageURL)
+            blackHole(try MutualPSIMessage.read(from: messageURL, kind: .initiatorBlindedSet, suite: .ristretto255SHA512,
+                                                purposeDigest: purpose.digest, outcome: .bothLearn, sessionID: nil,
+                                                parallelism: serial))
+        }
+    }
+
+    let server = OPRF.Server(privateKey: .random())
+    Benchmark("OPRF evaluate ×1000") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try server.evaluate(inputs, parallelism: serial))
+        }
+    }
+
+    let blinded = try! OPRF.blind(inputs, parallelism: serial)
+    let evaluated = try! server.blindEvaluate(blinded.blindedElements, parallelism: serial)
+    Benchmark("OPRF finalize ×1000 (batch inversion)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try OPRF.finalize(inputs, batch: blinded, evaluatedElements: evaluated, parallelism: serial))
+        }
+    }
+}
