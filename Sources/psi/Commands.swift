@@ -111,12 +111,12 @@ struct Finish: ParsableCommand {
                 role = "initiator"
                 outcome = try MutualPSIFileExchange.finishInitiator(
                     stateURL: url(state), responderSetURL: url(responderSet), reblindedURL: url(reblinded),
-                    replyURL: reply.map(url), parallelism: parallelism)
+                    replyURL: reply.map(url), parallelism: parallelism, progress: ProgressBar.handlerIfTerminal())
                 if let reply, outcome.replyWritten { note("send \(reply) to the responder") }
             } else {
                 role = "responder"
                 outcome = try MutualPSIFileExchange.finishResponder(stateURL: url(state), replyURL: url(reblinded),
-                                                                    parallelism: parallelism)
+                                                                    parallelism: parallelism, progress: ProgressBar.handlerIfTerminal())
             }
             try present(outcome, role: role)
         }

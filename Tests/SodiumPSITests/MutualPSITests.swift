@@ -304,3 +304,30 @@ struct GroupLayerTests {
         #expect(!PSIError.zeroScalar.localizedDescription.isEmpty)
     }
 }
+
+@Suite("Progress reports")
+struct ProgressTests {
+    final class Recorder: @unchecked Sendable {
+        private let lock = NSLock()
+        private var reports: [ProgressReport] = []
+        func add(_ report: ProgressReport) { lock.withLock { reports.append(report) } }
+        var all: [ProgressReport] { lock.withLock { reports } }
+    }
+
+    @Test("Blinding and re-blinding report increasing progress that ends at the total", arguments: [1, 2, 3])
+    func reports(threads: Int) throws {
+        let recorder = Recorder()
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("progress"), outcome: .bothLearn,
+                                            parallelism: Parallelism(threads: threads), progress: { recorder.add($0) })
+        let a = try MutualPSIInitiator(items: plainItems((0..<3_000).map { "p\($0)" }), configuration: config)
+        var b = try MutualPSIResponder(items: plainItems((0..<1_000).map { "p\($0)" }), configuration: config)
+        _ = try b.respond(to: a.blindedSet)
+        let blinding = recorder.all.filter { $0.step == "blinding own items" }
+        let reblinding = recorder.all.filter { $0.step == "re-blinding the peer's items" }
+        #expect(blinding.count > 2)
+        #expect(blinding.filter { $0.total == 3_000 }.map(\.completed).last == 3_000)
+        #expect(blinding.filter { $0.total == 1_000 }.map(\.completed).last == 1_000)
+        #expect(reblinding.map(\.completed) == reblinding.map(\.completed).sorted())
+        #expect(reblinding.last == ProgressReport(step: "re-blinding the peer's items", completed: 3_000, total: 3_000))
+    }
+}

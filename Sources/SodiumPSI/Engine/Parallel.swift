@@ -16,24 +16,48 @@ public struct Parallelism: Sendable, Equatable {
     public static let serial = Parallelism(threads: 1)
 }
 
+/// Progress of a long step, reported as batches of work complete.
+public struct ProgressReport: Sendable, Equatable {
+    /// What is being done, e.g. "blinding".
+    public let step: String
+    /// Items done so far.
+    public let completed: Int
+    /// Items in the step.
+    public let total: Int
+}
+
+/// Receives ``ProgressReport``s, possibly from worker threads, in increasing order of `completed`.
+public typealias ProgressHandler = @Sendable (ProgressReport) -> Void
+
 /// Runs `body` over `0..<count` split into contiguous ranges, one per worker.
 ///
 /// Each range is processed by exactly one call; the calls may run concurrently, so `body` must
 /// only write to the part of shared buffers that its range owns. The first error thrown (by
 /// range order) is rethrown after all ranges finish.
 func forEachRange(count: Int, parallelism: Parallelism, minimumPerThread: Int = 64,
+                  progress: (step: String, handler: ProgressHandler)? = nil,
                   _ body: (Range<Int>) throws -> Void) throws {
     guard count > 0 else { return }
     let workers = min(parallelism.threads, max(1, count / minimumPerThread))
+    // Exactly `workers` threads; each takes the next piece until none are left, so an unlucky
+    // slow worker does not hold everyone back. With a progress handler, pieces are smaller
+    // (at most 256 of them) so that reports come often enough to draw a progress bar.
+    let pieces = progress == nil ? workers * 4 : max(workers * 4, min(256, count / 256))
+    let size = (count + pieces - 1) / pieces
+    var report: (@Sendable (Int) -> Void)?
+    if let (step, handler) = progress {
+        report = { handler(ProgressReport(step: step, completed: $0, total: count)) }
+    }
+    let state = WorkState(pieces: pieces, progress: report)
     if workers == 1 {
-        try body(0..<count)
+        for piece in 0..<pieces {
+            let range = min(count, piece * size)..<min(count, (piece + 1) * size)
+            guard !range.isEmpty else { continue }
+            try body(range)
+            state.completed(range.count)
+        }
         return
     }
-    // Exactly `workers` threads; each takes the next piece until none are left, so an unlucky
-    // slow worker does not hold everyone back.
-    let pieces = workers * 4
-    let size = (count + pieces - 1) / pieces
-    let state = WorkState(pieces: pieces)
     withoutActuallyEscaping(body) { body in
         // Workers call `body` on disjoint ranges and the caller waits for all of them, which is
         // the contract documented above; the closure itself need not be Sendable.
@@ -43,21 +67,39 @@ func forEachRange(count: Int, parallelism: Parallelism, minimumPerThread: Int = 
                 let start = piece * size
                 let end = min(count, start + size)
                 guard start < end else { continue }
-                do { try body(start..<end) } catch { state.set(piece, error) }
+                do {
+                    try body(start..<end)
+                    state.completed(end - start)
+                } catch {
+                    state.set(piece, error)
+                }
             }
         }
     }
     if let error = state.firstError { throw error }
 }
 
-/// The shared piece counter and per-piece error slots of one ``forEachRange(count:parallelism:minimumPerThread:_:)`` call.
+/// The shared piece counter and per-piece error slots of one `forEachRange` call.
 ///
 /// `@unchecked Sendable` is safe: all mutable state is accessed under the lock.
 private final class WorkState: @unchecked Sendable {
     private var next = 0
+    private var done = 0
     private var errors: [(any Error)?]
     private let lock = NSLock()
-    init(pieces: Int) { errors = Array(repeating: nil, count: pieces) }
+    private let progress: (@Sendable (Int) -> Void)?
+    init(pieces: Int, progress: (@Sendable (Int) -> Void)?) {
+        errors = Array(repeating: nil, count: pieces)
+        self.progress = progress
+    }
+    func completed(_ items: Int) {
+        guard let progress else { return }
+        // Reported under the lock so that reports arrive in increasing order.
+        lock.withLock {
+            done += items
+            progress(done)
+        }
+    }
     func nextPiece() -> Int? {
         lock.withLock {
             guard next < errors.count else { return nil }

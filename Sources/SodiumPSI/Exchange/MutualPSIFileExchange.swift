@@ -61,8 +61,8 @@ public enum MutualPSIFileExchange {
     /// Step 3 (initiator): reads the two step-2 files, computes the result and, unless only
     /// the initiator learns, writes step 3 to `replyURL`.
     public static func finishInitiator(stateURL: URL, responderSetURL: URL, reblindedURL: URL, replyURL: URL?,
-                                       parallelism: Parallelism = .allCores) throws -> Outcome {
-        let (initiator, records) = try MutualPSIInitiator.restore(from: stateURL, parallelism: parallelism)
+                                       parallelism: Parallelism = .allCores, progress: ProgressHandler? = nil) throws -> Outcome {
+        let (initiator, records) = try MutualPSIInitiator.restore(from: stateURL, parallelism: parallelism, progress: progress)
         let config = initiator.configuration
         let responderSet = try MutualPSIMessage.read(from: responderSetURL, kind: .responderBlindedSet, suite: config.suite,
                                                      purposeDigest: config.purpose.digest, outcome: config.outcome,
@@ -88,8 +88,9 @@ public enum MutualPSIFileExchange {
     }
 
     /// Step 4 (responder): reads step 3 and computes the result.
-    public static func finishResponder(stateURL: URL, replyURL: URL, parallelism: Parallelism = .allCores) throws -> Outcome {
-        let (responder, records) = try MutualPSIResponder.restore(from: stateURL, parallelism: parallelism)
+    public static func finishResponder(stateURL: URL, replyURL: URL, parallelism: Parallelism = .allCores,
+                                       progress: ProgressHandler? = nil) throws -> Outcome {
+        let (responder, records) = try MutualPSIResponder.restore(from: stateURL, parallelism: parallelism, progress: progress)
         guard let context = responder.exchange?.context else {
             throw StateFileError.invalidStateFile(path: stateURL.path, reason: "the responder has not answered step 1 yet")
         }

@@ -19,6 +19,8 @@ public struct MutualPSIConfiguration: Sendable {
     public var maximumPeerSetSize: Int
     /// How many threads blinding and re-blinding use.
     public var parallelism: Parallelism
+    /// Called as blinding and re-blinding progress (from worker threads); nil for none.
+    public var progress: ProgressHandler?
 
     /// - Parameters:
     ///   - purpose: the agreed purpose label.
@@ -26,8 +28,11 @@ public struct MutualPSIConfiguration: Sendable {
     ///   - suite: the agreed suite, default ristretto255-SHA512.
     ///   - maximumPeerSetSize: local policy, default ``defaultMaximumPeerSetSize``.
     ///   - parallelism: default all cores.
+    ///   - progress: called as the long steps progress, default none.
     public init(purpose: PurposeLabel, outcome: MutualPSIOutcome, suite: PSISuite = .ristretto255SHA512,
-                maximumPeerSetSize: Int = defaultMaximumPeerSetSize, parallelism: Parallelism = .allCores) {
+                maximumPeerSetSize: Int = defaultMaximumPeerSetSize, parallelism: Parallelism = .allCores,
+                progress: ProgressHandler? = nil) {
+        self.progress = progress
         self.purpose = purpose
         self.outcome = outcome
         self.suite = suite
@@ -146,7 +151,8 @@ public struct MutualPSIInitiator: Sendable {
         self.context = ExchangeContext(suite: configuration.suite, outcome: configuration.outcome,
                                        purposeDigest: configuration.purpose.digest, sessionID: .random())
         var elements = try MutualSuite(configuration.suite)
-            .blind(self.items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism)
+            .blind(self.items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism,
+                   progress: configuration.progress)
         self.sentOrder = cryptographicShuffle(&elements)
         self.blindedSet = MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements)
     }
@@ -173,7 +179,8 @@ public struct MutualPSIInitiator: Sendable {
         try initiatorSetReblinded.check(kind: .initiatorSetReblinded, context: context, count: blindedSet.elements.count)
         let suite = MutualSuite(configuration.suite)
         try suite.check(initiatorSetReblinded.elements, parallelism: configuration.parallelism)
-        var peerDoubly = try suite.reblind(responderBlindedSet.elements, secret: secret, parallelism: configuration.parallelism)
+        var peerDoubly = try suite.reblind(responderBlindedSet.elements, secret: secret, parallelism: configuration.parallelism,
+                                           progress: configuration.progress)
         let peerSize = responderBlindedSet.elements.count
         let result: MutualPSIResult
         switch configuration.outcome {
@@ -253,7 +260,8 @@ public struct MutualPSIResponder: Sendable {
         self.configuration = configuration
         self.secret = secret
         var elements = try MutualSuite(configuration.suite)
-            .blind(self.items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism)
+            .blind(self.items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism,
+                   progress: configuration.progress)
         self.sentOrder = cryptographicShuffle(&elements)
         self.blindedElements = elements
     }
@@ -283,7 +291,8 @@ public struct MutualPSIResponder: Sendable {
         try initiatorBlindedSet.check(kind: .initiatorBlindedSet, context: context,
                                       maximumCount: configuration.maximumPeerSetSize)
         let doubly = try MutualSuite(configuration.suite)
-            .reblind(initiatorBlindedSet.elements, secret: secret, parallelism: configuration.parallelism)
+            .reblind(initiatorBlindedSet.elements, secret: secret, parallelism: configuration.parallelism,
+                     progress: configuration.progress)
         var returned = doubly
         if configuration.outcome == .cardinalityOnly { cryptographicShuffle(&returned) }
         exchange = (context, doubly)

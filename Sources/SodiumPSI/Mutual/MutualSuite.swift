@@ -80,7 +80,9 @@ struct MutualSuite: Sendable {
     }
 
     /// `secret · H(item)` for each item, in item order, in parallel.
-    func blind(_ items: [Identifier], purpose: PurposeLabel, secret: SecretBytes, parallelism: Parallelism) throws -> [BlindedElement] {
+    func blind(_ items: [Identifier], purpose: PurposeLabel, secret: SecretBytes, parallelism: Parallelism,
+               progress: ProgressHandler? = nil) throws -> [BlindedElement] {
+        let report = progress.map { (step: "blinding own items", handler: $0) }
         let prefix = i2osp2(purpose.bytes.count) + purpose.bytes
         var result = [BlindedElement](repeating: .zero, count: items.count)
         try secret.withUnsafeBytes { n in
@@ -88,7 +90,7 @@ struct MutualSuite: Sendable {
                 switch suite {
                 case .ristretto255SHA512:
                     let hasher = HashToGroup(domainSeparationTag: Self.ristrettoDST, messagePrefix: prefix)
-                    try forEachRange(count: items.count, parallelism: parallelism) { range in
+                    try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
                         for i in range {
                             let point = items[i].psiEncoding.withUnsafeBytes { hasher.element(for: $0) }
                             let status = point.withUnsafeBytes { p in
@@ -106,7 +108,7 @@ struct MutualSuite: Sendable {
                     let tag = [UInt8(Self.x25519DST.count)] + Self.x25519DST + prefix
                     crypto_hash_sha256_update(&base, tag, UInt64(tag.count))
                     let prefixState = base
-                    try forEachRange(count: items.count, parallelism: parallelism) { range in
+                    try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
                         var u = [UInt8](repeating: 0, count: 32)
                         for i in range {
                             var state = prefixState
@@ -129,11 +131,13 @@ struct MutualSuite: Sendable {
 
     /// `secret · e` for each received element, in parallel. The multiplication decodes every
     /// element, so it also checks it: a bad one is reported with its position.
-    func reblind(_ elements: [BlindedElement], secret: SecretBytes, parallelism: Parallelism) throws -> [BlindedElement] {
+    func reblind(_ elements: [BlindedElement], secret: SecretBytes, parallelism: Parallelism,
+                 progress: ProgressHandler? = nil) throws -> [BlindedElement] {
         var result = [BlindedElement](repeating: .zero, count: elements.count)
+        let report = progress.map { (step: "re-blinding the peer's items", handler: $0) }
         try secret.withUnsafeBytes { n in
             try result.withUnsafeMutableBufferPointer { out in
-                try forEachRange(count: elements.count, parallelism: parallelism) { range in
+                try forEachRange(count: elements.count, parallelism: parallelism, progress: report) { range in
                     for i in range {
                         if suite == .x25519SHA256 { try checkX25519(elements[i], index: i) }
                         let status = elements[i].withUnsafeBytes { p in

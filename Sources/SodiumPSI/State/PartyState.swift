@@ -117,9 +117,11 @@ extension MutualPSIInitiator {
     }
 
     /// Restores an initiator and the records saved with it.
-    static func restore(from url: URL, parallelism: Parallelism) throws -> (MutualPSIInitiator, [ListRecord]) {
+    static func restore(from url: URL, parallelism: Parallelism,
+                        progress: ProgressHandler?) throws -> (MutualPSIInitiator, [ListRecord]) {
         let (secret, payload) = try PartyStateFile.read(role: .initiator, from: url)
-        let initiator = try MutualPSIInitiator(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
+        let initiator = try MutualPSIInitiator(secret: secret, payload: payload, path: url.path, parallelism: parallelism,
+                                               progress: progress)
         return (initiator, try PartyStateFile.records(payload, path: url.path))
     }
 
@@ -129,15 +131,17 @@ extension MutualPSIInitiator {
     ///   state, or is damaged.
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
         let (secret, payload) = try PartyStateFile.read(role: .initiator, from: url)
-        try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
+        try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism, progress: nil)
     }
 
-    private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism) throws {
+    private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism,
+                 progress: ProgressHandler?) throws {
         guard let context = p.context, p.sentOrder.count == p.items.count else {
             throw StateFileError.invalidStateFile(path: path, reason: "the initiator's exchange is incomplete")
         }
         let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome, suite: p.suite,
-                                                   maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism)
+                                                   maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism,
+                                                   progress: progress)
         self.init(restoring: configuration, context: context, items: p.items, inputSummary: p.inputSummary,
                   blindedSet: MutualPSIMessage(kind: .initiatorBlindedSet, context: context,
                                                elements: try PartyStateFile.decode(p.blindedElements, suite: p.suite, path: path)),
@@ -162,9 +166,11 @@ extension MutualPSIResponder {
     }
 
     /// Restores a responder and the records saved with it.
-    static func restore(from url: URL, parallelism: Parallelism) throws -> (MutualPSIResponder, [ListRecord]) {
+    static func restore(from url: URL, parallelism: Parallelism,
+                        progress: ProgressHandler?) throws -> (MutualPSIResponder, [ListRecord]) {
         let (secret, payload) = try PartyStateFile.read(role: .responder, from: url)
-        let responder = try MutualPSIResponder(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
+        let responder = try MutualPSIResponder(secret: secret, payload: payload, path: url.path, parallelism: parallelism,
+                                               progress: progress)
         return (responder, try PartyStateFile.records(payload, path: url.path))
     }
 
@@ -174,15 +180,17 @@ extension MutualPSIResponder {
     ///   state, or is damaged.
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
         let (secret, payload) = try PartyStateFile.read(role: .responder, from: url)
-        try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism)
+        try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism, progress: nil)
     }
 
-    private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism) throws {
+    private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism,
+                 progress: ProgressHandler?) throws {
         guard p.sentOrder.count == p.items.count else {
             throw StateFileError.invalidStateFile(path: path, reason: "item and order counts differ")
         }
         let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome, suite: p.suite,
-                                                   maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism)
+                                                   maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism,
+                                                   progress: progress)
         var exchange: (ExchangeContext, [BlindedElement])?
         if let context = p.context, let doubly = p.peerDoublyBlinded {
             exchange = (context, try PartyStateFile.decode(doubly, suite: p.suite, path: path))
