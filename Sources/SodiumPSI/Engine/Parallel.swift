@@ -29,6 +29,9 @@ public struct ProgressReport: Sendable, Equatable {
 /// Receives ``ProgressReport``s, possibly from worker threads, in increasing order of `completed`.
 public typealias ProgressHandler = @Sendable (ProgressReport) -> Void
 
+/// The most items in one piece of work handed to a worker.
+let maximumPieceSize = 1_024
+
 /// Runs `body` over `0..<count` split into contiguous ranges, one per worker.
 ///
 /// Each range is processed by exactly one call; the calls may run concurrently, so `body` must
@@ -39,11 +42,12 @@ func forEachRange(count: Int, parallelism: Parallelism, minimumPerThread: Int = 
                   _ body: (Range<Int>) throws -> Void) throws {
     guard count > 0 else { return }
     let workers = min(parallelism.threads, max(1, count / minimumPerThread))
-    // Exactly `workers` threads; each takes the next piece until none are left, so an unlucky
-    // slow worker does not hold everyone back. With a progress handler, pieces are smaller
-    // (at most 256 of them) so that reports come often enough to draw a progress bar.
-    let pieces = progress == nil ? workers * 4 : max(workers * 4, min(256, count / 256))
-    let size = (count + pieces - 1) / pieces
+    // Exactly `workers` threads; each takes the next piece until none are left. Pieces are
+    // small (at most `maximumPieceSize` items, about 50 ms of scalar multiplications) so that
+    // when one worker runs out of pieces the others finish soon after: with a few large pieces
+    // a worker can sit idle for seconds at the end of every phase on a large set.
+    let size = max(1, min((count + workers * 4 - 1) / (workers * 4), maximumPieceSize))
+    let pieces = (count + size - 1) / size
     var report: (@Sendable (Int) -> Void)?
     if let (step, handler) = progress {
         report = { handler(ProgressReport(step: step, completed: $0, total: count)) }

@@ -38,12 +38,25 @@ public struct MutualPSIMessage: Sendable, Equatable {
     public let context: ExchangeContext
     /// The elements, 32 bytes each on the wire.
     public let elements: [BlindedElement]
+    /// True when the elements were already checked for all-zero values and repeats (by the
+    /// file reader), so ``check(kind:context:count:maximumCount:)`` need not do it again.
+    let elementsChecked: Bool
 
     /// Assembles a message, for example after reading it from a transport.
     public init(kind: Kind, context: ExchangeContext, elements: [BlindedElement]) {
+        self.init(kind: kind, context: context, elements: elements, elementsChecked: false)
+    }
+
+    init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], elementsChecked: Bool) {
         self.kind = kind
         self.context = context
         self.elements = elements
+        self.elementsChecked = elementsChecked
+    }
+
+    /// Messages are equal when their step, exchange and elements are.
+    public static func == (lhs: MutualPSIMessage, rhs: MutualPSIMessage) -> Bool {
+        lhs.kind == rhs.kind && lhs.context == rhs.context && lhs.elements == rhs.elements
     }
 
     /// Checks a received message: its step, its exchange, its size, and that no element repeats.
@@ -64,6 +77,7 @@ public struct MutualPSIMessage: Sendable, Equatable {
         if let maximumCount, elements.count > maximumCount {
             throw PSIError.peerSetTooLarge(count: elements.count, limit: maximumCount)
         }
+        guard !elementsChecked else { return }
         let suite = MutualSuite(context.suite)
         var seen = [BlindedElement: Int](minimumCapacity: elements.count)
         for (index, element) in elements.enumerated() {
