@@ -6,6 +6,8 @@ public struct Parallelism: Sendable, Equatable {
     /// Number of worker threads (at least 1).
     public let threads: Int
 
+    /// A fixed number of threads.
+    ///
     /// - Parameter threads: worker threads; values below 1 are raised to 1.
     public init(threads: Int) { self.threads = max(1, threads) }
 

@@ -34,8 +34,15 @@ public enum MutualPSIFileExchange {
     /// Step 2 (responder): reads step 1, checks the peer's set size against policy (after
     /// `reviewPeerSetSize` has seen it), re-blinds it, and writes the two step-2 files.
     ///
-    /// - Parameter reviewPeerSetSize: called with the peer's declared set size before any
-    ///   element is read; throw to stop.
+    /// - Parameters:
+    ///   - records: this party's list.
+    ///   - configuration: the agreed settings and local policy.
+    ///   - requestURL: the initiator's step-1 file.
+    ///   - stateURL: where to save this party's state (mode 0600).
+    ///   - responderSetURL: where to write this party's blinded set.
+    ///   - reblindedURL: where to write the initiator's set re-blinded.
+    ///   - reviewPeerSetSize: called with the peer's declared set size before any
+    ///     element is read; throw to stop.
     @discardableResult
     public static func respond(records: [ListRecord], configuration: MutualPSIConfiguration, requestURL: URL,
                                stateURL: URL, responderSetURL: URL, reblindedURL: URL,

@@ -108,6 +108,7 @@ public struct GroupElement: Hashable, Sendable {
 }
 
 extension GroupElement: CustomStringConvertible {
+    /// The encoding in hex.
     public var description: String { "GroupElement(\(hexString))" }
 }
 

@@ -16,6 +16,8 @@ public struct HashToGroup: Sendable {
     /// SHA-512 state after absorbing `Z_pad || messagePrefix`.
     private let prefixState: crypto_hash_sha512_state
 
+    /// A context for one DST and message prefix.
+    ///
     /// - Parameters:
     ///   - domainSeparationTag: the DST. Tags longer than 255 bytes are first hashed as
     ///     RFC 9380 §5.3.3 prescribes.
@@ -37,7 +39,9 @@ public struct HashToGroup: Sendable {
 
     /// `expand_message_xmd(prefix || message, DST, length)` with SHA-512.
     ///
-    /// - Parameter length: output length, 1...16320 (at most 255 SHA-512 blocks).
+    /// - Parameters:
+    ///   - message: the message, after the context's prefix.
+    ///   - length: output length, 1...16320 (at most 255 SHA-512 blocks).
     public func expandMessage(_ message: some DataProtocol, length: Int) -> [UInt8] {
         precondition(length > 0 && length <= 255 * Self.hashBytes, "expand_message_xmd length out of range")
         let contiguous = Array(message)

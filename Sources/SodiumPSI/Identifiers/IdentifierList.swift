@@ -20,6 +20,8 @@ public struct ListRecord: Sendable, Equatable, Codable {
     /// The physical line the record starts on (1-based).
     public let lineNumber: Int
 
+    /// Creates a record.
+    ///
     /// - Parameters: see the properties.
     public init(identifier: Identifier, original: String, lineNumber: Int) {
         self.identifier = identifier
@@ -128,12 +130,19 @@ public struct IdentifierListReader: Sendable {
         case stop
     }
 
+    /// The list file.
     public let url: URL
+    /// How the file is laid out.
     public let format: Format
+    /// The kind of every value.
     public let kind: Identifier.Kind
+    /// What to do with a value that does not parse.
     public let policy: InvalidValuePolicy
+    /// Whether plain identifiers are lower-cased.
     public let caseInsensitive: Bool
 
+    /// Creates a reader; nothing is read until ``forEach(_:)`` or ``readAll()``.
+    ///
     /// - Parameters: see the properties.
     public init(url: URL, format: Format = .lines, kind: Identifier.Kind, policy: InvalidValuePolicy = .skip,
                 caseInsensitive: Bool = false) {

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The protocol a message file belongs to.
 public enum PSIProtocol: UInt8, Sendable, Codable, CaseIterable, CustomStringConvertible {
@@ -7,6 +7,7 @@ public enum PSIProtocol: UInt8, Sendable, Codable, CaseIterable, CustomStringCon
     /// Unbalanced PSI over the RFC 9497 OPRF.
     case unbalanced = 2
 
+    /// The protocol's name.
     public var description: String {
         switch self {
         case .mutual: return "mutual"
@@ -100,18 +101,28 @@ public struct MessageHeader: Sendable, Equatable {
 
 /// What a reader requires of a message file; nil means "any".
 public struct MessageExpectation: Sendable {
+    /// The suite required.
     public var suite: PSISuite?
+    /// The protocol required.
     public var protocolID: PSIProtocol?
+    /// The steps accepted (message kind bytes).
     public var kinds: Set<UInt8>?
+    /// The mode required (for mutual PSI, the outcome).
     public var mode: UInt8?
+    /// The element size required.
     public var elementSize: Int?
+    /// The purpose-label digest required.
     public var purposeDigest: [UInt8]?
+    /// The session required.
     public var sessionID: SessionID?
+    /// The key identifier required.
     public var keyID: [UInt8]?
+    /// The exact element count required.
     public var count: Int?
+    /// The largest element count accepted.
     public var maximumCount: Int?
 
-    /// Every requirement is optional.
+    /// Creates an expectation; every requirement is optional.
     public init(suite: PSISuite? = nil, protocolID: PSIProtocol? = nil, kinds: Set<UInt8>? = nil, mode: UInt8? = nil,
                 elementSize: Int? = nil, purposeDigest: [UInt8]? = nil, sessionID: SessionID? = nil, keyID: [UInt8]? = nil,
                 count: Int? = nil, maximumCount: Int? = nil) {

@@ -13,6 +13,8 @@ public struct PurposeLabel: Sendable, Hashable, Codable {
     /// The label, in Unicode NFC.
     public let value: String
 
+    /// Checks and normalises a label.
+    ///
     /// - Throws: ``PSIError/invalidPurposeLabel(reason:)`` for an empty label, one longer
     ///   than 255 UTF-8 bytes, or one containing control characters.
     public init(_ value: String) throws {
@@ -51,6 +53,8 @@ public struct SessionID: Sendable, Hashable, Codable, CustomStringConvertible {
 
     private init(uncheckedBytes: [UInt8]) { self.bytes = uncheckedBytes }
 
+    /// Wraps received bytes.
+    ///
     /// - Throws: ``PSIError/invalidLength(what:length:expected:)`` unless exactly 16 bytes.
     public init(bytes: [UInt8]) throws {
         guard bytes.count == Self.byteCount else {
@@ -73,6 +77,7 @@ public enum MutualPSIOutcome: UInt8, Sendable, Codable, CaseIterable, CustomStri
     /// neither side can tell which of its items matched.
     case cardinalityOnly = 3
 
+    /// The outcome's name as the `psi` command spells it.
     public var description: String {
         switch self {
         case .bothLearn: return "both-learn"
@@ -97,6 +102,7 @@ public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConver
         self = suite
     }
 
+    /// The suite's name.
     public var description: String {
         switch self {
         case .ristretto255SHA512: return "ristretto255-SHA512"

@@ -22,6 +22,8 @@ public struct MutualPSIConfiguration: Sendable {
     /// Called as blinding and re-blinding progress (from worker threads); nil for none.
     public var progress: ProgressHandler?
 
+    /// Creates a configuration.
+    ///
     /// - Parameters:
     ///   - purpose: the agreed purpose label.
     ///   - outcome: the agreed outcome.

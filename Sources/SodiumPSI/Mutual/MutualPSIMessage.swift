@@ -22,6 +22,7 @@ public struct MutualPSIMessage: Sendable, Equatable {
         /// Step 3: the responder's blinded items, re-blinded by the initiator.
         case responderSetReblinded = 4
 
+        /// The step's name, as used in error messages.
         public var description: String {
             switch self {
             case .initiatorBlindedSet: return "initiator blinded set"

@@ -42,6 +42,7 @@ public struct BlindedElement: Hashable, Sendable, CustomStringConvertible {
         try Swift.withUnsafeBytes(of: self, body)
     }
 
+    /// The bytes in hex.
     public var description: String { "BlindedElement(\(rawRepresentation.hexString))" }
 }
 

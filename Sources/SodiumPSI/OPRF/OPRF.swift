@@ -177,10 +177,10 @@ extension OPRF {
     ///   - inputs: the inputs given to ``blind(_:parallelism:)``, in the same order.
     ///   - batch: the batch returned by `blind`.
     ///   - evaluatedElements: the server's answer, in the order of `batch.blindedElements`.
+    ///   - parallelism: threads to use.
     /// - Returns: one 64-byte output per input.
     /// - Throws: ``PSIError/batchSizeMismatch(inputs:blinds:evaluatedElements:)`` when the
-    ///   counts differ, ``PSIError/duplicateElement(index:firstIndex:)`` is not checked here
-    ///   (evaluated elements may legitimately repeat for repeated inputs).
+    ///   counts differ. Repeated evaluated elements are allowed: repeated inputs give them.
     public static func finalize(_ inputs: [[UInt8]], batch: BlindedBatch, evaluatedElements: [GroupElement],
                                 parallelism: Parallelism = .allCores) throws -> [[UInt8]] {
         guard inputs.count == batch.count, evaluatedElements.count == batch.count else {
@@ -250,6 +250,8 @@ extension OPRF {
         /// The server's key.
         public let privateKey: PrivateKey
 
+        /// A server with this key.
+        ///
         /// - Parameter privateKey: the server's key.
         public init(privateKey: PrivateKey) { self.privateKey = privateKey }
 

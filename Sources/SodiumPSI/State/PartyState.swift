@@ -101,8 +101,8 @@ enum PartyStateFile {
 }
 
 extension MutualPSIInitiator {
-    /// Saves this party (including its secret) to a state file with mode 0600, for ``finish``
-    /// in a later process.
+    /// Saves this party (including its secret) to a state file with mode 0600, for
+    /// ``MutualPSIInitiator/finish(responderBlindedSet:initiatorSetReblinded:)`` in a later process.
     public func save(to url: URL) throws {
         try save(to: url, records: nil)
     }
