@@ -257,6 +257,25 @@ struct GroupLayerTests {
         #expect(throws: PSIError.invalidElementEncoding(index: nil)) { try GroupElement(validating: hex(encoding)) }
     }
 
+    @Test("A valid element with the top bit set is refused, not taken as an alias (libsodium 1.0.18 ignores that bit)")
+    func topBitAlias() throws {
+        let point = HashToGroup(domainSeparationTag: Array("alias".utf8)).element(for: Array("x".utf8))
+        var alias = point.rawRepresentation
+        alias[31] |= 0x80
+        #expect(throws: PSIError.invalidElementEncoding(index: nil)) { try GroupElement(validating: alias) }
+        // In a peer's set, the alias of an element already present would otherwise re-blind to a duplicate.
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("alias"), outcome: .bothLearn)
+        let a = try MutualPSIInitiator(items: plainItems(["a", "b", "c"]), configuration: config)
+        var elements = a.blindedSet.elements
+        var bytes = elements[0].rawRepresentation
+        bytes[31] |= 0x80
+        elements.append(try BlindedElement(rawRepresentation: bytes))
+        var b = try MutualPSIResponder(items: plainItems(["a"]), configuration: config)
+        #expect(throws: PSIError.invalidElementEncoding(index: 3)) {
+            try b.respond(to: MutualPSIMessage(kind: .initiatorBlindedSet, context: a.context, elements: elements))
+        }
+    }
+
     @Test("Random 32-byte strings that are not ristretto255 encodings are refused")
     func randomBytes() throws {
         var rng = SplitMix64(seed: 99)

@@ -46,8 +46,7 @@ public struct GroupElement: Hashable, Sendable {
     /// Checks that the bytes are a canonical encoding of a non-identity element.
     func validate(index: Int?) throws {
         if self == .zero { throw PSIError.identityElement(index: index) }
-        let valid = withUnsafeBytes { crypto_core_ristretto255_is_valid_point($0.baseAddress!) }
-        guard valid == 1 else { throw PSIError.invalidElementEncoding(index: index) }
+        try withUnsafeBytes { try checkRistretto255Encoding($0, index: index) }
     }
 
     /// The canonical 32-byte encoding.
@@ -148,5 +147,16 @@ extension Array where Element == UInt8 {
             i += 2
         }
         self = bytes
+    }
+}
+
+/// Checks that 32 bytes are a canonical ristretto255 encoding (RFC 9496 §4.3.1).
+///
+/// libsodium 1.0.18 ignores the top bit of the last byte when it decodes, so an encoding with
+/// that bit set would be accepted as an alias of the same element (and would slip past the
+/// duplicate check); RFC 9496 requires the value to be below p, so it is refused here first.
+func checkRistretto255Encoding(_ bytes: UnsafeRawBufferPointer, index: Int?) throws {
+    guard bytes[31] & 0x80 == 0, crypto_core_ristretto255_is_valid_point(bytes.baseAddress!) == 1 else {
+        throw PSIError.invalidElementEncoding(index: index)
     }
 }

@@ -171,7 +171,9 @@ public final class MessageFileReader {
         guard b.count == MessageHeader.byteCount else {
             // Too short even for a header: a bad magic is the more useful message when the
             // bytes that are there already differ from it.
-            if !b.elementsEqual(MessageHeader.magic.prefix(b.count)) { throw MessageFileError.badMagic(path: path) }
+            if !b.prefix(MessageHeader.magic.count).elementsEqual(MessageHeader.magic.prefix(b.count)) {
+                throw MessageFileError.badMagic(path: path)
+            }
             throw MessageFileError.truncated(path: path, length: length, expected: MessageHeader.byteCount + MessageHeader.digestByteCount)
         }
         guard Array(b[0..<8]) == MessageHeader.magic else { throw MessageFileError.badMagic(path: path) }

@@ -140,7 +140,15 @@ struct MutualSuite: Sendable {
             try result.withUnsafeMutableBufferPointer { out in
                 try forEachRange(count: elements.count, parallelism: parallelism, progress: report) { range in
                     for i in range {
-                        if suite == .x25519SHA256 { try checkX25519(elements[i], index: i) }
+                        switch suite {
+                        case .ristretto255SHA512:
+                            // The multiplication decodes the element but ignores its top bit.
+                            guard elements[i].withUnsafeBytes({ $0[31] & 0x80 }) == 0 else {
+                                throw PSIError.invalidElementEncoding(index: i)
+                            }
+                        case .x25519SHA256:
+                            try checkX25519(elements[i], index: i)
+                        }
                         let status = elements[i].withUnsafeBytes { p in
                             Swift.withUnsafeMutableBytes(of: &out[i]) { q in
                                 switch suite {
@@ -164,8 +172,7 @@ struct MutualSuite: Sendable {
                 switch suite {
                 case .ristretto255SHA512:
                     if elements[i] == .zero { throw PSIError.identityElement(index: i) }
-                    let valid = elements[i].withUnsafeBytes { crypto_core_ristretto255_is_valid_point($0.baseAddress!) }
-                    guard valid == 1 else { throw PSIError.invalidElementEncoding(index: i) }
+                    try elements[i].withUnsafeBytes { try checkRistretto255Encoding($0, index: i) }
                 case .x25519SHA256:
                     try checkX25519(elements[i], index: i)
                 }
