@@ -52,6 +52,7 @@ final class AtomicFile {
     /// Flushes, syncs to disk and renames over the final name.
     func commit() throws {
         try flush()
+        Self.pauseBeforeRenameForTests(temporaryPath)
         guard fsync(descriptor) == 0 else { throw Self.error(path) }
         guard close(descriptor) == 0 else { descriptor = -1; throw Self.error(path) }
         descriptor = -1
@@ -85,6 +86,15 @@ final class AtomicFile {
             }
             offset += written
         }
+    }
+
+    /// Fault injection for the crash test: when `SODIUM_PSI_TEST_PAUSE_BEFORE_RENAME` names a
+    /// marker path, a process creates that marker once its output is fully written under the
+    /// temporary name, then waits, so that a test can kill it at exactly that point.
+    private static func pauseBeforeRenameForTests(_ temporaryPath: String) {
+        guard let marker = ProcessInfo.processInfo.environment["SODIUM_PSI_TEST_PAUSE_BEFORE_RENAME"] else { return }
+        _ = FileManager.default.createFile(atPath: marker, contents: Data(temporaryPath.utf8))
+        sleep(30)
     }
 
     private static func error(_ path: String) -> MessageFileError {

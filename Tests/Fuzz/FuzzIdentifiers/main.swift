@@ -1,0 +1,36 @@
+// libFuzzer target: identifier parsers must accept or refuse any text, never crash, and
+// canonical forms must be fixed points (parsing a canonical form gives it back).
+// Built only by scripts/fuzz.sh (SODIUM_PSI_FUZZ=1); see Package.swift.
+import Foundation
+import SodiumPSI
+
+func check(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+    let text = String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+    if let phone = try? Identifier.phoneNumber(text) {
+        let again = try? Identifier.phoneNumber(phone.canonical)
+        precondition(again == phone, "phone canonical form is not a fixed point")
+        precondition(phone.canonical.hasPrefix("+") && phone.canonical.dropFirst().allSatisfy(\.isASCII))
+    }
+    if let digest = try? Identifier.documentFingerprint(hexDigest: text) {
+        precondition((try? Identifier.documentFingerprint(hexDigest: digest.canonical)) == digest)
+        precondition(digest.canonical.utf8.count == 71)
+    }
+    for caseInsensitive in [false, true] {
+        if let plain = try? Identifier.plain(text, caseInsensitive: caseInsensitive) {
+            precondition(!plain.canonical.isEmpty)
+            precondition((try? Identifier.plain(plain.canonical, caseInsensitive: caseInsensitive)) == plain,
+                         "plain canonical form is not a fixed point")
+        }
+    }
+    _ = Identifier.documentFingerprint(bytes: UnsafeBufferPointer(start: bytes, count: count))
+    return 0
+}
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+var argc = CommandLine.argc
+var argv = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv) { check($0, $1) })

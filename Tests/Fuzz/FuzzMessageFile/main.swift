@@ -1,0 +1,40 @@
+// libFuzzer target: the message-file reader must refuse any bytes with an error, never crash.
+// Built only by scripts/fuzz.sh (SODIUM_PSI_FUZZ=1); see Package.swift.
+import Foundation
+import SodiumPSI
+
+let path = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-message-\(getpid()).spsi")
+let purpose = try! PurposeLabel("fuzz")
+
+func check(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+    let data = Data(bytes: bytes, count: count)
+    guard (try? data.write(to: path)) != nil else { return 0 }
+    // Any header, any expectation: inspect reads the whole file.
+    _ = try? MessageFileReader.inspect(url: path)
+    // The strict path a responder takes, with and without the encoding checks.
+    for checkEncodings in [true, false] {
+        if let message = try? MutualPSIMessage.read(from: path, kind: .initiatorBlindedSet, suite: .ristretto255SHA512,
+                                                   purposeDigest: purpose.digest, outcome: .bothLearn, sessionID: nil,
+                                                   maximumCount: 1 << 16, checkEncodings: checkEncodings) {
+            // A message that was accepted must also be usable.
+            var responder = try! MutualPSIResponder(items: [try! Identifier.plain("x")],
+                                                     configuration: MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn,
+                                                                                           parallelism: .serial))
+            _ = try? responder.respond(to: message)
+        }
+    }
+    // Chunked reading with a small chunk size.
+    if let reader = try? MessageFileReader(url: path, expecting: MessageExpectation()) {
+        while let chunk = try? reader.readChunk(maximumElements: 3), chunk != nil {}
+    }
+    return 0
+}
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+var argc = CommandLine.argc
+var argv = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv) { check($0, $1) })
