@@ -58,8 +58,9 @@ let package = Package(
 // Fuzz targets (libFuzzer) exist only for scripts/fuzz.sh, which sets SODIUM_PSI_FUZZ=1 and
 // builds with -sanitize=fuzzer,address: they do not link without the fuzzer runtime.
 if Context.environment["SODIUM_PSI_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzDriver", path: "Tests/Fuzz/FuzzDriver"))
     for name in ["FuzzMessageFile", "FuzzIdentifiers", "FuzzListReader"] {
         package.targets.append(.executableTarget(
-            name: name, dependencies: ["SodiumPSI"], path: "Tests/Fuzz/\(name)", swiftSettings: swiftSettings))
+            name: name, dependencies: ["SodiumPSI", "FuzzDriver"], path: "Tests/Fuzz/\(name)", swiftSettings: swiftSettings))
     }
 }

@@ -91,6 +91,35 @@ public enum MutualPSIResult: Sendable, Equatable {
     }
 }
 
+/// Blinds a party's distinct items and shuffles them; returns the elements to send and, for
+/// each position, the index of the item sent there.
+func blindAndShuffle(_ items: [Identifier], configuration: MutualPSIConfiguration,
+                     secret: SecretBytes) throws -> (elements: [BlindedElement], sentOrder: [Int]) {
+    var elements = try MutualSuite(configuration.suite)
+        .blind(items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism,
+               progress: configuration.progress)
+    let sentOrder = cryptographicShuffle(&elements)
+    return (elements, sentOrder)
+}
+
+/// What a party learns from its own set re-blinded by the peer (`returned`, in the order this
+/// party sent it unless the outcome is cardinality-only) and the peer's set re-blinded by this
+/// party (`peerDoubly`).
+func intersect(returned: [BlindedElement], peerDoubly: [BlindedElement], outcome: MutualPSIOutcome,
+               items: [Identifier], sentOrder: [Int]) -> MutualPSIResult {
+    let peerSet = Set(peerDoubly)
+    switch outcome {
+    case .cardinalityOnly:
+        // The peer shuffled `returned`, so only a count is possible.
+        let count = returned.reduce(0) { $0 + (peerSet.contains($1) ? 1 : 0) }
+        return .cardinality(.init(count: count, ownSetSize: items.count, peerSetSize: peerDoubly.count))
+    case .bothLearn, .initiatorLearns:
+        let indices = returned.indices.filter { peerSet.contains(returned[$0]) }.map { sentOrder[$0] }.sorted()
+        return .intersection(.init(indices: indices, items: indices.map { items[$0] },
+                                   ownSetSize: items.count, peerSetSize: peerDoubly.count))
+    }
+}
+
 /// Collapses repeated identifiers, keeping the first occurrence and the input order.
 func distinctItems(_ items: [Identifier]) -> ([Identifier], InputSummary) {
     var seen = Set<Identifier>(minimumCapacity: items.count)
@@ -152,10 +181,8 @@ public struct MutualPSIInitiator: Sendable {
         self.secret = secret
         self.context = ExchangeContext(suite: configuration.suite, outcome: configuration.outcome,
                                        purposeDigest: configuration.purpose.digest, sessionID: .random())
-        var elements = try MutualSuite(configuration.suite)
-            .blind(self.items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism,
-                   progress: configuration.progress)
-        self.sentOrder = cryptographicShuffle(&elements)
+        let (elements, sentOrder) = try blindAndShuffle(self.items, configuration: configuration, secret: secret)
+        self.sentOrder = sentOrder
         self.blindedSet = MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements)
     }
 
@@ -183,24 +210,8 @@ public struct MutualPSIInitiator: Sendable {
         try suite.check(initiatorSetReblinded.elements, parallelism: configuration.parallelism)
         var peerDoubly = try suite.reblind(responderBlindedSet.elements, secret: secret, parallelism: configuration.parallelism,
                                            progress: configuration.progress)
-        let peerSize = responderBlindedSet.elements.count
-        let result: MutualPSIResult
-        switch configuration.outcome {
-        case .bothLearn, .initiatorLearns:
-            let peerSet = Set(peerDoubly)
-            var indices = [Int]()
-            for (position, element) in initiatorSetReblinded.elements.enumerated() where peerSet.contains(element) {
-                indices.append(sentOrder[position])
-            }
-            indices.sort()
-            result = .intersection(.init(indices: indices, items: indices.map { items[$0] },
-                                         ownSetSize: items.count, peerSetSize: peerSize))
-        case .cardinalityOnly:
-            // The responder shuffled the re-blinded set, so only a count is possible.
-            let peerSet = Set(peerDoubly)
-            let count = initiatorSetReblinded.elements.reduce(0) { $0 + (peerSet.contains($1) ? 1 : 0) }
-            result = .cardinality(.init(count: count, ownSetSize: items.count, peerSetSize: peerSize))
-        }
+        let result = intersect(returned: initiatorSetReblinded.elements, peerDoubly: peerDoubly,
+                               outcome: configuration.outcome, items: items, sentOrder: sentOrder)
         switch configuration.outcome {
         case .initiatorLearns:
             return Completion(result: result, responderSetReblinded: nil)
@@ -261,11 +272,7 @@ public struct MutualPSIResponder: Sendable {
         (self.items, self.inputSummary) = distinctItems(items)
         self.configuration = configuration
         self.secret = secret
-        var elements = try MutualSuite(configuration.suite)
-            .blind(self.items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism,
-                   progress: configuration.progress)
-        self.sentOrder = cryptographicShuffle(&elements)
-        self.blindedElements = elements
+        (self.blindedElements, self.sentOrder) = try blindAndShuffle(self.items, configuration: configuration, secret: secret)
     }
 
     /// Step 2: the responder's messages.
@@ -320,20 +327,7 @@ public struct MutualPSIResponder: Sendable {
         }
         try responderSetReblinded.check(kind: .responderSetReblinded, context: exchange.context, count: blindedElements.count)
         try MutualSuite(configuration.suite).check(responderSetReblinded.elements, parallelism: configuration.parallelism)
-        let initiatorSet = Set(exchange.initiatorDoubly)
-        let peerSize = exchange.initiatorDoubly.count
-        switch configuration.outcome {
-        case .cardinalityOnly:
-            let count = responderSetReblinded.elements.reduce(0) { $0 + (initiatorSet.contains($1) ? 1 : 0) }
-            return .cardinality(.init(count: count, ownSetSize: items.count, peerSetSize: peerSize))
-        case .bothLearn, .initiatorLearns:
-            var indices = [Int]()
-            for (position, element) in responderSetReblinded.elements.enumerated() where initiatorSet.contains(element) {
-                indices.append(sentOrder[position])
-            }
-            indices.sort()
-            return .intersection(.init(indices: indices, items: indices.map { items[$0] },
-                                       ownSetSize: items.count, peerSetSize: peerSize))
-        }
+        return intersect(returned: responderSetReblinded.elements, peerDoubly: exchange.initiatorDoubly,
+                         outcome: configuration.outcome, items: items, sentOrder: sentOrder)
     }
 }

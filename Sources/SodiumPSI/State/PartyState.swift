@@ -30,6 +30,11 @@ enum PartyStateFile {
         var peerDoublyBlinded: Data?
         /// How the operator wrote each item (file exchanges only), parallel to `items`.
         var records: [ListRecord]?
+
+        func configuration(parallelism: Parallelism, progress: ProgressHandler?) -> MutualPSIConfiguration {
+            MutualPSIConfiguration(purpose: purpose, outcome: outcome, suite: suite, maximumPeerSetSize: maximumPeerSetSize,
+                                   parallelism: parallelism, progress: progress)
+        }
     }
 
     static func write(role: Role, secret: SecretBytes, payload: Payload, to url: URL) throws {
@@ -130,8 +135,7 @@ extension MutualPSIInitiator {
     /// - Throws: ``StateFileError`` when the file is readable by others, is not an initiator's
     ///   state, or is damaged.
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
-        let (secret, payload) = try PartyStateFile.read(role: .initiator, from: url)
-        try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism, progress: nil)
+        self = try Self.restore(from: url, parallelism: parallelism, progress: nil).0
     }
 
     private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism,
@@ -139,10 +143,7 @@ extension MutualPSIInitiator {
         guard let context = p.context, p.sentOrder.count == p.items.count else {
             throw StateFileError.invalidStateFile(path: path, reason: "the initiator's exchange is incomplete")
         }
-        let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome, suite: p.suite,
-                                                   maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism,
-                                                   progress: progress)
-        self.init(restoring: configuration, context: context, items: p.items, inputSummary: p.inputSummary,
+        self.init(restoring: p.configuration(parallelism: parallelism, progress: progress), context: context, items: p.items, inputSummary: p.inputSummary,
                   blindedSet: MutualPSIMessage(kind: .initiatorBlindedSet, context: context,
                                                elements: try PartyStateFile.decode(p.blindedElements, suite: p.suite, path: path)),
                   secret: secret, sentOrder: p.sentOrder)
@@ -179,8 +180,7 @@ extension MutualPSIResponder {
     /// - Throws: ``StateFileError`` when the file is readable by others, is not a responder's
     ///   state, or is damaged.
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
-        let (secret, payload) = try PartyStateFile.read(role: .responder, from: url)
-        try self.init(secret: secret, payload: payload, path: url.path, parallelism: parallelism, progress: nil)
+        self = try Self.restore(from: url, parallelism: parallelism, progress: nil).0
     }
 
     private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism,
@@ -188,9 +188,7 @@ extension MutualPSIResponder {
         guard p.sentOrder.count == p.items.count else {
             throw StateFileError.invalidStateFile(path: path, reason: "item and order counts differ")
         }
-        let configuration = MutualPSIConfiguration(purpose: p.purpose, outcome: p.outcome, suite: p.suite,
-                                                   maximumPeerSetSize: p.maximumPeerSetSize, parallelism: parallelism,
-                                                   progress: progress)
+        let configuration = p.configuration(parallelism: parallelism, progress: progress)
         var exchange: (ExchangeContext, [BlindedElement])?
         if let context = p.context, let doubly = p.peerDoublyBlinded {
             exchange = (context, try PartyStateFile.decode(doubly, suite: p.suite, path: path))

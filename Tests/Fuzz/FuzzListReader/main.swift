@@ -2,6 +2,7 @@
 // its counts must add up.
 // Built only by scripts/fuzz.sh (SODIUM_PSI_FUZZ=1); see Package.swift.
 import Foundation
+import FuzzDriver
 import SodiumPSI
 
 let path = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-list-\(getpid()).csv")
@@ -26,11 +27,4 @@ func check(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     return 0
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv) { check($0, $1) })
+runFuzzer { check($0, $1) }
