@@ -44,7 +44,7 @@ struct Mutual: ParsableCommand {
         let file = { (name: String) in folder.appendingPathComponent(name) }
 
         let config = MutualPSIConfiguration(purpose: try PurposeLabel("psi-bench"), outcome: .bothLearn, suite: suite,
-                                            maximumPeerSetSize: n, parallelism: Parallelism(threads: common.threads))
+                                            maximumPeerSetSize: n, parallelism: common.parallelism)
         func read(_ name: String, _ kind: MutualPSIMessage.Kind, session: SessionID?, count: Int? = nil,
                   reblindNext: Bool = false) throws -> MutualPSIMessage {
             try MutualPSIMessage.read(from: file(name), kind: kind, suite: suite, purposeDigest: config.purpose.digest,
@@ -80,7 +80,7 @@ struct Mutual: ParsableCommand {
         let raw = RawLibsodium.lowerBound(suite: suite, hashes: 2 * n, multiplications: 4 * n, threads: common.threads)
         return Report(fields: [
             ("benchmark", "mutual"), ("suite", suite.description), ("items_per_side", n),
-            ("threads", common.threads), ("seconds", elapsed), ("raw_seconds", raw), ("ratio_to_raw", elapsed / raw),
+            ("threads", common.threads), ("batch", common.batch), ("seconds", elapsed), ("raw_seconds", raw), ("ratio_to_raw", elapsed / raw),
             ("items_per_second", Double(2 * n) / elapsed), ("peak_rss_bytes", peak),
             ("wire_bytes_per_item", Double(wireBytes) / Double(2 * n)), ("intersection_size", overlap),
         ])

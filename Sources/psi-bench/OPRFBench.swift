@@ -12,7 +12,7 @@ struct OPRFBench: ParsableCommand {
 
     func run() throws {
         let n = common.items
-        let parallelism = Parallelism(threads: common.threads)
+        let parallelism = common.parallelism
         let inputs = (0..<n).map { Array("+86139\(String(format: "%08d", $0))".utf8) }
         let server = OPRF.Server(privateKey: .random())
 
@@ -28,7 +28,7 @@ struct OPRFBench: ParsableCommand {
         let raw = RawLibsodium.ristretto255(hashes: 2 * n, multiplications: 4 * n, threads: common.threads)
         try Report(fields: [
             ("benchmark", "oprf"), ("suite", "ristretto255-SHA512"), ("items_per_side", n),
-            ("threads", common.threads), ("seconds", elapsed), ("raw_seconds", raw), ("ratio_to_raw", elapsed / raw),
+            ("threads", common.threads), ("batch", common.batch), ("seconds", elapsed), ("raw_seconds", raw), ("ratio_to_raw", elapsed / raw),
             ("items_per_second", Double(n) / elapsed), ("peak_rss_bytes", peak),
             ("wire_bytes_per_item", Double(2 * GroupElement.byteCount)),
         ]).print(json: common.json)

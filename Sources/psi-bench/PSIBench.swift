@@ -13,17 +13,22 @@ struct PSIBench: ParsableCommand {
         directly in a tight loop on the same threads, and reports ratio_to_raw = seconds / raw_seconds:
         a figure that holds on any machine, however fast or busy.
         """,
-        subcommands: [Mutual.self, OPRFBench.self])
+        subcommands: [Mutual.self, OPRFBench.self, Intersect.self])
 }
 
 struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Items per side.") var items = 100_000
     @Option(name: .long, help: "Worker threads (default: all cores).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .long, help: "Items a worker takes at a time (default \(Parallelism.defaultBatchSize)).")
+    var batch = Parallelism.defaultBatchSize
+
+    var parallelism: Parallelism { Parallelism(threads: threads, batchSize: batch) }
     @Flag(name: .long, help: "Print one JSON object instead of a table.") var json = false
 
     func validate() throws {
         if items < 1 { throw ValidationError("--items must be at least 1") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if batch < 1 { throw ValidationError("--batch must be at least 1") }
     }
 }
 

@@ -104,7 +104,7 @@ struct Finish: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let parallelism = threads.map(Parallelism.init(threads:)) ?? .allCores
+            let parallelism = threads.map { Parallelism(threads: $0) } ?? .allCores
             let outcome: MutualPSIFileExchange.Outcome
             let role: String
             if let responderSet {

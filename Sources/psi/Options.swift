@@ -76,7 +76,7 @@ struct AgreementOptions: ParsableArguments {
 
     func configuration() throws -> MutualPSIConfiguration {
         MutualPSIConfiguration(purpose: try PurposeLabel(purpose), outcome: outcome, suite: suite, maximumPeerSetSize: maxPeerItems,
-                               parallelism: threads.map(Parallelism.init(threads:)) ?? .allCores,
+                               parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores,
                                progress: ProgressBar.handlerIfTerminal())
     }
 }

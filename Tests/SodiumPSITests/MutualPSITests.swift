@@ -350,3 +350,39 @@ struct ProgressTests {
         #expect(reblinding.last == ProgressReport(step: "re-blinding the peer's items", completed: 3_000, total: 3_000))
     }
 }
+
+@Suite("Batch engine")
+struct BatchEngineTests {
+    @Test("Blinding and re-blinding give the same elements for every thread count and batch size",
+          arguments: PSISuite.allCases, [(1, 1), (2, 7), (3, 64), (5, 1_024), (2, 100_000)])
+    func sameAsSerial(suite: PSISuite, shape: (threads: Int, batch: Int)) throws {
+        let mutual = MutualSuite(suite)
+        let secret = mutual.newSecret(), other = mutual.newSecret()
+        let items = plainItems((0..<1_500).map { "e\($0)" })
+        let purpose = try PurposeLabel("engine")
+        let parallel = Parallelism(threads: shape.threads, batchSize: shape.batch)
+        let serial = try mutual.blind(items, purpose: purpose, secret: secret, parallelism: .serial)
+        #expect(try mutual.blind(items, purpose: purpose, secret: secret, parallelism: parallel) == serial)
+        #expect(try mutual.reblind(serial, secret: other, parallelism: parallel)
+                == (try mutual.reblind(serial, secret: other, parallelism: .serial)))
+        let config = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: suite, parallelism: parallel)
+        let a = try MutualPSIInitiator(items: items, configuration: config)
+        var b = try MutualPSIResponder(items: Array(items[700...]), configuration: config)
+        let reply = try b.respond(to: a.blindedSet)
+        let done = try a.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)
+        #expect(sharedItems(done.result) == Set(items[700...]))
+    }
+
+    @Test("An error in one batch is reported, with the position of the bad element, whatever the batching")
+    func errorsFromWorkers() throws {
+        let mutual = MutualSuite(.ristretto255SHA512)
+        var elements = try mutual.blind(plainItems((0..<500).map { "w\($0)" }), purpose: PurposeLabel("w"),
+                                        secret: mutual.newSecret(), parallelism: .serial)
+        elements[417] = try BlindedElement(rawRepresentation: [1] + [UInt8](repeating: 0, count: 31))
+        for (threads, batch) in [(1, 1), (2, 3), (2, 1_024), (4, 50)] {
+            #expect(throws: PSIError.invalidElementEncoding(index: 417)) {
+                try mutual.reblind(elements, secret: mutual.newSecret(), parallelism: Parallelism(threads: threads, batchSize: batch))
+            }
+        }
+    }
+}

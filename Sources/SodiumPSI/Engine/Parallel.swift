@@ -3,13 +3,24 @@ import Foundation
 
 /// How much parallelism the batch engine uses.
 public struct Parallelism: Sendable, Equatable {
+    /// The default ``batchSize``: about 50 ms of ristretto255 multiplications.
+    public static let defaultBatchSize = 1_024
+
     /// Number of worker threads (at least 1).
     public let threads: Int
+    /// The most items a worker takes at a time. Small batches keep the workers finishing
+    /// together; each batch costs one lock round trip.
+    public let batchSize: Int
 
     /// A fixed number of threads.
     ///
-    /// - Parameter threads: worker threads; values below 1 are raised to 1.
-    public init(threads: Int) { self.threads = max(1, threads) }
+    /// - Parameters:
+    ///   - threads: worker threads; values below 1 are raised to 1.
+    ///   - batchSize: the most items a worker takes at a time; values below 1 are raised to 1.
+    public init(threads: Int, batchSize: Int = defaultBatchSize) {
+        self.threads = max(1, threads)
+        self.batchSize = max(1, batchSize)
+    }
 
     /// One thread for each active processor core.
     public static var allCores: Parallelism { Parallelism(threads: ProcessInfo.processInfo.activeProcessorCount) }
@@ -31,9 +42,6 @@ public struct ProgressReport: Sendable, Equatable {
 /// Receives ``ProgressReport``s, possibly from worker threads, in increasing order of `completed`.
 public typealias ProgressHandler = @Sendable (ProgressReport) -> Void
 
-/// The most items in one piece of work handed to a worker.
-let maximumPieceSize = 1_024
-
 /// Runs `body` over `0..<count` split into contiguous ranges, one per worker.
 ///
 /// Each range is processed by exactly one call; the calls may run concurrently, so `body` must
@@ -45,10 +53,10 @@ func forEachRange(count: Int, parallelism: Parallelism, minimumPerThread: Int = 
     guard count > 0 else { return }
     let workers = min(parallelism.threads, max(1, count / minimumPerThread))
     // Exactly `workers` threads; each takes the next piece until none are left. Pieces are
-    // small (at most `maximumPieceSize` items, about 50 ms of scalar multiplications) so that
-    // when one worker runs out of pieces the others finish soon after: with a few large pieces
-    // a worker can sit idle for seconds at the end of every phase on a large set.
-    let size = max(1, min((count + workers * 4 - 1) / (workers * 4), maximumPieceSize))
+    // small (at most `batchSize` items) so that when one worker runs out of pieces the others
+    // finish soon after: with a few large pieces a worker can sit idle for seconds at the end
+    // of every phase on a large set.
+    let size = max(1, min((count + workers * 4 - 1) / (workers * 4), parallelism.batchSize))
     let pieces = (count + size - 1) / size
     var report: (@Sendable (Int) -> Void)?
     if let (step, handler) = progress {
