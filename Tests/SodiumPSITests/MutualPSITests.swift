@@ -386,3 +386,20 @@ struct BatchEngineTests {
         }
     }
 }
+
+@Suite("Shuffling")
+struct ShuffleTests {
+    @Test("Every permutation of three elements is about equally likely, and the permutation returned is the one applied")
+    func uniform() {
+        var counts = [[Int]: Int]()
+        for _ in 0..<6_000 {
+            var values = ["a", "b", "c"]
+            let permutation = cryptographicShuffle(&values)
+            #expect(values == permutation.map { ["a", "b", "c"][$0] })
+            counts[permutation, default: 0] += 1
+        }
+        // Expected 1,000 each with a standard deviation near 29: ±200 is about seven deviations.
+        #expect(counts.count == 6)
+        #expect(counts.values.allSatisfy { (800...1_200).contains($0) }, "\(counts)")
+    }
+}

@@ -18,14 +18,12 @@ func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
     randombytes_buf(base, buffer.count)
 }
 
-/// A uniformly random integer in `0..<upperBound` from libsodium's CSPRNG.
-func randomUniform(_ upperBound: Int) -> Int {
-    ensureSodiumInitialized()
-    precondition(upperBound > 0 && upperBound <= Int(UInt32.max))
-    return Int(randombytes_uniform(UInt32(upperBound)))
-}
-
 /// Shuffles `array` in place (Fisher–Yates) with libsodium's CSPRNG.
+///
+/// Random words are drawn 64 KiB at a time (`randombytes_buf`) rather than one
+/// `randombytes_uniform` call per element, which costs a system call each with libsodium's
+/// default generator; each index is drawn without bias by rejection, as `randombytes_uniform`
+/// does. The random bytes are wiped afterwards, since they determine the private permutation.
 ///
 /// - Returns: the permutation applied: `result[i]` is the index in the original order of the
 ///   element now at position `i`.
@@ -33,14 +31,49 @@ func randomUniform(_ upperBound: Int) -> Int {
 func cryptographicShuffle<T>(_ array: inout [T]) -> [Int] {
     var permutation = Array(0..<array.count)
     if array.count < 2 { return permutation }
+    precondition(array.count <= Int(UInt32.max), "too many elements to shuffle")
+    var words = RandomWords()
     for i in stride(from: array.count - 1, to: 0, by: -1) {
-        let j = randomUniform(i + 1)
+        let j = words.uniform(below: UInt32(i + 1))
         if i != j {
             array.swapAt(i, j)
             permutation.swapAt(i, j)
         }
     }
     return permutation
+}
+
+/// Random 32-bit words from libsodium's CSPRNG, fetched in blocks and wiped when done.
+private struct RandomWords: ~Copyable {
+    private static let blockWords = 16_384
+    private let block = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: blockWords)
+    private var next = blockWords
+
+    init() { ensureSodiumInitialized() }
+
+    deinit {
+        sodium_memzero(UnsafeMutableRawPointer(block.baseAddress!), Self.blockWords * 4)
+        block.deallocate()
+    }
+
+    /// A uniformly random integer in `0..<upperBound` (upperBound ≥ 1).
+    mutating func uniform(below upperBound: UInt32) -> Int {
+        // Values below `threshold` would make some results more likely than others.
+        let threshold = (0 &- upperBound) % upperBound
+        while true {
+            let word = nextWord()
+            if word >= threshold { return Int(word % upperBound) }
+        }
+    }
+
+    private mutating func nextWord() -> UInt32 {
+        if next == Self.blockWords {
+            randombytes_buf(UnsafeMutableRawPointer(block.baseAddress!), Self.blockWords * 4)
+            next = 0
+        }
+        defer { next += 1 }
+        return block[next]
+    }
 }
 
 /// A fixed-size heap buffer for secret bytes, wiped with `sodium_memzero` when released.

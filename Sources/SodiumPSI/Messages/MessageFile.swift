@@ -120,7 +120,9 @@ public final class MessageFileReader {
         let suite = MutualSuite(header.suite)
         var elements = [BlindedElement]()
         elements.reserveCapacity(remaining)
-        var seen = [BlindedElement: Int](minimumCapacity: remaining)
+        // A set rather than a dictionary of positions: smaller and faster on the common path;
+        // the first position is searched for only when a repeat is found.
+        var seen = Set<BlindedElement>(minimumCapacity: remaining)
         do {
             while let chunk = try readChunk(maximumElements: 1 << 15) {
                 try chunk.withUnsafeBytes { raw in
@@ -128,8 +130,8 @@ public final class MessageFileReader {
                         let index = elements.count
                         let element = BlindedElement(unchecked: raw.baseAddress! + offset)
                         try suite.checkNotZero(element, index: index)
-                        if let first = seen.updateValue(index, forKey: element) {
-                            throw PSIError.duplicateElement(index: index, firstIndex: first)
+                        guard seen.insert(element).inserted else {
+                            throw PSIError.duplicateElement(index: index, firstIndex: elements.firstIndex(of: element)!)
                         }
                         elements.append(element)
                     }
