@@ -48,6 +48,7 @@ extension MutualPSIMessage {
         let header = reader.header
         let received = ExchangeContext(suite: header.suite, outcome: outcome, purposeDigest: header.purposeDigest,
                                        sessionID: header.sessionID)
-        return MutualPSIMessage(kind: kind, context: received, elements: elements, elementsChecked: true)
+        return MutualPSIMessage(kind: kind, context: received, elements: elements, elementsChecked: true,
+                                encodingsChecked: checkEncodings)
     }
 }

@@ -206,9 +206,8 @@ public struct MutualPSIInitiator: Sendable {
         try responderBlindedSet.check(kind: .responderBlindedSet, context: context,
                                       maximumCount: configuration.maximumPeerSetSize)
         try initiatorSetReblinded.check(kind: .initiatorSetReblinded, context: context, count: blindedSet.elements.count)
-        let suite = MutualSuite(configuration.suite)
-        try suite.check(initiatorSetReblinded.elements, parallelism: configuration.parallelism)
-        var peerDoubly = try suite.reblind(responderBlindedSet.elements, secret: secret, parallelism: configuration.parallelism,
+        try initiatorSetReblinded.checkEncodings(parallelism: configuration.parallelism)
+        var peerDoubly = try MutualSuite(configuration.suite).reblind(responderBlindedSet.elements, secret: secret, parallelism: configuration.parallelism,
                                            progress: configuration.progress)
         let result = intersect(returned: initiatorSetReblinded.elements, peerDoubly: peerDoubly,
                                outcome: configuration.outcome, items: items, sentOrder: sentOrder)
@@ -326,7 +325,7 @@ public struct MutualPSIResponder: Sendable {
                                            found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
         }
         try responderSetReblinded.check(kind: .responderSetReblinded, context: exchange.context, count: blindedElements.count)
-        try MutualSuite(configuration.suite).check(responderSetReblinded.elements, parallelism: configuration.parallelism)
+        try responderSetReblinded.checkEncodings(parallelism: configuration.parallelism)
         return intersect(returned: responderSetReblinded.elements, peerDoubly: exchange.initiatorDoubly,
                          outcome: configuration.outcome, items: items, sentOrder: sentOrder)
     }

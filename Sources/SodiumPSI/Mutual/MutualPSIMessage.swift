@@ -42,17 +42,27 @@ public struct MutualPSIMessage: Sendable, Equatable {
     /// True when the elements were already checked for all-zero values and repeats (by the
     /// file reader), so ``check(kind:context:count:maximumCount:)`` need not do it again.
     let elementsChecked: Bool
+    /// True when every element's encoding was also checked against the suite (by the file
+    /// reader), so a set that is only compared need not be checked again.
+    let encodingsChecked: Bool
 
     /// Assembles a message, for example after reading it from a transport.
     public init(kind: Kind, context: ExchangeContext, elements: [BlindedElement]) {
-        self.init(kind: kind, context: context, elements: elements, elementsChecked: false)
+        self.init(kind: kind, context: context, elements: elements, elementsChecked: false, encodingsChecked: false)
     }
 
-    init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], elementsChecked: Bool) {
+    init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], elementsChecked: Bool, encodingsChecked: Bool) {
         self.kind = kind
         self.context = context
         self.elements = elements
         self.elementsChecked = elementsChecked
+        self.encodingsChecked = encodingsChecked
+    }
+
+    /// Checks every element's encoding against the suite, unless the reader already did.
+    func checkEncodings(parallelism: Parallelism) throws {
+        guard !encodingsChecked else { return }
+        try MutualSuite(context.suite).check(elements, parallelism: parallelism)
     }
 
     /// Messages are equal when their step, exchange and elements are.
