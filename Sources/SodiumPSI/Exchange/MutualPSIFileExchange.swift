@@ -142,8 +142,7 @@ public enum MutualPSIFileExchange {
     /// The first record of each identifier, in input order, so record positions match the
     /// party's distinct items.
     static func distinctRecords(_ records: [ListRecord]) -> [ListRecord] {
-        var seen = Set<Identifier>(minimumCapacity: records.count)
-        return records.filter { seen.insert($0.identifier).inserted }
+        firstOccurrences(records) { $0.identifier }
     }
 
     private static func matches(_ result: MutualPSIResult, _ records: [ListRecord]) -> [ListRecord] {
