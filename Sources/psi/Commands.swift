@@ -132,7 +132,11 @@ struct Finish: ParsableCommand {
             if let path = matchesPath {
                 try MutualPSIFileExchange.writeMatches(outcome.matches, to: url(path))
                 summary["matches_file"] = path
-            } else if !output.json {
+            } else if output.json {
+                summary["matches"] = outcome.matches.map {
+                    ["line": $0.lineNumber, "value": $0.original, "canonical": $0.identifier.canonical] as [String: Any]
+                }
+            } else {
                 FileHandle.standardOutput.write(Data(MutualPSIFileExchange.matchesCSV(outcome.matches).utf8))
             }
         case .cardinality(let c):

@@ -158,6 +158,30 @@ struct PSICommandTests {
         #expect(textB == "line,value,canonical\r\n2,+86 138-0013-8000,+8613800138000\r\n")
     }
 
+    @Test("Without --output, --json lists the matches in the summary")
+    func jsonMatches() throws {
+        let banks = try TwoBanks()
+        defer { banks.cleanUp() }
+        try Data("13800138000\n13912345678\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
+        try Data("+86 139 1234 5678\n15012345678\n".utf8).write(to: banks.b.appendingPathComponent("list.txt"))
+        let common = ["--kind", "phone", "--input", "list.txt", "--purpose", "p", "--outcome", "initiator-learns"]
+        try expectSuccess(PSICommand.run(["initiate"] + common + ["--state", "a.state", "--out", "1.spsi"], in: banks.a))
+        try banks.transfer("1.spsi", from: banks.a, to: banks.b)
+        try expectSuccess(PSICommand.run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state",
+                                                                  "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b))
+        try banks.transfer("2a.spsi", from: banks.b, to: banks.a)
+        try banks.transfer("2b.spsi", from: banks.b, to: banks.a)
+        let finish = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi", "--json"],
+                                        in: banks.a)
+        try expectSuccess(finish)
+        let json = try JSONSerialization.jsonObject(with: Data(finish.stdout.utf8)) as! [String: Any]
+        let matches = try #require(json["matches"] as? [[String: Any]])
+        #expect(matches.count == 1)
+        #expect(matches.first?["line"] as? Int == 2)
+        #expect(matches.first?["value"] as? String == "13912345678")
+        #expect(matches.first?["canonical"] as? String == "+8613912345678")
+    }
+
     @Test("A state file readable by others is refused with exit code 76")
     func looseStateFile() throws {
         let banks = try TwoBanks()
