@@ -19,15 +19,16 @@ A="$RUN/bank-a"; B="$RUN/bank-b"
 transfer() { cp "$1" "$2/"; echo "  transfer $(basename "$1") → $(basename "$2")"; }
 
 exchange() {
-    local name=$1 kind=$2 column=$3 outcome=$4 purpose=$5
+    local list=$1 kind=$2 column=$3 outcome=$4 purpose=$5
+    local name=${list%.*}
     local columnA=() columnB=()
     if [ -n "$column" ]; then columnA=(--column "$column"); columnB=(--column "$column"); fi
     echo
-    echo "== $name: purpose \"$purpose\", outcome $outcome"
-    (cd "$A" && "$PSI" initiate --kind "$kind" --input "$name" "${columnA[@]}" --purpose "$purpose" --outcome "$outcome" \
+    echo "== $list: purpose \"$purpose\", outcome $outcome"
+    (cd "$A" && "$PSI" initiate --kind "$kind" --input "$list" "${columnA[@]}" --purpose "$purpose" --outcome "$outcome" \
         --state "$name.a.state" --out "$name.1-initiator-blinded.spsi")
     transfer "$A/$name.1-initiator-blinded.spsi" "$B"
-    (cd "$B" && "$PSI" respond --kind "$kind" --input "$name" "${columnB[@]}" --purpose "$purpose" --outcome "$outcome" \
+    (cd "$B" && "$PSI" respond --kind "$kind" --input "$list" "${columnB[@]}" --purpose "$purpose" --outcome "$outcome" \
         --request "$name.1-initiator-blinded.spsi" --state "$name.b.state" \
         --out-blinded "$name.2-responder-blinded.spsi" --out-reblinded "$name.2-initiator-reblinded.spsi")
     transfer "$B/$name.2-responder-blinded.spsi" "$A"
@@ -57,8 +58,8 @@ check() {
 }
 echo
 echo "== checking against the answer key"
-check "$A" agent-phones.csv "$RUN/answer-key/phones.txt"
-check "$B" agent-phones.csv "$RUN/answer-key/phones.txt"
-check "$A" forged-documents.txt "$RUN/answer-key/documents.txt"
-check "$B" forged-documents.txt "$RUN/answer-key/documents.txt"
+check "$A" agent-phones "$RUN/answer-key/phones.txt"
+check "$B" agent-phones "$RUN/answer-key/phones.txt"
+check "$A" forged-documents "$RUN/answer-key/documents.txt"
+check "$B" forged-documents "$RUN/answer-key/documents.txt"
 echo "demo passed: see $A/*.matches.csv and $B/*.matches.csv"
