@@ -133,13 +133,13 @@ struct MessageFileTests {
         }
     }
 
-    @Test("Any flipped byte is refused: digest mismatch, or the field's own error")
+    @Test("A flipped byte at any offset is refused: digest mismatch, or the field's own error")
     func flippedBytes() throws {
         let f = try MessageFixture(count: 3)
         defer { f.cleanUp() }
         let full = try f.bytes
         let p = f.dir.appendingPathComponent("t.spsi").path
-        for offset in stride(from: 88, to: full.count, by: 7) {
+        for offset in 88..<full.count {
             let url = try f.tampered({ $0[offset] ^= 0x20 }, redigest: false)
             #expect(throws: MessageFileError.digestMismatch(path: p), "offset \(offset)") { try f.read(url) }
         }
