@@ -41,14 +41,23 @@ struct InputOptions: ParsableArguments {
     @Option(name: .long, help: "What the values are: phone (mainland and E.164 numbers), document (SHA-256 hex digests), plain.")
     var kind: KindOption
 
-    @Option(name: .long, help: "Read the input as CSV and take this column: a header name, or a 1-based column number.")
+    @Option(name: .long, help: "Read the input as CSV and take this column: a header name, or a 1-based column number. The first line is the header unless --no-header.")
     var column: String?
+
+    @Flag(name: .customLong("no-header"), help: "The CSV has no header line: every line is data (needs a numeric --column).")
+    var noHeader = false
 
     @Option(name: .customLong("on-invalid"), help: "skip: report invalid values and go on; stop: fail at the first.")
     var onInvalid: InvalidPolicyOption = .skip
 
     @Flag(name: .customLong("case-insensitive"), help: "Lower-case plain identifiers before matching.")
     var caseInsensitive = false
+
+    func validate() throws {
+        if noHeader, column.flatMap({ Int($0) }) == nil {
+            throw ValidationError("--no-header needs --column with a column number (there are no header names)")
+        }
+    }
 }
 
 /// Settings both institutions must agree on.
@@ -97,7 +106,9 @@ func printJSON(_ object: [String: Any]) throws {
 /// Reads the operator's list through the library's reader, reporting invalid values on stderr.
 func readRecords(_ options: InputOptions) throws -> ([ListRecord], ListSummary) {
     let format: IdentifierListReader.Format
-    if let column = options.column {
+    if let column = options.column, options.noHeader, let number = Int(column) {
+        format = .csvWithoutHeader(column: number)
+    } else if let column = options.column {
         format = .csv(column: Int(column).map { .number($0) } ?? .name(column))
     } else {
         format = .lines

@@ -48,6 +48,22 @@ struct ListReaderTests {
         #expect(byNumber.count == 2)
     }
 
+    @Test("CSV without a header: the first line is data, not skipped")
+    func csvWithoutHeader() throws {
+        let url = try listFile("x,13800138000\ny,13912345678\n")
+        let (records, summary) = try IdentifierListReader(url: url, format: .csvWithoutHeader(column: 2), kind: .phoneNumber).readAll()
+        #expect(records.map(\.lineNumber) == [1, 2])
+        #expect(summary.read == 2 && summary.valid == 2)
+        // With a header expected, the first line is the header: one record.
+        #expect(try IdentifierListReader(url: url, format: .csv(column: .number(2)), kind: .phoneNumber).readAll().records.count == 1)
+        #expect(throws: IdentifierListError.invalidColumnNumber(path: url.path, column: 0)) {
+            try IdentifierListReader(url: url, format: .csvWithoutHeader(column: 0), kind: .phoneNumber).readAll()
+        }
+        // An empty headerless file is simply empty.
+        let empty = try listFile("")
+        #expect(try IdentifierListReader(url: empty, format: .csvWithoutHeader(column: 1), kind: .phoneNumber).readAll().records.isEmpty)
+    }
+
     @Test("CSV: missing column name, bad column number, unterminated quote, empty file")
     func csvErrors() throws {
         let url = try listFile("id,phone\n1,13800138000\n")

@@ -200,6 +200,10 @@ struct PSICommandTests {
         let banks = try TwoBanks()
         defer { banks.cleanUp() }
         #expect(try PSICommand.run(["initiate", "--kind", "phone"], in: banks.a).status == 64)
+        let noHeaderByName = try PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--column", "phone", "--no-header",
+                                                 "--purpose", "p", "--state", "a.state", "--out", "1.spsi"], in: banks.a)
+        #expect(noHeaderByName.status == 64)
+        #expect(noHeaderByName.stderr.contains("--no-header needs --column with a column number"))
         try Data("13800138000\nnot a number\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
         let stop = try PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--on-invalid", "stop",
                                        "--state", "a.state", "--out", "1.spsi"], in: banks.a)

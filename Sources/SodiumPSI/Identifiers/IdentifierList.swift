@@ -110,8 +110,11 @@ public struct IdentifierListReader: Sendable {
     public enum Format: Sendable, Equatable {
         /// One value a line.
         case lines
-        /// CSV with a header line; the value is in `column`.
+        /// CSV with a header line (never read as a value); the value is in `column`.
         case csv(column: Column)
+        /// CSV without a header line: every record is data; the value is in the column at this
+        /// position, counting from 1.
+        case csvWithoutHeader(column: Int)
     }
 
     /// A CSV column, by header name or by 1-based number.
@@ -158,9 +161,12 @@ public struct IdentifierListReader: Sendable {
         var summary = ListSummary()
         var column: Int?
         let path = url.path
-        if case .csv(.number(let n)) = format {
+        switch format {
+        case .csv(.number(let n)), .csvWithoutHeader(let n):
             guard n >= 1 else { throw IdentifierListError.invalidColumnNumber(path: path, column: n) }
             column = n - 1
+        case .lines, .csv(.name):
+            break
         }
         var sawHeader = false
         try RecordScanner.scan(url: url, csv: format != .lines) { line, fields in

@@ -9,7 +9,8 @@ let path = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-l
 
 func check(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     guard (try? Data(bytes: bytes, count: count).write(to: path)) != nil else { return 0 }
-    let formats: [IdentifierListReader.Format] = [.lines, .csv(column: .number(1)), .csv(column: .number(2)), .csv(column: .name("phone"))]
+    let formats: [IdentifierListReader.Format] = [.lines, .csv(column: .number(1)), .csv(column: .number(2)), .csv(column: .name("phone")),
+                                                   .csvWithoutHeader(column: 2)]
     for format in formats {
         for kind in Identifier.Kind.allCases {
             var seen = 0
