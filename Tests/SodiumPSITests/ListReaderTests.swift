@@ -48,6 +48,24 @@ struct ListReaderTests {
         #expect(byNumber.count == 2)
     }
 
+    @Test("A column name missing from a headerless file does not echo its first line")
+    func columnNotFoundHidesData() throws {
+        let url = try listFile("13800138000,x\n")
+        let error = IdentifierListError.columnNotFound(path: url.path, name: "phone", headerFields: 2)
+        #expect(throws: error) { try IdentifierListReader(url: url, format: .csv(column: .name("phone")), kind: .phoneNumber).readAll() }
+        #expect(!error.localizedDescription.contains("13800138000"))
+    }
+
+    @Test("A quote left open is stopped at the record size limit, not read to the end of memory")
+    func recordTooLong() throws {
+        var text = "id,phone\n1,\"13800138000\n"
+        text += String(repeating: "2,13912345678\n", count: RecordScanner.maximumRecordBytes / 14 + 10)
+        let url = try listFile(text)
+        #expect(throws: IdentifierListError.recordTooLong(path: url.path, line: 2, maximumBytes: RecordScanner.maximumRecordBytes)) {
+            try IdentifierListReader(url: url, format: .csv(column: .number(2)), kind: .phoneNumber).readAll()
+        }
+    }
+
     @Test("CSV without a header: the first line is data, not skipped")
     func csvWithoutHeader() throws {
         let url = try listFile("x,13800138000\ny,13912345678\n")
@@ -67,7 +85,7 @@ struct ListReaderTests {
     @Test("CSV: missing column name, bad column number, unterminated quote, empty file")
     func csvErrors() throws {
         let url = try listFile("id,phone\n1,13800138000\n")
-        #expect(throws: IdentifierListError.columnNotFound(path: url.path, name: "mobile", header: ["id", "phone"])) {
+        #expect(throws: IdentifierListError.columnNotFound(path: url.path, name: "mobile", headerFields: 2)) {
             try IdentifierListReader(url: url, format: .csv(column: .name("mobile")), kind: .phoneNumber).readAll()
         }
         #expect(throws: IdentifierListError.invalidColumnNumber(path: url.path, column: 0)) {

@@ -66,14 +66,18 @@ public enum IdentifierListError: Error, Sendable, Equatable {
     case unreadable(path: String, reason: String)
     /// An invalid value, when the policy is to stop at the first.
     case invalidValue(path: String, line: Int, reason: IdentifierError)
-    /// No CSV header field has this name.
-    case columnNotFound(path: String, name: String, header: [String])
+    /// No CSV header field has this name. Only the number of header fields is kept: if the
+    /// file has no header line, its first line is data, which must not be echoed.
+    case columnNotFound(path: String, name: String, headerFields: Int)
     /// A CSV column number below 1.
     case invalidColumnNumber(path: String, column: Int)
     /// A quoted CSV field still open at the end of the file.
     case unterminatedQuote(path: String, line: Int)
     /// A CSV file without even a header line.
     case missingHeader(path: String)
+    /// A record longer than ``RecordScanner/maximumRecordBytes`` (usually a stray quote that
+    /// would otherwise pull the rest of the file into one field).
+    case recordTooLong(path: String, line: Int, maximumBytes: Int)
 }
 
 extension IdentifierListError: LocalizedError {
@@ -83,14 +87,16 @@ extension IdentifierListError: LocalizedError {
             return "\(path): \(reason)"
         case let .invalidValue(path, line, reason):
             return "\(path), line \(line): \(reason.localizedDescription)"
-        case let .columnNotFound(path, name, header):
-            return "\(path): no column named '\(name)'; the header has \(header.map { "'\($0)'" }.joined(separator: ", "))"
+        case let .columnNotFound(path, name, headerFields):
+            return "\(path): no column named '\(name)' among the \(headerFields) fields of the first line; expected a header line with that name (or give a column number, with --no-header if the file has no header)"
         case let .invalidColumnNumber(path, column):
             return "\(path): column number \(column); expected 1 or more"
         case let .unterminatedQuote(path, line):
             return "\(path), line \(line): a quoted field is not closed before the end of the file"
         case let .missingHeader(path):
             return "\(path): the CSV file is empty; expected a header line"
+        case let .recordTooLong(path, line, maximumBytes):
+            return "\(path), line \(line): the record is longer than \(maximumBytes) bytes; expected one value a line (is a quote left open?)"
         }
     }
 }
@@ -175,7 +181,7 @@ public struct IdentifierListReader: Sendable {
                 if case .name(let name) = wanted {
                     let header = fields.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
                     guard let index = header.firstIndex(of: name) else {
-                        throw IdentifierListError.columnNotFound(path: path, name: name, header: header)
+                        throw IdentifierListError.columnNotFound(path: path, name: name, headerFields: header.count)
                     }
                     column = index
                 }
@@ -220,6 +226,8 @@ public struct IdentifierListReader: Sendable {
 /// Splits a file into records (lines, or RFC 4180 CSV records) as a stream of 64 KiB chunks.
 enum RecordScanner {
     static let chunkSize = 1 << 16
+    /// The longest record accepted, so that memory stays bounded whatever the input.
+    static let maximumRecordBytes = 1 << 20
 
     /// Calls `body(line, fields)` for each record; `line` is the physical line the record starts on.
     static func scan(url: URL, csv: Bool, _ body: (Int, [[UInt8]]) throws -> Void) throws {
@@ -234,6 +242,7 @@ enum RecordScanner {
         var inQuotes = false, quoteJustClosed = false, fieldStarted = false
         var first = true
         var pendingCR = false
+        var recordBytes = 0
 
         func endRecord() throws {
             fields.append(field)
@@ -242,6 +251,7 @@ enum RecordScanner {
             field.removeAll(keepingCapacity: true)
             fieldStarted = false
             quoteJustClosed = false
+            recordBytes = 0
         }
 
         while true {
@@ -256,6 +266,10 @@ enum RecordScanner {
                 if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
             }
             for byte in bytes {
+                recordBytes += 1
+                if recordBytes > maximumRecordBytes {
+                    throw IdentifierListError.recordTooLong(path: url.path, line: recordLine, maximumBytes: maximumRecordBytes)
+                }
                 if pendingCR {
                     pendingCR = false
                     if byte == 0x0A { continue }  // CRLF already ended the record

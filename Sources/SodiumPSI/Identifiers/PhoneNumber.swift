@@ -5,7 +5,8 @@ extension Identifier {
     ///
     /// Rules, in order:
     /// 1. Unicode NFKC folds full-width digits and symbols (`１３８` → `138`, `＋` → `+`);
-    ///    white space, `-`, `.`, `(` and `)` are dropped. Any other character is refused.
+    ///    white space, `-` (and the dashes U+2010–U+2015 and minus U+2212), `.`, `(` and `)`
+    ///    are dropped. Any other character is refused.
     /// 2. `+` or `00` starts an international number. After country code 86 the rest is read
     ///    as a mainland number (a trunk `0` written after `+86` is dropped). Other countries are
     ///    kept as E.164: 8 to 15 digits, not starting with 0.
@@ -37,7 +38,7 @@ enum PhoneNumberParser {
             case "+":
                 guard digits.isEmpty, !plus else { throw IdentifierError.misplacedPlus }
                 plus = true
-            case "-", ".", "(", ")":
+            case "-", ".", "(", ")", "\u{2010}"..."\u{2015}", "\u{2212}":  // hyphens, dashes and minus from word processors
                 continue
             default:
                 if scalar.properties.isWhitespace || scalar == "\u{FEFF}" { continue }
