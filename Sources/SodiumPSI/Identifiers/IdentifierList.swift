@@ -75,7 +75,7 @@ public enum IdentifierListError: Error, Sendable, Equatable {
     case unterminatedQuote(path: String, line: Int)
     /// A CSV file without even a header line.
     case missingHeader(path: String)
-    /// A record longer than ``RecordScanner/maximumRecordBytes`` (usually a stray quote that
+    /// A record longer than 1 MiB (usually a stray quote that
     /// would otherwise pull the rest of the file into one field).
     case recordTooLong(path: String, line: Int, maximumBytes: Int)
 }
