@@ -105,8 +105,8 @@ public final class MessageFileReader {
         return bytes
     }
 
-    /// Reads every remaining element of a mutual-PSI message, refusing the all-zero value
-    /// and repeated elements, and verifies the digest.
+    /// Reads every remaining element of a mutual-PSI message, verifies the digest, then
+    /// refuses the all-zero value and repeated elements.
     ///
     /// - Parameters:
     ///   - checkEncodings: also check every element against the header's suite (in parallel).
@@ -117,26 +117,19 @@ public final class MessageFileReader {
         guard header.elementSize == BlindedElement.byteCount else {
             throw MessageFileError.elementSizeMismatch(path: url.path, found: header.elementSize, expected: BlindedElement.byteCount)
         }
-        let suite = MutualSuite(header.suite)
         var elements = [BlindedElement]()
         elements.reserveCapacity(remaining)
-        // A set rather than a dictionary of positions: smaller and faster on the common path;
-        // the first position is searched for only when a repeat is found.
-        var seen = Set<BlindedElement>(minimumCapacity: remaining)
-        do {
-            while let chunk = try readChunk(maximumElements: 1 << 15) {
-                try chunk.withUnsafeBytes { raw in
-                    for offset in stride(from: 0, to: raw.count, by: BlindedElement.byteCount) {
-                        let index = elements.count
-                        let element = BlindedElement(unchecked: raw.baseAddress! + offset)
-                        try suite.checkNotZero(element, index: index)
-                        guard seen.insert(element).inserted else {
-                            throw PSIError.duplicateElement(index: index, firstIndex: elements.firstIndex(of: element)!)
-                        }
-                        elements.append(element)
-                    }
+        // The last chunk verifies the digest, so elements are checked only in an intact file.
+        while let chunk = try readChunk(maximumElements: 1 << 15) {
+            chunk.withUnsafeBytes { raw in
+                for offset in stride(from: 0, to: raw.count, by: BlindedElement.byteCount) {
+                    elements.append(BlindedElement(unchecked: raw.baseAddress! + offset))
                 }
             }
+        }
+        let suite = MutualSuite(header.suite)
+        do {
+            try suite.checkNonZeroAndDistinct(elements)
             if checkEncodings { try suite.check(elements, parallelism: parallelism) }
         } catch let error as PSIError {
             throw MessageFileError(path: url.path, elementError: error)

@@ -89,13 +89,6 @@ public struct MutualPSIMessage: Sendable, Equatable {
             throw PSIError.peerSetTooLarge(count: elements.count, limit: maximumCount)
         }
         guard !elementsChecked else { return }
-        let suite = MutualSuite(context.suite)
-        var seen = [BlindedElement: Int](minimumCapacity: elements.count)
-        for (index, element) in elements.enumerated() {
-            try suite.checkNotZero(element, index: index)
-            if let first = seen.updateValue(index, forKey: element) {
-                throw PSIError.duplicateElement(index: index, firstIndex: first)
-            }
-        }
+        try MutualSuite(context.suite).checkNonZeroAndDistinct(elements)
     }
 }
