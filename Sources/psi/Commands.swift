@@ -18,14 +18,14 @@ struct Initiate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let (records, summary) = try readRecords(input)
-            let initiator = try MutualPSIFileExchange.initiate(
-                records: records, configuration: agreement.configuration(), stateURL: url(state), messageURL: url(out))
+            let blinding = try MutualPSIFileExchange.initiate(
+                list: listReader(input), configuration: agreement.configuration(), stateURL: url(state), messageURL: url(out))
+            let summary = blinding.listSummary
             report(summary)
-            note("blinded \(initiator.items.count) distinct items; session \(initiator.context.sessionID); send \(out) to the responder")
+            note("blinded \(blinding.inputSummary.distinct) distinct items; session \(blinding.context.sessionID); send \(out) to the responder")
             if output.json {
-                try printJSON(["step": "initiate", "session": initiator.context.sessionID.description,
-                               "items_blinded": initiator.items.count, "input": summary.json, "message": out])
+                try printJSON(["step": "initiate", "session": blinding.context.sessionID.description,
+                               "items_blinded": blinding.inputSummary.distinct, "input": summary.json, "message": out])
             }
         }
     }
@@ -53,19 +53,20 @@ struct Respond: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let (records, summary) = try readRecords(input)
-            report(summary)
             let configuration = try agreement.configuration()
-            let reply = try MutualPSIFileExchange.respond(
-                records: records, configuration: configuration, requestURL: url(request), stateURL: url(state),
+            let blinding = try MutualPSIFileExchange.respond(
+                list: listReader(input), configuration: configuration, requestURL: url(request), stateURL: url(state),
                 responderSetURL: url(outBlinded), reblindedURL: url(outReblinded),
                 reviewPeerSetSize: { size in
                     note("the initiator's set holds \(size) items (limit --max-peer-items \(configuration.maximumPeerSetSize))")
                 })
-            note("re-blinded \(reply.peerSetSize) items; send \(outBlinded) and \(outReblinded) to the initiator")
+            let summary = blinding.listSummary
+            report(summary)
+            let peerSetSize = blinding.peerSetSize ?? 0
+            note("blinded \(blinding.inputSummary.distinct) distinct items and re-blinded \(peerSetSize) items; send \(outBlinded) and \(outReblinded) to the initiator")
             if output.json {
-                try printJSON(["step": "respond", "session": reply.responderBlindedSet.context.sessionID.description,
-                               "peer_set_size": reply.peerSetSize, "items_blinded": reply.responderBlindedSet.elements.count,
+                try printJSON(["step": "respond", "session": blinding.context.sessionID.description,
+                               "peer_set_size": peerSetSize, "items_blinded": blinding.inputSummary.distinct,
                                "input": summary.json, "messages": [outBlinded, outReblinded]])
             }
         }
@@ -102,21 +103,27 @@ struct Finish: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(name: .customLong("work-dir"), help: "Folder for temporary files of large sets (default: the state file's folder).")
+    var workDir: String?
+
     func run() throws {
         try runReportingErrors {
             let parallelism = threads.map { Parallelism(threads: $0) } ?? .allCores
+            let streaming = StreamingOptions(workDirectory: workDir.map(url))
             let outcome: MutualPSIFileExchange.Outcome
             let role: String
             if let responderSet {
                 role = "initiator"
                 outcome = try MutualPSIFileExchange.finishInitiator(
                     stateURL: url(state), responderSetURL: url(responderSet), reblindedURL: url(reblinded),
-                    replyURL: reply.map(url), parallelism: parallelism, progress: ProgressBar.handlerIfTerminal())
+                    replyURL: reply.map(url), parallelism: parallelism, progress: ProgressBar.handlerIfTerminal(),
+                    streaming: streaming)
                 if let reply, outcome.replyWritten { note("send \(reply) to the responder") }
             } else {
                 role = "responder"
                 outcome = try MutualPSIFileExchange.finishResponder(stateURL: url(state), replyURL: url(reblinded),
-                                                                    parallelism: parallelism, progress: ProgressBar.handlerIfTerminal())
+                                                                    parallelism: parallelism, progress: ProgressBar.handlerIfTerminal(),
+                                                                    streaming: streaming)
             }
             try present(outcome, role: role)
         }

@@ -78,6 +78,9 @@ struct AgreementOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(name: .customLong("work-dir"), help: "Folder for temporary files of large lists (default: the state file's folder).")
+    var workDir: String?
+
     func validate() throws {
         if maxPeerItems < 1 { throw ValidationError("--max-peer-items must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -86,7 +89,8 @@ struct AgreementOptions: ParsableArguments {
     func configuration() throws -> MutualPSIConfiguration {
         MutualPSIConfiguration(purpose: try PurposeLabel(purpose), outcome: outcome, suite: suite, maximumPeerSetSize: maxPeerItems,
                                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores,
-                               progress: ProgressBar.handlerIfTerminal())
+                               progress: ProgressBar.handlerIfTerminal(),
+                               streaming: StreamingOptions(workDirectory: workDir.map(url)))
     }
 }
 
@@ -103,8 +107,8 @@ func printJSON(_ object: [String: Any]) throws {
     FileHandle.standardOutput.write(data + Data("\n".utf8))
 }
 
-/// Reads the operator's list through the library's reader, reporting invalid values on stderr.
-func readRecords(_ options: InputOptions) throws -> ([ListRecord], ListSummary) {
+/// The library's streaming reader for the operator's list.
+func listReader(_ options: InputOptions) -> IdentifierListReader {
     let format: IdentifierListReader.Format
     if let column = options.column, options.noHeader, let number = Int(column) {
         format = .csvWithoutHeader(column: number)
@@ -113,10 +117,9 @@ func readRecords(_ options: InputOptions) throws -> ([ListRecord], ListSummary) 
     } else {
         format = .lines
     }
-    let reader = IdentifierListReader(url: url(options.input), format: format, kind: options.kind.kind,
-                                      policy: options.onInvalid == .stop ? .stop : .skip,
-                                      caseInsensitive: options.caseInsensitive)
-    return try reader.readAll()
+    return IdentifierListReader(url: url(options.input), format: format, kind: options.kind.kind,
+                                policy: options.onInvalid == .stop ? .stop : .skip,
+                                caseInsensitive: options.caseInsensitive)
 }
 
 /// Tells the operator what was read and what was skipped, and why (never the values).

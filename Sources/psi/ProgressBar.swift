@@ -19,7 +19,16 @@ final class ProgressBar: @unchecked Sendable {
 
     private func draw(_ report: ProgressReport) {
         lock.withLock {
-            let percent = report.total == 0 ? 100 : report.completed * 100 / report.total
+            // A new step after one of unknown length: end that step's line.
+            if report.step != lastStep && lastPercent == -2 { FileHandle.standardError.write(Data("\n".utf8)) }
+            guard report.total > 0 else {
+                // A streamed list: its length is not known until it has been read.
+                FileHandle.standardError.write(Data("\r\(report.step): \(report.completed) items".utf8))
+                lastStep = report.step
+                lastPercent = -2
+                return
+            }
+            let percent = report.completed * 100 / report.total
             guard percent != lastPercent || report.step != lastStep else { return }
             lastPercent = percent
             lastStep = report.step

@@ -109,8 +109,8 @@ struct MalformedCorpusTests {
                 try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .ristretto255SHA512,
                                           purposeDigest: Self.purpose.digest, outcome: .bothLearn, sessionID: nil)
             }
-            // The responder's whole step refuses it too and writes nothing.
-            #expect(throws: (any Error).self, "\(c.name)") {
+            // The responder's whole (streaming) step refuses it with the same error and writes nothing.
+            #expect(throws: c.error(url.path), "\(c.name)") {
                 try MutualPSIFileExchange.respond(
                     records: records, configuration: MutualPSIConfiguration(purpose: Self.purpose, outcome: .bothLearn),
                     requestURL: url, stateURL: work.appendingPathComponent("b.state"),

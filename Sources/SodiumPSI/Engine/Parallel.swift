@@ -35,7 +35,7 @@ public struct ProgressReport: Sendable, Equatable {
     public let step: String
     /// Items done so far.
     public let completed: Int
-    /// Items in the step.
+    /// Items in the step; 0 when not known in advance (a list read as a stream).
     public let total: Int
 }
 

@@ -18,33 +18,35 @@ func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
     randombytes_buf(base, buffer.count)
 }
 
-/// Shuffles `array` in place (Fisher–Yates) with libsodium's CSPRNG.
+/// Shuffles `array` in place (Fisher–Yates) with libsodium's CSPRNG: every permutation is
+/// equally likely.
 ///
 /// Random words are drawn 64 KiB at a time (`randombytes_buf`) rather than one
 /// `randombytes_uniform` call per element, which costs a system call each with libsodium's
 /// default generator; each index is drawn without bias by rejection, as `randombytes_uniform`
 /// does. The random bytes are wiped afterwards, since they determine the private permutation.
-///
-/// - Returns: the permutation applied: `result[i]` is the index in the original order of the
-///   element now at position `i`.
-@discardableResult
-func cryptographicShuffle<T>(_ array: inout [T]) -> [Int] {
-    var permutation = Array(0..<array.count)
-    if array.count < 2 { return permutation }
+func shuffleInPlace<T>(_ array: inout [T]) {
+    guard array.count > 1 else { return }
     precondition(array.count <= Int(UInt32.max), "too many elements to shuffle")
     var words = RandomWords()
     for i in stride(from: array.count - 1, to: 0, by: -1) {
         let j = words.uniform(below: UInt32(i + 1))
-        if i != j {
-            array.swapAt(i, j)
-            permutation.swapAt(i, j)
-        }
+        if i != j { array.swapAt(i, j) }
     }
+}
+
+/// Shuffles `array` in place like ``shuffleInPlace(_:)`` and returns the permutation applied:
+/// `result[i]` is the index in the original order of the element now at position `i`.
+@discardableResult
+func cryptographicShuffle<T>(_ array: inout [T]) -> [Int] {
+    var permutation = Array(0..<array.count)
+    shuffleInPlace(&permutation)
+    array = permutation.map { array[$0] }
     return permutation
 }
 
 /// Random 32-bit words from libsodium's CSPRNG, fetched in blocks and wiped when done.
-private struct RandomWords: ~Copyable {
+struct RandomWords: ~Copyable {
     private static let blockWords = 16_384
     private let block = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: blockWords)
     private var next = blockWords

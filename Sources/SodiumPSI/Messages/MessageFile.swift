@@ -32,6 +32,11 @@ public final class MessageFileWriter {
         try elements.withUnsafeBytes { try append(elements: $0) }
     }
 
+    /// Appends the elements held in a temporary file.
+    func append(contentsOf spill: SpillFile) throws {
+        try spill.forEachChunk(maximumBytes: header.elementSize << 15) { try append(elements: $0) }
+    }
+
     /// Writes the digest, syncs, and renames the file into place.
     ///
     /// - Throws: ``MessageFileError/writtenCountMismatch(path:written:declared:)`` when the

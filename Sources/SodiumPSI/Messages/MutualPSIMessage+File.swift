@@ -1,12 +1,28 @@
 public import Foundation
 
-extension MutualPSIMessage {
-    /// The file header for this message.
-    var fileHeader: MessageHeader {
+extension MessageHeader {
+    /// The header of a mutual-PSI message of step `kind` in the exchange `context`.
+    static func mutual(_ kind: MutualPSIMessage.Kind, context: ExchangeContext, count: Int) -> MessageHeader {
         MessageHeader(suite: context.suite, protocolID: .mutual, kind: kind.rawValue, mode: context.outcome.rawValue,
                       elementSize: BlindedElement.byteCount, purposeDigest: context.purposeDigest,
-                      sessionID: context.sessionID, count: elements.count)
+                      sessionID: context.sessionID, count: count)
     }
+}
+
+extension MessageExpectation {
+    /// What a mutual-PSI message of step `kind` must be (see
+    /// ``MutualPSIMessage/read(from:kind:suite:purposeDigest:outcome:sessionID:maximumCount:count:checkEncodings:parallelism:)``).
+    static func mutual(_ kind: MutualPSIMessage.Kind, suite: PSISuite, purposeDigest: [UInt8], outcome: MutualPSIOutcome,
+                       sessionID: SessionID?, maximumCount: Int? = nil, count: Int? = nil) -> MessageExpectation {
+        MessageExpectation(suite: suite, protocolID: .mutual, kinds: [kind.rawValue], mode: outcome.rawValue,
+                           elementSize: BlindedElement.byteCount, purposeDigest: purposeDigest, sessionID: sessionID,
+                           keyID: [UInt8](repeating: 0, count: 16), count: count, maximumCount: maximumCount)
+    }
+}
+
+extension MutualPSIMessage {
+    /// The file header for this message.
+    var fileHeader: MessageHeader { .mutual(kind, context: context, count: elements.count) }
 
     /// Writes the message as a message file, atomically (see `Docs/file-format.md`).
     public func write(to url: URL) throws {
@@ -40,10 +56,9 @@ extension MutualPSIMessage {
     public static func read(from url: URL, kind: Kind, suite: PSISuite, purposeDigest: [UInt8], outcome: MutualPSIOutcome,
                             sessionID: SessionID?, maximumCount: Int? = nil, count: Int? = nil,
                             checkEncodings: Bool = true, parallelism: Parallelism = .allCores) throws -> MutualPSIMessage {
-        let reader = try MessageFileReader(url: url, expecting: MessageExpectation(
-            suite: suite, protocolID: .mutual, kinds: [kind.rawValue], mode: outcome.rawValue,
-            elementSize: BlindedElement.byteCount, purposeDigest: purposeDigest, sessionID: sessionID,
-            keyID: [UInt8](repeating: 0, count: 16), count: count, maximumCount: maximumCount))
+        let reader = try MessageFileReader(url: url, expecting: .mutual(
+            kind, suite: suite, purposeDigest: purposeDigest, outcome: outcome, sessionID: sessionID,
+            maximumCount: maximumCount, count: count))
         let elements = try reader.readAllElements(checkEncodings: checkEncodings, parallelism: parallelism)
         let header = reader.header
         let received = ExchangeContext(suite: header.suite, outcome: outcome, purposeDigest: header.purposeDigest,

@@ -21,6 +21,8 @@ public struct MutualPSIConfiguration: Sendable {
     public var parallelism: Parallelism
     /// Called as blinding and re-blinding progress (from worker threads); nil for none.
     public var progress: ProgressHandler?
+    /// How ``MutualPSIFileExchange`` bounds its memory (chunks, buckets, work folder).
+    public var streaming: StreamingOptions
 
     /// Creates a configuration.
     ///
@@ -31,10 +33,12 @@ public struct MutualPSIConfiguration: Sendable {
     ///   - maximumPeerSetSize: local policy, default ``defaultMaximumPeerSetSize``.
     ///   - parallelism: default all cores.
     ///   - progress: called as the long steps progress, default none.
+    ///   - streaming: memory bounds of the file exchange, default ``StreamingOptions/default``.
     public init(purpose: PurposeLabel, outcome: MutualPSIOutcome, suite: PSISuite = .ristretto255SHA512,
                 maximumPeerSetSize: Int = defaultMaximumPeerSetSize, parallelism: Parallelism = .allCores,
-                progress: ProgressHandler? = nil) {
+                progress: ProgressHandler? = nil, streaming: StreamingOptions = .default) {
         self.progress = progress
+        self.streaming = streaming
         self.purpose = purpose
         self.outcome = outcome
         self.suite = suite

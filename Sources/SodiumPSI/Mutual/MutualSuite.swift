@@ -44,6 +44,18 @@ public struct BlindedElement: Hashable, Sendable, CustomStringConvertible {
 
     /// The bytes in hex.
     public var description: String { "BlindedElement(\(rawRepresentation.hexString))" }
+
+    /// Bytes 8–15, for spreading values over buckets: uniformly distributed for both suites
+    /// (unlike byte 0 of a ristretto255 encoding, which is always even, or byte 31).
+    var bucketKey: UInt64 { w1 }
+
+    /// A total order on values (by 64-bit words, not by bytes), for sorting.
+    func precedes(_ other: BlindedElement) -> Bool {
+        if w0 != other.w0 { return w0 < other.w0 }
+        if w1 != other.w1 { return w1 < other.w1 }
+        if w2 != other.w2 { return w2 < other.w2 }
+        return w3 < other.w3
+    }
 }
 
 /// The suite-specific mechanics of mutual PSI: hashing items, blinding, re-blinding and

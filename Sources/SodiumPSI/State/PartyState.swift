@@ -1,107 +1,355 @@
 public import Foundation
 internal import CSodium
 
-/// Saving and restoring a party between protocol steps, for exchanges over files.
+/// A party's state between protocol steps, for exchanges over files.
 ///
-/// A state file holds the party's secret scalar, so it is written with mode 0600 and refused
-/// when others can read it (see ``SecretFile``). Layout: the magic `SPSISTAT`, a version byte,
-/// a role byte, the 32-byte secret, then a JSON document with the public rest of the state.
+/// A state file holds the party's secret, so it is written with mode 0600 and refused when
+/// others can read it (see ``SecretFile``). It is written as a stream and read back a section
+/// at a time, so its size does not bound the lists a party can hold. Layout (version 2):
+///
+/// | offset | size | content |
+/// | --- | --- | --- |
+/// | 0 | 8 | magic `SPSISTAT` |
+/// | 8 | 1 | version, 2 |
+/// | 9 | 1 | role: 1 initiator, 2 responder |
+/// | 10 | 32 | the secret |
+/// | 42 | `recordBytes` | the party's distinct records in input order (see ``RecordCoding``) |
+/// | … | 8 × `itemCount` | sent order: for each position of the set sent, the record's index (UInt64, little-endian) |
+/// | … | 32 × `itemCount` | the blinded set as sent |
+/// | … | 32 × `peerCount` | responder after step 2: the initiator's set re-blinded |
+/// | … | L | JSON: everything else (``PartyStateFile/Metadata``) |
+/// | … | 4 | L, big-endian |
+/// | … | 32 | SHA-256 of every byte before it |
 enum PartyStateFile {
     static let magic = Array("SPSISTAT".utf8)
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     static let secretByteCount = 32
+    static let headerByteCount = 8 + 2 + 32
+    static let trailerByteCount = 4 + 32
 
-    enum Role: UInt8 { case initiator = 1, responder = 2 }
+    enum Role: UInt8 {
+        case initiator = 1, responder = 2
+        var name: String { self == .initiator ? "initiator" : "responder" }
+    }
 
-    /// Everything but the secret.
-    struct Payload: Codable {
+    /// The public part of the state, stored as JSON after the sections.
+    struct Metadata: Codable {
         var suite: PSISuite
         var purpose: PurposeLabel
         var outcome: MutualPSIOutcome
         var maximumPeerSetSize: Int
-        var items: [Identifier]
         var inputSummary: InputSummary
-        var sentOrder: [Int]
-        /// The exchange, once known (always for the initiator; after `respond` for the responder).
+        /// The exchange, once known (always for the initiator; after step 2 for the responder).
         var context: ExchangeContext?
-        /// Elements this party sent in its blinded set.
-        var blindedElements: Data
-        /// Responder only: the initiator's set re-blinded, kept to compare with step 3.
-        var peerDoublyBlinded: Data?
-        /// How the operator wrote each item (file exchanges only), parallel to `items`.
-        var records: [ListRecord]?
+        /// Distinct records, which is also the size of the set sent.
+        var itemCount: Int
+        /// Bytes of the records section.
+        var recordBytes: Int
+        /// Responder after step 2: the initiator's set size.
+        var peerCount: Int?
 
-        func configuration(parallelism: Parallelism, progress: ProgressHandler?) -> MutualPSIConfiguration {
+        func configuration(parallelism: Parallelism, progress: ProgressHandler?,
+                           streaming: StreamingOptions = .default) -> MutualPSIConfiguration {
             MutualPSIConfiguration(purpose: purpose, outcome: outcome, suite: suite, maximumPeerSetSize: maximumPeerSetSize,
-                                   parallelism: parallelism, progress: progress)
+                                   parallelism: parallelism, progress: progress, streaming: streaming)
         }
     }
 
-    static func write(role: Role, secret: SecretBytes, payload: Payload, to url: URL) throws {
-        var bytes = magic + [version, role.rawValue]
-        bytes += secret.withUnsafeBytes { Array($0) }
-        defer { sodium_memzero(&bytes, bytes.count) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        bytes += try encoder.encode(payload)
-        try SecretFile.write(bytes, to: url)
+    /// Writes a state file as a stream: the sections in the order of the layout, then
+    /// ``finish(_:)``. Nothing appears under the final name before then.
+    final class Writer {
+        private let file: AtomicFile
+        private var digest = crypto_hash_sha256_state()
+
+        init(url: URL, role: Role, secret: SecretBytes) throws {
+            do { file = try AtomicFile(path: url.path, mode: 0o600) } catch MessageFileError.io(let path, let reason) {
+                throw StateFileError.io(path: path, reason: reason)
+            }
+            crypto_hash_sha256_init(&digest)
+            try write(magic + [version, role.rawValue])
+            try secret.withUnsafeBytes { try write($0) }
+        }
+
+        func write(_ bytes: UnsafeRawBufferPointer) throws {
+            guard bytes.count > 0 else { return }
+            crypto_hash_sha256_update(&digest, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
+            do { try file.write(bytes) } catch MessageFileError.io(let path, let reason) {
+                throw StateFileError.io(path: path, reason: reason)
+            }
+        }
+
+        func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+
+        /// Copies a temporary file into the state.
+        func write(contentsOf spill: SpillFile) throws {
+            try spill.forEachChunk(maximumBytes: 1 << 20) { try write($0) }
+        }
+
+        /// Writes the metadata and the digest and renames the file into place.
+        func finish(_ metadata: Metadata) throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let json = [UInt8](try encoder.encode(metadata))
+            try write(json)
+            try write([UInt8(json.count >> 24 & 0xff), UInt8(json.count >> 16 & 0xff), UInt8(json.count >> 8 & 0xff), UInt8(json.count & 0xff)])
+            var sum = [UInt8](repeating: 0, count: 32)
+            crypto_hash_sha256_final(&digest, &sum)
+            do {
+                try file.write(sum)
+                try file.commit()
+            } catch MessageFileError.io(let path, let reason) {
+                throw StateFileError.io(path: path, reason: reason)
+            }
+        }
     }
 
-    static func read(role: Role, from url: URL) throws -> (SecretBytes, Payload) {
-        var bytes = try SecretFile.read(from: url)
-        defer { sodium_memzero(&bytes, bytes.count) }
-        let header = magic.count + 2
-        func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: url.path, reason: reason) }
-        guard bytes.count >= header + secretByteCount, Array(bytes[0..<magic.count]) == magic else {
-            throw invalid("it does not start with the state-file magic SPSISTAT")
+    /// Opens a state file, checks its permissions, role, digest and layout, and reads its
+    /// sections on demand.
+    final class Reader {
+        let metadata: Metadata
+        let secret: SecretBytes
+        private let file: SecretFileReader
+        private var path: String { file.path }
+
+        var recordsOffset: Int { headerByteCount }
+        var sentOrderOffset: Int { recordsOffset + metadata.recordBytes }
+        var sentElementsOffset: Int { sentOrderOffset + 8 * metadata.itemCount }
+        var peerElementsOffset: Int { sentElementsOffset + 32 * metadata.itemCount }
+
+        init(url: URL, role: Role) throws {
+            file = try SecretFileReader(url: url)
+            let path = url.path
+            func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: path, reason: reason) }
+            let length = file.length
+            guard length >= headerByteCount + trailerByteCount,
+                  try file.bytes(at: 0, count: magic.count) == magic else {
+                throw invalid("it does not start with the state-file magic SPSISTAT")
+            }
+            let versionAndRole = try file.bytes(at: magic.count, count: 2)
+            guard versionAndRole[0] == version else {
+                throw invalid("format version \(versionAndRole[0]); expected \(version)")
+            }
+            guard versionAndRole[1] == role.rawValue else {
+                let found = Role(rawValue: versionAndRole[1])?.name ?? "unknown role \(versionAndRole[1])"
+                throw invalid("it belongs to the \(found); expected the \(role.name)'s state")
+            }
+            // The digest first: everything after it may then be trusted to be what was written.
+            var state = crypto_hash_sha256_state()
+            crypto_hash_sha256_init(&state)
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { chunk.deallocate() }
+            var offset = 0
+            while offset < length - 32 {
+                let n = min(chunk.count, length - 32 - offset)
+                try file.read(at: offset, into: UnsafeMutableRawBufferPointer(rebasing: chunk[0..<n]))
+                crypto_hash_sha256_update(&state, chunk.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(n))
+                offset += n
+            }
+            var computed = [UInt8](repeating: 0, count: 32)
+            crypto_hash_sha256_final(&state, &computed)
+            guard try file.bytes(at: length - 32, count: 32) == computed else {
+                throw invalid("its content does not match its SHA-256 digest; the file is damaged")
+            }
+            let lengthBytes = try file.bytes(at: length - trailerByteCount, count: 4)
+            let jsonLength = lengthBytes.reduce(0) { $0 << 8 | Int($1) }
+            guard jsonLength <= length - headerByteCount - trailerByteCount else { throw invalid("the state description length is out of range") }
+            let json = try file.bytes(at: length - trailerByteCount - jsonLength, count: jsonLength)
+            do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(json)) } catch {
+                throw invalid("the state description cannot be decoded")
+            }
+            let m = metadata
+            guard m.itemCount >= 0, m.recordBytes >= 0, (m.peerCount ?? 0) >= 0,
+                  headerByteCount + m.recordBytes + 40 * m.itemCount + 32 * (m.peerCount ?? 0) + jsonLength + trailerByteCount == length else {
+                throw invalid("its sections do not add up to its length")
+            }
+            guard (m.peerCount == nil) == (role == .initiator || m.context == nil) else {
+                throw invalid("the exchange and the stored peer set disagree")
+            }
+            let secretBytes = try file.bytes(at: 10, count: secretByteCount)
+            do { secret = try MutualSuite(m.suite).secret(from: secretBytes) } catch {
+                throw invalid("the secret is not valid for suite \(m.suite)")
+            }
         }
-        guard bytes[magic.count] == version else {
-            throw invalid("format version \(bytes[magic.count]); expected \(version)")
+
+        /// Calls `body(index, record)` for each record, in order.
+        func forEachRecord(_ body: (Int, ListRecord) throws -> Void) throws {
+            var decoder = RecordCoding.Decoder(file: file, offset: recordsOffset, byteCount: metadata.recordBytes)
+            for index in 0..<metadata.itemCount {
+                guard let record = try decoder.next() else {
+                    throw StateFileError.invalidStateFile(path: path, reason: "record \(index) is damaged")
+                }
+                try body(index, record)
+            }
         }
-        guard bytes[magic.count + 1] == role.rawValue else {
-            throw invalid("it belongs to the \(bytes[magic.count + 1] == Role.initiator.rawValue ? "initiator" : "responder"); expected the \(role == .initiator ? "initiator" : "responder")'s state")
+
+        /// Calls `body` with the sent order (record indices by position) a chunk at a time,
+        /// each entry checked to be a valid record index.
+        func forEachSentOrderChunk(_ chunkSize: Int, _ body: (_ start: Int, [UInt64]) throws -> Void) throws {
+            try forEachChunk(at: sentOrderOffset, count: metadata.itemCount, of: UInt64.self, chunkSize) { start, chunk in
+                guard chunk.allSatisfy({ $0 < UInt64(metadata.itemCount) }) else {
+                    throw StateFileError.invalidStateFile(path: path, reason: "the sent order names a record that does not exist")
+                }
+                try body(start, chunk)
+            }
         }
-        let payload: Payload
-        do { payload = try JSONDecoder().decode(Payload.self, from: Data(bytes[(header + secretByteCount)...])) } catch {
-            throw invalid("the state description cannot be decoded")
+
+        /// Calls `body` with the elements of the set sent (`peer` false) or of the stored peer
+        /// set (`peer` true), a chunk at a time.
+        func forEachElementChunk(peer: Bool, _ chunkSize: Int, _ body: (_ start: Int, [BlindedElement]) throws -> Void) throws {
+            try forEachChunk(at: peer ? peerElementsOffset : sentElementsOffset,
+                             count: peer ? metadata.peerCount ?? 0 : metadata.itemCount, of: BlindedElement.self, chunkSize, body)
         }
-        do {
-            let secret = try MutualSuite(payload.suite).secret(from: bytes[header..<(header + secretByteCount)])
-            return (secret, payload)
-        } catch {
-            throw invalid("the secret is not valid for suite \(payload.suite)")
+
+        private func forEachChunk<T>(at offset: Int, count: Int, of _: T.Type, _ chunkSize: Int,
+                                     _ body: (Int, [T]) throws -> Void) throws {
+            let stride = MemoryLayout<T>.stride
+            var start = 0
+            while start < count {
+                let n = min(chunkSize, count - start)
+                let chunk = try [T](unsafeUninitializedCapacity: n) { buffer, initialized in
+                    try file.read(at: offset + start * stride, into: UnsafeMutableRawBufferPointer(buffer))
+                    initialized = n
+                }
+                try body(start, chunk)
+                start += n
+            }
+        }
+    }
+}
+
+/// A file read at any offset: a state file, or a temporary file.
+protocol ByteSource {
+    /// `count` bytes from `offset`.
+    func bytes(at offset: Int, count: Int) throws -> [UInt8]
+}
+
+extension SecretFileReader: ByteSource {}
+
+extension SpillFile: ByteSource {
+    func bytes(at offset: Int, count: Int) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try read(at: offset, into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = count
+        }
+    }
+}
+
+/// The binary form of a ``ListRecord`` in state files: line (UInt64), kind tag (1 byte),
+/// canonical form and original text (each a UInt32 length and UTF-8); integers little-endian.
+enum RecordCoding {
+    static func encode(_ record: ListRecord, into bytes: inout [UInt8]) {
+        func append<T: FixedWidthInteger>(_ value: T) {
+            withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        append(UInt64(max(0, record.lineNumber)))
+        bytes.append(record.identifier.kind.rawValue)
+        for text in [record.identifier.canonical, record.original] {
+            append(UInt32(text.utf8.count))
+            bytes.append(contentsOf: text.utf8)
         }
     }
 
-    /// The saved records, or records made from the items when none were saved.
-    static func records(_ payload: Payload, path: String) throws -> [ListRecord] {
-        guard let records = payload.records else {
-            return payload.items.map { .init(identifier: $0, original: $0.canonical, lineNumber: 0) }
+    /// Reads records one after another from a section, through a buffer.
+    struct Decoder {
+        let file: any ByteSource
+        var offset: Int
+        var remaining: Int
+        var buffer: [UInt8] = []
+        var position = 0
+
+        init(file: any ByteSource, offset: Int, byteCount: Int) {
+            self.file = file
+            self.offset = offset
+            self.remaining = byteCount
         }
-        guard records.map(\.identifier) == payload.items else {
-            throw StateFileError.invalidStateFile(path: path, reason: "saved records do not match the saved items")
+
+        /// The next record; nil when the section is damaged.
+        mutating func next() throws -> ListRecord? {
+            guard let line = try integer(UInt64.self), let kindByte = try take(1)?.first,
+                  let kind = Identifier.Kind(rawValue: kindByte),
+                  let canonical = try text(), let original = try text(), line <= UInt64(Int.max) else { return nil }
+            return ListRecord(identifier: Identifier(kind: kind, canonical: canonical), original: original, lineNumber: Int(line))
         }
-        return records
+
+        private mutating func text() throws -> String? {
+            guard let length = try integer(UInt32.self), let bytes = try take(Int(length)) else { return nil }
+            return String(validating: bytes, as: UTF8.self)
+        }
+
+        private mutating func integer<T: FixedWidthInteger>(_: T.Type) throws -> T? {
+            guard let bytes = try take(MemoryLayout<T>.size) else { return nil }
+            return bytes.reversed().reduce(T(0)) { $0 << 8 | T($1) }
+        }
+
+        private mutating func take(_ count: Int) throws -> ArraySlice<UInt8>? {
+            if position + count > buffer.count {
+                let keep = buffer[position...]
+                let fetch = min(remaining, max(1 << 16, count - keep.count))
+                guard keep.count + fetch >= count else { return nil }
+                buffer = Array(keep) + (try file.bytes(at: offset, count: fetch))
+                offset += fetch
+                remaining -= fetch
+                position = 0
+            }
+            defer { position += count }
+            return buffer[position..<(position + count)]
+        }
+    }
+}
+
+extension PartyStateFile {
+    /// Writes a whole state from arrays (the in-memory API's ``MutualPSIInitiator/save(to:)``
+    /// and ``MutualPSIResponder/save(to:)``).
+    static func write(role: Role, secret: SecretBytes, metadata: Metadata, records: [ListRecord], sentOrder: [Int],
+                      sentElements: [BlindedElement], peerElements: [BlindedElement]?, to url: URL) throws {
+        let writer = try Writer(url: url, role: role, secret: secret)
+        var bytes = [UInt8]()
+        for record in records { RecordCoding.encode(record, into: &bytes) }
+        try writer.write(bytes)
+        try sentOrder.map { UInt64($0).littleEndian }.withUnsafeBytes { try writer.write($0) }
+        try sentElements.withUnsafeBytes { try writer.write($0) }
+        if let peerElements { try peerElements.withUnsafeBytes { try writer.write($0) } }
+        var metadata = metadata
+        metadata.recordBytes = bytes.count
+        metadata.itemCount = records.count
+        metadata.peerCount = peerElements?.count
+        try writer.finish(metadata)
     }
 
-    static func encode(_ elements: [BlindedElement]) -> Data {
-        var data = Data(capacity: elements.count * BlindedElement.byteCount)
-        for element in elements { element.withUnsafeBytes { data.append(contentsOf: $0) } }
-        return data
+    /// Reads a whole state into arrays, checking the sent order is a permutation and every
+    /// stored element is valid for the suite.
+    static func readAll(role: Role, from url: URL) throws
+        -> (reader: Reader, records: [ListRecord], sentOrder: [Int], sentElements: [BlindedElement], peerElements: [BlindedElement]?) {
+        let reader = try Reader(url: url, role: role)
+        let n = reader.metadata.itemCount
+        var records = [ListRecord]()
+        records.reserveCapacity(n)
+        try reader.forEachRecord { _, record in records.append(record) }
+        var sentOrder = [Int]()
+        sentOrder.reserveCapacity(n)
+        try reader.forEachSentOrderChunk(1 << 16) { _, chunk in sentOrder += chunk.map { Int($0) } }
+        guard Set(sentOrder).count == n else {
+            throw StateFileError.invalidStateFile(path: url.path, reason: "the sent order is not a permutation of the records")
+        }
+        func elements(peer: Bool) throws -> [BlindedElement] {
+            var all = [BlindedElement]()
+            try reader.forEachElementChunk(peer: peer, 1 << 16) { _, chunk in all += chunk }
+            do { try MutualSuite(reader.metadata.suite).check(all, parallelism: .allCores) } catch let error as PSIError {
+                throw StateFileError.invalidStateFile(path: url.path, reason: "a stored element is not valid: \(error.localizedDescription)")
+            }
+            return all
+        }
+        let sent = try elements(peer: false)
+        let peer = reader.metadata.peerCount == nil ? nil : try elements(peer: true)
+        return (reader, records, sentOrder, sent, peer)
     }
+}
 
-    /// Elements this library wrote itself; they are checked again all the same.
-    static func decode(_ data: Data, suite: PSISuite, path: String) throws -> [BlindedElement] {
-        guard data.count % BlindedElement.byteCount == 0 else {
-            throw StateFileError.invalidStateFile(path: path, reason: "element data is not a multiple of 32 bytes")
-        }
-        let elements = data.withUnsafeBytes { raw in
-            (0..<(data.count / BlindedElement.byteCount)).map { BlindedElement(unchecked: raw.baseAddress! + $0 * BlindedElement.byteCount) }
-        }
-        do { try MutualSuite(suite).check(elements, parallelism: .allCores) } catch let error as PSIError {
-            throw StateFileError.invalidStateFile(path: path, reason: "a stored element is not valid: \(error.localizedDescription)")
-        }
-        return elements
+extension MutualPSIConfiguration {
+    /// The metadata of a state saved under this configuration (counts are filled in on write).
+    func stateMetadata(inputSummary: InputSummary, context: ExchangeContext?) -> PartyStateFile.Metadata {
+        PartyStateFile.Metadata(suite: suite, purpose: purpose, outcome: outcome, maximumPeerSetSize: maximumPeerSetSize,
+                                inputSummary: inputSummary, context: context, itemCount: 0, recordBytes: 0, peerCount: nil)
     }
 }
 
@@ -109,44 +357,26 @@ extension MutualPSIInitiator {
     /// Saves this party (including its secret) to a state file with mode 0600, for
     /// ``MutualPSIInitiator/finish(responderBlindedSet:initiatorSetReblinded:)`` in a later process.
     public func save(to url: URL) throws {
-        try save(to: url, records: nil)
+        try PartyStateFile.write(role: .initiator, secret: secret,
+                                 metadata: configuration.stateMetadata(inputSummary: inputSummary, context: context),
+                                 records: items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) },
+                                 sentOrder: sentOrder, sentElements: blindedSet.elements, peerElements: nil, to: url)
     }
 
-    func save(to url: URL, records: [ListRecord]?) throws {
-        let payload = PartyStateFile.Payload(
-            suite: configuration.suite, purpose: configuration.purpose, outcome: configuration.outcome,
-            maximumPeerSetSize: configuration.maximumPeerSetSize, items: items, inputSummary: inputSummary,
-            sentOrder: sentOrder, context: context, blindedElements: PartyStateFile.encode(blindedSet.elements),
-            peerDoublyBlinded: nil, records: records)
-        try PartyStateFile.write(role: .initiator, secret: secret, payload: payload, to: url)
-    }
-
-    /// Restores an initiator and the records saved with it.
-    static func restore(from url: URL, parallelism: Parallelism,
-                        progress: ProgressHandler?) throws -> (MutualPSIInitiator, [ListRecord]) {
-        let (secret, payload) = try PartyStateFile.read(role: .initiator, from: url)
-        let initiator = try MutualPSIInitiator(secret: secret, payload: payload, path: url.path, parallelism: parallelism,
-                                               progress: progress)
-        return (initiator, try PartyStateFile.records(payload, path: url.path))
-    }
-
-    /// Restores an initiator saved with ``save(to:)``.
+    /// Restores an initiator saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
     ///
     /// - Throws: ``StateFileError`` when the file is readable by others, is not an initiator's
     ///   state, or is damaged.
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
-        self = try Self.restore(from: url, parallelism: parallelism, progress: nil).0
-    }
-
-    private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism,
-                 progress: ProgressHandler?) throws {
-        guard let context = p.context, p.sentOrder.count == p.items.count else {
-            throw StateFileError.invalidStateFile(path: path, reason: "the initiator's exchange is incomplete")
+        let (reader, records, sentOrder, sent, _) = try PartyStateFile.readAll(role: .initiator, from: url)
+        let m = reader.metadata
+        guard let context = m.context else {
+            throw StateFileError.invalidStateFile(path: url.path, reason: "the initiator's exchange is incomplete")
         }
-        self.init(restoring: p.configuration(parallelism: parallelism, progress: progress), context: context, items: p.items, inputSummary: p.inputSummary,
-                  blindedSet: MutualPSIMessage(kind: .initiatorBlindedSet, context: context,
-                                               elements: try PartyStateFile.decode(p.blindedElements, suite: p.suite, path: path)),
-                  secret: secret, sentOrder: p.sentOrder)
+        self.init(restoring: m.configuration(parallelism: parallelism, progress: nil), context: context,
+                  items: records.map(\.identifier), inputSummary: m.inputSummary,
+                  blindedSet: MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: sent),
+                  secret: reader.secret, sentOrder: sentOrder)
     }
 }
 
@@ -154,47 +384,24 @@ extension MutualPSIResponder {
     /// Saves this party (including its secret) to a state file with mode 0600, for
     /// ``respond(to:)`` or ``finish(responderSetReblinded:)`` in a later process.
     public func save(to url: URL) throws {
-        try save(to: url, records: nil)
+        try PartyStateFile.write(role: .responder, secret: secret,
+                                 metadata: configuration.stateMetadata(inputSummary: inputSummary, context: exchange?.context),
+                                 records: items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) },
+                                 sentOrder: sentOrder, sentElements: blindedElements,
+                                 peerElements: exchange?.initiatorDoubly, to: url)
     }
 
-    func save(to url: URL, records: [ListRecord]?) throws {
-        let payload = PartyStateFile.Payload(
-            suite: configuration.suite, purpose: configuration.purpose, outcome: configuration.outcome,
-            maximumPeerSetSize: configuration.maximumPeerSetSize, items: items, inputSummary: inputSummary,
-            sentOrder: sentOrder, context: exchange?.context, blindedElements: PartyStateFile.encode(blindedElements),
-            peerDoublyBlinded: exchange.map { PartyStateFile.encode($0.initiatorDoubly) }, records: records)
-        try PartyStateFile.write(role: .responder, secret: secret, payload: payload, to: url)
-    }
-
-    /// Restores a responder and the records saved with it.
-    static func restore(from url: URL, parallelism: Parallelism,
-                        progress: ProgressHandler?) throws -> (MutualPSIResponder, [ListRecord]) {
-        let (secret, payload) = try PartyStateFile.read(role: .responder, from: url)
-        let responder = try MutualPSIResponder(secret: secret, payload: payload, path: url.path, parallelism: parallelism,
-                                               progress: progress)
-        return (responder, try PartyStateFile.records(payload, path: url.path))
-    }
-
-    /// Restores a responder saved with ``save(to:)``.
+    /// Restores a responder saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
     ///
     /// - Throws: ``StateFileError`` when the file is readable by others, is not a responder's
     ///   state, or is damaged.
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
-        self = try Self.restore(from: url, parallelism: parallelism, progress: nil).0
-    }
-
-    private init(secret: SecretBytes, payload p: PartyStateFile.Payload, path: String, parallelism: Parallelism,
-                 progress: ProgressHandler?) throws {
-        guard p.sentOrder.count == p.items.count else {
-            throw StateFileError.invalidStateFile(path: path, reason: "item and order counts differ")
-        }
-        let configuration = p.configuration(parallelism: parallelism, progress: progress)
+        let (reader, records, sentOrder, sent, peer) = try PartyStateFile.readAll(role: .responder, from: url)
+        let m = reader.metadata
         var exchange: (ExchangeContext, [BlindedElement])?
-        if let context = p.context, let doubly = p.peerDoublyBlinded {
-            exchange = (context, try PartyStateFile.decode(doubly, suite: p.suite, path: path))
-        }
-        self.init(restoring: configuration, items: p.items, inputSummary: p.inputSummary, secret: secret,
-                  blindedElements: try PartyStateFile.decode(p.blindedElements, suite: p.suite, path: path),
-                  sentOrder: p.sentOrder, exchange: exchange)
+        if let context = m.context, let peer { exchange = (context, peer) }
+        self.init(restoring: m.configuration(parallelism: parallelism, progress: nil), items: records.map(\.identifier),
+                  inputSummary: m.inputSummary, secret: reader.secret, blindedElements: sent,
+                  sentOrder: sentOrder, exchange: exchange)
     }
 }

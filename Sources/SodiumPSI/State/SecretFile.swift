@@ -40,6 +40,50 @@ public enum SecretFile {
     }
 }
 
+/// A secret file opened for reading at any offset, after its permissions were checked on the
+/// open descriptor (so the file checked is the file read).
+final class SecretFileReader {
+    let path: String
+    let length: Int
+    private let descriptor: Int32
+
+    /// - Throws: ``StateFileError/insecurePermissions(path:mode:)`` for a mode other than
+    ///   owner-only, ``StateFileError/io(path:reason:)`` when it cannot be opened.
+    init(url: URL) throws {
+        path = url.path
+        descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw StateFileError.io(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            close(descriptor)
+            throw StateFileError.io(path: path, reason: String(cString: strerror(errno)))
+        }
+        let mode = Int(info.st_mode) & 0o777
+        guard mode & 0o077 == 0 else {
+            close(descriptor)
+            throw StateFileError.insecurePermissions(path: path, mode: mode)
+        }
+        length = Int(info.st_size)
+    }
+
+    deinit { close(descriptor) }
+
+    /// Fills `destination` from `offset`.
+    func read(at offset: Int, into destination: UnsafeMutableRawBufferPointer) throws {
+        do { try readFully(descriptor, path: path, at: offset, into: destination) } catch MessageFileError.io(let path, let reason) {
+            throw StateFileError.io(path: path, reason: reason)
+        }
+    }
+
+    /// `count` bytes from `offset`.
+    func bytes(at offset: Int, count: Int) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try read(at: offset, into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = count
+        }
+    }
+}
+
 /// Errors reading or writing party state and key files.
 public enum StateFileError: Error, Sendable, Equatable {
     /// The file could not be read or written.

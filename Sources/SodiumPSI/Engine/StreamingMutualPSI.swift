@@ -1,0 +1,259 @@
+import Foundation
+
+// The streaming engine behind `MutualPSIFileExchange`: the same protocol as
+// `MutualPSIInitiator` / `MutualPSIResponder`, with every set read, blinded and re-blinded a
+// chunk at a time, and shuffled, de-duplicated and intersected bucket by bucket (see
+// `ElementPartition`), so that memory does not grow with the set sizes.
+
+/// A party's own list, blinded, with repeats dropped and shuffled, held in temporary files
+/// until the step writes its message and its state.
+struct BlindedList {
+    /// The distinct records in input order (``RecordCoding``).
+    let records: SpillFile
+    /// The blinded set in the order it is sent.
+    let sentElements: SpillFile
+    /// For each position sent, the index of its record (UInt64, little-endian).
+    let sentOrder: SpillFile
+    let inputSummary: InputSummary
+
+    var count: Int { inputSummary.distinct }
+}
+
+/// Where records come from: a list file read as a stream, or an array.
+typealias RecordSource = ((ListRecord) throws -> Void) throws -> Void
+
+/// Blinds every record (a chunk at a time, on all threads), drops repeated items keeping the
+/// first record of each (equal items blind to equal values, which meet in one bucket), and
+/// shuffles the set to send with the CSPRNG.
+func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, secret: SecretBytes,
+               work: WorkDirectory) throws -> BlindedList {
+    let suite = MutualSuite(configuration.suite)
+    let options = configuration.streaming
+    let allRecords = try work.newFile()
+    let byValue = ElementPartition(.byValue, options: options, work: work)
+    var chunk = [ListRecord]()
+    chunk.reserveCapacity(min(options.chunkSize, 1 << 20))
+    var given = 0
+    var encoded = [UInt8]()
+    func blindChunk() throws {
+        // A streamed list's length is not known in advance: reports carry a total of 0.
+        let done = given
+        let progress = configuration.progress.map { handler -> ProgressHandler in
+            { handler(ProgressReport(step: $0.step, completed: done + $0.completed, total: 0)) }
+        }
+        let elements = try suite.blind(chunk.map(\.identifier), purpose: configuration.purpose, secret: secret,
+                                       parallelism: configuration.parallelism, progress: progress)
+        for (i, element) in elements.enumerated() {
+            try byValue.append(TaggedElement(element: element, tag: UInt64(given + i)))
+        }
+        encoded.removeAll(keepingCapacity: true)
+        for record in chunk { RecordCoding.encode(record, into: &encoded) }
+        try allRecords.append(encoded)
+        given += chunk.count
+        chunk.removeAll(keepingCapacity: true)
+    }
+    try source { record in
+        chunk.append(record)
+        if chunk.count == options.chunkSize { try blindChunk() }
+    }
+    if !chunk.isEmpty { try blindChunk() }
+
+    var repeats = [UInt64]()
+    let shuffle = ElementPartition(.random, options: options, work: work)
+    try byValue.drain { entries in
+        entries.sortByValue()
+        var i = 0
+        while i < entries.count {
+            try shuffle.append(entries[i])
+            var j = i + 1
+            while j < entries.count && entries[j].element == entries[i].element {
+                repeats.append(entries[j].tag)
+                j += 1
+            }
+            i = j
+        }
+    }
+    repeats.sort()
+    // A record's index among the distinct records: its index less the repeats before it.
+    func distinctIndex(_ recordIndex: UInt64) -> UInt64 {
+        var low = 0, high = repeats.count
+        while low < high {
+            let mid = (low + high) / 2
+            if repeats[mid] < recordIndex { low = mid + 1 } else { high = mid }
+        }
+        return recordIndex - UInt64(low)
+    }
+    let sentElements = try work.newFile(), sentOrder = try work.newFile()
+    try shuffle.drain { entries in
+        shuffleInPlace(&entries)
+        try sentElements.append(entries.map(\.element))
+        try sentOrder.append(entries.map { distinctIndex($0.tag).littleEndian })
+    }
+
+    let records = try work.newFile()
+    try allRecords.flush()
+    var decoder = RecordCoding.Decoder(file: allRecords, offset: 0, byteCount: allRecords.byteCount)
+    var nextRepeat = 0
+    encoded.removeAll(keepingCapacity: true)
+    for index in 0..<given {
+        guard let record = try decoder.next() else {
+            throw MessageFileError.io(path: allRecords.path, reason: "temporary file is damaged")
+        }
+        if nextRepeat < repeats.count && repeats[nextRepeat] == UInt64(index) {
+            nextRepeat += 1
+            continue
+        }
+        RecordCoding.encode(record, into: &encoded)
+        if encoded.count >= 1 << 20 {
+            try records.append(encoded)
+            encoded.removeAll(keepingCapacity: true)
+        }
+    }
+    try records.append(encoded)
+    return BlindedList(records: records, sentElements: sentElements, sentOrder: sentOrder,
+                       inputSummary: InputSummary(given: given, distinct: given - repeats.count))
+}
+
+/// What is done to each element of a received set.
+enum ReceivedSetUse {
+    /// Re-blind it with this secret (which also checks it).
+    case reblind(SecretBytes)
+    /// Only check it against the suite (it is compared, never multiplied).
+    case check
+}
+
+/// Reads a received set a chunk at a time, re-blinds or checks it on all threads, and calls
+/// `body(start, elements)` with each chunk's result.
+///
+/// An invalid element does not stop the reading: the first one (by position) is thrown once the
+/// whole file has been read and its digest verified, so a damaged file is reported as damaged
+/// rather than as holding a bad element, as ``MessageFileReader/readAllElements(checkEncodings:parallelism:)`` does.
+func streamReceivedSet(_ reader: MessageFileReader, use: ReceivedSetUse, configuration: MutualPSIConfiguration,
+                       step: String, _ body: (Int, [BlindedElement]) throws -> Void) throws {
+    let suite = MutualSuite(reader.header.suite)
+    let total = reader.header.count
+    var start = 0
+    var firstError: PSIError?
+    while let raw = try reader.readChunk(maximumElements: configuration.streaming.chunkSize) {
+        let elements = raw.withUnsafeBytes { bytes in
+            (0..<(bytes.count / BlindedElement.byteCount)).map {
+                BlindedElement(unchecked: bytes.baseAddress! + $0 * BlindedElement.byteCount)
+            }
+        }
+        let offset = start
+        let progress = configuration.progress.map { handler -> ProgressHandler in
+            { handler(ProgressReport(step: step, completed: offset + $0.completed, total: total)) }
+        }
+        do {
+            switch use {
+            case .reblind(let secret):
+                try body(start, try suite.reblind(elements, secret: secret, parallelism: configuration.parallelism,
+                                                  progress: progress))
+            case .check:
+                try suite.check(elements, parallelism: configuration.parallelism)
+                progress?(ProgressReport(step: step, completed: elements.count, total: total))
+                try body(start, elements)
+            }
+        } catch let error as PSIError {
+            if firstError == nil { firstError = error.atPosition(offset: start) }
+        }
+        start += elements.count
+    }
+    if let firstError { throw firstError }
+}
+
+extension PSIError {
+    /// The same error with its element position moved by `offset` (chunk position → set position).
+    func atPosition(offset: Int) -> PSIError {
+        switch self {
+        case .identityElement(let i?): return .identityElement(index: i + offset)
+        case .invalidElementEncoding(let i?): return .invalidElementEncoding(index: i + offset)
+        case .zeroValue(let i?): return .zeroValue(index: i + offset)
+        case .lowOrderElement(let i?): return .lowOrderElement(index: i + offset)
+        default: return self
+        }
+    }
+}
+
+/// The earliest repeated value of a partition placed by value, as (position, first position);
+/// empties the partition.
+func earliestRepeat(in partition: ElementPartition) throws -> (index: Int, firstIndex: Int)? {
+    var best: (tag: UInt64, firstTag: UInt64)?
+    try partition.drain { entries in
+        entries.sortByValue()
+        if let found = entries.earliestRepeat(), best == nil || found.tag < best!.tag { best = found }
+    }
+    return best.map { (Int($0.tag), Int($0.firstTag)) }
+}
+
+/// The intersection of two sets partitioned by value, bucket by bucket.
+struct PartitionMatch {
+    /// Tags (positions) of `returned`'s values that are also in `peer`, ascending.
+    var positions: [UInt64] = []
+    /// The earliest repeat in each set, if any (a peer that sent a repeat is refused).
+    var peerRepeat: (index: Int, firstIndex: Int)?
+    var returnedRepeat: (index: Int, firstIndex: Int)?
+}
+
+/// Intersects `peer` and `returned` (both placed by value) with a merge of each sorted bucket
+/// pair, never nested loops; empties both.
+func intersect(peer: ElementPartition, returned: ElementPartition) throws -> PartitionMatch {
+    var match = PartitionMatch()
+    func earlier(_ a: (index: Int, firstIndex: Int)?, _ b: (tag: UInt64, firstTag: UInt64)?) -> (index: Int, firstIndex: Int)? {
+        guard let b else { return a }
+        if let a, a.index <= Int(b.tag) { return a }
+        return (Int(b.tag), Int(b.firstTag))
+    }
+    try ElementPartition.drainPairs(peer, returned) { peerEntries, returnedEntries in
+        peerEntries.sortByValue()
+        returnedEntries.sortByValue()
+        match.peerRepeat = earlier(match.peerRepeat, peerEntries.earliestRepeat())
+        match.returnedRepeat = earlier(match.returnedRepeat, returnedEntries.earliestRepeat())
+        var i = 0, j = 0
+        while i < peerEntries.count && j < returnedEntries.count {
+            let p = peerEntries[i].element, r = returnedEntries[j].element
+            if p == r {
+                match.positions.append(returnedEntries[j].tag)
+                j += 1
+            } else if p.precedes(r) {
+                i += 1
+            } else {
+                j += 1
+            }
+        }
+    }
+    match.positions.sort()
+    return match
+}
+
+/// Turns matched positions of the set a party sent into its result, reading the sent order and
+/// the records from its state a chunk at a time.
+func stateResult(positions: [UInt64], state: PartyStateFile.Reader, peerSetSize: Int,
+                 chunkSize: Int) throws -> (MutualPSIResult, [ListRecord]) {
+    let metadata = state.metadata
+    if metadata.outcome == .cardinalityOnly {
+        return (.cardinality(.init(count: positions.count, ownSetSize: metadata.itemCount, peerSetSize: peerSetSize)), [])
+    }
+    var indices = [Int]()
+    indices.reserveCapacity(positions.count)
+    var next = 0
+    try state.forEachSentOrderChunk(chunkSize) { start, order in
+        while next < positions.count && positions[next] < UInt64(start + order.count) {
+            indices.append(Int(order[Int(positions[next]) - start]))
+            next += 1
+        }
+    }
+    indices.sort()
+    var matches = [ListRecord]()
+    matches.reserveCapacity(indices.count)
+    next = 0
+    try state.forEachRecord { index, record in
+        if next < indices.count && indices[next] == index {
+            matches.append(record)
+            next += 1
+        }
+    }
+    let result = MutualPSIResult.intersection(.init(indices: indices, items: matches.map(\.identifier),
+                                                    ownSetSize: metadata.itemCount, peerSetSize: peerSetSize))
+    return (result, matches)
+}
