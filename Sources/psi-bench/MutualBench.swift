@@ -9,13 +9,16 @@ extension PSISuite: ExpressibleByArgument {
 
 struct Mutual: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A complete mutual PSI (both sides, both learn, ~10% overlap) through message files.",
+        abstract: "A complete mutual PSI (both sides, both learn, ~10% overlap): lists read from files, the four steps of the streaming file exchange.",
         discussion: "Give --suite twice to measure both suites in one run; the report then adds the speed-up of the second over the first.")
 
     @OptionGroup var common: CommonOptions
 
     @Option(name: .long, help: "ristretto255-sha512 (default) or x25519-sha256; repeat to compare.")
     var suite: [PSISuite] = []
+
+    @Flag(name: .customLong("in-memory"), help: "Measure the in-memory API (every set held in memory) instead of the streaming file exchange.")
+    var inMemory = false
 
     func run() throws {
         let suites = suite.isEmpty ? [PSISuite.ristretto255SHA512] : suite
@@ -37,40 +40,49 @@ struct Mutual: ParsableCommand {
     private func measure(_ suite: PSISuite) throws -> Report {
         let n = common.items
         let overlap = min(max(1, n / 10), n)
-        let (itemsA, itemsB) = syntheticItems(count: n, overlap: overlap)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("psi-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = { (name: String) in folder.appendingPathComponent(name) }
 
         let config = MutualPSIConfiguration(purpose: try PurposeLabel("psi-bench"), outcome: .bothLearn, suite: suite,
-                                            maximumPeerSetSize: n, parallelism: common.parallelism)
-        func read(_ name: String, _ kind: MutualPSIMessage.Kind, session: SessionID?, count: Int? = nil,
-                  reblindNext: Bool = false) throws -> MutualPSIMessage {
-            try MutualPSIMessage.read(from: file(name), kind: kind, suite: suite, purposeDigest: config.purpose.digest,
-                                      outcome: config.outcome, sessionID: session, maximumCount: n, count: count,
-                                      checkEncodings: !reblindNext, parallelism: config.parallelism)
+                                            maximumPeerSetSize: n, parallelism: common.parallelism, streaming: common.streaming)
+        let resultA: Int, resultB: Int
+        let start: DispatchTime
+        var steps = [Double]()
+        if inMemory {
+            (resultA, resultB, start) = try inMemoryExchange(config, n: n, overlap: overlap, file: file)
+        } else {
+            // The lists are files, as an operator's would be; writing them is not timed.
+            try writeSyntheticList(to: file("a.txt"), range: 0..<n)
+            try writeSyntheticList(to: file("b.txt"), ranges: [0..<overlap, n..<(2 * n - overlap)])
+            let list = { (name: String) in IdentifierListReader(url: file(name), kind: .plain) }
+            start = DispatchTime.now()
+            var lap = start
+            func step() {
+                steps.append(seconds(since: lap))
+                lap = DispatchTime.now()
+            }
+            try MutualPSIFileExchange.initiate(list: list("a.txt"), configuration: config, stateURL: file("a.state"),
+                                               messageURL: file("1.spsi"))
+            step()
+            try MutualPSIFileExchange.respond(list: list("b.txt"), configuration: config, requestURL: file("1.spsi"),
+                                              stateURL: file("b.state"), responderSetURL: file("2a.spsi"),
+                                              reblindedURL: file("2b.spsi"))
+            step()
+            resultA = try MutualPSIFileExchange.finishInitiator(
+                stateURL: file("a.state"), responderSetURL: file("2a.spsi"), reblindedURL: file("2b.spsi"),
+                replyURL: file("3.spsi"), parallelism: config.parallelism, streaming: config.streaming).result.count
+            step()
+            resultB = try MutualPSIFileExchange.finishResponder(
+                stateURL: file("b.state"), replyURL: file("3.spsi"), parallelism: config.parallelism,
+                streaming: config.streaming).result.count
+            step()
         }
-        let start = DispatchTime.now()
-        // A, step 1
-        let a = try MutualPSIInitiator(items: itemsA, configuration: config)
-        try a.blindedSet.write(to: file("1.spsi"))
-        // B, step 2
-        var b = try MutualPSIResponder(items: itemsB, configuration: config)
-        let reply = try b.respond(to: try read("1.spsi", .initiatorBlindedSet, session: nil, reblindNext: true))
-        try reply.responderBlindedSet.write(to: file("2a.spsi"))
-        try reply.initiatorSetReblinded.write(to: file("2b.spsi"))
-        // A, step 3
-        let session = a.context.sessionID
-        let done = try a.finish(responderBlindedSet: try read("2a.spsi", .responderBlindedSet, session: session, reblindNext: true),
-                                initiatorSetReblinded: try read("2b.spsi", .initiatorSetReblinded, session: session, count: n))
-        try done.responderSetReblinded!.write(to: file("3.spsi"))
-        // B, finish
-        let resultB = try b.finish(responderSetReblinded: try read("3.spsi", .responderSetReblinded, session: session, count: n))
         let elapsed = seconds(since: start)
 
-        guard done.result.count == overlap, resultB.count == overlap else {
-            throw ValidationError("wrong result: \(done.result.count) and \(resultB.count) matches, expected \(overlap)")
+        guard resultA == overlap, resultB == overlap else {
+            throw ValidationError("wrong result: \(resultA) and \(resultB) matches, expected \(overlap)")
         }
         let wireBytes = try ["1.spsi", "2a.spsi", "2b.spsi", "3.spsi"].reduce(0) {
             $0 + ((try FileManager.default.attributesOfItem(atPath: file($1).path)[.size] as? NSNumber)?.intValue ?? 0)
@@ -79,10 +91,37 @@ struct Mutual: ParsableCommand {
         // Per side: one item-to-point hash and one multiplication to blind, one to re-blind the peer's set.
         let raw = RawLibsodium.lowerBound(suite: suite, hashes: 2 * n, multiplications: 4 * n, threads: common.threads)
         return Report(fields: [
-            ("benchmark", "mutual"), ("suite", suite.description), ("items_per_side", n),
+            ("benchmark", "mutual"), ("path", inMemory ? "in-memory API" : "streaming file exchange"),
+            ("suite", suite.description), ("items_per_side", n),
             ("threads", common.threads), ("batch", common.batch), ("seconds", elapsed), ("raw_seconds", raw), ("ratio_to_raw", elapsed / raw),
             ("items_per_second", Double(2 * n) / elapsed), ("peak_rss_bytes", peak),
             ("wire_bytes_per_item", Double(wireBytes) / Double(2 * n)), ("intersection_size", overlap),
-        ])
+        ] + (steps.isEmpty ? [] : [("step_seconds", steps)]))
+    }
+
+    /// The in-memory API (`MutualPSIInitiator`, `MutualPSIResponder`) with each message written
+    /// to and read from a file; returns both result sizes and when the clock started.
+    private func inMemoryExchange(_ config: MutualPSIConfiguration, n: Int, overlap: Int,
+                                  file: (String) -> URL) throws -> (Int, Int, DispatchTime) {
+        let (itemsA, itemsB) = syntheticItems(count: n, overlap: overlap)
+        func read(_ name: String, _ kind: MutualPSIMessage.Kind, session: SessionID?, count: Int? = nil,
+                  reblindNext: Bool = false) throws -> MutualPSIMessage {
+            try MutualPSIMessage.read(from: file(name), kind: kind, suite: config.suite, purposeDigest: config.purpose.digest,
+                                      outcome: config.outcome, sessionID: session, maximumCount: n, count: count,
+                                      checkEncodings: !reblindNext, parallelism: config.parallelism)
+        }
+        let start = DispatchTime.now()
+        let a = try MutualPSIInitiator(items: itemsA, configuration: config)
+        try a.blindedSet.write(to: file("1.spsi"))
+        var b = try MutualPSIResponder(items: itemsB, configuration: config)
+        let reply = try b.respond(to: try read("1.spsi", .initiatorBlindedSet, session: nil, reblindNext: true))
+        try reply.responderBlindedSet.write(to: file("2a.spsi"))
+        try reply.initiatorSetReblinded.write(to: file("2b.spsi"))
+        let session = a.context.sessionID
+        let done = try a.finish(responderBlindedSet: try read("2a.spsi", .responderBlindedSet, session: session, reblindNext: true),
+                                initiatorSetReblinded: try read("2b.spsi", .initiatorSetReblinded, session: session, count: n))
+        try done.responderSetReblinded!.write(to: file("3.spsi"))
+        let resultB = try b.finish(responderSetReblinded: try read("3.spsi", .responderSetReblinded, session: session, count: n))
+        return (done.result.count, resultB.count, start)
     }
 }

@@ -22,13 +22,22 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Items a worker takes at a time (default \(Parallelism.defaultBatchSize)).")
     var batch = Parallelism.defaultBatchSize
 
+    @Option(name: .long, help: "Streaming: items read, blinded or re-blinded at a time (default \(StreamingOptions.default.chunkSize)).")
+    var chunk = StreamingOptions.default.chunkSize
+    @Option(name: .customLong("in-memory-limit"), help: "Streaming: elements a set holds in memory before it is partitioned on disk (default \(StreamingOptions.default.inMemoryLimit)).")
+    var inMemoryLimit = StreamingOptions.default.inMemoryLimit
+    @Option(name: .long, help: "Streaming: buckets of a partitioned set (default \(StreamingOptions.default.bucketCount)).")
+    var buckets = StreamingOptions.default.bucketCount
+
     var parallelism: Parallelism { Parallelism(threads: threads, batchSize: batch) }
+    var streaming: StreamingOptions { StreamingOptions(chunkSize: chunk, inMemoryLimit: inMemoryLimit, bucketCount: buckets) }
     @Flag(name: .long, help: "Print one JSON object instead of a table.") var json = false
 
     func validate() throws {
         if items < 1 { throw ValidationError("--items must be at least 1") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if chunk < 1 || inMemoryLimit < 1 || buckets < 1 { throw ValidationError("--chunk, --in-memory-limit and --buckets must be at least 1") }
     }
 }
 
@@ -55,10 +64,34 @@ struct Report {
     }
 }
 
+/// The `n`th synthetic value: a phone number written as plain text.
+func syntheticValue(_ n: Int) -> String { "+86139\(String(format: "%08d", n))" }
+
 /// Synthetic distinct phone numbers; `overlap` of them shared by both sides.
 func syntheticItems(count: Int, overlap: Int) -> (a: [Identifier], b: [Identifier]) {
-    func phone(_ n: Int) -> Identifier { try! Identifier.plain("+86139\(String(format: "%08d", n))") }
+    func phone(_ n: Int) -> Identifier { try! Identifier.plain(syntheticValue(n)) }
     let a = (0..<count).map(phone)
     let b = (0..<overlap).map(phone) + (count..<(2 * count - overlap)).map(phone)
     return (a, b)
+}
+
+/// Writes the synthetic values of `ranges` to a list file, one a line, a megabyte at a time.
+func writeSyntheticList(to url: URL, range: Range<Int>) throws { try writeSyntheticList(to: url, ranges: [range]) }
+
+func writeSyntheticList(to url: URL, ranges: [Range<Int>]) throws {
+    guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+        throw ValidationError("cannot create \(url.path)")
+    }
+    let handle = try FileHandle(forWritingTo: url)
+    defer { try? handle.close() }
+    var buffer = [UInt8]()
+    for n in ranges.joined() {
+        buffer += syntheticValue(n).utf8
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 20 {
+            try handle.write(contentsOf: buffer)
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+    try handle.write(contentsOf: buffer)
 }

@@ -175,7 +175,7 @@ struct StreamingTests {
         try MutualPSIFileExchange.initiate(records: Self.records((0..<50).map { "d\($0)" }), configuration: config,
                                            stateURL: url, messageURL: dir.appendingPathComponent("1.spsi"))
         let original = try [UInt8](Data(contentsOf: url))
-        let damaged = StateFileError.invalidStateFile(path: url.path, reason: "its content does not match its SHA-256 digest; the file is damaged")
+        let damaged = StateFileError.invalidStateFile(path: url.path, reason: "its content does not match its digest; the file is damaged")
         for offset in [50, original.count / 2, original.count - 40, original.count - 1] {
             var bytes = original
             bytes[offset] ^= 0x01

@@ -5,10 +5,11 @@ public import Foundation
 /// on disk and then shuffled, de-duplicated or intersected bucket by bucket.
 ///
 /// Memory then depends on these settings, not on the set sizes: about
-/// `chunkSize × 200` bytes for a chunk in flight, `inMemoryLimit × 40` bytes for each set held
+/// `chunkSize × 150` bytes for a chunk in flight, `inMemoryLimit × 40` bytes for each set held
 /// whole, and `bucketCount × 64 KiB` of write buffers for each partitioned set.
 public struct StreamingOptions: Sendable, Equatable {
-    /// Items read, blinded or re-blinded at a time (default 65,536).
+    /// Items read, blinded or re-blinded at a time (default 262,144). All threads work on a
+    /// chunk and wait for each other at its end, so larger chunks waste less time.
     public var chunkSize: Int
     /// The most elements a set holds in memory before it is partitioned on disk (default 262,144,
     /// about 10 MiB).
@@ -24,7 +25,7 @@ public struct StreamingOptions: Sendable, Equatable {
     public static let `default` = StreamingOptions()
 
     /// Creates options; values below 1 are raised to 1.
-    public init(chunkSize: Int = 65_536, inMemoryLimit: Int = 262_144, bucketCount: Int = 128, workDirectory: URL? = nil) {
+    public init(chunkSize: Int = 262_144, inMemoryLimit: Int = 262_144, bucketCount: Int = 128, workDirectory: URL? = nil) {
         self.chunkSize = max(1, chunkSize)
         self.inMemoryLimit = max(1, inMemoryLimit)
         self.bucketCount = max(1, bucketCount)
