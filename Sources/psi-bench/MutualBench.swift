@@ -20,6 +20,9 @@ struct Mutual: ParsableCommand {
     @Flag(name: .customLong("in-memory"), help: "Measure the in-memory API (every set held in memory) instead of the streaming file exchange.")
     var inMemory = false
 
+    @Flag(name: .customLong("skip-raw"), help: "Skip the raw libsodium lower bound (for memory measurements of very large sets, where it doubles the run time); raw_seconds and ratio_to_raw are then null.")
+    var skipRaw = false
+
     func run() throws {
         let suites = suite.isEmpty ? [PSISuite.ristretto255SHA512] : suite
         let reports = try suites.map { try measure($0) }
@@ -48,16 +51,17 @@ struct Mutual: ParsableCommand {
         let config = MutualPSIConfiguration(purpose: try PurposeLabel("psi-bench"), outcome: .bothLearn, suite: suite,
                                             maximumPeerSetSize: n, parallelism: common.parallelism, streaming: common.streaming)
         let resultA: Int, resultB: Int
-        let start: DispatchTime
+        let start: DispatchTime, cpuStart: Double
         var steps = [Double]()
         if inMemory {
-            (resultA, resultB, start) = try inMemoryExchange(config, n: n, overlap: overlap, file: file)
+            (resultA, resultB, start, cpuStart) = try inMemoryExchange(config, n: n, overlap: overlap, file: file)
         } else {
             // The lists are files, as an operator's would be; writing them is not timed.
             try writeSyntheticList(to: file("a.txt"), range: 0..<n)
             try writeSyntheticList(to: file("b.txt"), ranges: [0..<overlap, n..<(2 * n - overlap)])
             let list = { (name: String) in IdentifierListReader(url: file(name), kind: .plain) }
             start = DispatchTime.now()
+            cpuStart = processCPUSeconds()
             var lap = start
             func step() {
                 steps.append(seconds(since: lap))
@@ -80,6 +84,7 @@ struct Mutual: ParsableCommand {
             step()
         }
         let elapsed = seconds(since: start)
+        let cpu = processCPUSeconds() - cpuStart
 
         guard resultA == overlap, resultB == overlap else {
             throw ValidationError("wrong result: \(resultA) and \(resultB) matches, expected \(overlap)")
@@ -89,20 +94,24 @@ struct Mutual: ParsableCommand {
         }
         let peak = peakResidentBytes()
         // Per side: one item-to-point hash and one multiplication to blind, one to re-blind the peer's set.
-        let raw = RawLibsodium.lowerBound(suite: suite, hashes: 2 * n, multiplications: 4 * n, threads: common.threads)
+        let rawCPUStart = processCPUSeconds()
+        let raw = skipRaw ? nil : RawLibsodium.lowerBound(suite: suite, hashes: 2 * n, multiplications: 4 * n, threads: common.threads)
+        let rawCPU = processCPUSeconds() - rawCPUStart
         return Report(fields: [
             ("benchmark", "mutual"), ("path", inMemory ? "in-memory API" : "streaming file exchange"),
             ("suite", suite.description), ("items_per_side", n),
-            ("threads", common.threads), ("batch", common.batch), ("seconds", elapsed), ("raw_seconds", raw), ("ratio_to_raw", elapsed / raw),
+            ("threads", common.threads), ("batch", common.batch), ("seconds", elapsed), ("raw_seconds", raw ?? NSNull()), ("ratio_to_raw", raw.map { elapsed / $0 } ?? NSNull()),
             ("items_per_second", Double(2 * n) / elapsed), ("peak_rss_bytes", peak),
             ("wire_bytes_per_item", Double(wireBytes) / Double(2 * n)), ("intersection_size", overlap),
+            ("cpu_seconds", cpu), ("raw_cpu_seconds", raw == nil ? NSNull() : rawCPU),
+            ("cpu_ratio_to_raw", raw == nil ? NSNull() : cpu / rawCPU),
         ] + (steps.isEmpty ? [] : [("step_seconds", steps)]))
     }
 
     /// The in-memory API (`MutualPSIInitiator`, `MutualPSIResponder`) with each message written
-    /// to and read from a file; returns both result sizes and when the clock started.
+    /// to and read from a file; returns both result sizes and when the clocks started.
     private func inMemoryExchange(_ config: MutualPSIConfiguration, n: Int, overlap: Int,
-                                  file: (String) -> URL) throws -> (Int, Int, DispatchTime) {
+                                  file: (String) -> URL) throws -> (Int, Int, DispatchTime, Double) {
         let (itemsA, itemsB) = syntheticItems(count: n, overlap: overlap)
         func read(_ name: String, _ kind: MutualPSIMessage.Kind, session: SessionID?, count: Int? = nil,
                   reblindNext: Bool = false) throws -> MutualPSIMessage {
@@ -110,7 +119,7 @@ struct Mutual: ParsableCommand {
                                       outcome: config.outcome, sessionID: session, maximumCount: n, count: count,
                                       checkEncodings: !reblindNext, parallelism: config.parallelism)
         }
-        let start = DispatchTime.now()
+        let start = DispatchTime.now(), cpuStart = processCPUSeconds()
         let a = try MutualPSIInitiator(items: itemsA, configuration: config)
         try a.blindedSet.write(to: file("1.spsi"))
         var b = try MutualPSIResponder(items: itemsB, configuration: config)
@@ -122,6 +131,6 @@ struct Mutual: ParsableCommand {
                                 initiatorSetReblinded: try read("2b.spsi", .initiatorSetReblinded, session: session, count: n))
         try done.responderSetReblinded!.write(to: file("3.spsi"))
         let resultB = try b.finish(responderSetReblinded: try read("3.spsi", .responderSetReblinded, session: session, count: n))
-        return (done.result.count, resultB.count, start)
+        return (done.result.count, resultB.count, start, cpuStart)
     }
 }

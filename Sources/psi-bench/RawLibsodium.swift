@@ -79,6 +79,17 @@ func seconds(since start: DispatchTime) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 }
 
+/// User and system CPU time of the whole process (all threads) so far, in seconds.
+///
+/// On a shared machine wall-clock time moves with other processes' load; CPU time much less,
+/// so `cpu_ratio_to_raw` is the steadier figure of the library's own overhead.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 /// The process's peak resident set size (VmHWM), in bytes; 0 where /proc is unavailable.
 func peakResidentBytes() -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }

@@ -60,6 +60,29 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The streaming path with every set partitioned into buckets on disk (limit 100 elements):
+    // the engine's own cost beside the in-memory finish above.
+    let records = items.enumerated().map { ListRecord(identifier: $1, original: $1.canonical, lineNumber: $0 + 1) }
+    let streaming = StreamingOptions(chunkSize: 256, inMemoryLimit: 100, bucketCount: 16)
+    var fileConfig = config
+    fileConfig.streaming = streaming
+    let file = { (name: String) in folder.appendingPathComponent(name) }
+    Benchmark("file exchange, 4 streaming steps, partitioned ×1000 per side") { benchmark in
+        for _ in benchmark.scaledIterations {
+            try MutualPSIFileExchange.initiate(records: records, configuration: fileConfig, stateURL: file("a.state"),
+                                               messageURL: file("1.spsi"))
+            try MutualPSIFileExchange.respond(records: records, configuration: fileConfig, requestURL: file("1.spsi"),
+                                              stateURL: file("b.state"), responderSetURL: file("2a.spsi"),
+                                              reblindedURL: file("2b.spsi"))
+            let a = try MutualPSIFileExchange.finishInitiator(stateURL: file("a.state"), responderSetURL: file("2a.spsi"),
+                                                              reblindedURL: file("2b.spsi"), replyURL: file("3.spsi"),
+                                                              parallelism: serial, streaming: streaming)
+            blackHole(try MutualPSIFileExchange.finishResponder(stateURL: file("b.state"), replyURL: file("3.spsi"),
+                                                                parallelism: serial, streaming: streaming))
+            blackHole(a)
+        }
+    }
+
     let server = OPRF.Server(privateKey: .random())
     Benchmark("OPRF evaluate ×1000") { benchmark in
         for _ in benchmark.scaledIterations {
