@@ -124,3 +124,57 @@ private final class WorkState: @unchecked Sendable {
     func set(_ piece: Int, _ error: any Error) { lock.withLock { errors[piece] = error } }
     var firstError: (any Error)? { lock.withLock { errors.lazy.compactMap { $0 }.first } }
 }
+
+/// Overlaps serial work with parallel work: each submitted input is transformed in the
+/// background (the transform itself uses all threads, through ``forEachRange``) while the caller
+/// reads the next input and consumes the previous output.
+///
+/// At most one transform runs at a time; outputs are consumed in submission order, on the
+/// caller's thread. Reading a list and writing files thus no longer leave the cores idle
+/// between chunks.
+final class Pipeline<Input, Output> {
+    /// One transform in flight. `@unchecked Sendable` is safe: `result` is written by the
+    /// background job before it signals `done`, and read by the caller only after waiting.
+    private final class Job: @unchecked Sendable {
+        var result: Result<Output, any Error>?
+        let done = DispatchSemaphore(value: 0)
+    }
+
+    private let transform: (Input) throws -> Output
+    private let consume: (Output) throws -> Void
+    private var running: Job?
+
+    init(transform: @escaping (Input) throws -> Output, consume: @escaping (Output) throws -> Void) {
+        self.transform = transform
+        self.consume = consume
+    }
+
+    deinit { running?.done.wait() }
+
+    /// Waits for the transform in flight, starts this input's, then consumes the finished output.
+    func submit(_ input: Input) throws {
+        let previous = try waitForRunning()
+        let job = Job()
+        // The transform captures only its input and immutable, thread-safe state (secrets are
+        // read-only, progress handlers are Sendable); the caller waits for it before returning.
+        nonisolated(unsafe) let work = { [transform] in try transform(input) }
+        DispatchQueue.global(qos: .userInitiated).async {
+            job.result = Result { try work() }
+            job.done.signal()
+        }
+        running = job
+        if let previous { try consume(previous) }
+    }
+
+    /// Waits for the last transform and consumes its output.
+    func finish() throws {
+        if let last = try waitForRunning() { try consume(last) }
+    }
+
+    private func waitForRunning() throws -> Output? {
+        guard let job = running else { return nil }
+        job.done.wait()
+        running = nil
+        return try job.result!.get()
+    }
+}

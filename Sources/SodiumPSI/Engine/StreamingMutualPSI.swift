@@ -35,28 +35,38 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
     chunk.reserveCapacity(min(options.chunkSize, 1 << 20))
     var given = 0
     var encoded = [UInt8]()
-    func blindChunk() throws {
-        // A streamed list's length is not known in advance: reports carry a total of 0.
-        let done = given
-        let progress = configuration.progress.map { handler -> ProgressHandler in
-            { handler(ProgressReport(step: $0.step, completed: done + $0.completed, total: 0)) }
-        }
-        let elements = try suite.blind(chunk.map(\.identifier), purpose: configuration.purpose, secret: secret,
-                                       parallelism: configuration.parallelism, progress: progress)
-        for (i, element) in elements.enumerated() {
-            try byValue.append(TaggedElement(element: element, tag: UInt64(given + i)))
-        }
-        encoded.removeAll(keepingCapacity: true)
-        for record in chunk { RecordCoding.encode(record, into: &encoded) }
-        try allRecords.append(encoded)
-        given += chunk.count
-        chunk.removeAll(keepingCapacity: true)
-    }
+    // Blinding a chunk (all threads) overlaps reading the next one and storing the last one.
+    let blinding = Pipeline<(start: Int, records: [ListRecord]), (start: Int, records: [ListRecord], elements: [BlindedElement])>(
+        transform: { job in
+            // A streamed list's length is not known in advance: reports carry a total of 0.
+            let progress = configuration.progress.map { handler -> ProgressHandler in
+                { handler(ProgressReport(step: $0.step, completed: job.start + $0.completed, total: 0)) }
+            }
+            let elements = try suite.blind(job.records.map(\.identifier), purpose: configuration.purpose, secret: secret,
+                                           parallelism: configuration.parallelism, progress: progress)
+            return (job.start, job.records, elements)
+        },
+        consume: { done in
+            for (i, element) in done.elements.enumerated() {
+                try byValue.append(TaggedElement(element: element, tag: UInt64(done.start + i)))
+            }
+            encoded.removeAll(keepingCapacity: true)
+            for record in done.records { RecordCoding.encode(record, into: &encoded) }
+            try allRecords.append(encoded)
+        })
     try source { record in
         chunk.append(record)
-        if chunk.count == options.chunkSize { try blindChunk() }
+        if chunk.count == options.chunkSize {
+            try blinding.submit((given, chunk))
+            given += chunk.count
+            chunk.removeAll(keepingCapacity: true)
+        }
     }
-    if !chunk.isEmpty { try blindChunk() }
+    if !chunk.isEmpty {
+        try blinding.submit((given, chunk))
+        given += chunk.count
+    }
+    try blinding.finish()
 
     var repeats = [UInt64]()
     let shuffle = ElementPartition(.random, options: options, work: work)
@@ -130,35 +140,55 @@ enum ReceivedSetUse {
 /// rather than as holding a bad element, as ``MessageFileReader/readAllElements(checkEncodings:parallelism:)`` does.
 func streamReceivedSet(_ reader: MessageFileReader, use: ReceivedSetUse, configuration: MutualPSIConfiguration,
                        step: String, _ body: (Int, [BlindedElement]) throws -> Void) throws {
+    // The pipeline stores `body` but is finished (or released, which waits) before this returns.
+    try withoutActuallyEscaping(body) { body in
+        try streamReceivedSet(reader, use: use, configuration: configuration, step: step, escaping: body)
+    }
+}
+
+private func streamReceivedSet(_ reader: MessageFileReader, use: ReceivedSetUse, configuration: MutualPSIConfiguration,
+                               step: String, escaping body: @escaping (Int, [BlindedElement]) throws -> Void) throws {
     let suite = MutualSuite(reader.header.suite)
     let total = reader.header.count
-    var start = 0
     var firstError: PSIError?
+    // Checking or re-blinding a chunk (all threads) overlaps reading the next one and handing on
+    // the last one.
+    let pipeline = Pipeline<(start: Int, elements: [BlindedElement]), (start: Int, result: Result<[BlindedElement], PSIError>)>(
+        transform: { job in
+            let progress = configuration.progress.map { handler -> ProgressHandler in
+                { handler(ProgressReport(step: step, completed: job.start + $0.completed, total: total)) }
+            }
+            do {
+                switch use {
+                case .reblind(let secret):
+                    return (job.start, .success(try suite.reblind(job.elements, secret: secret,
+                                                                  parallelism: configuration.parallelism, progress: progress)))
+                case .check:
+                    try suite.check(job.elements, parallelism: configuration.parallelism)
+                    progress?(ProgressReport(step: step, completed: job.elements.count, total: total))
+                    return (job.start, .success(job.elements))
+                }
+            } catch let error as PSIError {
+                return (job.start, .failure(error.atPosition(offset: job.start)))
+            }
+        },
+        consume: { done in
+            switch done.result {
+            case .success(let elements): try body(done.start, elements)
+            case .failure(let error): if firstError == nil { firstError = error }
+            }
+        })
+    var start = 0
     while let raw = try reader.readChunk(maximumElements: configuration.streaming.chunkSize) {
         let elements = raw.withUnsafeBytes { bytes in
             (0..<(bytes.count / BlindedElement.byteCount)).map {
                 BlindedElement(unchecked: bytes.baseAddress! + $0 * BlindedElement.byteCount)
             }
         }
-        let offset = start
-        let progress = configuration.progress.map { handler -> ProgressHandler in
-            { handler(ProgressReport(step: step, completed: offset + $0.completed, total: total)) }
-        }
-        do {
-            switch use {
-            case .reblind(let secret):
-                try body(start, try suite.reblind(elements, secret: secret, parallelism: configuration.parallelism,
-                                                  progress: progress))
-            case .check:
-                try suite.check(elements, parallelism: configuration.parallelism)
-                progress?(ProgressReport(step: step, completed: elements.count, total: total))
-                try body(start, elements)
-            }
-        } catch let error as PSIError {
-            if firstError == nil { firstError = error.atPosition(offset: start) }
-        }
+        try pipeline.submit((start, elements))
         start += elements.count
     }
+    try pipeline.finish()
     if let firstError { throw firstError }
 }
 
