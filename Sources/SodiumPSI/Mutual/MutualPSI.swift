@@ -126,14 +126,9 @@ func intersect(returned: [BlindedElement], peerDoubly: [BlindedElement], outcome
 
 /// Collapses repeated identifiers, keeping the first occurrence and the input order.
 func distinctItems(_ items: [Identifier]) -> ([Identifier], InputSummary) {
-    let distinct = firstOccurrences(items) { $0 }
+    var seen = Set<Identifier>(minimumCapacity: items.count)
+    let distinct = items.filter { seen.insert($0).inserted }
     return (distinct, InputSummary(given: items.count, distinct: distinct.count))
-}
-
-/// The first value of each identifier, in input order.
-func firstOccurrences<T>(_ values: [T], identifier: (T) -> Identifier) -> [T] {
-    var seen = Set<Identifier>(minimumCapacity: values.count)
-    return values.filter { seen.insert(identifier($0)).inserted }
 }
 
 // MARK: - Initiator
