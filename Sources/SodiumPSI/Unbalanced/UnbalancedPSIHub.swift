@@ -67,8 +67,8 @@ public struct UnbalancedPSIHub: Sendable {
     ///   - base: the published setup (or its header's facts: only its identifier, key,
     ///     purpose, mode and encoding are used).
     ///   - progress: progress reports.
-    /// - Throws: ``UnbalancedPSIError/setupUnderOtherKey(path:setupKeyID:requestKeyID:)`` when
-    ///   `base` was made under another key, ``UnbalancedPSIError/invalidSetup(path:reason:)``
+    /// - Throws: ``MessageFileError/keyMismatch(path:found:expected:)`` when `base` was made
+    ///   under another key (a setup from before a rotation: publish a new full setup), ``UnbalancedPSIError/invalidSetup(path:reason:)``
     ///   when it is itself a delta, ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``
     ///   and ``MessageFileError/purposeMismatch(path:found:expected:)``.
     public func makeDelta(items: [Identifier], base: UnbalancedSetup, progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
@@ -84,7 +84,7 @@ public struct UnbalancedPSIHub: Sendable {
             throw UnbalancedPSIError.invalidSetup(path: origin, reason: "it is a delta; a delta extends the full setup")
         }
         guard baseKeyID == key.keyID else {
-            throw UnbalancedPSIError.setupUnderOtherKey(path: origin, setupKeyID: baseKeyID.description, requestKeyID: key.keyID.description)
+            throw MessageFileError.keyMismatch(path: origin, found: baseKeyID.description, expected: key.keyID.description)
         }
         guard purposeDigest == purpose.digest else {
             throw MessageFileError.purposeMismatch(path: origin, found: purposeDigest.hexString, expected: purpose.digest.hexString)

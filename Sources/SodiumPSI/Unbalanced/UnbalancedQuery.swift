@@ -60,13 +60,17 @@ public struct UnbalancedRequest: Sendable {
     ///   - purpose: the purpose the hub serves.
     ///   - key: the hub's key (its identifier and answer mode).
     ///   - maximumCount: the largest request the hub answers.
+    ///   - reviewCount: called with the declared count once the header is accepted, before any
+    ///     element is read; throw to stop.
     /// - Throws: ``UnbalancedPSIError/requestUnderOtherKey(path:requestKeyID:hubKeyID:)``,
     ///   ``UnbalancedPSIError/requestTooLarge(path:count:limit:)``,
     ///   ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``, and
     ///   ``MessageFileError`` for any other problem with the file.
-    public static func read(from url: URL, purpose: PurposeLabel, key: HubKey, maximumCount: Int) throws -> UnbalancedRequest {
+    public static func read(from url: URL, purpose: PurposeLabel, key: HubKey, maximumCount: Int,
+                            reviewCount: (Int) throws -> Void = { _ in }) throws -> UnbalancedRequest {
         let reader = try openQuery(url, .request, expecting: MessageExpectation(
             purposeDigest: purpose.digest, keyID: key.keyID.bytes, maximumCount: maximumCount), mode: key.answerMode)
+        try reviewCount(reader.header.count)
         let context = try UnbalancedQueryContext(sessionID: reader.header.sessionID, keyID: HubKeyID(bytes: reader.header.keyID),
                                                  purposeDigest: reader.header.purposeDigest, answerMode: key.answerMode)
         return UnbalancedRequest(context: context, blindedElements: try readElements(reader), origin: url.path)
