@@ -86,7 +86,7 @@ public enum SetupEncoding: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .truncatedTags(let t): return "truncated tags of \(t) bytes"
-        case .bloomFilter(let ε): return "Bloom filter with false-positive rate \(ε)"
+        case .bloomFilter(let ε): return "Bloom filter with false-positive rate \(String(format: "%.3g", ε))"
         }
     }
 
