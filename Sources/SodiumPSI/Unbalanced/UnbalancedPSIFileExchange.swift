@@ -22,8 +22,11 @@ public enum UnbalancedPSIFileExchange {
 
     /// Hub: generates a key serving `answerMode` and writes it with mode 0600.
     ///
-    /// - Parameter rotate: replace an existing key file (setups and requests under the old key
-    ///   are refused from then on). Without it an existing file is refused.
+    /// - Parameters:
+    ///   - url: the key file to write.
+    ///   - answerMode: the one answer mode the key serves.
+    ///   - rotate: replace an existing key file (setups and requests under the old key are
+    ///     refused from then on). Without it an existing file is refused.
     /// - Throws: ``UnbalancedPSIError/keyFileExists(path:)``, ``StateFileError``.
     @discardableResult
     public static func generateKey(at url: URL, answerMode: UnbalancedAnswerMode, rotate: Bool) throws -> HubKey {
@@ -33,6 +36,13 @@ public enum UnbalancedPSIFileExchange {
     }
 
     /// Hub: evaluates and encodes its list, and writes the setup for members.
+    ///
+    /// - Parameters:
+    ///   - records: the hub's list.
+    ///   - hub: the hub.
+    ///   - encoding: truncated tags or a Bloom filter.
+    ///   - setupURL: where to write the setup.
+    ///   - progress: progress reports.
     @discardableResult
     public static func publishSetup(records: [ListRecord], hub: UnbalancedPSIHub, encoding: SetupEncoding, setupURL: URL,
                                     progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
@@ -45,6 +55,13 @@ public enum UnbalancedPSIFileExchange {
     ///
     /// Only the base's header (and, for a filter, its parameter block) is read: the identifier,
     /// key, purpose, mode and encoding that the delta must share.
+    ///
+    /// - Parameters:
+    ///   - records: the entries appended to the list.
+    ///   - hub: the hub; its key must be the base's.
+    ///   - baseURL: the published setup.
+    ///   - deltaURL: where to write the delta.
+    ///   - progress: progress reports.
     @discardableResult
     public static func publishDelta(records: [ListRecord], hub: UnbalancedPSIHub, baseURL: URL, deltaURL: URL,
                                     progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
@@ -73,8 +90,12 @@ public enum UnbalancedPSIFileExchange {
     /// Hub: reads a request (refusing it from its header when it is under another key, in
     /// another mode, or larger than the hub's limit), evaluates it, and writes the response.
     ///
-    /// - Parameter reviewRequestSize: called with the request's declared size once the header
-    ///   is accepted, before any element is read; throw to stop.
+    /// - Parameters:
+    ///   - hub: the hub (its key, purpose and request limit).
+    ///   - requestURL: the member's request.
+    ///   - responseURL: where to write the response.
+    ///   - reviewRequestSize: called with the request's declared size once the header is
+    ///     accepted, before any element is read; throw to stop.
     @discardableResult
     public static func respond(hub: UnbalancedPSIHub, requestURL: URL, responseURL: URL,
                                reviewRequestSize: (Int) throws -> Void = { _ in }) throws -> UnbalancedResponse {
@@ -87,6 +108,14 @@ public enum UnbalancedPSIFileExchange {
 
     /// Member: reads and checks the setup, blinds `records`, writes the request for the hub
     /// and the member's state (mode 0600).
+    ///
+    /// - Parameters:
+    ///   - records: the member's list; repeats are collapsed.
+    ///   - purpose: the purpose label of the hub's list.
+    ///   - setupURL: the hub's setup (not a delta).
+    ///   - stateURL: where to write the member's state.
+    ///   - requestURL: where to write the request.
+    ///   - parallelism: threads.
     @discardableResult
     public static func request(records: [ListRecord], purpose: PurposeLabel, setupURL: URL, stateURL: URL, requestURL: URL,
                                parallelism: Parallelism = .allCores) throws -> UnbalancedPSIMember {
@@ -103,6 +132,13 @@ public enum UnbalancedPSIFileExchange {
 
     /// Member: reads the hub's response, the setup the request was made from and its deltas,
     /// and computes what the member learns.
+    ///
+    /// - Parameters:
+    ///   - stateURL: the member's state from ``request(records:purpose:setupURL:stateURL:requestURL:parallelism:)``.
+    ///   - responseURL: the hub's response.
+    ///   - setupURL: the setup the request was made from.
+    ///   - deltaURLs: deltas of that setup.
+    ///   - parallelism: threads.
     public static func finish(stateURL: URL, responseURL: URL, setupURL: URL, deltaURLs: [URL] = [],
                               parallelism: Parallelism = .allCores) throws -> Outcome {
         let (member, records) = try MemberStateFile.read(from: stateURL, parallelism: parallelism)

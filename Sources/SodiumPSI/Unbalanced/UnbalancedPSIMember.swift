@@ -250,9 +250,8 @@ enum MemberStateFile {
         let member = UnbalancedPSIMember(restoring: payload.items, purpose: payload.purpose,
                                          request: UnbalancedRequest(context: context, blindedElements: elements, origin: "request"),
                                          secret: secret, parallelism: parallelism)
-        var records = payload.records ?? payload.items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) }
+        let records = payload.records ?? payload.items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) }
         guard records.map(\.identifier) == payload.items else { throw invalid("saved records do not match the saved items") }
-        records = records.isEmpty ? [] : records
         return (member, records)
     }
 }
