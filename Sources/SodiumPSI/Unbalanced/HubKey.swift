@@ -107,10 +107,13 @@ public struct HubKey: Sendable {
         if !replacing, FileManager.default.fileExists(atPath: url.path) {
             throw UnbalancedPSIError.keyFileExists(path: url.path)
         }
-        var bytes = Self.magic + [Self.version, answerMode.rawValue]
-        bytes += privateKey.scalar.rawRepresentation
-        bytes += keyID.bytes
+        // Reserved up front so that no reallocation leaves an unwiped copy of the scalar behind.
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(Self.fileByteCount)
         defer { sodium_memzero(&bytes, bytes.count) }
+        bytes += Self.magic + [Self.version, answerMode.rawValue]
+        privateKey.scalar.secret.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        bytes += keyID.bytes
         try SecretFile.write(bytes, to: url)
     }
 

@@ -204,14 +204,18 @@ enum MemberStateFile {
         for element in member.request.blindedElements { element.withUnsafeBytes { blinded.append(contentsOf: $0) } }
         let payload = Payload(purpose: member.purpose, answerMode: context.answerMode, keyID: context.keyID,
                               sessionID: context.sessionID, items: member.items, records: records, blindedElements: blinded)
-        let length = member.secret.count
-        var bytes = magic + [version, context.answerMode.rawValue,
-                             UInt8(length >> 24 & 0xff), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)]
-        bytes += member.secret.withUnsafeBytes { Array($0) }
-        defer { sodium_memzero(&bytes, bytes.count) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        bytes += try encoder.encode(payload)
+        let description = try encoder.encode(payload)
+        let length = member.secret.count
+        // Reserved up front so that no reallocation leaves an unwiped copy of the blinds behind.
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(14 + length + description.count)
+        defer { sodium_memzero(&bytes, bytes.count) }
+        bytes += magic + [version, context.answerMode.rawValue,
+                          UInt8(length >> 24 & 0xff), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)]
+        member.secret.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        bytes += description
         try SecretFile.write(bytes, to: url)
     }
 
