@@ -252,3 +252,36 @@ struct UnbalancedFileTests {
         #expect(throws: StateFileError.insecurePermissions(path: files.path("member.state"), mode: 0o644)) { try files.finish() }
     }
 }
+
+/// Seeds of the `FuzzMessageFile` libFuzzer target for unbalanced files: a tags setup, a Bloom
+/// filter setup and a request under the fuzz target's fixed hub key. Run with
+/// `SODIUM_PSI_WRITE_FUZZ_SEEDS=1` to rewrite them; otherwise the committed seeds must still be
+/// accepted, so that the fuzzer starts from files that reach the deepest checks.
+@Suite("Unbalanced fuzz seeds")
+struct UnbalancedFuzzSeedTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fuzz/Corpus/FuzzMessageFile")
+    static let purpose = try! PurposeLabel("fuzz")
+    /// The key of Tests/Fuzz/FuzzMessageFile/main.swift.
+    static let key = HubKey(privateKey: try! OPRF.PrivateKey.derive(seed: [UInt8](repeating: 7, count: 32), info: [UInt8]()),
+                            answerMode: .intersection)
+
+    @Test("Seeds are accepted by the unbalanced readers")
+    func seeds() throws {
+        let hub = UnbalancedPSIHub(key: Self.key, purpose: Self.purpose, parallelism: .serial)
+        let tags = Self.corpus.appendingPathComponent("unbalanced-setup-tags.spsi")
+        let bloom = Self.corpus.appendingPathComponent("unbalanced-setup-bloom.spsi")
+        let request = Self.corpus.appendingPathComponent("unbalanced-request.spsi")
+        if ProcessInfo.processInfo.environment["SODIUM_PSI_WRITE_FUZZ_SEEDS"] != nil {
+            let items = Unbalanced.items(["a", "b", "c"])
+            try hub.makeSetup(items: items, encoding: .truncatedTags(byteCount: 8)).write(to: tags)
+            try hub.makeSetup(items: items, encoding: .bloomFilter(falsePositiveRate: 0.01)).write(to: bloom)
+            try UnbalancedPSIMember(items: Unbalanced.items(["a", "z"]), purpose: Self.purpose, keyID: Self.key.keyID,
+                                    answerMode: .intersection).request.write(to: request)
+        }
+        #expect(try UnbalancedSetup.read(from: tags, purpose: Self.purpose, keyID: Self.key.keyID).itemCount == 3)
+        #expect(try UnbalancedSetup.read(from: bloom, purpose: Self.purpose, keyID: Self.key.keyID).bloomFilter?.itemCount == 3)
+        let read = try UnbalancedRequest.read(from: request, purpose: Self.purpose, key: Self.key, maximumCount: 10)
+        #expect(try hub.respond(to: read).evaluatedElements.count == 2)
+    }
+}
