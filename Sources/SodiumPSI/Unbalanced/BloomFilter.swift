@@ -1,4 +1,5 @@
 import Foundation
+internal import CSodium
 
 /// A Bloom filter over pseudorandom 64-byte values (PRF outputs), sized for a stated
 /// false-positive rate.
@@ -10,17 +11,19 @@ import Foundation
 ///   this is the textbook `m = n·log2(1/ε)/ln 2` ≈ 1.44·log2(1/ε) bits an item; for other ε it
 ///   rounds `m` up so that rounding `k` never pushes the rate above ε.
 ///
-/// The `k` bit positions of a value come from its first 16 bytes by double hashing:
-/// `h1`, `h2` are bytes 0–7 and 8–15 read as little-endian 64-bit words, position
-/// `i = 0..<k` is `⌊(h1 + i·h2 mod 2^64)·m / 2^64⌋`. The values are PRF outputs, already
-/// uniformly random, so no further hashing is needed.
+/// The `k` bit positions of a value `v` (the first 32 bytes of a PRF output) are independent:
+/// block `j` is `SHA-512("SodiumPSI-V1-bloom-filter" || I2OSP(j, 1) || v)`, and position
+/// `i = 0..<k` is `⌊w·m / 2^64⌋` for `w` the little-endian 64-bit word at byte `8·(i mod 8)` of
+/// block `⌊i / 8⌋`. (Double hashing, `h1 + i·h2`, is cheaper but its positions collapse onto a
+/// few bits in a small filter such as a one-item delta, far above the estimated rate.)
 public struct BloomFilter: Sendable, Equatable {
     /// Smallest false-positive rate accepted (2^-40).
     public static let minimumFalsePositiveRate = 0x1p-40
     /// Largest false-positive rate accepted.
     public static let maximumFalsePositiveRate = 0.25
     /// Bytes of a value the filter uses.
-    public static let valueByteCount = 16
+    public static let valueByteCount = 32
+    static let positionLabel = Array("SodiumPSI-V1-bloom-filter".utf8)
 
     /// Number of bits, m.
     public let bitCount: Int
@@ -79,15 +82,13 @@ public struct BloomFilter: Sendable, Equatable {
         Self.estimatedFalsePositiveRate(bitCount: bitCount, hashCount: hashCount, itemCount: itemCount)
     }
 
-    /// Adds a value (its first 16 bytes are used).
+    /// Adds a value (its first 32 bytes are used).
     public mutating func insert(_ value: UnsafeRawBufferPointer) {
-        precondition(value.count >= Self.valueByteCount, "a Bloom filter value is at least 16 bytes")
-        let (h1, h2) = Self.hashes(value)
         let m = UInt64(bitCount)
         words.withUnsafeMutableBufferPointer { w in
-            for i in 0..<UInt64(hashCount) {
-                let bit = (h1 &+ i &* h2).multipliedFullWidth(by: m).high
+            _ = Self.forEachPosition(of: value, hashCount: hashCount, bitCount: m) { bit in
                 w[Int(bit >> 6)] |= 1 << (bit & 63)
+                return true
             }
         }
     }
@@ -95,21 +96,35 @@ public struct BloomFilter: Sendable, Equatable {
     /// Whether the value may be in the filter (always true for an inserted value; true with
     /// probability about ε for any other).
     public func contains(_ value: UnsafeRawBufferPointer) -> Bool {
-        precondition(value.count >= Self.valueByteCount, "a Bloom filter value is at least 16 bytes")
-        let (h1, h2) = Self.hashes(value)
         let m = UInt64(bitCount)
         return words.withUnsafeBufferPointer { w in
-            for i in 0..<UInt64(hashCount) {
-                let bit = (h1 &+ i &* h2).multipliedFullWidth(by: m).high
-                if w[Int(bit >> 6)] & (1 << (bit & 63)) == 0 { return false }
+            Self.forEachPosition(of: value, hashCount: hashCount, bitCount: m) { bit in
+                w[Int(bit >> 6)] & (1 << (bit & 63)) != 0
             }
-            return true
         }
     }
 
-    private static func hashes(_ value: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
-        (UInt64(littleEndian: value.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-         UInt64(littleEndian: value.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+    /// Calls `body` with each of the value's `k` positions until it returns false; returns
+    /// whether it never did.
+    private static func forEachPosition(of value: UnsafeRawBufferPointer, hashCount: Int, bitCount m: UInt64,
+                                        _ body: (UInt64) -> Bool) -> Bool {
+        precondition(value.count >= valueByteCount, "a Bloom filter value is at least 32 bytes")
+        return withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { block in
+            for i in 0..<hashCount {
+                if i % 8 == 0 {
+                    var state = crypto_hash_sha512_state()
+                    crypto_hash_sha512_init(&state)
+                    crypto_hash_sha512_update(&state, positionLabel, UInt64(positionLabel.count))
+                    var counter = UInt8(i / 8)
+                    crypto_hash_sha512_update(&state, &counter, 1)
+                    crypto_hash_sha512_update(&state, value.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(valueByteCount))
+                    crypto_hash_sha512_final(&state, block.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                }
+                let word = UInt64(littleEndian: UnsafeRawBufferPointer(block).loadUnaligned(fromByteOffset: 8 * (i % 8), as: UInt64.self))
+                if !body(word.multipliedFullWidth(by: m).high) { return false }
+            }
+            return true
+        }
     }
 
     // MARK: File body

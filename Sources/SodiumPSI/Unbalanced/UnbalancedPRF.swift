@@ -13,7 +13,7 @@ internal import CSodium
 ///   shuffled response (see `Docs/unbalanced.md`).
 ///
 /// Setups keep a prefix of each 64-byte value: the first `t` bytes (truncated tags) or the
-/// first 16 (Bloom filter positions).
+/// first 32 (from which a Bloom filter derives its bit positions).
 enum UnbalancedPRF {
     static let outputByteCount = OPRF.outputByteCount
     static let cardinalityLabel = Array("SodiumPSI-V1-unbalanced-cardinality".utf8)
