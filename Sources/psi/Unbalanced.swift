@@ -10,6 +10,24 @@ extension UnbalancedAnswerMode: ExpressibleByArgument {
     public static var allValueStrings: [String] { allCases.map(\.description) }
 }
 
+/// Reads the operator's whole list (hub setups and member requests hold it in memory).
+///
+/// The same reader settings as the mutual commands; kept here so that the hub and member
+/// commands do not depend on how those commands read their lists.
+func readWholeList(_ options: InputOptions) throws -> ([ListRecord], ListSummary) {
+    let format: IdentifierListReader.Format
+    if let column = options.column, options.noHeader, let number = Int(column) {
+        format = .csvWithoutHeader(column: number)
+    } else if let column = options.column {
+        format = .csv(column: Int(column).map { .number($0) } ?? .name(column))
+    } else {
+        format = .lines
+    }
+    return try IdentifierListReader(url: url(options.input), format: format, kind: options.kind.kind,
+                                    policy: options.onInvalid == .stop ? .stop : .skip,
+                                    caseInsensitive: options.caseInsensitive).readAll()
+}
+
 /// `psi hub …`: the list holder's steps.
 struct HubCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -110,7 +128,7 @@ struct HubSetup: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let (records, summary) = try readRecords(input)
+            let (records, summary) = try readWholeList(input)
             report(summary)
             let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), purpose: try PurposeLabel(purpose),
                                        parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
@@ -211,7 +229,7 @@ struct MemberRequest: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let (records, summary) = try readRecords(input)
+            let (records, summary) = try readWholeList(input)
             report(summary)
             let member = try UnbalancedPSIFileExchange.request(
                 records: records, purpose: try PurposeLabel(purpose), setupURL: url(setup), stateURL: url(state), requestURL: url(out),
