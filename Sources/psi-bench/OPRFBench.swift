@@ -26,6 +26,9 @@ struct OPRFBench: ParsableCommand {
     @Option(name: .customLong("fp-rate"), help: "False-positive rate of the Bloom filter setup (default 2^-20).")
     var fpRate = SetupEncoding.defaultFalsePositiveRate
 
+    @Flag(name: .customLong("cardinality-only"), help: "Measure the unbalanced steps with a cardinality-only hub key (one blind per query, shuffled response).")
+    var cardinalityOnly = false
+
     func run() throws {
         let n = common.items
         let parallelism = common.parallelism
@@ -60,9 +63,10 @@ struct OPRFBench: ParsableCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = { (name: String) in folder.appendingPathComponent(name) }
-        let hub = UnbalancedPSIHub(key: .generate(answerMode: .intersection), purpose: try PurposeLabel("psi-bench"),
+        let mode: UnbalancedAnswerMode = cardinalityOnly ? .cardinalityOnly : .intersection
+        let hub = UnbalancedPSIHub(key: .generate(answerMode: mode), purpose: try PurposeLabel("psi-bench"),
                                    maximumRequestSize: m, parallelism: common.parallelism)
-        var fields: [(String, Any)] = []
+        var fields: [(String, Any)] = [("answer", mode.description)]
 
         // Setup: one hash to the group, one multiplication and a SHA-512 per hub item.
         let setupRaw = RawLibsodium.ristretto255(hashes: n, multiplications: n, threads: common.threads)

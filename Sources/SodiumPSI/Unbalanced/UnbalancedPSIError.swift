@@ -34,6 +34,7 @@ public enum UnbalancedPSIError: Error, Sendable, Equatable {
 }
 
 extension UnbalancedPSIError: LocalizedError {
+    /// What was refused, in which file, what was found and what was expected.
     public var errorDescription: String? {
         switch self {
         case let .requestUnderOtherKey(path, requestKeyID, hubKeyID):
