@@ -252,16 +252,14 @@ public struct UnbalancedSetup: Sendable {
 }
 
 /// A tag, up to 32 bytes, stored inline (zero-padded) so a set of tags needs no heap object per tag.
+///
+/// Hashed whole with Swift's per-process seeded hasher: a hostile setup whose tags share their
+/// first bytes cannot make every lookup walk one long collision chain.
 struct Tag: Hashable {
     private var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
 
     init(_ bytes: UnsafeRawPointer, count: Int) {
         Swift.withUnsafeMutableBytes(of: &self) { $0.baseAddress!.copyMemory(from: bytes, byteCount: count) }
-    }
-
-    func hash(into hasher: inout Hasher) {
-        // Tags are pseudorandom: one word is a good hash (the Set still compares whole tags).
-        hasher.combine(w0)
     }
 }
 
