@@ -44,6 +44,21 @@ exchange() {
 exchange agent-phones.csv phone agent_phone both-learn "demo 2026: suspected agent phone numbers"
 exchange forged-documents.txt document "" both-learn "demo 2026: forged hardship documents"
 
+# Unbalanced PSI: bank A acts as an alliance hub and publishes its phone list once; bank B queries it.
+echo
+echo "== unbalanced PSI: bank A publishes its agent phone list as a hub setup; bank B queries it"
+HUB_PURPOSE="demo 2026: alliance agent phone numbers"
+(cd "$A" && "$PSI" hub keygen --key hub.key && "$PSI" hub setup --key hub.key --kind phone --input agent-phones.csv \
+    --column agent_phone --purpose "$HUB_PURPOSE" --out hub-setup.spsi)
+transfer "$A/hub-setup.spsi" "$B"
+(cd "$B" && "$PSI" member request --setup hub-setup.spsi --kind phone --input agent-phones.csv --column agent_phone \
+    --purpose "$HUB_PURPOSE" --state member.state --out member-request.spsi)
+transfer "$B/member-request.spsi" "$A"
+(cd "$A" && "$PSI" hub respond --key hub.key --purpose "$HUB_PURPOSE" --request member-request.spsi --out hub-response.spsi)
+transfer "$A/hub-response.spsi" "$B"
+(cd "$B" && "$PSI" member finish --state member.state --setup hub-setup.spsi --response hub-response.spsi \
+    --output agent-phones.unbalanced.matches.csv)
+
 # Check what each bank learned against the answer key.
 check() {
     local bank=$1 list=$2 key=$3
@@ -62,4 +77,5 @@ check "$A" agent-phones "$RUN/answer-key/phones.txt"
 check "$B" agent-phones "$RUN/answer-key/phones.txt"
 check "$A" forged-documents "$RUN/answer-key/documents.txt"
 check "$B" forged-documents "$RUN/answer-key/documents.txt"
+check "$B" agent-phones.unbalanced "$RUN/answer-key/phones.txt"
 echo "demo passed: see $A/*.matches.csv and $B/*.matches.csv"

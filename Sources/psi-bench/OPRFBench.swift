@@ -6,9 +6,28 @@ import SodiumPSI
 struct OPRFBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "oprf",
-        abstract: "RFC 9497 OPRF: server Evaluate over its list, and a client's blind, server's BlindEvaluate and Finalize.")
+        abstract: "RFC 9497 OPRF: server Evaluate over its list, and a client's blind, server's BlindEvaluate and Finalize; then unbalanced PSI: hub setup (tags and Bloom filter) and one member query.",
+        discussion: """
+        seconds, raw_seconds, ratio_to_raw, items_per_second and wire_bytes_per_item describe the bare OPRF round
+        (Evaluate + Blind + BlindEvaluate + Finalize of --items inputs). setup_* fields time UnbalancedPSIHub.makeSetup
+        plus writing the setup file, for --items hub items in each encoding; query_* fields time one member query of
+        --query-items items through files (member blind, hub evaluate, member finalize and lookup), each beside its own
+        raw libsodium lower bound.
+        """)
 
     @OptionGroup var common: CommonOptions
+
+    @Option(name: .customLong("query-items"), help: "Items in the member's query (default: --items).")
+    var queryItems: Int?
+
+    @Option(name: .customLong("tag-bytes"), help: "Tag length of the tags setup (default \(SetupEncoding.defaultTagByteCount)).")
+    var tagBytes = SetupEncoding.defaultTagByteCount
+
+    @Option(name: .customLong("fp-rate"), help: "False-positive rate of the Bloom filter setup (default 2^-20).")
+    var fpRate = SetupEncoding.defaultFalsePositiveRate
+
+    @Flag(name: .customLong("cardinality-only"), help: "Measure the unbalanced steps with a cardinality-only hub key (one blind per query, shuffled response).")
+    var cardinalityOnly = false
 
     func run() throws {
         let n = common.items
@@ -23,14 +42,69 @@ struct OPRFBench: ParsableCommand {
         let outputs = try OPRF.finalize(inputs, batch: batch, evaluatedElements: evaluated, parallelism: parallelism)
         let elapsed = seconds(since: start)
         guard outputs == direct else { throw ValidationError("Finalize and Evaluate disagree") }
-        let peak = peakResidentBytes()
         // Evaluate: H + 1 mult each; Blind: H + 1 mult; BlindEvaluate: 1 mult; Finalize: 1 mult.
         let raw = RawLibsodium.ristretto255(hashes: 2 * n, multiplications: 4 * n, threads: common.threads)
-        try Report(fields: [
+        var fields: [(String, Any)] = [
             ("benchmark", "oprf"), ("suite", "ristretto255-SHA512"), ("items_per_side", n),
             ("threads", common.threads), ("batch", common.batch), ("seconds", elapsed), ("raw_seconds", raw), ("ratio_to_raw", elapsed / raw),
-            ("items_per_second", Double(n) / elapsed), ("peak_rss_bytes", peak),
+            ("items_per_second", Double(n) / elapsed),
             ("wire_bytes_per_item", Double(2 * GroupElement.byteCount)),
-        ]).print(json: common.json)
+        ]
+        fields += try unbalanced(hubItems: n, queryItems: queryItems ?? n)
+        fields.insert(("peak_rss_bytes", peakResidentBytes()), at: 9)
+        try Report(fields: fields).print(json: common.json)
+    }
+
+    /// Hub setup in both encodings and one member query through files, each beside its raw lower bound.
+    private func unbalanced(hubItems n: Int, queryItems m: Int) throws -> [(String, Any)] {
+        let (hubList, memberList) = syntheticItems(count: max(n, m), overlap: max(1, m / 10))
+        let hubItems = Array(hubList.prefix(n)), memberItems = Array(memberList.prefix(m))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("psi-bench-oprf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = { (name: String) in folder.appendingPathComponent(name) }
+        let mode: UnbalancedAnswerMode = cardinalityOnly ? .cardinalityOnly : .intersection
+        let hub = UnbalancedPSIHub(key: .generate(answerMode: mode), purpose: try PurposeLabel("psi-bench"),
+                                   maximumRequestSize: m, parallelism: common.parallelism)
+        var fields: [(String, Any)] = [("answer", mode.description)]
+
+        // Setup: one hash to the group, one multiplication and a SHA-512 per hub item.
+        let setupRaw = RawLibsodium.ristretto255(hashes: n, multiplications: n, threads: common.threads)
+        fields.append(("setup_raw_seconds", setupRaw))
+        var tagsSetup: UnbalancedSetup?
+        for (name, encoding) in [("tags", SetupEncoding.truncatedTags(byteCount: tagBytes)), ("bloom", .bloomFilter(falsePositiveRate: fpRate))] {
+            let start = DispatchTime.now()
+            let setup = try hub.makeSetup(items: hubItems, encoding: encoding)
+            try setup.write(to: file("\(name).spsi"))
+            let elapsed = seconds(since: start)
+            if name == "tags" { tagsSetup = setup }
+            fields += [("setup_\(name)_seconds", elapsed), ("setup_\(name)_ratio_to_raw", elapsed / setupRaw),
+                       ("setup_\(name)_items_per_second", Double(n) / elapsed),
+                       ("setup_\(name)_bytes_per_item", Double(setup.fileByteCount) / Double(n)),
+                       ("setup_\(name)_false_positive_log2", log2(encoding.falsePositiveRate(itemCount: n)))]
+        }
+
+        // Query: the member blinds (H + 1 mult), the hub evaluates (1 mult), the member finalises (1 mult) and looks up.
+        let setup = try UnbalancedSetup.read(from: file("tags.spsi"))
+        guard setup.setupID == tagsSetup?.setupID else { throw ValidationError("setup did not round-trip") }
+        let lookup = try UnbalancedSetupLookup(setup: setup)
+        let start = DispatchTime.now()
+        let member = try UnbalancedPSIMember(items: memberItems, purpose: hub.purpose, setup: setup, parallelism: common.parallelism)
+        try member.request.write(to: file("request.spsi"))
+        let request = try UnbalancedRequest.read(from: file("request.spsi"), purpose: hub.purpose, key: hub.key, maximumCount: m)
+        try hub.respond(to: request).write(to: file("response.spsi"))
+        let response = try UnbalancedResponse.read(from: file("response.spsi"), request: member.context, count: m)
+        let result = try member.finish(response: response, lookup: lookup)
+        let elapsed = seconds(since: start)
+        let expected = min(max(1, m / 10), n)
+        guard result.count == expected else { throw ValidationError("query found \(result.count) matches, expected \(expected)") }
+        let queryRaw = RawLibsodium.ristretto255(hashes: m, multiplications: 3 * m, threads: common.threads)
+        let wire = try ["request.spsi", "response.spsi"].reduce(0) {
+            $0 + ((try FileManager.default.attributesOfItem(atPath: file($1).path)[.size] as? NSNumber)?.intValue ?? 0)
+        }
+        fields += [("query_items", m), ("query_seconds", elapsed), ("query_raw_seconds", queryRaw), ("query_ratio_to_raw", elapsed / queryRaw),
+                   ("query_items_per_second", Double(m) / elapsed), ("query_wire_bytes_per_item", Double(wire) / Double(m)),
+                   ("query_matches", result.count)]
+        return fields
     }
 }

@@ -15,10 +15,13 @@ struct PSI: ParsableCommand {
           B: psi finish    → result (both-learn and cardinality-only)
         Both sides must use the same --purpose and --outcome.
 
+        Unbalanced PSI (one hub, many members): psi hub keygen|setup|respond, psi member request|finish.
+
         Exit codes: 0 success, 64 usage error, 65 bad input list, 66 input file missing or unreadable,
         76 protocol or message-file error (refused file, wrong session, tampering), 1 other failure.
         """,
-        subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Sample.self]
+        subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Sample.self,
+                      HubCommand.self, MemberCommand.self]
     )
 }
 
@@ -34,6 +37,7 @@ enum ExitStatus {
         switch error {
         case IdentifierListError.unreadable, MessageFileError.io, StateFileError.io: return noInput
         case is IdentifierError, is IdentifierListError: return badInput
+        case is UnbalancedPSIError: return protocolError
         case is MessageFileError, is PSIError, is StateFileError: return protocolError
         default: return failure
         }

@@ -78,15 +78,19 @@ public struct MessageHeader: Sendable, Equatable {
         return bytes
     }
 
-    /// The step, in words (``MutualPSIMessage/Kind`` names for mutual PSI).
+    /// The step, in words (``MutualPSIMessage/Kind`` names for mutual PSI,
+    /// ``UnbalancedMessageKind`` names for unbalanced PSI).
     public var kindDescription: String {
         if protocolID == .mutual, let kind = MutualPSIMessage.Kind(rawValue: kind) { return kind.description }
+        if protocolID == .unbalanced, let kind = UnbalancedMessageKind(rawValue: kind) { return kind.description }
         return "unknown step \(kind)"
     }
 
-    /// The mode, in words (``MutualPSIOutcome`` names for mutual PSI).
+    /// The mode, in words (``MutualPSIOutcome`` names for mutual PSI; the answer mode and
+    /// setup encoding for unbalanced PSI).
     public var modeDescription: String {
         if protocolID == .mutual, let mode = MutualPSIOutcome(rawValue: mode) { return mode.description }
+        if protocolID == .unbalanced { return UnbalancedMessageKind.modeDescription(mode) }
         return "mode \(mode)"
     }
 

@@ -6,6 +6,9 @@ import SodiumPSI
 
 let path = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-message-\(getpid()).spsi")
 let purpose = try! PurposeLabel("fuzz")
+/// A fixed hub key, so that seed requests made under it pass the header checks.
+let hubKey = HubKey(privateKey: try! OPRF.PrivateKey.derive(seed: [UInt8](repeating: 7, count: 32), info: [UInt8]()),
+                    answerMode: .intersection)
 
 func check(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let data = Data(bytes: bytes, count: count)
@@ -23,6 +26,13 @@ func check(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
                                                                                            parallelism: .serial))
             _ = try? responder.respond(to: message)
         }
+    }
+    // Unbalanced PSI: a setup (tags or Bloom filter parameters and body) and a request.
+    if let setup = try? UnbalancedSetup.read(from: path), let lookup = try? UnbalancedSetupLookup(setup: setup) {
+        _ = lookup.itemCount
+    }
+    if let request = try? UnbalancedRequest.read(from: path, purpose: purpose, key: hubKey, maximumCount: 1 << 16) {
+        _ = try? UnbalancedPSIHub(key: hubKey, purpose: purpose, parallelism: .serial).respond(to: request)
     }
     // Chunked reading with a small chunk size.
     if let reader = try? MessageFileReader(url: path, expecting: MessageExpectation()) {

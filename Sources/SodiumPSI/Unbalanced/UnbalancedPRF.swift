@@ -1,0 +1,116 @@
+import Foundation
+internal import CSodium
+
+/// The PRF values unbalanced PSI compares, in one place for the hub and the member.
+///
+/// - OPRF input of an item: `I2OSP(len(purpose), 2) || purpose || psiEncoding`, so a setup
+///   for one purpose is useless for another.
+/// - Intersection mode: the RFC 9497 output `F(k, x) = SHA-512(I2OSP(len(x),2) || x ||
+///   I2OSP(32,2) || k·H(x) || "Finalize")`, computed by the hub with Evaluate and by the
+///   member with Blind / BlindEvaluate / Finalize.
+/// - Cardinality-only mode: `T(x) = SHA-512("SodiumPSI-V1-unbalanced-cardinality" || k·H(x))`,
+///   which does not depend on `x` except through `k·H(x)`, so a member can compute it from a
+///   shuffled response (see `Docs/unbalanced.md`).
+///
+/// Setups keep a prefix of each 64-byte value: the first `t` bytes (truncated tags) or the
+/// first 32 (from which a Bloom filter derives its bit positions).
+enum UnbalancedPRF {
+    static let outputByteCount = OPRF.outputByteCount
+    static let cardinalityLabel = Array("SodiumPSI-V1-unbalanced-cardinality".utf8)
+
+    /// The OPRF inputs of many items in one buffer: input `i` is `bytes[offsets[i]..<offsets[i+1]]`.
+    struct Inputs {
+        var bytes: [UInt8] = []
+        var offsets: [Int] = [0]
+        var count: Int { offsets.count - 1 }
+
+        init(_ items: [Identifier], purpose: PurposeLabel) {
+            let prefix = UnbalancedPRF.prefix(purpose)
+            bytes.reserveCapacity(items.count * (prefix.count + 16))
+            offsets.reserveCapacity(items.count + 1)
+            for item in items {
+                bytes += prefix
+                bytes.append(item.kind.rawValue)
+                bytes += item.canonical.utf8
+                offsets.append(bytes.count)
+            }
+        }
+
+        func withInput<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offsets[i]..<offsets[i + 1]])) }
+        }
+
+        /// The inputs as separate arrays, for the OPRF client API.
+        var arrays: [[UInt8]] { (0..<count).map { Array(bytes[offsets[$0]..<offsets[$0 + 1]]) } }
+    }
+
+    /// `I2OSP(len(purpose), 2) || purpose`.
+    static func prefix(_ purpose: PurposeLabel) -> [UInt8] {
+        i2osp2(purpose.bytes.count) + purpose.bytes
+    }
+
+    /// The OPRF input of one item.
+    static func input(_ item: Identifier, purpose: PurposeLabel) -> [UInt8] {
+        prefix(purpose) + item.psiEncoding
+    }
+
+    /// `SHA-512("SodiumPSI-V1-unbalanced-cardinality" || element)` into 64 bytes at `output`.
+    static func cardinalityTag(_ element: GroupElement, into output: UnsafeMutableRawPointer) {
+        var state = crypto_hash_sha512_state()
+        crypto_hash_sha512_init(&state)
+        crypto_hash_sha512_update(&state, cardinalityLabel, UInt64(cardinalityLabel.count))
+        element.withUnsafeBytes { _ = crypto_hash_sha512_update(&state, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), 32) }
+        crypto_hash_sha512_final(&state, output.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// The hub's values of its own items (RFC 9497 Evaluate in intersection mode, `T` in
+    /// cardinality-only mode), keeping the first `keep` bytes of each, contiguously.
+    static func evaluate(_ inputs: Inputs, key: HubKey, keep: Int, parallelism: Parallelism,
+                         progress: ProgressHandler?) throws -> [UInt8] {
+        precondition((1...outputByteCount).contains(keep))
+        var values = [UInt8](repeating: 0, count: inputs.count * keep)
+        let scalar = key.privateKey.scalar
+        let mode = key.answerMode
+        try values.withUnsafeMutableBytes { out in
+            try forEachRange(count: inputs.count, parallelism: parallelism,
+                             progress: progress.map { ("evaluating the list", $0) }) { range in
+                try withUnsafeTemporaryAllocation(byteCount: outputByteCount, alignment: 16) { full in
+                    defer { sodium_memzero(full.baseAddress!, outputByteCount) }
+                    for i in range {
+                        try inputs.withInput(i) { input in
+                            let issued = try OPRF.inputElement(input).multiplied(by: scalar)
+                            switch mode {
+                            case .intersection: OPRF.finalizeHash(input: input, element: issued, into: full.baseAddress!)
+                            case .cardinalityOnly: cardinalityTag(issued, into: full.baseAddress!)
+                            }
+                        }
+                        (out.baseAddress! + i * keep).copyMemory(from: full.baseAddress!, byteCount: keep)
+                    }
+                }
+            }
+        }
+        return values
+    }
+
+    /// Refuses the identity, non-canonical encodings (top bit set) and repeats among elements
+    /// received from the other party; `scalar multiplication` then refuses invalid encodings.
+    static func checkReceived(_ elements: [GroupElement]) throws {
+        var seen = [GroupElement: Int](minimumCapacity: elements.count)
+        for (index, element) in elements.enumerated() {
+            guard element != .zero else { throw PSIError.identityElement(index: index) }
+            let topBit = element.withUnsafeBytes { $0[31] & 0x80 }
+            guard topBit == 0 else { throw PSIError.invalidElementEncoding(index: index) }
+            if let first = seen.updateValue(index, forKey: element) {
+                throw PSIError.duplicateElement(index: index, firstIndex: first)
+            }
+        }
+    }
+
+    /// Elements of a message body, copied without checks (``checkReceived(_:)`` and the
+    /// scalar multiplications check them).
+    static func elements(fromBody body: [UInt8]) -> [GroupElement] {
+        var elements = [GroupElement](repeating: .zero, count: body.count / GroupElement.byteCount)
+        elements.withUnsafeMutableBytes { out in body.withUnsafeBytes { out.copyMemory(from: $0) } }
+        return elements
+    }
+}

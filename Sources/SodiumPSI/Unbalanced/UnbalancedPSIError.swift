@@ -1,0 +1,66 @@
+public import Foundation
+
+/// Why an unbalanced-PSI step refused its input. Every case that concerns a file names it.
+///
+/// Messages carry public facts only (key identifiers, counts, parameters), never an element,
+/// a tag, a blind or an item.
+public enum UnbalancedPSIError: Error, Sendable, Equatable {
+    /// A request was made against a setup under another key: the hub has rotated its key (or
+    /// the member used another hub's setup). The member must fetch the current setup.
+    case requestUnderOtherKey(path: String, requestKeyID: String, hubKeyID: String)
+    /// A response was made under another key than the setup the request was made for.
+    case responseUnderOtherKey(path: String, responseKeyID: String, setupKeyID: String)
+    /// A setup (or delta) was made under another key than the request: a stale setup after a
+    /// rotation, or another hub's.
+    case setupUnderOtherKey(path: String, setupKeyID: String, requestKeyID: String)
+    /// A request holds more items than the hub's policy allows.
+    case requestTooLarge(path: String, count: Int, limit: Int)
+    /// A message of another answer mode (intersection or cardinality-only).
+    case answerModeMismatch(path: String, found: String, expected: String)
+    /// A setup delta that does not belong to the base setup given with it.
+    case deltaBaseMismatch(path: String, found: String, expected: String)
+    /// A setup delta in another encoding than its base.
+    case encodingMismatch(path: String, found: String, expected: String)
+    /// A setup whose body is not a valid encoding (bad filter parameters, body length…).
+    case invalidSetup(path: String, reason: String)
+    /// A hub key file that is not a key file of this library, or is damaged.
+    case invalidKeyFile(path: String, reason: String)
+    /// `keygen` would overwrite an existing key without being asked to rotate it.
+    case keyFileExists(path: String)
+    /// An encoding parameter out of range (tag length, false-positive rate).
+    case invalidEncodingParameter(reason: String)
+    /// A request or response element is invalid (the identity, not canonical, or a repeat).
+    case invalidElement(path: String, index: Int, reason: String)
+}
+
+extension UnbalancedPSIError: LocalizedError {
+    /// What was refused, in which file, what was found and what was expected.
+    public var errorDescription: String? {
+        switch self {
+        case let .requestUnderOtherKey(path, requestKeyID, hubKeyID):
+            return "\(path): request was made under key \(requestKeyID); the hub's key is \(hubKeyID): the member must fetch the current setup and make a new request"
+        case let .responseUnderOtherKey(path, responseKeyID, setupKeyID):
+            return "\(path): response was made under key \(responseKeyID); expected key \(setupKeyID), the key of the setup the request was made for"
+        case let .setupUnderOtherKey(path, setupKeyID, requestKeyID):
+            return "\(path): setup was made under key \(setupKeyID); the request was made under key \(requestKeyID) (a stale setup after a key rotation, or another hub's): use the setup the request was made from"
+        case let .requestTooLarge(path, count, limit):
+            return "\(path): request holds \(count) items, more than the hub's maximum of \(limit) (--max-request-items); a member querying every possible value would learn the whole list"
+        case let .answerModeMismatch(path, found, expected):
+            return "\(path): message asks for \(found) answers; expected \(expected)"
+        case let .deltaBaseMismatch(path, found, expected):
+            return "\(path): delta belongs to setup \(found); expected a delta of setup \(expected)"
+        case let .encodingMismatch(path, found, expected):
+            return "\(path): setup is encoded as \(found); expected \(expected) like its base setup"
+        case let .invalidSetup(path, reason):
+            return "\(path): not a usable setup: \(reason)"
+        case let .invalidKeyFile(path, reason):
+            return "\(path): not a usable hub key file: \(reason)"
+        case let .keyFileExists(path):
+            return "\(path): a hub key file already exists; pass --rotate to replace it (setups and requests under the old key will then be refused)"
+        case let .invalidEncodingParameter(reason):
+            return "invalid setup encoding: \(reason)"
+        case let .invalidElement(path, index, reason):
+            return "\(path): element \(index) is invalid: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,162 @@
+public import Foundation
+
+/// Unbalanced PSI over files, one call per step, for operators who pass files between a hub
+/// and its members (the `psi hub` and `psi member` commands are thin shells around this type).
+///
+/// Every step checks its inputs completely before it writes anything, and every output (key,
+/// setup, message, state, result) is written atomically.
+public enum UnbalancedPSIFileExchange {
+    /// What a member learned, ready to print or save.
+    public struct Outcome: Sendable, Equatable {
+        /// The result of the query.
+        public let result: UnbalancedPSIResult
+        /// For an intersection, the matching records as the operator wrote them (input order).
+        public let matches: [ListRecord]
+        /// Items in the member's request.
+        public let requestSize: Int
+        /// Items in the hub's setup and deltas.
+        public let setupItemCount: Int
+        /// A member item outside the list matches with at most about this probability.
+        public let falsePositiveRate: Double
+    }
+
+    /// Hub: generates a key serving `answerMode` and writes it with mode 0600.
+    ///
+    /// - Parameters:
+    ///   - url: the key file to write.
+    ///   - answerMode: the one answer mode the key serves.
+    ///   - rotate: replace an existing key file (setups and requests under the old key are
+    ///     refused from then on). Without it an existing file is refused.
+    /// - Throws: ``UnbalancedPSIError/keyFileExists(path:)``, ``StateFileError``.
+    @discardableResult
+    public static func generateKey(at url: URL, answerMode: UnbalancedAnswerMode, rotate: Bool) throws -> HubKey {
+        let key = HubKey.generate(answerMode: answerMode)
+        try key.save(to: url, replacing: rotate)
+        return key
+    }
+
+    /// Hub: evaluates and encodes its list, and writes the setup for members.
+    ///
+    /// - Parameters:
+    ///   - records: the hub's list.
+    ///   - hub: the hub.
+    ///   - encoding: truncated tags or a Bloom filter.
+    ///   - setupURL: where to write the setup.
+    ///   - progress: progress reports.
+    @discardableResult
+    public static func publishSetup(records: [ListRecord], hub: UnbalancedPSIHub, encoding: SetupEncoding, setupURL: URL,
+                                    progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
+        let setup = try hub.makeSetup(items: records.map(\.identifier), encoding: encoding, progress: progress)
+        try setup.write(to: setupURL)
+        return setup
+    }
+
+    /// Hub: encodes new entries like the published setup at `baseURL` and writes a delta.
+    ///
+    /// Only the base's header (and, for a filter, its parameter block) is read: the identifier,
+    /// key, purpose, mode and encoding that the delta must share.
+    ///
+    /// - Parameters:
+    ///   - records: the entries appended to the list.
+    ///   - hub: the hub; its key must be the base's.
+    ///   - baseURL: the published setup.
+    ///   - deltaURL: where to write the delta.
+    ///   - progress: progress reports.
+    @discardableResult
+    public static func publishDelta(records: [ListRecord], hub: UnbalancedPSIHub, baseURL: URL, deltaURL: URL,
+                                    progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
+        let reader = try UnbalancedSetup.openSetup(baseURL, purpose: hub.purpose, keyID: nil)
+        let header = reader.header
+        let (mode, code) = try UnbalancedSetup.setupMode(header, path: baseURL.path)
+        let encoding: SetupEncoding
+        if code == 1 {
+            encoding = .truncatedTags(byteCount: header.elementSize)
+        } else {
+            guard header.elementSize == 8, let block = try reader.readChunk(maximumElements: BloomFilter.parameterWords),
+                  block.count == BloomFilter.parameterWords * 8 else {
+                throw UnbalancedPSIError.invalidSetup(path: baseURL.path, reason: "the Bloom filter parameter block is missing")
+            }
+            let bits = block[24..<32].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            encoding = .bloomFilter(falsePositiveRate: Double(bitPattern: bits))
+        }
+        let delta = try hub.makeDelta(items: records.map(\.identifier), baseSetupID: header.sessionID,
+                                      baseKeyID: try HubKeyID(bytes: header.keyID), purposeDigest: header.purposeDigest,
+                                      answerMode: mode, isDelta: header.kind == UnbalancedMessageKind.setupDelta.rawValue,
+                                      encoding: encoding, origin: baseURL.path, progress: progress)
+        try delta.write(to: deltaURL)
+        return delta
+    }
+
+    /// Hub: reads a request (refusing it from its header when it is under another key, in
+    /// another mode, or larger than the hub's limit), evaluates it, and writes the response.
+    ///
+    /// - Parameters:
+    ///   - hub: the hub (its key, purpose and request limit).
+    ///   - requestURL: the member's request.
+    ///   - responseURL: where to write the response.
+    ///   - reviewRequestSize: called with the request's declared size once the header is
+    ///     accepted, before any element is read; throw to stop.
+    @discardableResult
+    public static func respond(hub: UnbalancedPSIHub, requestURL: URL, responseURL: URL,
+                               reviewRequestSize: (Int) throws -> Void = { _ in }) throws -> UnbalancedResponse {
+        let request = try UnbalancedRequest.read(from: requestURL, purpose: hub.purpose, key: hub.key,
+                                                 maximumCount: hub.maximumRequestSize, reviewCount: reviewRequestSize)
+        let response = try hub.respond(to: request)
+        try response.write(to: responseURL)
+        return response
+    }
+
+    /// Member: reads and checks the setup, blinds `records`, writes the request for the hub
+    /// and the member's state (mode 0600).
+    ///
+    /// - Parameters:
+    ///   - records: the member's list; repeats are collapsed.
+    ///   - purpose: the purpose label of the hub's list.
+    ///   - setupURL: the hub's setup (not a delta).
+    ///   - stateURL: where to write the member's state.
+    ///   - requestURL: where to write the request.
+    ///   - parallelism: threads.
+    @discardableResult
+    public static func request(records: [ListRecord], purpose: PurposeLabel, setupURL: URL, stateURL: URL, requestURL: URL,
+                               parallelism: Parallelism = .allCores) throws -> UnbalancedPSIMember {
+        let setup = try UnbalancedSetup.read(from: setupURL, purpose: purpose)
+        guard !setup.isDelta else {
+            throw UnbalancedPSIError.invalidSetup(path: setupURL.path, reason: "it is a setup delta; expected the full setup")
+        }
+        let records = distinctRecords(records)
+        let member = try UnbalancedPSIMember(items: records.map(\.identifier), purpose: purpose, setup: setup, parallelism: parallelism)
+        try member.request.write(to: requestURL)
+        try MemberStateFile.write(member, records: records, to: stateURL)
+        return member
+    }
+
+    /// Member: reads the hub's response, the setup the request was made from and its deltas,
+    /// and computes what the member learns.
+    ///
+    /// - Parameters:
+    ///   - stateURL: the member's state from ``request(records:purpose:setupURL:stateURL:requestURL:parallelism:)``.
+    ///   - responseURL: the hub's response.
+    ///   - setupURL: the setup the request was made from.
+    ///   - deltaURLs: deltas of that setup.
+    ///   - parallelism: threads.
+    public static func finish(stateURL: URL, responseURL: URL, setupURL: URL, deltaURLs: [URL] = [],
+                              parallelism: Parallelism = .allCores) throws -> Outcome {
+        let (member, records) = try MemberStateFile.read(from: stateURL, parallelism: parallelism)
+        let context = member.context
+        let response = try UnbalancedResponse.read(from: responseURL, request: context, count: member.request.blindedElements.count)
+        let setup = try UnbalancedSetup.read(from: setupURL, purpose: member.purpose, keyID: context.keyID)
+        let deltas = try deltaURLs.map { try UnbalancedSetup.read(from: $0, purpose: member.purpose, keyID: context.keyID) }
+        let lookup = try UnbalancedSetupLookup(setup: setup, deltas: deltas)
+        let result = try member.finish(response: response, lookup: lookup)
+        var matches = [ListRecord]()
+        if case .intersection(let indices, _) = result { matches = indices.map { records[$0] } }
+        return Outcome(result: result, matches: matches, requestSize: member.items.count, setupItemCount: lookup.itemCount,
+                       falsePositiveRate: lookup.falsePositiveRate)
+    }
+
+    /// The first record of each identifier, in input order.
+    static func distinctRecords(_ records: [ListRecord]) -> [ListRecord] {
+        var seen = Set<Identifier>(minimumCapacity: records.count)
+        return records.filter { seen.insert($0.identifier).inserted }
+    }
+}

@@ -1,0 +1,162 @@
+public import Foundation
+
+/// What ties a member's request and the hub's response together: both carry it in their headers.
+public struct UnbalancedQueryContext: Sendable, Equatable {
+    /// A fresh random identifier chosen by the member for this query.
+    public let sessionID: SessionID
+    /// The key of the setup the request was made from.
+    public let keyID: HubKeyID
+    /// SHA-256 of the purpose label.
+    public let purposeDigest: [UInt8]
+    /// The answer mode of the setup.
+    public let answerMode: UnbalancedAnswerMode
+
+    /// Creates a context.
+    public init(sessionID: SessionID, keyID: HubKeyID, purposeDigest: [UInt8], answerMode: UnbalancedAnswerMode) {
+        self.sessionID = sessionID
+        self.keyID = keyID
+        self.purposeDigest = purposeDigest
+        self.answerMode = answerMode
+    }
+
+    func header(_ kind: UnbalancedMessageKind, count: Int) -> MessageHeader {
+        MessageHeader(suite: .ristretto255SHA512, protocolID: .unbalanced, kind: kind.rawValue, mode: answerMode.rawValue,
+                      elementSize: GroupElement.byteCount, purposeDigest: purposeDigest, sessionID: sessionID,
+                      keyID: keyID.bytes, count: count)
+    }
+}
+
+/// A member's request: its items blinded (intersection mode: one random blind each, in the
+/// member's order; cardinality-only: one blind for the whole request).
+public struct UnbalancedRequest: Sendable {
+    /// The query's context.
+    public let context: UnbalancedQueryContext
+    /// The blinded elements.
+    public let blindedElements: [GroupElement]
+    /// Where it was read from, for error messages.
+    let origin: String
+
+    /// Wraps blinded elements (for a service that moves them over its own transport).
+    public init(context: UnbalancedQueryContext, blindedElements: [GroupElement]) {
+        self.init(context: context, blindedElements: blindedElements, origin: "request")
+    }
+
+    init(context: UnbalancedQueryContext, blindedElements: [GroupElement], origin: String) {
+        self.context = context
+        self.blindedElements = blindedElements
+        self.origin = origin
+    }
+
+    /// Writes the request as a message file (atomically).
+    public func write(to url: URL) throws {
+        try writeMessage(context.header(.request, count: blindedElements.count), blindedElements, to: url)
+    }
+
+    /// Reads a request, checking its header against the hub's key and policy before any
+    /// element is read.
+    ///
+    /// - Parameters:
+    ///   - url: the file.
+    ///   - purpose: the purpose the hub serves.
+    ///   - key: the hub's key (its identifier and answer mode).
+    ///   - maximumCount: the largest request the hub answers.
+    ///   - reviewCount: called with the declared count once the header is accepted, before any
+    ///     element is read; throw to stop.
+    /// - Throws: ``UnbalancedPSIError/requestUnderOtherKey(path:requestKeyID:hubKeyID:)``,
+    ///   ``UnbalancedPSIError/requestTooLarge(path:count:limit:)``,
+    ///   ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``, and
+    ///   ``MessageFileError`` for any other problem with the file.
+    public static func read(from url: URL, purpose: PurposeLabel, key: HubKey, maximumCount: Int,
+                            reviewCount: (Int) throws -> Void = { _ in }) throws -> UnbalancedRequest {
+        let reader = try openQuery(url, .request, expecting: MessageExpectation(
+            purposeDigest: purpose.digest, keyID: key.keyID.bytes, maximumCount: maximumCount), mode: key.answerMode)
+        try reviewCount(reader.header.count)
+        let context = try UnbalancedQueryContext(sessionID: reader.header.sessionID, keyID: HubKeyID(bytes: reader.header.keyID),
+                                                 purposeDigest: reader.header.purposeDigest, answerMode: key.answerMode)
+        return UnbalancedRequest(context: context, blindedElements: try readElements(reader), origin: url.path)
+    }
+}
+
+/// The hub's response: the request's elements multiplied by the hub's key, in the request's
+/// order (intersection mode) or shuffled (cardinality-only).
+public struct UnbalancedResponse: Sendable {
+    /// The query's context (the request's).
+    public let context: UnbalancedQueryContext
+    /// The evaluated elements.
+    public let evaluatedElements: [GroupElement]
+    /// Where it was read from, for error messages.
+    let origin: String
+
+    /// Wraps evaluated elements (for a service that moves them over its own transport).
+    public init(context: UnbalancedQueryContext, evaluatedElements: [GroupElement]) {
+        self.init(context: context, evaluatedElements: evaluatedElements, origin: "response")
+    }
+
+    init(context: UnbalancedQueryContext, evaluatedElements: [GroupElement], origin: String) {
+        self.context = context
+        self.evaluatedElements = evaluatedElements
+        self.origin = origin
+    }
+
+    /// Writes the response as a message file (atomically).
+    public func write(to url: URL) throws {
+        try writeMessage(context.header(.response, count: evaluatedElements.count), evaluatedElements, to: url)
+    }
+
+    /// Reads the response to a request.
+    ///
+    /// - Parameters:
+    ///   - url: the file.
+    ///   - request: the request's context; the response must carry the same session, key,
+    ///     purpose and mode.
+    ///   - count: the request's element count.
+    /// - Throws: ``UnbalancedPSIError/responseUnderOtherKey(path:responseKeyID:setupKeyID:)``,
+    ///   ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``, and
+    ///   ``MessageFileError`` (digest, session, count, …).
+    public static func read(from url: URL, request: UnbalancedQueryContext, count: Int) throws -> UnbalancedResponse {
+        let reader: MessageFileReader
+        do {
+            reader = try openQuery(url, .response, expecting: MessageExpectation(
+                purposeDigest: request.purposeDigest, sessionID: request.sessionID, keyID: request.keyID.bytes, count: count),
+                mode: request.answerMode)
+        } catch UnbalancedPSIError.requestUnderOtherKey(let path, let found, let expected) {
+            throw UnbalancedPSIError.responseUnderOtherKey(path: path, responseKeyID: found, setupKeyID: expected)
+        }
+        return UnbalancedResponse(context: request, evaluatedElements: try readElements(reader), origin: url.path)
+    }
+}
+
+/// Opens a request or response and checks its header; maps the generic key, size and mode
+/// refusals to the unbalanced protocol's own errors.
+private func openQuery(_ url: URL, _ kind: UnbalancedMessageKind, expecting partial: MessageExpectation,
+                       mode: UnbalancedAnswerMode) throws -> MessageFileReader {
+    var expectation = partial
+    expectation.suite = .ristretto255SHA512
+    expectation.protocolID = .unbalanced
+    expectation.kinds = [kind.rawValue]
+    expectation.mode = mode.rawValue
+    expectation.elementSize = GroupElement.byteCount
+    do {
+        return try MessageFileReader(url: url, expecting: expectation)
+    } catch MessageFileError.keyMismatch(let path, let found, let expected) {
+        throw UnbalancedPSIError.requestUnderOtherKey(path: path, requestKeyID: found, hubKeyID: expected)
+    } catch MessageFileError.peerSetTooLarge(let path, let count, let limit) {
+        throw UnbalancedPSIError.requestTooLarge(path: path, count: count, limit: limit)
+    } catch MessageFileError.modeMismatch(let path, let found, let expected) {
+        throw UnbalancedPSIError.answerModeMismatch(path: path, found: found, expected: expected)
+    }
+}
+
+/// Reads every element; the digest is verified before the elements are returned.
+private func readElements(_ reader: MessageFileReader) throws -> [GroupElement] {
+    var body = [UInt8]()
+    body.reserveCapacity(reader.header.count * GroupElement.byteCount)
+    while let chunk = try reader.readChunk(maximumElements: 1 << 15) { body += chunk }
+    return UnbalancedPRF.elements(fromBody: body)
+}
+
+private func writeMessage(_ header: MessageHeader, _ elements: [GroupElement], to url: URL) throws {
+    let writer = try MessageFileWriter(url: url, header: header)
+    try elements.withUnsafeBytes { try writer.append(elements: $0) }
+    try writer.commit()
+}

@@ -1,0 +1,302 @@
+public import ArgumentParser
+import Foundation
+public import SodiumPSI
+
+extension UnbalancedAnswerMode: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let value = Self.allCases.first(where: { $0.description == argument }) else { return nil }
+        self = value
+    }
+    public static var allValueStrings: [String] { allCases.map(\.description) }
+}
+
+/// Reads the operator's whole list (hub setups and member requests hold it in memory).
+///
+/// The same reader settings as the mutual commands; kept here so that the hub and member
+/// commands do not depend on how those commands read their lists.
+func readWholeList(_ options: InputOptions) throws -> ([ListRecord], ListSummary) {
+    let format: IdentifierListReader.Format
+    if let column = options.column, options.noHeader, let number = Int(column) {
+        format = .csvWithoutHeader(column: number)
+    } else if let column = options.column {
+        format = .csv(column: Int(column).map { .number($0) } ?? .name(column))
+    } else {
+        format = .lines
+    }
+    return try IdentifierListReader(url: url(options.input), format: format, kind: options.kind.kind,
+                                    policy: options.onInvalid == .stop ? .stop : .skip,
+                                    caseInsensitive: options.caseInsensitive).readAll()
+}
+
+/// `psi hub …`: the list holder's steps.
+struct HubCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hub",
+        abstract: "Unbalanced PSI, hub side: make a key, publish a setup of your list, answer members' requests.",
+        discussion: """
+        Hub:    psi hub keygen --key hub.key [--answer intersection|cardinality-only]
+                psi hub setup --key hub.key --kind phone --input list.txt --purpose P --out setup.spsi
+                psi hub respond --key hub.key --purpose P --request request.spsi --out response.spsi
+        Member: psi member request --setup setup.spsi --kind phone --input mine.txt --purpose P --state m.state --out request.spsi
+                psi member finish --state m.state --setup setup.spsi --response response.spsi --output matches.csv
+        See Docs/unbalanced.md.
+        """,
+        subcommands: [HubKeygen.self, HubSetup.self, HubRespond.self])
+}
+
+/// `psi member …`: a member's steps.
+struct MemberCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "member",
+        abstract: "Unbalanced PSI, member side: query a hub's setup with your list, learn your matches (or their number).",
+        subcommands: [MemberRequest.self, MemberFinish.self])
+}
+
+struct HubKeygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Generate the hub's key file (mode 0600). With --rotate, replace the key: old setups and requests are refused from then on.")
+
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "The hub key file to write (mode 0600; keep it, never send it).")
+    var key: String
+
+    @Option(name: .long, help: "What members learn: intersection (which items match) or cardinality-only (how many). Fixed for the key.")
+    var answer: UnbalancedAnswerMode = .intersection
+
+    @Flag(name: .long, help: "Replace an existing key file (key rotation): publish a new setup afterwards.")
+    var rotate = false
+
+    func run() throws {
+        try runReportingErrors {
+            let key = try UnbalancedPSIFileExchange.generateKey(at: url(self.key), answerMode: answer, rotate: rotate)
+            note("\(rotate ? "rotated" : "generated") hub key \(key.keyID) (\(answer)); publish a new setup with psi hub setup")
+            if output.json { try printJSON(["step": "hub-keygen", "key_id": key.keyID.description, "answer": answer.description]) }
+        }
+    }
+}
+
+/// The setup encoding options.
+enum EncodingOption: String, ExpressibleByArgument, CaseIterable {
+    case tags, bloom
+}
+
+struct HubSetup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "setup",
+        abstract: "Evaluate the PRF on every item of your list and write the setup members query (or, with --delta-of, a delta of new entries).")
+
+    @OptionGroup var input: InputOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "The hub key file.")
+    var key: String
+
+    @Option(name: .long, help: "The purpose label of the list, e.g. \"2026 agent phone numbers\".")
+    var purpose: String
+
+    @Option(name: .long, help: "tags: truncated PRF values (--tag-bytes an item); bloom: a Bloom filter (about 1.44·log2(1/ε) bits an item).")
+    var encoding: EncodingOption = .tags
+
+    @Option(name: .customLong("tag-bytes"), help: "Bytes kept of each PRF value, 8–32 (tags; default \(SetupEncoding.defaultTagByteCount)).")
+    var tagBytes = SetupEncoding.defaultTagByteCount
+
+    @Option(name: .customLong("fp-rate"), help: "The Bloom filter's false-positive rate ε, e.g. 2^-20 (default) or 1e-6.")
+    var fpRate = "2^-20"
+
+    @Option(name: .customLong("delta-of"), help: "Write a delta with the entries of --input appended to this published setup (same encoding).")
+    var deltaOf: String?
+
+    @Option(name: .long, help: "The setup (or delta) file to publish.")
+    var out: String
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if !SetupEncoding.tagByteCountRange.contains(tagBytes) { throw ValidationError("--tag-bytes must be 8 to 32") }
+        if Self.parseRate(fpRate) == nil { throw ValidationError("--fp-rate must be a number such as 1e-6 or a power of two such as 2^-20") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// `2^-20`, `1e-6` or `0.000001`.
+    static func parseRate(_ text: String) -> Double? {
+        if text.hasPrefix("2^"), let exponent = Int(text.dropFirst(2)) { return pow(2, Double(exponent)) }
+        return Double(text)
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let (records, summary) = try readWholeList(input)
+            report(summary)
+            let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), purpose: try PurposeLabel(purpose),
+                                       parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+            let setup: UnbalancedSetup
+            if let deltaOf {
+                setup = try UnbalancedPSIFileExchange.publishDelta(records: records, hub: hub, baseURL: url(deltaOf), deltaURL: url(out),
+                                                                   progress: ProgressBar.handlerIfTerminal())
+            } else {
+                let encoding: SetupEncoding = encoding == .tags
+                    ? .truncatedTags(byteCount: tagBytes) : .bloomFilter(falsePositiveRate: Self.parseRate(fpRate)!)
+                setup = try UnbalancedPSIFileExchange.publishSetup(records: records, hub: hub, encoding: encoding, setupURL: url(out),
+                                                                   progress: ProgressBar.handlerIfTerminal())
+            }
+            let perItem = setup.itemCount > 0 ? Double(setup.fileByteCount) / Double(setup.itemCount) : 0
+            note("\(setup.isDelta ? "delta of setup" : "setup") \(setup.setupID): \(setup.itemCount) items as \(setup.encoding), "
+                 + "\(setup.fileByteCount) bytes (\(String(format: "%.2f", perItem)) an item), key \(setup.keyID), \(setup.answerMode); publish \(out) to members")
+            if output.json {
+                try printJSON(["step": setup.isDelta ? "hub-delta" : "hub-setup", "setup_id": setup.setupID.description,
+                               "key_id": setup.keyID.description, "answer": setup.answerMode.description, "items": setup.itemCount,
+                               "encoding": setup.encoding.description, "file_bytes": setup.fileByteCount, "bytes_per_item": perItem,
+                               "false_positive_rate": setup.encoding.falsePositiveRate(itemCount: setup.itemCount),
+                               "input": summary.json, "setup": out])
+            }
+        }
+    }
+}
+
+struct HubRespond: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "respond",
+        abstract: "Answer a member's request: evaluate its blinded items with the hub key and write the response.")
+
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "The hub key file.")
+    var key: String
+
+    @Option(name: .long, help: "The purpose label of the list.")
+    var purpose: String
+
+    @Option(name: .long, help: "The member's request.")
+    var request: String
+
+    @Option(name: .long, help: "The response file to send back to the member.")
+    var out: String
+
+    @Option(name: .customLong("max-request-items"),
+            help: "Refuse a request larger than this (default \(UnbalancedPSIHub.defaultMaximumRequestSize)): a member querying every possible value would learn the whole list.")
+    var maxRequestItems = UnbalancedPSIHub.defaultMaximumRequestSize
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if maxRequestItems < 1 { throw ValidationError("--max-request-items must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), purpose: try PurposeLabel(purpose),
+                                       maximumRequestSize: maxRequestItems,
+                                       parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+            let response = try UnbalancedPSIFileExchange.respond(hub: hub, requestURL: url(request), responseURL: url(out)) { size in
+                note("the request holds \(size) items (limit --max-request-items \(maxRequestItems))")
+            }
+            note("answered \(response.evaluatedElements.count) items (session \(response.context.sessionID)); send \(out) to the member")
+            if output.json {
+                try printJSON(["step": "hub-respond", "session": response.context.sessionID.description,
+                               "request_size": response.evaluatedElements.count, "response": out])
+            }
+        }
+    }
+}
+
+struct MemberRequest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "request",
+        abstract: "Blind your list for a query against the hub's setup; write the request for the hub and your private state.")
+
+    @OptionGroup var input: InputOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "The purpose label of the hub's list.")
+    var purpose: String
+
+    @Option(name: .long, help: "The hub's published setup (its key and answer mode are used).")
+    var setup: String
+
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    var state: String
+
+    @Option(name: .long, help: "The request file to send to the hub.")
+    var out: String
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        try runReportingErrors {
+            let (records, summary) = try readWholeList(input)
+            report(summary)
+            let member = try UnbalancedPSIFileExchange.request(
+                records: records, purpose: try PurposeLabel(purpose), setupURL: url(setup), stateURL: url(state), requestURL: url(out),
+                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+            note("blinded \(member.items.count) distinct items for key \(member.context.keyID) (\(member.context.answerMode)); session \(member.context.sessionID); send \(out) to the hub")
+            if output.json {
+                try printJSON(["step": "member-request", "session": member.context.sessionID.description, "key_id": member.context.keyID.description,
+                               "answer": member.context.answerMode.description, "items_blinded": member.items.count,
+                               "input": summary.json, "request": out])
+            }
+        }
+    }
+}
+
+struct MemberFinish: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finish",
+        abstract: "Finalise the hub's response and look your items up in the setup (and its deltas).",
+        discussion: "The output lists each match as: line number, the value as written in your input, canonical form (cardinality-only: the count).")
+
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "Your state file from psi member request.")
+    var state: String
+
+    @Option(name: .long, help: "The setup the request was made from.")
+    var setup: String
+
+    @Option(name: .long, help: "A delta of that setup (repeat for several).")
+    var delta: [String] = []
+
+    @Option(name: .long, help: "The hub's response.")
+    var response: String
+
+    @Option(name: .customLong("output"), help: "Where to write the matches (CSV, mode 0600). Without it, matches go to standard output.")
+    var matchesPath: String?
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        try runReportingErrors {
+            let outcome = try UnbalancedPSIFileExchange.finish(
+                stateURL: url(state), responseURL: url(response), setupURL: url(setup), deltaURLs: delta.map(url),
+                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+            var summary: [String: Any] = ["step": "member-finish", "intersection_size": outcome.result.count,
+                                          "own_set_size": outcome.requestSize, "setup_size": outcome.setupItemCount,
+                                          "false_positive_rate": outcome.falsePositiveRate]
+            switch outcome.result {
+            case .intersection:
+                note("\(outcome.result.count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount) "
+                     + "(a non-member matches with probability at most about \(outcome.falsePositiveRate))")
+                if let path = matchesPath {
+                    try MutualPSIFileExchange.writeMatches(outcome.matches, to: url(path))
+                    summary["matches_file"] = path
+                } else if output.json {
+                    summary["matches"] = outcome.matches.map {
+                        ["line": $0.lineNumber, "value": $0.original, "canonical": $0.identifier.canonical] as [String: Any]
+                    }
+                } else {
+                    FileHandle.standardOutput.write(Data(MutualPSIFileExchange.matchesCSV(outcome.matches).utf8))
+                }
+            case .cardinality(let count):
+                note("\(count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount); which ones is not revealed")
+                if !output.json { print(count) }
+            }
+            if output.json { try printJSON(summary) }
+        }
+    }
+}

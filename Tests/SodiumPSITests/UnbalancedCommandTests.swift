@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+@testable import SodiumPSI
+
+/// Runs the built `psi` executable for the hub and member commands.
+enum PSIBinary {
+    static var executable: URL {
+        // The test bundle and the executables share the build products folder.
+        let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [products, products.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("psi")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return products.appendingPathComponent("psi")
+    }
+
+    static func run(_ arguments: [String], in folder: URL) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Runs and requires success; returns standard output.
+    @discardableResult
+    static func succeed(_ arguments: [String], in folder: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let result = try run(arguments, in: folder)
+        #expect(result.status == 0, "psi \(arguments.joined(separator: " ")) failed: \(result.stderr)", sourceLocation: sourceLocation)
+        if result.status != 0 { throw CancellationError() }
+        return result.stdout
+    }
+}
+
+/// A hub folder and a member folder that share only the setup, request and response files.
+struct HubAndMemberFolders {
+    let root: URL, hub: URL, member: URL
+    static let purpose = ["--purpose", "2026 alliance agent numbers"]
+
+    init() throws {
+        root = try Unbalanced.folder()
+        hub = root.appendingPathComponent("hub")
+        member = root.appendingPathComponent("member")
+        try FileManager.default.createDirectory(at: hub, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: member, withIntermediateDirectories: true)
+    }
+
+    func transfer(_ name: String, from: URL, to: URL) throws {
+        let target = to.appendingPathComponent(name)
+        try? FileManager.default.removeItem(at: target)
+        try FileManager.default.copyItem(at: from.appendingPathComponent(name), to: target)
+    }
+
+    func write(_ text: String, _ name: String, in folder: URL) throws {
+        try Data(text.utf8).write(to: folder.appendingPathComponent(name))
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(at: root) }
+
+    /// The member's request and the hub's response, through the binary.
+    func query(setup: String = "setup.spsi", maxItems: Int? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        try PSIBinary.succeed(["member", "request", "--setup", setup, "--kind", "phone", "--input", "mine.txt", "--state", "m.state",
+                               "--out", "request.spsi"] + Self.purpose, in: member)
+        try transfer("request.spsi", from: member, to: hub)
+        return try PSIBinary.run(["hub", "respond", "--key", "hub.key", "--request", "request.spsi", "--out", "response.spsi"]
+                                 + Self.purpose + (maxItems.map { ["--max-request-items", "\($0)"] } ?? []), in: hub)
+    }
+}
+
+@Suite("psi hub and psi member end to end", .serialized)
+struct UnbalancedCommandTests {
+    /// A hub list of `n` mobiles and a member list sharing `shared` of them, written in another style.
+    static func lists(n: Int, m: Int, shared: Int, seed: UInt64) -> (hub: String, member: String, expected: Set<String>) {
+        var rng = SplitMix64(seed: seed)
+        var numbers = Set<String>()
+        while numbers.count < n + m - shared { numbers.insert("139\(String(format: "%08llu", rng.next() % 100_000_000))") }
+        let all = Array(numbers)
+        let hub = Array(all[0..<n])
+        let member = Array(all[0..<shared]) + all[n..<(n + m - shared)]
+        let styled = member.map { "+86 \($0.prefix(3)) \($0.dropFirst(3).prefix(4)) \($0.suffix(4))" }
+        return (hub.joined(separator: "\n") + "\n", styled.joined(separator: "\n") + "\n", Set(member[0..<shared].map { "+86" + $0 }))
+    }
+
+    @Test("keygen, setup, delta, request, respond, finish: the member's matches equal the Set intersection",
+          arguments: [(["--encoding", "tags", "--tag-bytes", "10"], "intersection"), (["--encoding", "bloom", "--fp-rate", "2^-24"], "intersection"),
+                      (["--encoding", "tags"], "cardinality-only"), (["--encoding", "bloom"], "cardinality-only")])
+    func endToEnd(encoding: [String], answer: String) throws {
+        let folders = try HubAndMemberFolders()
+        defer { folders.cleanUp() }
+        let (hubList, memberList, expected) = Self.lists(n: 200, m: 60, shared: 25, seed: UInt64(encoding.count + answer.count))
+        try folders.write(hubList, "list.txt", in: folders.hub)
+        try folders.write("13800138000\n", "new.txt", in: folders.hub)
+        try folders.write(memberList + "138-0013-8000\n", "mine.txt", in: folders.member)
+        try PSIBinary.succeed(["hub", "keygen", "--key", "hub.key", "--answer", answer], in: folders.hub)
+        let setupJSON = try PSIBinary.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "list.txt", "--out", "setup.spsi", "--json"]
+                                              + encoding + HubAndMemberFolders.purpose, in: folders.hub)
+        let setup = try JSONSerialization.jsonObject(with: Data(setupJSON.utf8)) as! [String: Any]
+        #expect(setup["items"] as? Int == 200)
+        try PSIBinary.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "new.txt", "--delta-of", "setup.spsi",
+                               "--out", "delta.spsi"] + HubAndMemberFolders.purpose, in: folders.hub)
+        try folders.transfer("setup.spsi", from: folders.hub, to: folders.member)
+        try folders.transfer("delta.spsi", from: folders.hub, to: folders.member)
+        let respond = try folders.query()
+        #expect(respond.status == 0, "\(respond.stderr)")
+        #expect(respond.stderr.contains("the request holds 61 items"))
+        try folders.transfer("response.spsi", from: folders.hub, to: folders.member)
+        let finish = try PSIBinary.succeed(["member", "finish", "--state", "m.state", "--setup", "setup.spsi", "--delta", "delta.spsi",
+                                            "--response", "response.spsi", "--output", "matches.csv", "--json"], in: folders.member)
+        let json = try JSONSerialization.jsonObject(with: Data(finish.utf8)) as! [String: Any]
+        let all = expected.union(["+8613800138000"])
+        #expect(json["intersection_size"] as? Int == all.count)
+        #expect(json["setup_size"] as? Int == 201)
+        let matchesURL = folders.member.appendingPathComponent("matches.csv")
+        if answer == "intersection" {
+            let text = try String(contentsOf: matchesURL, encoding: .utf8)
+            #expect(Set(text.split(separator: "\r\n").dropFirst().map { String($0.split(separator: ",").last!) }) == all)
+            #expect(text.contains("61,138-0013-8000,+8613800138000\r\n"))
+            #expect((try FileManager.default.attributesOfItem(atPath: matchesURL.path)[.posixPermissions] as! NSNumber).intValue == 0o600)
+        } else {
+            #expect(!FileManager.default.fileExists(atPath: matchesURL.path))
+        }
+        for (folder, name) in [(folders.hub, "hub.key"), (folders.member, "m.state")] {
+            #expect((try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path)[.posixPermissions] as! NSNumber).intValue == 0o600)
+        }
+    }
+
+    @Test("Refusals through the command: existing key, stale setup after --rotate, oversize request, loose key file (exit 76)")
+    func refusals() throws {
+        let folders = try HubAndMemberFolders()
+        defer { folders.cleanUp() }
+        try folders.write("13800138000\n13912345678\n", "list.txt", in: folders.hub)
+        try folders.write("13800138000\n15012345678\n15112345678\n", "mine.txt", in: folders.member)
+        try PSIBinary.succeed(["hub", "keygen", "--key", "hub.key"], in: folders.hub)
+        let again = try PSIBinary.run(["hub", "keygen", "--key", "hub.key"], in: folders.hub)
+        #expect(again.status == 76)
+        #expect(again.stderr.contains("pass --rotate"))
+        try PSIBinary.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "list.txt", "--out", "setup.spsi"]
+                              + HubAndMemberFolders.purpose, in: folders.hub)
+        try folders.transfer("setup.spsi", from: folders.hub, to: folders.member)
+
+        let oversize = try folders.query(maxItems: 2)
+        #expect(oversize.status == 76)
+        #expect(oversize.stderr.contains("request holds 3 items, more than the hub's maximum of 2"))
+
+        try PSIBinary.succeed(["hub", "keygen", "--key", "hub.key", "--rotate"], in: folders.hub)
+        let stale = try folders.query()
+        #expect(stale.status == 76)
+        #expect(stale.stderr.contains("fetch the current setup"))
+        #expect(!FileManager.default.fileExists(atPath: folders.hub.appendingPathComponent("response.spsi").path))
+
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: folders.hub.appendingPathComponent("hub.key").path)
+        let loose = try folders.query()
+        #expect(loose.status == 76)
+        #expect(loose.stderr.contains("permissions 644"))
+
+        let inspect = try PSIBinary.succeed(["inspect", "request.spsi", "--json"], in: folders.hub)
+        let json = try JSONSerialization.jsonObject(with: Data(inspect.utf8)) as! [String: Any]
+        #expect(json["protocol"] as? String == "unbalanced")
+        #expect(json["kind"] as? String == "member request")
+        #expect(json["mode"] as? String == "intersection")
+    }
+}
