@@ -11,21 +11,8 @@ extension UnbalancedAnswerMode: ExpressibleByArgument {
 }
 
 /// Reads the operator's whole list (hub setups and member requests hold it in memory).
-///
-/// The same reader settings as the mutual commands; kept here so that the hub and member
-/// commands do not depend on how those commands read their lists.
 func readWholeList(_ options: InputOptions) throws -> ([ListRecord], ListSummary) {
-    let format: IdentifierListReader.Format
-    if let column = options.column, options.noHeader, let number = Int(column) {
-        format = .csvWithoutHeader(column: number)
-    } else if let column = options.column {
-        format = .csv(column: Int(column).map { .number($0) } ?? .name(column))
-    } else {
-        format = .lines
-    }
-    return try IdentifierListReader(url: url(options.input), format: format, kind: options.kind.kind,
-                                    policy: options.onInvalid == .stop ? .stop : .skip,
-                                    caseInsensitive: options.caseInsensitive).readAll()
+    try listReader(options).readAll()
 }
 
 /// `psi hub …`: the list holder's steps.
