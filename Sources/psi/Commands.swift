@@ -136,16 +136,7 @@ struct Finish: ParsableCommand {
             note("\(i.items.count) items in common (your set \(i.ownSetSize), peer's set \(i.peerSetSize))")
             summary["own_set_size"] = i.ownSetSize
             summary["peer_set_size"] = i.peerSetSize
-            if let path = matchesPath {
-                try MutualPSIFileExchange.writeMatches(outcome.matches, to: url(path))
-                summary["matches_file"] = path
-            } else if output.json {
-                summary["matches"] = outcome.matches.map {
-                    ["line": $0.lineNumber, "value": $0.original, "canonical": $0.identifier.canonical] as [String: Any]
-                }
-            } else {
-                FileHandle.standardOutput.write(Data(MutualPSIFileExchange.matchesCSV(outcome.matches).utf8))
-            }
+            try deliver(outcome.matches, to: matchesPath, json: output.json, summary: &summary)
         case .cardinality(let c):
             note("\(c.count) items in common (your set \(c.ownSetSize), peer's set \(c.peerSetSize)); which ones is not revealed")
             summary["own_set_size"] = c.ownSetSize

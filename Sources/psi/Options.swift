@@ -139,3 +139,18 @@ extension ListSummary {
          "invalid_lines": invalidRecords.map { ["line": $0.lineNumber, "reason": $0.reason.localizedDescription] }]
     }
 }
+
+/// Delivers an intersection's matches: to `path` (CSV, mode 0600), into the JSON summary, or as
+/// CSV on standard output.
+func deliver(_ matches: [ListRecord], to path: String?, json: Bool, summary: inout [String: Any]) throws {
+    if let path {
+        try MutualPSIFileExchange.writeMatches(matches, to: url(path))
+        summary["matches_file"] = path
+    } else if json {
+        summary["matches"] = matches.map {
+            ["line": $0.lineNumber, "value": $0.original, "canonical": $0.identifier.canonical] as [String: Any]
+        }
+    } else {
+        FileHandle.standardOutput.write(Data(MutualPSIFileExchange.matchesCSV(matches).utf8))
+    }
+}

@@ -269,16 +269,7 @@ struct MemberFinish: ParsableCommand {
             case .intersection:
                 note("\(outcome.result.count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount) "
                      + "(a non-member matches with probability at most about \(outcome.falsePositiveRate))")
-                if let path = matchesPath {
-                    try MutualPSIFileExchange.writeMatches(outcome.matches, to: url(path))
-                    summary["matches_file"] = path
-                } else if output.json {
-                    summary["matches"] = outcome.matches.map {
-                        ["line": $0.lineNumber, "value": $0.original, "canonical": $0.identifier.canonical] as [String: Any]
-                    }
-                } else {
-                    FileHandle.standardOutput.write(Data(MutualPSIFileExchange.matchesCSV(outcome.matches).utf8))
-                }
+                try deliver(outcome.matches, to: matchesPath, json: output.json, summary: &summary)
             case .cardinality(let count):
                 note("\(count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount); which ones is not revealed")
                 if !output.json { print(count) }

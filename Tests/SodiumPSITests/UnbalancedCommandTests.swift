@@ -2,31 +2,10 @@ import Foundation
 import Testing
 @testable import SodiumPSI
 
-/// Runs the built `psi` executable for the hub and member commands.
+/// Runs the built `psi` executable (through ``PSICommand``) for the hub and member commands.
 enum PSIBinary {
-    static var executable: URL {
-        // The test bundle and the executables share the build products folder.
-        let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [products, products.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("psi")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return products.appendingPathComponent("psi")
-    }
-
-    static func run(_ arguments: [String], in folder: URL) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = folder
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    static func run(_ arguments: [String], in folder: URL) throws -> PSICommand.Result {
+        try PSICommand.run(arguments, in: folder)
     }
 
     /// Runs and requires success; returns standard output.
@@ -65,7 +44,7 @@ struct HubAndMemberFolders {
     func cleanUp() { try? FileManager.default.removeItem(at: root) }
 
     /// The member's request and the hub's response, through the binary.
-    func query(setup: String = "setup.spsi", maxItems: Int? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    func query(setup: String = "setup.spsi", maxItems: Int? = nil) throws -> PSICommand.Result {
         try PSIBinary.succeed(["member", "request", "--setup", setup, "--kind", "phone", "--input", "mine.txt", "--state", "m.state",
                                "--out", "request.spsi"] + Self.purpose, in: member)
         try transfer("request.spsi", from: member, to: hub)
