@@ -75,30 +75,32 @@ public struct HashToGroup: Sendable {
         if let base = message.baseAddress, message.count > 0 {
             crypto_hash_sha512_update(&state, base.assumingMemoryBound(to: UInt8.self), UInt64(message.count))
         }
-        // l_i_b_str || I2OSP(0, 1) || DST_prime
-        var trailer: [UInt8] = [UInt8(length >> 8), UInt8(length & 0xff), 0]
-        crypto_hash_sha512_update(&state, &trailer, 3)
-        crypto_hash_sha512_update(&state, dstPrime, UInt64(dstPrime.count))
-        var b0 = [UInt8](repeating: 0, count: Self.hashBytes)
-        crypto_hash_sha512_final(&state, &b0)
-
-        var previous = [UInt8](repeating: 0, count: Self.hashBytes)
-        var chunk = [UInt8](repeating: 0, count: Self.hashBytes)
-        for i in 1...blocks {
-            // b_1 = H(b_0 || 1 || DST'); b_i = H((b_0 XOR b_(i-1)) || i || DST')
-            for j in 0..<Self.hashBytes { chunk[j] = i == 1 ? b0[j] : b0[j] ^ previous[j] }
-            var block = crypto_hash_sha512_state()
-            crypto_hash_sha512_init(&block)
-            crypto_hash_sha512_update(&block, chunk, UInt64(Self.hashBytes))
-            var counter = UInt8(i)
-            crypto_hash_sha512_update(&block, &counter, 1)
-            crypto_hash_sha512_update(&block, dstPrime, UInt64(dstPrime.count))
-            crypto_hash_sha512_final(&block, &previous)
-            let start = (i - 1) * Self.hashBytes
-            let count = min(Self.hashBytes, length - start)
-            previous.withUnsafeBytes { src in
-                UnsafeMutableRawBufferPointer(rebasing: output[start..<(start + count)])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<count]))
+        // Scratch on the stack, not three arrays an item: b_0, b_(i-1), and the next input block.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 3 * Self.hashBytes + 3) { scratch in
+            let b0 = scratch.baseAddress!
+            let previous = b0 + Self.hashBytes
+            let chunk = previous + Self.hashBytes
+            let trailer = chunk + Self.hashBytes
+            // l_i_b_str || I2OSP(0, 1) || DST_prime
+            trailer[0] = UInt8(length >> 8)
+            trailer[1] = UInt8(length & 0xff)
+            trailer[2] = 0
+            crypto_hash_sha512_update(&state, trailer, 3)
+            crypto_hash_sha512_update(&state, dstPrime, UInt64(dstPrime.count))
+            crypto_hash_sha512_final(&state, b0)
+            for i in 1...blocks {
+                // b_1 = H(b_0 || 1 || DST'); b_i = H((b_0 XOR b_(i-1)) || i || DST')
+                for j in 0..<Self.hashBytes { chunk[j] = i == 1 ? b0[j] : b0[j] ^ previous[j] }
+                var block = crypto_hash_sha512_state()
+                crypto_hash_sha512_init(&block)
+                crypto_hash_sha512_update(&block, chunk, UInt64(Self.hashBytes))
+                var counter = UInt8(i)
+                crypto_hash_sha512_update(&block, &counter, 1)
+                crypto_hash_sha512_update(&block, dstPrime, UInt64(dstPrime.count))
+                crypto_hash_sha512_final(&block, previous)
+                let start = (i - 1) * Self.hashBytes
+                let count = min(Self.hashBytes, length - start)
+                (output.baseAddress! + start).copyMemory(from: previous, byteCount: count)
             }
         }
     }

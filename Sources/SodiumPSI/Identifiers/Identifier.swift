@@ -30,7 +30,17 @@ public struct Identifier: Hashable, Sendable, Codable {
 
     /// The bytes hashed for this identifier: `kind tag || UTF-8(canonical)`.
     public var psiEncoding: [UInt8] {
-        [kind.rawValue] + Array(canonical.utf8)
+        var bytes = [UInt8]()
+        writePSIEncoding(into: &bytes)
+        return bytes
+    }
+
+    /// Replaces `buffer`'s contents with ``psiEncoding``, reusing its storage (hot paths hash
+    /// millions of items through one buffer instead of allocating an array each).
+    func writePSIEncoding(into buffer: inout [UInt8]) {
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(kind.rawValue)
+        buffer.append(contentsOf: canonical.utf8)
     }
 }
 

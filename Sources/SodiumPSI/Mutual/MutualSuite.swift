@@ -104,8 +104,10 @@ struct MutualSuite: Sendable {
                 case .ristretto255SHA512:
                     let hasher = HashToGroup(domainSeparationTag: Self.ristrettoDST, messagePrefix: prefix)
                     try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
+                        var encoding = [UInt8]()
                         for i in range {
-                            let point = items[i].psiEncoding.withUnsafeBytes { hasher.element(for: $0) }
+                            items[i].writePSIEncoding(into: &encoding)
+                            let point = encoding.withUnsafeBytes { hasher.element(for: $0) }
                             let status = point.withUnsafeBytes { p in
                                 Swift.withUnsafeMutableBytes(of: &out[i]) {
                                     crypto_scalarmult_ristretto255($0.baseAddress!, n.baseAddress!, p.baseAddress!)
@@ -123,9 +125,10 @@ struct MutualSuite: Sendable {
                     let prefixState = base
                     try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
                         var u = [UInt8](repeating: 0, count: 32)
+                        var encoding = [UInt8]()
                         for i in range {
                             var state = prefixState
-                            let encoding = items[i].psiEncoding
+                            items[i].writePSIEncoding(into: &encoding)
                             crypto_hash_sha256_update(&state, encoding, UInt64(encoding.count))
                             crypto_hash_sha256_final(&state, &u)
                             u[31] &= 0x7f
