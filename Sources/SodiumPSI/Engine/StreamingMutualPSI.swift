@@ -100,26 +100,30 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
         try sentOrder.append(entries.map { distinctIndex($0.tag).littleEndian })
     }
 
-    let records = try work.newFile()
-    try allRecords.flush()
-    var decoder = RecordCoding.Decoder(file: allRecords, offset: 0, byteCount: allRecords.byteCount)
-    var nextRepeat = 0
-    encoded.removeAll(keepingCapacity: true)
-    for index in 0..<given {
-        guard let record = try decoder.next() else {
-            throw MessageFileError.io(path: allRecords.path, reason: "temporary file is damaged")
+    // The distinct records, in input order: the records as read, less the repeats.
+    var records = allRecords
+    if !repeats.isEmpty {
+        records = try work.newFile()
+        try allRecords.flush()
+        var decoder = RecordCoding.Decoder(file: allRecords, offset: 0, byteCount: allRecords.byteCount)
+        var nextRepeat = 0
+        encoded.removeAll(keepingCapacity: true)
+        for index in 0..<given {
+            guard let raw = try decoder.nextRaw() else {
+                throw MessageFileError.io(path: allRecords.path, reason: "temporary file is damaged")
+            }
+            if nextRepeat < repeats.count && repeats[nextRepeat] == UInt64(index) {
+                nextRepeat += 1
+                continue
+            }
+            encoded += raw
+            if encoded.count >= 1 << 20 {
+                try records.append(encoded)
+                encoded.removeAll(keepingCapacity: true)
+            }
         }
-        if nextRepeat < repeats.count && repeats[nextRepeat] == UInt64(index) {
-            nextRepeat += 1
-            continue
-        }
-        RecordCoding.encode(record, into: &encoded)
-        if encoded.count >= 1 << 20 {
-            try records.append(encoded)
-            encoded.removeAll(keepingCapacity: true)
-        }
+        try records.append(encoded)
     }
-    try records.append(encoded)
     return BlindedList(records: records, sentElements: sentElements, sentOrder: sentOrder,
                        inputSummary: InputSummary(given: given, distinct: given - repeats.count))
 }
@@ -274,15 +278,7 @@ func stateResult(positions: [UInt64], state: PartyStateFile.Reader, peerSetSize:
         }
     }
     indices.sort()
-    var matches = [ListRecord]()
-    matches.reserveCapacity(indices.count)
-    next = 0
-    try state.forEachRecord { index, record in
-        if next < indices.count && indices[next] == index {
-            matches.append(record)
-            next += 1
-        }
-    }
+    let matches = try state.records(at: indices)
     let result = MutualPSIResult.intersection(.init(indices: indices, items: matches.map(\.identifier),
                                                     ownSetSize: metadata.itemCount, peerSetSize: peerSetSize))
     return (result, matches)

@@ -166,13 +166,33 @@ enum PartyStateFile {
             }
         }
 
+        /// The records at `indices` (ascending), decoding only those.
+        func records(at indices: [Int]) throws -> [ListRecord] {
+            var decoder = RecordCoding.Decoder(file: file, offset: recordsOffset, byteCount: metadata.recordBytes)
+            var records = [ListRecord]()
+            records.reserveCapacity(indices.count)
+            var index = 0
+            for wanted in indices {
+                while index < wanted {
+                    guard try decoder.nextRaw() != nil else { throw damagedRecord(index) }
+                    index += 1
+                }
+                guard let record = try decoder.next() else { throw damagedRecord(index) }
+                records.append(record)
+                index += 1
+            }
+            return records
+        }
+
+        private func damagedRecord(_ index: Int) -> StateFileError {
+            .invalidStateFile(path: path, reason: "record \(index) is damaged")
+        }
+
         /// Calls `body(index, record)` for each record, in order.
         func forEachRecord(_ body: (Int, ListRecord) throws -> Void) throws {
             var decoder = RecordCoding.Decoder(file: file, offset: recordsOffset, byteCount: metadata.recordBytes)
             for index in 0..<metadata.itemCount {
-                guard let record = try decoder.next() else {
-                    throw StateFileError.invalidStateFile(path: path, reason: "record \(index) is damaged")
-                }
+                guard let record = try decoder.next() else { throw damagedRecord(index) }
                 try body(index, record)
             }
         }
@@ -265,6 +285,23 @@ enum RecordCoding {
         }
     }
 
+    /// Decodes one record's bytes (from ``Decoder/nextRaw()``); nil when they are not a record.
+    static func decode(_ raw: ArraySlice<UInt8>) -> ListRecord? {
+        let base = raw.startIndex
+        guard raw.count >= 17, let kind = Identifier.Kind(rawValue: raw[base + 8]) else { return nil }
+        let line = raw[base..<(base + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let canonicalLength = Int(uint32(raw[(base + 9)...]))
+        guard raw.count >= 17 + canonicalLength, line <= UInt64(Int.max),
+              let canonical = String(validating: raw[(base + 13)..<(base + 13 + canonicalLength)], as: UTF8.self),
+              let original = String(validating: raw[(base + 17 + canonicalLength)...], as: UTF8.self) else { return nil }
+        return ListRecord(identifier: Identifier(kind: kind, canonical: canonical), original: original, lineNumber: Int(line))
+    }
+
+    /// A little-endian UInt32 from the first four bytes.
+    static func uint32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        bytes.prefix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    }
+
     /// Reads records one after another from a section, through a buffer.
     struct Decoder {
         let file: any ByteSource
@@ -281,20 +318,24 @@ enum RecordCoding {
 
         /// The next record; nil when the section is damaged.
         mutating func next() throws -> ListRecord? {
-            guard let line = try integer(UInt64.self), let kindByte = try take(1)?.first,
-                  let kind = Identifier.Kind(rawValue: kindByte),
-                  let canonical = try text(), let original = try text(), line <= UInt64(Int.max) else { return nil }
-            return ListRecord(identifier: Identifier(kind: kind, canonical: canonical), original: original, lineNumber: Int(line))
+            guard let raw = try nextRaw() else { return nil }
+            return RecordCoding.decode(raw)
         }
 
-        private mutating func text() throws -> String? {
-            guard let length = try integer(UInt32.self), let bytes = try take(Int(length)) else { return nil }
-            return String(validating: bytes, as: UTF8.self)
+        /// The next record's bytes, undecoded (for skipping or copying records cheaply); nil
+        /// when the section ends inside a record.
+        mutating func nextRaw() throws -> ArraySlice<UInt8>? {
+            guard let head = try peek(13) else { return nil }
+            let canonicalLength = Int(RecordCoding.uint32(head[(head.startIndex + 9)...]))
+            guard let withOriginal = try peek(17 + canonicalLength) else { return nil }
+            let originalLength = Int(RecordCoding.uint32(withOriginal[(withOriginal.startIndex + 13 + canonicalLength)...]))
+            return try take(17 + canonicalLength + originalLength)
         }
 
-        private mutating func integer<T: FixedWidthInteger>(_: T.Type) throws -> T? {
-            guard let bytes = try take(MemoryLayout<T>.size) else { return nil }
-            return bytes.reversed().reduce(T(0)) { $0 << 8 | T($1) }
+        private mutating func peek(_ count: Int) throws -> ArraySlice<UInt8>? {
+            guard let bytes = try take(count) else { return nil }
+            position -= count
+            return bytes
         }
 
         private mutating func take(_ count: Int) throws -> ArraySlice<UInt8>? {
