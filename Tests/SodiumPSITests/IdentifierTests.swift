@@ -163,4 +163,15 @@ struct KindTests {
         #expect(try Identifier.plain("ABC", caseInsensitive: true).canonical == "abc")
         #expect(throws: IdentifierError.empty) { try Identifier.plain(" \n ") }
     }
+
+    @Test("ASCII values take a fast path that trims and normalises exactly as Foundation does",
+          arguments: [" abc ", "\t\u{0B}\u{0C}a b\r\n", "x", "  +86 138 0013 8000\n", "\u{0B}", "\r\n", "a\tb", "~!@#$%^&*()_+"])
+    func asciiFastPath(value: String) throws {
+        let expected = value.precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
+        if expected.isEmpty {
+            #expect(throws: IdentifierError.empty) { try Identifier.plain(value) }
+        } else {
+            #expect(try Identifier.plain(value).canonical == expected)
+        }
+    }
 }

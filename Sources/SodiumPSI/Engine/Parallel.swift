@@ -52,21 +52,13 @@ func forEachRange(count: Int, parallelism: Parallelism, minimumPerThread: Int = 
                   _ body: (Range<Int>) throws -> Void) throws {
     guard count > 0 else { return }
     let workers = min(parallelism.threads, max(1, count / minimumPerThread))
-    // Exactly `workers` threads; each takes the next piece until none are left. Pieces are
-    // small (at most `batchSize` items) so that when one worker runs out of pieces the others
-    // finish soon after: with a few large pieces a worker can sit idle for seconds at the end
-    // of every phase on a large set.
-    let size = max(1, min((count + workers * 4 - 1) / (workers * 4), parallelism.batchSize))
-    let pieces = (count + size - 1) / size
     var report: (@Sendable (Int) -> Void)?
     if let (step, handler) = progress {
         report = { handler(ProgressReport(step: step, completed: $0, total: count)) }
     }
-    let state = WorkState(pieces: pieces, progress: report)
+    let state = WorkState(count: count, workers: workers, batchSize: parallelism.batchSize, progress: report)
     if workers == 1 {
-        for piece in 0..<pieces {
-            let range = min(count, piece * size)..<min(count, (piece + 1) * size)
-            guard !range.isEmpty else { continue }
+        while let range = state.nextRange() {
             try body(range)
             state.completed(range.count)
         }
@@ -77,15 +69,12 @@ func forEachRange(count: Int, parallelism: Parallelism, minimumPerThread: Int = 
         // the contract documented above; the closure itself need not be Sendable.
         nonisolated(unsafe) let body = body
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let piece = state.nextPiece() {
-                let start = piece * size
-                let end = min(count, start + size)
-                guard start < end else { continue }
+            while let range = state.nextRange() {
                 do {
-                    try body(start..<end)
-                    state.completed(end - start)
+                    try body(range)
+                    state.completed(range.count)
                 } catch {
-                    state.set(piece, error)
+                    state.set(range.lowerBound, error)
                 }
             }
         }
@@ -93,19 +82,41 @@ func forEachRange(count: Int, parallelism: Parallelism, minimumPerThread: Int = 
     if let error = state.firstError { throw error }
 }
 
-/// The shared piece counter and per-piece error slots of one `forEachRange` call.
+/// The shared work counter and errors of one `forEachRange` call.
+///
+/// Each worker takes the next piece until none are left. Pieces are at most `batchSize` items,
+/// and shrink towards the end (each is at most an eighth of what remains per worker, and at
+/// least 16 items), so the workers finish together: with a few large pieces, one worker can sit
+/// idle at the end of every chunk while another finishes. This is "guided" self-scheduling.
 ///
 /// `@unchecked Sendable` is safe: all mutable state is accessed under the lock.
 private final class WorkState: @unchecked Sendable {
+    private let count: Int
+    private let workers: Int
+    private let batchSize: Int
     private var next = 0
     private var done = 0
-    private var errors: [(any Error)?]
+    private var errors: [(start: Int, error: any Error)] = []
     private let lock = NSLock()
     private let progress: (@Sendable (Int) -> Void)?
-    init(pieces: Int, progress: (@Sendable (Int) -> Void)?) {
-        errors = Array(repeating: nil, count: pieces)
+
+    init(count: Int, workers: Int, batchSize: Int, progress: (@Sendable (Int) -> Void)?) {
+        self.count = count
+        self.workers = workers
+        self.batchSize = batchSize
         self.progress = progress
     }
+
+    func nextRange() -> Range<Int>? {
+        lock.withLock {
+            let remaining = count - next
+            guard remaining > 0 else { return nil }
+            let size = min(remaining, max(min(batchSize, 16), min(batchSize, remaining / (workers * 8))))
+            defer { next += size }
+            return next..<(next + size)
+        }
+    }
+
     func completed(_ items: Int) {
         guard let progress else { return }
         // Reported under the lock so that reports arrive in increasing order.
@@ -114,15 +125,11 @@ private final class WorkState: @unchecked Sendable {
             progress(done)
         }
     }
-    func nextPiece() -> Int? {
-        lock.withLock {
-            guard next < errors.count else { return nil }
-            defer { next += 1 }
-            return next
-        }
-    }
-    func set(_ piece: Int, _ error: any Error) { lock.withLock { errors[piece] = error } }
-    var firstError: (any Error)? { lock.withLock { errors.lazy.compactMap { $0 }.first } }
+
+    func set(_ start: Int, _ error: any Error) { lock.withLock { errors.append((start, error)) } }
+
+    /// The error of the earliest range that failed.
+    var firstError: (any Error)? { lock.withLock { errors.min { $0.start < $1.start }?.error } }
 }
 
 /// Overlaps serial work with parallel work: each submitted input is transformed in the

@@ -52,7 +52,18 @@ extension Identifier {
     ///   - caseInsensitive: when true, the value is also lower-cased, so `ABC` and `abc` match.
     /// - Throws: ``IdentifierError`` when the trimmed value is empty.
     public static func plain(_ value: String, caseInsensitive: Bool = false) throws -> Identifier {
-        var text = value.precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
+        var text: String
+        if value.utf8.allSatisfy({ $0 < 0x80 }) {
+            // NFC leaves ASCII as it is, and its only white space is tab to carriage return and
+            // space: the common case, without Foundation's Unicode machinery.
+            let bytes = Array(value.utf8)
+            let isSpace = { (byte: UInt8) in byte == 0x20 || (0x09...0x0D).contains(byte) }
+            let start = bytes.firstIndex { !isSpace($0) } ?? bytes.count
+            let end = (bytes.lastIndex { !isSpace($0) } ?? -1) + 1
+            text = start < end ? String(decoding: bytes[start..<end], as: UTF8.self) : ""
+        } else {
+            text = value.precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         if caseInsensitive { text = text.lowercased() }
         guard !text.isEmpty else { throw IdentifierError.empty }
         return Identifier(kind: .plain, canonical: text)

@@ -28,7 +28,8 @@ extension Identifier {
 
 enum PhoneNumberParser {
     static func canonical(_ text: String) throws -> String {
-        let folded = text.precomposedStringWithCompatibilityMapping
+        // NFKC leaves ASCII as it is; skip Foundation's Unicode machinery in the common case.
+        let folded = text.utf8.allSatisfy({ $0 < 0x80 }) ? text : text.precomposedStringWithCompatibilityMapping
         var digits = [UInt8]()
         var plus = false
         for scalar in folded.unicodeScalars {
