@@ -28,15 +28,8 @@ public enum SecretFile {
     /// - Throws: ``StateFileError/insecurePermissions(path:mode:)`` for a mode other than
     ///   owner-only, ``StateFileError/io(path:reason:)`` when it cannot be read.
     public static func read(from url: URL) throws -> [UInt8] {
-        let path = url.path
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw StateFileError.io(path: path, reason: String(cString: strerror(errno))) }
-        let mode = Int(info.st_mode) & 0o777
-        guard mode & 0o077 == 0 else { throw StateFileError.insecurePermissions(path: path, mode: mode) }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw StateFileError.io(path: path, reason: "cannot read the file")
-        }
-        return [UInt8](data)
+        let file = try SecretFileReader(url: url)
+        return try file.bytes(at: 0, count: file.length)
     }
 }
 

@@ -98,7 +98,7 @@ public struct UnbalancedPSIHub: Sendable {
     private func encode(_ items: [Identifier], encoding: SetupEncoding, setupID: SessionID, isDelta: Bool,
                         progress: ProgressHandler?) throws -> UnbalancedSetup {
         try encoding.validate()
-        let items = distinctIdentifiers(items)
+        let items = distinctItems(items).0
         let keep = encoding.keptByteCount
         let values = try UnbalancedPRF.evaluate(UnbalancedPRF.Inputs(items, purpose: purpose), key: key, keep: keep,
                                                 parallelism: parallelism, progress: progress)
@@ -179,10 +179,4 @@ func reportingElementErrors<T>(_ path: String, _ body: () throws -> T) throws ->
             throw error
         }
     }
-}
-
-/// The first occurrence of each identifier, in input order.
-func distinctIdentifiers(_ items: [Identifier]) -> [Identifier] {
-    var seen = Set<Identifier>(minimumCapacity: items.count)
-    return items.filter { seen.insert($0).inserted }
 }

@@ -58,7 +58,7 @@ public struct UnbalancedPSIMember: Sendable {
     /// - Throws: ``PSIError/invalidInput`` in the negligible case an item hashes to the identity.
     public init(items: [Identifier], purpose: PurposeLabel, keyID: HubKeyID, answerMode: UnbalancedAnswerMode,
                 parallelism: Parallelism = .allCores) throws {
-        let items = distinctIdentifiers(items)
+        let items = distinctItems(items).0
         let inputs = UnbalancedPRF.Inputs(items, purpose: purpose)
         let context = UnbalancedQueryContext(sessionID: .random(), keyID: keyID, purposeDigest: purpose.digest, answerMode: answerMode)
         let elements: [GroupElement]
