@@ -241,10 +241,7 @@ struct PartitionTests {
             let partition = ElementPartition(.random, options: StreamingOptions(inMemoryLimit: 1, bucketCount: 2), work: work)
             for value in values { try partition.append(TaggedElement(element: value, tag: 0)) }
             var order = [BlindedElement]()
-            try partition.drain { entries in
-                shuffleInPlace(&entries)
-                order += entries.map(\.element)
-            }
+            try partition.drainShuffled { order += $0.map(\.element) }
             counts[order, default: 0] += 1
         }
         // 6 permutations, 1,000 expected each; the standard deviation is about 29, so 150 is

@@ -82,6 +82,13 @@ final class ElementPartition {
         }
     }
 
+    /// Appends a chunk of a set, each element tagged with its position (from `start` on).
+    func append(_ elements: [BlindedElement], positionsFrom start: Int) throws {
+        for (i, element) in elements.enumerated() {
+            try append(TaggedElement(element: element, tag: UInt64(start + i)))
+        }
+    }
+
     /// Moves the values held in memory to buckets on disk; later values go there directly.
     func spill() throws {
         guard buckets.isEmpty else { return }
@@ -114,6 +121,16 @@ final class ElementPartition {
             try body(&entries)
         }
         buckets = []
+    }
+
+    /// For a partition placed at random: calls `body` with each bucket shuffled, so the
+    /// concatenation of the calls is a uniformly random permutation of the set.
+    func drainShuffled(_ body: ([TaggedElement]) throws -> Void) throws {
+        precondition(placement == .random)
+        try drain { entries in
+            shuffleInPlace(&entries)
+            try body(entries)
+        }
     }
 
     /// Calls `body` with bucket `i` of `a` and bucket `i` of `b`, for every `i`: values equal in
@@ -153,17 +170,29 @@ extension Array where Element == TaggedElement {
 
     /// In a bucket sorted by ``sortByValue()``: the earliest repeat, as (the smallest tag that
     /// is not the first of its value, the first tag of that value); nil when all values differ.
-    func earliestRepeat() -> (tag: UInt64, firstTag: UInt64)? {
-        var best: (tag: UInt64, firstTag: UInt64)?
+    func earliestRepeat() -> ElementRepeat? {
+        var best: ElementRepeat?
         var start = 0
         while start < count {
             var end = start + 1
             while end < count && self[end].element == self[start].element { end += 1 }
-            if end - start > 1, best == nil || self[start + 1].tag < best!.tag {
-                best = (self[start + 1].tag, self[start].tag)
+            if end - start > 1 {
+                best = ElementRepeat.earlier(best, ElementRepeat(index: Int(self[start + 1].tag), firstIndex: Int(self[start].tag)))
             }
             start = end
         }
         return best
+    }
+}
+
+/// A value that repeats in a set: its position, and the position of its first occurrence.
+struct ElementRepeat: Equatable {
+    let index: Int
+    let firstIndex: Int
+
+    /// The repeat found first when reading the set in order (the smaller `index`).
+    static func earlier(_ a: ElementRepeat?, _ b: ElementRepeat?) -> ElementRepeat? {
+        guard let a, let b else { return a ?? b }
+        return a.index <= b.index ? a : b
     }
 }

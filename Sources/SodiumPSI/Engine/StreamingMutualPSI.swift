@@ -47,9 +47,7 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
             return (job.start, job.records, elements)
         },
         consume: { done in
-            for (i, element) in done.elements.enumerated() {
-                try byValue.append(TaggedElement(element: element, tag: UInt64(done.start + i)))
-            }
+            try byValue.append(done.elements, positionsFrom: done.start)
             encoded.removeAll(keepingCapacity: true)
             for record in done.records { RecordCoding.encode(record, into: &encoded) }
             try allRecords.append(encoded)
@@ -94,8 +92,7 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
         return recordIndex - UInt64(low)
     }
     let sentElements = try work.newFile(), sentOrder = try work.newFile()
-    try shuffle.drain { entries in
-        shuffleInPlace(&entries)
+    try shuffle.drainShuffled { entries in
         try sentElements.append(entries.map(\.element))
         try sentOrder.append(entries.map { distinctIndex($0.tag).littleEndian })
     }
@@ -211,13 +208,13 @@ extension PSIError {
 
 /// The earliest repeated value of a partition placed by value, as (position, first position);
 /// empties the partition.
-func earliestRepeat(in partition: ElementPartition) throws -> (index: Int, firstIndex: Int)? {
-    var best: (tag: UInt64, firstTag: UInt64)?
+func earliestRepeat(in partition: ElementPartition) throws -> ElementRepeat? {
+    var best: ElementRepeat?
     try partition.drain { entries in
         entries.sortByValue()
-        if let found = entries.earliestRepeat(), best == nil || found.tag < best!.tag { best = found }
+        best = ElementRepeat.earlier(best, entries.earliestRepeat())
     }
-    return best.map { (Int($0.tag), Int($0.firstTag)) }
+    return best
 }
 
 /// The intersection of two sets partitioned by value, bucket by bucket.
@@ -225,24 +222,19 @@ struct PartitionMatch {
     /// Tags (positions) of `returned`'s values that are also in `peer`, ascending.
     var positions: [UInt64] = []
     /// The earliest repeat in each set, if any (a peer that sent a repeat is refused).
-    var peerRepeat: (index: Int, firstIndex: Int)?
-    var returnedRepeat: (index: Int, firstIndex: Int)?
+    var peerRepeat: ElementRepeat?
+    var returnedRepeat: ElementRepeat?
 }
 
 /// Intersects `peer` and `returned` (both placed by value) with a merge of each sorted bucket
 /// pair, never nested loops; empties both.
 func intersect(peer: ElementPartition, returned: ElementPartition) throws -> PartitionMatch {
     var match = PartitionMatch()
-    func earlier(_ a: (index: Int, firstIndex: Int)?, _ b: (tag: UInt64, firstTag: UInt64)?) -> (index: Int, firstIndex: Int)? {
-        guard let b else { return a }
-        if let a, a.index <= Int(b.tag) { return a }
-        return (Int(b.tag), Int(b.firstTag))
-    }
     try ElementPartition.drainPairs(peer, returned) { peerEntries, returnedEntries in
         peerEntries.sortByValue()
         returnedEntries.sortByValue()
-        match.peerRepeat = earlier(match.peerRepeat, peerEntries.earliestRepeat())
-        match.returnedRepeat = earlier(match.returnedRepeat, returnedEntries.earliestRepeat())
+        match.peerRepeat = ElementRepeat.earlier(match.peerRepeat, peerEntries.earliestRepeat())
+        match.returnedRepeat = ElementRepeat.earlier(match.returnedRepeat, returnedEntries.earliestRepeat())
         var i = 0, j = 0
         while i < peerEntries.count && j < returnedEntries.count {
             let p = peerEntries[i].element, r = returnedEntries[j].element

@@ -161,21 +161,19 @@ public enum MutualPSIFileExchange {
             try streamReceivedSet(request, use: .reblind(secret), configuration: configuration,
                                   step: "re-blinding the peer's items") { start, elements in
                 try doubly.append(elements)
-                for (i, element) in elements.enumerated() {
-                    try repeats.append(TaggedElement(element: element, tag: UInt64(start + i)))
-                    try shuffled?.append(TaggedElement(element: element, tag: 0))
+                try repeats.append(elements, positionsFrom: start)
+                if let shuffled {
+                    try shuffled.append(elements, positionsFrom: start)
+                } else {
+                    try reblinded.append(elements)
                 }
-                if shuffled == nil { try reblinded.append(elements) }
             }
         }
         // Re-blinding is a bijection: the re-blinded set repeats exactly where the request does.
-        if let (index, firstIndex) = try earliestRepeat(in: repeats) {
-            throw MessageFileError.duplicateElement(path: requestURL.path, index: index, firstIndex: firstIndex)
+        if let found = try earliestRepeat(in: repeats) {
+            throw MessageFileError.duplicateElement(path: requestURL.path, index: found.index, firstIndex: found.firstIndex)
         }
-        try shuffled?.drain { entries in
-            shuffleInPlace(&entries)
-            try reblinded.append(entries.map(\.element))
-        }
+        try shuffled?.drainShuffled { try reblinded.append($0.map(\.element)) }
         let responderSet = try MessageFileWriter(url: responderSetURL, header: .mutual(.responderBlindedSet, context: context, count: own.count))
         try responderSet.append(contentsOf: own.sentElements)
         let state = try stateWriter(stateURL, role: .responder, secret: secret, own: own)
@@ -229,25 +227,23 @@ public enum MutualPSIFileExchange {
         try reportingElementErrors(in: responderSetURL) {
             try streamReceivedSet(responderSet, use: .reblind(state.secret), configuration: configuration,
                                   step: "re-blinding the peer's items") { start, elements in
-                for (i, element) in elements.enumerated() {
-                    try peer.append(TaggedElement(element: element, tag: UInt64(start + i)))
-                    try shuffled?.append(TaggedElement(element: element, tag: 0))
+                try peer.append(elements, positionsFrom: start)
+                if let shuffled {
+                    try shuffled.append(elements, positionsFrom: start)
+                } else {
+                    try reply?.append(elements)
                 }
-                if shuffled == nil { try reply?.append(elements) }
             }
         }
         let returned = try partition(returnedSet, configuration: configuration, work: work)
         let match = try intersect(peer: peer, returned: returned)
-        if let (index, firstIndex) = match.peerRepeat {
-            throw MessageFileError.duplicateElement(path: responderSetURL.path, index: index, firstIndex: firstIndex)
+        if let found = match.peerRepeat {
+            throw MessageFileError.duplicateElement(path: responderSetURL.path, index: found.index, firstIndex: found.firstIndex)
         }
-        if let (index, firstIndex) = match.returnedRepeat {
-            throw MessageFileError.duplicateElement(path: reblindedURL.path, index: index, firstIndex: firstIndex)
+        if let found = match.returnedRepeat {
+            throw MessageFileError.duplicateElement(path: reblindedURL.path, index: found.index, firstIndex: found.firstIndex)
         }
-        try shuffled?.drain { entries in
-            shuffleInPlace(&entries)
-            try reply?.append(entries.map(\.element))
-        }
+        try shuffled?.drainShuffled { try reply?.append($0.map(\.element)) }
         let (result, matches) = try stateResult(positions: match.positions, state: state,
                                                 peerSetSize: responderSet.header.count, chunkSize: streaming.chunkSize)
         try reply?.commit()
@@ -281,14 +277,14 @@ public enum MutualPSIFileExchange {
         let returned = try partition(returnedSet, configuration: configuration, work: work)
         let peer = ElementPartition(.byValue, options: streaming, work: work)
         try state.forEachElementChunk(peer: true, streaming.chunkSize) { start, elements in
-            for (i, element) in elements.enumerated() { try peer.append(TaggedElement(element: element, tag: UInt64(start + i))) }
+            try peer.append(elements, positionsFrom: start)
         }
         let match = try intersect(peer: peer, returned: returned)
         if match.peerRepeat != nil {
             throw StateFileError.invalidStateFile(path: stateURL.path, reason: "the stored peer set repeats an element")
         }
-        if let (index, firstIndex) = match.returnedRepeat {
-            throw MessageFileError.duplicateElement(path: replyURL.path, index: index, firstIndex: firstIndex)
+        if let found = match.returnedRepeat {
+            throw MessageFileError.duplicateElement(path: replyURL.path, index: found.index, firstIndex: found.firstIndex)
         }
         let (result, matches) = try stateResult(positions: match.positions, state: state, peerSetSize: peerCount,
                                                 chunkSize: streaming.chunkSize)
@@ -330,9 +326,7 @@ public enum MutualPSIFileExchange {
         let returned = ElementPartition(.byValue, options: configuration.streaming, work: work)
         try reportingElementErrors(in: reader.url) {
             try streamReceivedSet(reader, use: .check, configuration: configuration, step: "checking the returned set") { start, elements in
-                for (i, element) in elements.enumerated() {
-                    try returned.append(TaggedElement(element: element, tag: UInt64(start + i)))
-                }
+                try returned.append(elements, positionsFrom: start)
             }
         }
         return returned
