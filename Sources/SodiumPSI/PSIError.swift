@@ -52,6 +52,10 @@ public enum PSIError: Error, Sendable, Equatable {
     case countMismatch(what: String, count: Int, expected: Int)
     /// The peer's set is larger than the caller's policy allows.
     case peerSetTooLarge(count: Int, limit: Int)
+
+    // MARK: Trust
+    /// Bytes that are not a valid Ed25519 public key of a party.
+    case invalidPublicKey
 }
 
 extension PSIError: LocalizedError {
@@ -100,6 +104,8 @@ extension PSIError: LocalizedError {
             return "\(what) holds \(count) elements; expected \(expected)"
         case let .peerSetTooLarge(count, limit):
             return "peer's set holds \(count) items, more than the allowed maximum of \(limit)"
+        case .invalidPublicKey:
+            return "not a valid Ed25519 public key; expected 32 bytes (64 hex digits) of a point of the prime-order subgroup"
         }
     }
 }
