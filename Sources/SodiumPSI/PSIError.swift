@@ -56,6 +56,18 @@ public enum PSIError: Error, Sendable, Equatable {
     // MARK: Trust
     /// Bytes that are not a valid Ed25519 public key of a party.
     case invalidPublicKey
+    /// A message from another party than the one expected (fingerprints).
+    case untrustedSender(sender: String, expected: String)
+    /// A message for another party than this one (fingerprints).
+    case wrongRecipient(found: String, expected: String)
+    /// A message made from another identifier type than the one agreed (see ``IdentifierType``).
+    case identifierTypeMismatch(found: String, expected: String)
+    /// An item of another identifier type than the one agreed, at this position of the items given.
+    case itemTypeMismatch(index: Int, found: String, expected: String)
+    /// An identity whose public key differs from the one a saved state was made with (fingerprints).
+    case identityMismatch(found: String, expected: String)
+    /// A peer key that differs from the one a saved state was made with (fingerprints).
+    case peerMismatch(found: String, expected: String)
 }
 
 extension PSIError: LocalizedError {
@@ -106,6 +118,18 @@ extension PSIError: LocalizedError {
             return "peer's set holds \(count) items, more than the allowed maximum of \(limit)"
         case .invalidPublicKey:
             return "not a valid Ed25519 public key; expected 32 bytes (64 hex digits) of a point of the prime-order subgroup"
+        case let .untrustedSender(sender, expected):
+            return "message comes from \(sender); expected a message from \(expected)"
+        case let .wrongRecipient(found, expected):
+            return "message is addressed to \(found); expected a message for this party, \(expected)"
+        case let .identifierTypeMismatch(found, expected):
+            return "message was made from \(found); expected \(expected) (both sides must declare the same identifier type)"
+        case let .itemTypeMismatch(index, found, expected):
+            return "item \(index) is of the type \(found); expected \(expected), the exchange's identifier type"
+        case let .identityMismatch(found, expected):
+            return "the identity \(found) is not the one this state was made with, \(expected)"
+        case let .peerMismatch(found, expected):
+            return "the peer \(found) is not the one this state was made with, \(expected)"
         }
     }
 }

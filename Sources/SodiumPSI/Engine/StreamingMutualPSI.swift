@@ -24,7 +24,8 @@ typealias RecordSource = ((ListRecord) throws -> Void) throws -> Void
 
 /// Blinds every record (a chunk at a time, on all threads), drops repeated items keeping the
 /// first record of each (equal items blind to equal values, which meet in one bucket), and
-/// shuffles the set to send with the CSPRNG.
+/// shuffles the set to send with the CSPRNG. A record of another identifier type than the
+/// configuration's is refused (``PSIError/itemTypeMismatch(index:found:expected:)``).
 func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, secret: SecretBytes,
                work: WorkDirectory) throws -> BlindedList {
     let suite = MutualSuite(configuration.suite)
@@ -53,6 +54,7 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
             try allRecords.append(encoded)
         })
     try source { record in
+        try configuration.identifierType.check(record.identifier, index: given + chunk.count)
         chunk.append(record)
         if chunk.count == options.chunkSize {
             try blinding.submit((given, chunk))

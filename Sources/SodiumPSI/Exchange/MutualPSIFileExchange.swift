@@ -89,9 +89,9 @@ public enum MutualPSIFileExchange {
         let suite = MutualSuite(configuration.suite)
         let secret = suite.newSecret()
         let own = try blindList(source, configuration: configuration, secret: secret, work: work)
-        let context = ExchangeContext(suite: configuration.suite, outcome: configuration.outcome,
-                                      purposeDigest: configuration.purpose.digest, sessionID: .random())
-        let message = try MessageFileWriter(url: messageURL, header: .mutual(.initiatorBlindedSet, context: context, count: own.count))
+        let context = configuration.context(sessionID: .random(), role: .initiator)
+        let message = try MessageFileWriter(url: messageURL, header: .mutual(.initiatorBlindedSet, context: context, count: own.count),
+                                            signer: configuration.identity)
         try message.append(contentsOf: own.sentElements)
         let state = try stateWriter(stateURL, role: .initiator, secret: secret, own: own)
         try message.commit()
@@ -137,22 +137,21 @@ public enum MutualPSIFileExchange {
                                 stateURL: URL, responderSetURL: URL, reblindedURL: URL,
                                 reviewPeerSetSize: (Int) throws -> Void) throws -> Blinding {
         let request = try MessageFileReader(url: requestURL, expecting: .mutual(
-            .initiatorBlindedSet, suite: configuration.suite, purposeDigest: configuration.purpose.digest,
-            outcome: configuration.outcome, sessionID: nil))
+            .initiatorBlindedSet, configuration: configuration, sessionID: nil))
         try reviewPeerSetSize(request.header.count)
         guard request.header.count <= configuration.maximumPeerSetSize else {
             throw MessageFileError.peerSetTooLarge(path: requestURL.path, count: request.header.count,
                                                    limit: configuration.maximumPeerSetSize)
         }
-        let context = ExchangeContext(suite: configuration.suite, outcome: configuration.outcome,
-                                      purposeDigest: configuration.purpose.digest, sessionID: request.header.sessionID)
+        let context = configuration.context(sessionID: request.header.sessionID, role: .responder)
         let work = try WorkDirectory(in: configuration.streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let suite = MutualSuite(configuration.suite)
         let secret = suite.newSecret()
         let own = try blindList(source, configuration: configuration, secret: secret, work: work)
 
         let peerCount = request.header.count
-        let reblinded = try MessageFileWriter(url: reblindedURL, header: .mutual(.initiatorSetReblinded, context: context, count: peerCount))
+        let reblinded = try MessageFileWriter(url: reblindedURL, header: .mutual(.initiatorSetReblinded, context: context, count: peerCount),
+                                              signer: configuration.identity)
         let doubly = try work.newFile()
         let repeats = ElementPartition(.byValue, options: configuration.streaming, work: work)
         let shuffled = configuration.outcome == .cardinalityOnly
@@ -174,7 +173,8 @@ public enum MutualPSIFileExchange {
             throw MessageFileError.duplicateElement(path: requestURL.path, index: found.index, firstIndex: found.firstIndex)
         }
         try shuffled?.drainShuffled { try reblinded.append($0.map(\.element)) }
-        let responderSet = try MessageFileWriter(url: responderSetURL, header: .mutual(.responderBlindedSet, context: context, count: own.count))
+        let responderSet = try MessageFileWriter(url: responderSetURL, header: .mutual(.responderBlindedSet, context: context, count: own.count),
+                                                 signer: configuration.identity)
         try responderSet.append(contentsOf: own.sentElements)
         let state = try stateWriter(stateURL, role: .responder, secret: secret, own: own)
         try state.write(contentsOf: doubly)
@@ -191,27 +191,28 @@ public enum MutualPSIFileExchange {
     ///
     /// - Parameters:
     ///   - stateURL: the state saved by step 1.
+    ///   - identity: this party's identity, which the state was made with.
+    ///   - peer: the responder's identity key, which the state was made with.
     ///   - responderSetURL: the responder's blinded set.
     ///   - reblindedURL: this party's set re-blinded by the responder.
     ///   - replyURL: where to write step 3 (required unless the outcome is initiator-learns).
     ///   - parallelism: threads to use.
     ///   - progress: called as the re-blinding progresses.
     ///   - streaming: memory bounds (the work folder defaults to the state file's folder).
-    public static func finishInitiator(stateURL: URL, responderSetURL: URL, reblindedURL: URL, replyURL: URL?,
-                                       parallelism: Parallelism = .allCores, progress: ProgressHandler? = nil,
-                                       streaming: StreamingOptions = .default) throws -> Outcome {
+    public static func finishInitiator(stateURL: URL, identity: PartyIdentity, peer: PartyPublicKey, responderSetURL: URL,
+                                       reblindedURL: URL, replyURL: URL?, parallelism: Parallelism = .allCores,
+                                       progress: ProgressHandler? = nil, streaming: StreamingOptions = .default) throws -> Outcome {
         let state = try PartyStateFile.Reader(url: stateURL, role: .initiator)
         let m = state.metadata
         guard let context = m.context else {
             throw StateFileError.invalidStateFile(path: stateURL.path, reason: "the initiator's exchange is incomplete")
         }
-        let configuration = m.configuration(parallelism: parallelism, progress: progress, streaming: streaming)
+        let configuration = try m.configuration(identity: identity, peer: peer, parallelism: parallelism, progress: progress,
+                                                streaming: streaming)
         let responderSet = try MessageFileReader(url: responderSetURL, expecting: .mutual(
-            .responderBlindedSet, suite: m.suite, purposeDigest: context.purposeDigest, outcome: m.outcome,
-            sessionID: context.sessionID, maximumCount: m.maximumPeerSetSize))
+            .responderBlindedSet, configuration: configuration, sessionID: context.sessionID, maximumCount: m.maximumPeerSetSize))
         let returnedSet = try MessageFileReader(url: reblindedURL, expecting: .mutual(
-            .initiatorSetReblinded, suite: m.suite, purposeDigest: context.purposeDigest, outcome: m.outcome,
-            sessionID: context.sessionID, count: m.itemCount))
+            .initiatorSetReblinded, configuration: configuration, sessionID: context.sessionID, count: m.itemCount))
         var reply: MessageFileWriter?
         if m.outcome != .initiatorLearns {
             guard let replyURL else {
@@ -219,7 +220,8 @@ public enum MutualPSIFileExchange {
                                                  found: "none")
             }
             reply = try MessageFileWriter(url: replyURL, header: .mutual(.responderSetReblinded, context: context,
-                                                                          count: responderSet.header.count))
+                                                                          count: responderSet.header.count),
+                                          signer: identity)
         }
         let work = try WorkDirectory(in: streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let peer = ElementPartition(.byValue, options: streaming, work: work)
@@ -254,12 +256,15 @@ public enum MutualPSIFileExchange {
     ///
     /// - Parameters:
     ///   - stateURL: the state saved by step 2.
+    ///   - identity: this party's identity, which the state was made with.
+    ///   - peer: the initiator's identity key, which the state was made with.
     ///   - replyURL: step 3, this party's set re-blinded by the initiator.
     ///   - parallelism: threads to use.
     ///   - progress: called as the checks progress.
     ///   - streaming: memory bounds (the work folder defaults to the state file's folder).
-    public static func finishResponder(stateURL: URL, replyURL: URL, parallelism: Parallelism = .allCores,
-                                       progress: ProgressHandler? = nil, streaming: StreamingOptions = .default) throws -> Outcome {
+    public static func finishResponder(stateURL: URL, identity: PartyIdentity, peer: PartyPublicKey, replyURL: URL,
+                                       parallelism: Parallelism = .allCores, progress: ProgressHandler? = nil,
+                                       streaming: StreamingOptions = .default) throws -> Outcome {
         let state = try PartyStateFile.Reader(url: stateURL, role: .responder)
         let m = state.metadata
         guard let context = m.context, let peerCount = m.peerCount else {
@@ -269,10 +274,10 @@ public enum MutualPSIFileExchange {
             throw PSIError.outcomeMismatch(expected: m.outcome.description,
                                            found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
         }
-        let configuration = m.configuration(parallelism: parallelism, progress: progress, streaming: streaming)
+        let configuration = try m.configuration(identity: identity, peer: peer, parallelism: parallelism, progress: progress,
+                                                streaming: streaming)
         let returnedSet = try MessageFileReader(url: replyURL, expecting: .mutual(
-            .responderSetReblinded, suite: m.suite, purposeDigest: context.purposeDigest, outcome: m.outcome,
-            sessionID: context.sessionID, count: m.itemCount))
+            .responderSetReblinded, configuration: configuration, sessionID: context.sessionID, count: m.itemCount))
         let work = try WorkDirectory(in: streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let returned = try partition(returnedSet, configuration: configuration, work: work)
         let peer = ElementPartition(.byValue, options: streaming, work: work)

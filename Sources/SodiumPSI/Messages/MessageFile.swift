@@ -1,18 +1,29 @@
 public import Foundation
 internal import CSodium
 
-/// Writes a message file as a stream: header, elements in chunks, trailing SHA-256; the file
-/// appears under its final name only on ``commit()`` (see `Docs/file-format.md`).
+/// Writes a message file as a stream: header, elements in chunks, then the trailer (SHA-256 of
+/// everything before it and the sender's signature of that digest); the file appears under its
+/// final name only on ``commit()`` (see `Docs/file-format.md`).
 public final class MessageFileWriter {
     /// The header being written.
     public let header: MessageHeader
     private let file: AtomicFile
+    private let signer: PartyIdentity
     private var digest = crypto_hash_sha256_state()
     private var written = 0
+    /// SHA-256 of the whole file as written, trailer included (set by ``commit()``).
+    public private(set) var fileDigest: [UInt8]?
 
     /// Starts a message file; nothing appears under `url` until ``commit()``.
-    public init(url: URL, header: MessageHeader) throws {
+    ///
+    /// - Parameters:
+    ///   - url: the final name.
+    ///   - header: the header; its ``MessageHeader/sender`` must be `signer`'s public key.
+    ///   - signer: the sender's identity, which signs the file's digest at ``commit()``.
+    public init(url: URL, header: MessageHeader, signer: PartyIdentity) throws {
+        precondition(signer.publicKey == header.sender, "a message file is signed by the sender its header names")
         self.header = header
+        self.signer = signer
         self.file = try AtomicFile(path: url.path, mode: 0o644)
         crypto_hash_sha256_init(&digest)
         try hashAndWrite(header.encoded())
@@ -37,7 +48,7 @@ public final class MessageFileWriter {
         try spill.forEachChunk(maximumBytes: header.elementSize << 15) { try append(elements: $0) }
     }
 
-    /// Writes the digest, syncs, and renames the file into place.
+    /// Writes the digest and the signature, syncs, and renames the file into place.
     ///
     /// - Throws: ``MessageFileError/writtenCountMismatch(path:written:declared:)`` when the
     ///   number of appended elements differs from the header's count (nothing is saved).
@@ -46,10 +57,17 @@ public final class MessageFileWriter {
             file.abort()
             throw MessageFileError.writtenCountMismatch(path: file.path, written: written, declared: header.count)
         }
+        // The content digest from a copy of the running state; the running state goes on over
+        // the trailer to give the whole file's SHA-256 without hashing anything twice.
+        var content = digest
         var sum = [UInt8](repeating: 0, count: MessageHeader.digestByteCount)
-        crypto_hash_sha256_final(&digest, &sum)
-        try file.write(sum)
+        crypto_hash_sha256_final(&content, &sum)
+        let trailer = sum + signer.signature(of: MessageHeader.signedBytes(digest: sum))
+        try hashAndWrite(trailer)
+        var whole = [UInt8](repeating: 0, count: 32)
+        crypto_hash_sha256_final(&digest, &whole)
         try file.commit()
+        fileDigest = whole
     }
 
     private func hashAndWrite(_ bytes: [UInt8]) throws {
@@ -58,32 +76,85 @@ public final class MessageFileWriter {
     }
 }
 
+/// What `psi inspect` reports of a message file.
+public struct MessageInspection: Sendable {
+    /// The header (its fields were not checked against any expectation).
+    public let header: MessageHeader
+    /// Whether the sender's signature of the stored digest verifies.
+    public let signatureValid: Bool
+    /// Whether the stored digest matches the content.
+    public let digestValid: Bool
+}
+
 /// Reads a message file as a stream, refusing it at the first field that differs from what is
-/// expected. The header and the file length are checked before anything else is read or
-/// allocated; the trailing digest is checked when the last element has been read.
+/// expected. The header, the extension block and the file length are checked before anything
+/// else is read or allocated; then the sender's signature of the stored digest is verified,
+/// before any element is returned; the digest itself is compared with the content when the last
+/// element has been read.
 public final class MessageFileReader {
     /// The file.
     public let url: URL
     /// Its header, already checked against the expectation.
     public let header: MessageHeader
+    /// Whether the signature verified (false only for a file opened to be inspected).
+    let signatureValid: Bool
     private let handle: FileHandle
     private var digest = crypto_hash_sha256_state()
+    private let trailer: [UInt8]
     private var remaining: Int
     private var finished = false
+    /// SHA-256 of the whole file, trailer included; set once every element has been read and
+    /// the digest verified.
+    public private(set) var fileDigest: [UInt8]?
 
-    /// Opens a file and checks its header and length against `expecting`.
-    public init(url: URL, expecting expectation: MessageExpectation) throws {
+    /// Opens a file, checks its header, extension block and length against `expecting`, and
+    /// verifies the sender's signature.
+    ///
+    /// - Throws: ``MessageFileError`` naming the file and the first problem found, among them
+    ///   ``MessageFileError/untrustedSender(path:sender:expected:)``,
+    ///   ``MessageFileError/wrongRecipient(path:found:expected:)`` and
+    ///   ``MessageFileError/badSignature(path:sender:)``.
+    public convenience init(url: URL, expecting expectation: MessageExpectation) throws {
+        try self.init(url: url, expecting: expectation, requireValidSignature: true)
+    }
+
+    init(url: URL, expecting expectation: MessageExpectation, requireValidSignature: Bool) throws {
         self.url = url
         let path = url.path
         do { handle = try FileHandle(forReadingFrom: url) } catch {
             throw MessageFileError.io(path: path, reason: describe(error))
         }
         let length = try Self.length(of: handle, path: path)
-        let headerBytes = try Self.read(handle, count: min(length, MessageHeader.byteCount), path: path)
-        header = try Self.parseHeader(headerBytes, length: length, path: path, expectation: expectation)
+        let fixed = try Self.read(handle, count: min(length, MessageHeader.fixedByteCount), path: path)
+        var header = try Self.parseHeader(fixed, length: length, path: path, expectation: expectation)
+        let block = try Self.read(handle, count: Int(fixed[18]) << 8 | Int(fixed[19]), path: path)
+        switch MessageExtensions.decode(block) {
+        case .success(let extensions): header.extensions = extensions
+        case .failure(let problem): throw MessageFileError.badExtensionBlock(path: path, problem: problem)
+        }
+        self.header = header
+        do {
+            try handle.seek(toOffset: UInt64(length - MessageHeader.trailerByteCount))
+            trailer = try Self.read(handle, count: MessageHeader.trailerByteCount, path: path)
+            try handle.seek(toOffset: UInt64(header.byteCount))
+        } catch let error as MessageFileError {
+            throw error
+        } catch {
+            throw MessageFileError.io(path: path, reason: describe(error))
+        }
+        guard trailer.count == MessageHeader.trailerByteCount else {
+            throw MessageFileError.truncated(path: path, length: length - MessageHeader.trailerByteCount + trailer.count, expected: length)
+        }
+        let storedDigest = Array(trailer[..<MessageHeader.digestByteCount])
+        signatureValid = header.sender.isValidSignature(Array(trailer[MessageHeader.digestByteCount...]),
+                                                        of: MessageHeader.signedBytes(digest: storedDigest))
+        if requireValidSignature, !signatureValid {
+            throw MessageFileError.badSignature(path: path, sender: header.sender.fingerprint)
+        }
         remaining = header.count
         crypto_hash_sha256_init(&digest)
-        crypto_hash_sha256_update(&digest, headerBytes, UInt64(headerBytes.count))
+        crypto_hash_sha256_update(&digest, fixed, UInt64(fixed.count))
+        crypto_hash_sha256_update(&digest, block, UInt64(block.count))
     }
 
     deinit { try? handle.close() }
@@ -102,7 +173,9 @@ public final class MessageFileReader {
         let n = min(maximumElements, remaining)
         let bytes = try Self.read(handle, count: n * header.elementSize, path: url.path)
         guard bytes.count == n * header.elementSize else {
-            throw MessageFileError.truncated(path: url.path, length: -1, expected: header.expectedFileLength ?? -1)
+            // The file shrank after it was opened.
+            let now = (try? Self.length(of: handle, path: url.path)) ?? 0
+            throw MessageFileError.truncated(path: url.path, length: now, expected: header.expectedFileLength ?? now)
         }
         crypto_hash_sha256_update(&digest, bytes, UInt64(bytes.count))
         remaining -= n
@@ -116,7 +189,7 @@ public final class MessageFileReader {
     /// - Parameters:
     ///   - checkEncodings: also check every element against the header's suite (in parallel).
     ///     Pass false only when every element is about to be re-blinded, which checks each one
-    ///     anyway (see ``MutualPSIMessage/read(from:kind:suite:purposeDigest:outcome:sessionID:maximumCount:count:checkEncodings:parallelism:)``).
+    ///     anyway (see ``MutualPSIMessage/read(from:kind:configuration:sessionID:count:checkEncodings:)``).
     ///   - parallelism: threads for the checks.
     public func readAllElements(checkEncodings: Bool = true, parallelism: Parallelism = .allCores) throws -> [BlindedElement] {
         guard header.elementSize == BlindedElement.byteCount else {
@@ -142,44 +215,55 @@ public final class MessageFileReader {
         return elements
     }
 
-    /// The header of any message file and whether its digest verifies, for `psi inspect`.
-    public static func inspect(url: URL) throws -> (header: MessageHeader, digestValid: Bool) {
-        let reader = try MessageFileReader(url: url, expecting: MessageExpectation())
+    /// The header of any message file, whether its signature verifies and whether its
+    /// digest matches, for `psi inspect`. Any sender is accepted; nothing is checked against
+    /// an expectation but the format itself.
+    public static func inspect(url: URL) throws -> MessageInspection {
+        let reader = try MessageFileReader(url: url, expecting: MessageExpectation(), requireValidSignature: false)
         do {
             while try reader.readChunk(maximumElements: 1 << 15) != nil {}
-            return (reader.header, true)
+            return MessageInspection(header: reader.header, signatureValid: reader.signatureValid, digestValid: true)
         } catch MessageFileError.digestMismatch {
-            return (reader.header, false)
+            return MessageInspection(header: reader.header, signatureValid: reader.signatureValid, digestValid: false)
         }
     }
 
     private func finish() throws {
         guard !finished else { return }
         finished = true
-        let stored = try Self.read(handle, count: MessageHeader.digestByteCount, path: url.path)
+        let stored = Array(trailer[..<MessageHeader.digestByteCount])
+        var content = digest
         var computed = [UInt8](repeating: 0, count: MessageHeader.digestByteCount)
-        crypto_hash_sha256_final(&digest, &computed)
-        guard stored.count == computed.count, stored == computed else {
+        crypto_hash_sha256_final(&content, &computed)
+        guard stored == computed else {
             throw MessageFileError.digestMismatch(path: url.path)
         }
+        crypto_hash_sha256_update(&digest, trailer, UInt64(trailer.count))
+        var whole = [UInt8](repeating: 0, count: 32)
+        crypto_hash_sha256_final(&digest, &whole)
+        fileDigest = whole
     }
 
     // MARK: Header
 
+    /// Parses and checks the fixed header and the file length (the extension block is decoded
+    /// by the caller).
     private static func parseHeader(_ b: [UInt8], length: Int, path: String,
                                     expectation e: MessageExpectation) throws -> MessageHeader {
-        guard b.count == MessageHeader.byteCount else {
-            // Too short even for a header: a bad magic is the more useful message when the
-            // bytes that are there already differ from it.
-            if !b.prefix(MessageHeader.magic.count).elementsEqual(MessageHeader.magic.prefix(b.count)) {
-                throw MessageFileError.badMagic(path: path)
-            }
-            throw MessageFileError.truncated(path: path, length: length, expected: MessageHeader.byteCount + MessageHeader.digestByteCount)
+        // A short file: a bad magic is the more useful message when the bytes that are there
+        // already differ from it, and a file of another version says so, whatever its length.
+        guard b.prefix(MessageHeader.magic.count).elementsEqual(MessageHeader.magic.prefix(b.count)) else {
+            throw MessageFileError.badMagic(path: path)
         }
-        guard Array(b[0..<8]) == MessageHeader.magic else { throw MessageFileError.badMagic(path: path) }
-        let version = UInt16(b[8]) << 8 | UInt16(b[9])
-        guard version == MessageHeader.currentVersion else {
-            throw MessageFileError.unsupportedVersion(path: path, found: version, supported: MessageHeader.currentVersion)
+        let minimumLength = MessageHeader.fixedByteCount + MessageHeader.trailerByteCount
+        if b.count >= 10 {
+            let version = UInt16(b[8]) << 8 | UInt16(b[9])
+            guard version == MessageHeader.currentVersion else {
+                throw MessageFileError.unsupportedVersion(path: path, found: version, supported: MessageHeader.currentVersion)
+            }
+        }
+        guard b.count == MessageHeader.fixedByteCount, length >= minimumLength else {
+            throw MessageFileError.truncated(path: path, length: length, expected: minimumLength)
         }
         guard let suite = PSISuite(rawValue: b[10]) else {
             throw MessageFileError.suiteMismatch(path: path, found: "unknown suite \(b[10])",
@@ -196,14 +280,28 @@ public final class MessageFileReader {
             throw MessageFileError.protocolMismatch(path: path, found: protocolID.description, expected: expected.description)
         }
         let elementSize = Int(b[14]) << 8 | Int(b[15])
+        var identifierType: IdentifierType?
+        if b[16] != 0 || b[17] != 0 {
+            guard let type = IdentifierType(kindByte: b[16], flags: b[17]) else {
+                let found = Identifier.Kind(rawValue: b[16]).map { "\(IdentifierType(kind: $0)) with identifier flags \(b[17])" }
+                    ?? "unknown identifier kind \(b[16]) with identifier flags \(b[17])"
+                throw MessageFileError.identifierTypeMismatch(path: path, found: found,
+                                                              expected: e.identifierType?.description ?? "a known identifier type")
+            }
+            identifierType = type
+        }
+        let extensionLength = Int(b[18]) << 8 | Int(b[19])
         var count = 0
-        for i in 80..<88 {
+        for i in 148..<156 {
             // A count above Int.max cannot be a real file; clamp so the length check refuses it.
             count = count > (Int.max >> 8) ? Int.max : count << 8 | Int(b[i])
         }
+        let sender = partyKey(Array(b[84..<116]))
+        let recipient = b[116..<148].allSatisfy { $0 == 0 } ? nil : partyKey(Array(b[116..<148]))
         let header = MessageHeader(suite: suite, protocolID: protocolID, kind: b[12], mode: b[13], elementSize: elementSize,
-                                   purposeDigest: Array(b[16..<48]), sessionID: try! SessionID(bytes: Array(b[48..<64])),
-                                   keyID: Array(b[64..<80]), count: count)
+                                   identifierType: identifierType, purposeDigest: Array(b[20..<52]),
+                                   sessionID: try! SessionID(bytes: Array(b[52..<68])), keyID: Array(b[68..<84]),
+                                   sender: sender, recipient: recipient, count: count)
         if let kinds = e.kinds, !kinds.contains(header.kind) {
             var expected = header
             let names = kinds.sorted().map { kind -> String in
@@ -223,6 +321,10 @@ public final class MessageFileReader {
         if let size = e.elementSize, size != elementSize {
             throw MessageFileError.elementSizeMismatch(path: path, found: elementSize, expected: size)
         }
+        if let expected = e.identifierType, expected != identifierType {
+            throw MessageFileError.identifierTypeMismatch(path: path, found: identifierType?.description ?? "no identifier type",
+                                                          expected: expected.description)
+        }
         if let purpose = e.purposeDigest, purpose != header.purposeDigest {
             throw MessageFileError.purposeMismatch(path: path, found: header.purposeDigest.hexString, expected: purpose.hexString)
         }
@@ -232,19 +334,55 @@ public final class MessageFileReader {
         if let key = e.keyID, key != header.keyID {
             throw MessageFileError.keyMismatch(path: path, found: header.keyID.hexString, expected: key.hexString)
         }
+        if let trusted = e.trustedSenders, !trusted.contains(sender) {
+            throw MessageFileError.untrustedSender(path: path, sender: sender.fingerprint, expected: describeTrusted(trusted))
+        }
+        if let reader = e.recipient {
+            let acceptable = recipient == reader || (recipient == nil && e.acceptsAnyReader)
+            guard acceptable else {
+                throw MessageFileError.wrongRecipient(path: path, found: recipient?.fingerprint ?? "any reader", expected: reader.fingerprint)
+            }
+        }
         if let expected = e.count, expected != count {
             throw MessageFileError.countMismatch(path: path, found: count, expected: expected)
         }
         if let limit = e.maximumCount, count > limit {
             throw MessageFileError.peerSetTooLarge(path: path, count: count, limit: limit)
         }
-        guard let expectedLength = header.expectedFileLength, length >= expectedLength else {
-            throw MessageFileError.truncated(path: path, length: length, expected: header.expectedFileLength ?? Int.max)
+        guard extensionLength <= MessageExtensions.maximumByteCount else {
+            throw MessageFileError.badExtensionBlock(path: path, problem: .tooLong(length: extensionLength))
+        }
+        let expectedLength = fileLength(headerBytes: MessageHeader.fixedByteCount + extensionLength, count: count, elementSize: elementSize)
+        guard let expectedLength, length >= expectedLength else {
+            throw MessageFileError.truncated(path: path, length: length, expected: expectedLength ?? Int.max)
         }
         guard length == expectedLength else {
             throw MessageFileError.trailingBytes(path: path, length: length, expected: expectedLength)
         }
         return header
+    }
+
+    /// A key from header bytes; one that is not a valid Ed25519 key is kept as it is (no
+    /// signature verifies with it, and no trusted key equals it).
+    private static func partyKey(_ bytes: [UInt8]) -> PartyPublicKey {
+        (try? PartyPublicKey(bytes: bytes)) ?? PartyPublicKey(uncheckedBytes: bytes)
+    }
+
+    /// The trusted keys in words, for an error: one fingerprint, or how many there are.
+    private static func describeTrusted(_ trusted: Set<PartyPublicKey>) -> String {
+        switch trusted.count {
+        case 0: return "no one (no sender is trusted)"
+        case 1: return trusted.first!.fingerprint
+        case 2...3: return "one of " + trusted.map(\.fingerprint).sorted().joined(separator: ", ")
+        default: return "one of \(trusted.count) trusted keys"
+        }
+    }
+
+    /// Header, elements and trailer; nil when the count is too large to be a real file.
+    static func fileLength(headerBytes: Int, count: Int, elementSize: Int) -> Int? {
+        let (body, overflow) = count.multipliedReportingOverflow(by: elementSize)
+        guard !overflow, body <= Int.max - headerBytes - MessageHeader.trailerByteCount else { return nil }
+        return headerBytes + body + MessageHeader.trailerByteCount
     }
 
     // MARK: I/O

@@ -42,6 +42,18 @@ public enum MessageFileError: Error, Sendable, Equatable {
     case duplicateElement(path: String, index: Int, firstIndex: Int)
     /// A writer was committed with another number of elements than its header declares.
     case writtenCountMismatch(path: String, written: Int, declared: Int)
+    /// Signed by a party that is not trusted for this step (`sender` is its fingerprint;
+    /// `expected` names the trusted keys).
+    case untrustedSender(path: String, sender: String, expected: String)
+    /// Addressed to another party than the reader (fingerprints, or "any reader").
+    case wrongRecipient(path: String, found: String, expected: String)
+    /// The sender's signature of the stored digest does not verify: the header or the digest was
+    /// altered, or the file was not made by the sender it names (`sender` is its fingerprint).
+    case badSignature(path: String, sender: String)
+    /// Made from another identifier type (kind, case folding) than the one agreed.
+    case identifierTypeMismatch(path: String, found: String, expected: String)
+    /// The header's extension block is malformed.
+    case badExtensionBlock(path: String, problem: ExtensionBlockProblem)
 }
 
 extension MessageFileError: LocalizedError {
@@ -51,6 +63,8 @@ extension MessageFileError: LocalizedError {
             return "\(path): \(reason)"
         case let .badMagic(path):
             return "\(path): not a SodiumPSI message file (bad magic); expected a file starting with SPSI\\r\\n\\x1a\\n — was it transferred in text mode?"
+        case let .unsupportedVersion(path, found, supported) where found < supported:
+            return "\(path): format version \(found) is no longer read; re-run the exchange with this version (it writes and reads version \(supported))"
         case let .unsupportedVersion(path, found, supported):
             return "\(path): message format version \(found); this version of the library reads version \(supported)"
         case let .suiteMismatch(path, found, expected):
@@ -85,6 +99,16 @@ extension MessageFileError: LocalizedError {
             return "\(path): element \(index) repeats element \(firstIndex); expected distinct elements"
         case let .writtenCountMismatch(path, written, declared):
             return "\(path): \(written) elements were written but the header declares \(declared); nothing was saved"
+        case let .untrustedSender(path, sender, expected):
+            return "\(path): message is signed by \(sender), which is not trusted here; expected a message from \(expected)"
+        case let .wrongRecipient(path, found, expected):
+            return "\(path): message is addressed to \(found); expected a message for \(expected) (this party)"
+        case let .badSignature(path, sender):
+            return "\(path): the signature does not verify with the sender's key \(sender); the file was altered or was not made by that sender"
+        case let .identifierTypeMismatch(path, found, expected):
+            return "\(path): message was made from \(found); expected \(expected) (both sides must declare the same identifier kind and case folding)"
+        case let .badExtensionBlock(path, problem):
+            return "\(path): bad header extension block: \(problem)"
         }
     }
 }

@@ -111,7 +111,8 @@ public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConver
     }
 }
 
-/// The public facts that bind a message to one exchange: suite, outcome, purpose and session.
+/// The public facts that bind a message to one exchange: suite, outcome, purpose, session,
+/// the two parties' identity keys and the identifier type both declared.
 public struct ExchangeContext: Sendable, Hashable, Codable {
     /// The suite.
     public let suite: PSISuite
@@ -121,19 +122,44 @@ public struct ExchangeContext: Sendable, Hashable, Codable {
     public let purposeDigest: [UInt8]
     /// The session chosen by the initiator.
     public let sessionID: SessionID
+    /// The initiator's identity key (sender of steps 1 and 3).
+    public let initiator: PartyPublicKey
+    /// The responder's identity key (sender of step 2).
+    public let responder: PartyPublicKey
+    /// The identifier type both sides declared.
+    public let identifierType: IdentifierType
 
     /// Creates a context (used by transports that rebuild messages from bytes).
-    public init(suite: PSISuite, outcome: MutualPSIOutcome, purposeDigest: [UInt8], sessionID: SessionID) {
+    public init(suite: PSISuite, outcome: MutualPSIOutcome, purposeDigest: [UInt8], sessionID: SessionID,
+                initiator: PartyPublicKey, responder: PartyPublicKey, identifierType: IdentifierType) {
         self.suite = suite
         self.outcome = outcome
         self.purposeDigest = purposeDigest
         self.sessionID = sessionID
+        self.initiator = initiator
+        self.responder = responder
+        self.identifierType = identifierType
     }
 
-    /// Throws the specific mismatch between a received context and the expected one.
-    func check(received: ExchangeContext) throws {
+    /// The party that sends a message of `kind`, and the party it is for.
+    func parties(of kind: MutualPSIMessage.Kind) -> (sender: PartyPublicKey, recipient: PartyPublicKey) {
+        kind.isSentByInitiator ? (initiator, responder) : (responder, initiator)
+    }
+
+    /// Throws the specific mismatch between a received message's context and the expected one.
+    func check(received: ExchangeContext, kind: MutualPSIMessage.Kind) throws {
+        let expected = parties(of: kind), found = received.parties(of: kind)
+        if found.sender != expected.sender {
+            throw PSIError.untrustedSender(sender: found.sender.fingerprint, expected: expected.sender.fingerprint)
+        }
+        if found.recipient != expected.recipient {
+            throw PSIError.wrongRecipient(found: found.recipient.fingerprint, expected: expected.recipient.fingerprint)
+        }
         if received.suite != suite {
             throw PSIError.suiteMismatch(expected: suite.description, found: received.suite.description)
+        }
+        if received.identifierType != identifierType {
+            throw PSIError.identifierTypeMismatch(found: received.identifierType.description, expected: identifierType.description)
         }
         if received.purposeDigest != purposeDigest {
             throw PSIError.purposeMismatch(expected: purposeDigest.hexString, found: received.purposeDigest.hexString)

@@ -9,6 +9,13 @@ public struct MutualPSIConfiguration: Sendable {
     public var purpose: PurposeLabel
     /// What each side learns; both sides must use the same one.
     public var outcome: MutualPSIOutcome
+    /// This party's identity: it signs every message this party writes.
+    public var identity: PartyIdentity
+    /// The counterparty's identity key: every message read must come from it, and every
+    /// message written names it as recipient.
+    public var peer: PartyPublicKey
+    /// The identifier type both sides declared; every item must be of it.
+    public var identifierType: IdentifierType
     /// The cryptographic suite; both sides must use the same one.
     public var suite: PSISuite
     /// The largest peer set this party agrees to re-blind (local policy).
@@ -29,14 +36,21 @@ public struct MutualPSIConfiguration: Sendable {
     /// - Parameters:
     ///   - purpose: the agreed purpose label.
     ///   - outcome: the agreed outcome.
+    ///   - identity: this party's signing identity.
+    ///   - peer: the counterparty's identity key.
+    ///   - identifierType: the identifier type both sides declared.
     ///   - suite: the agreed suite, default ristretto255-SHA512.
     ///   - maximumPeerSetSize: local policy, default ``defaultMaximumPeerSetSize``.
     ///   - parallelism: default all cores.
     ///   - progress: called as the long steps progress, default none.
     ///   - streaming: memory bounds of the file exchange, default ``StreamingOptions/default``.
-    public init(purpose: PurposeLabel, outcome: MutualPSIOutcome, suite: PSISuite = .ristretto255SHA512,
+    public init(purpose: PurposeLabel, outcome: MutualPSIOutcome, identity: PartyIdentity, peer: PartyPublicKey,
+                identifierType: IdentifierType, suite: PSISuite = .ristretto255SHA512,
                 maximumPeerSetSize: Int = defaultMaximumPeerSetSize, parallelism: Parallelism = .allCores,
                 progress: ProgressHandler? = nil, streaming: StreamingOptions = .default) {
+        self.identity = identity
+        self.peer = peer
+        self.identifierType = identifierType
         self.progress = progress
         self.streaming = streaming
         self.purpose = purpose
@@ -44,6 +58,16 @@ public struct MutualPSIConfiguration: Sendable {
         self.suite = suite
         self.maximumPeerSetSize = maximumPeerSetSize
         self.parallelism = parallelism
+    }
+}
+
+extension MutualPSIConfiguration {
+    /// The exchange context of a session in which this party plays `role`.
+    func context(sessionID: SessionID, role: PartyStateFile.Role) -> ExchangeContext {
+        let own = identity.publicKey
+        return ExchangeContext(suite: suite, outcome: outcome, purposeDigest: purpose.digest, sessionID: sessionID,
+                               initiator: role == .initiator ? own : peer, responder: role == .initiator ? peer : own,
+                               identifierType: identifierType)
     }
 }
 
@@ -180,11 +204,11 @@ public struct MutualPSIInitiator: Sendable {
 
     /// Blinds with a given secret (known-answer tests only).
     init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes) throws {
+        try configuration.identifierType.check(items)
         (self.items, self.inputSummary) = distinctItems(items)
         self.configuration = configuration
         self.secret = secret
-        self.context = ExchangeContext(suite: configuration.suite, outcome: configuration.outcome,
-                                       purposeDigest: configuration.purpose.digest, sessionID: .random())
+        self.context = configuration.context(sessionID: .random(), role: .initiator)
         let (elements, sentOrder) = try blindAndShuffle(self.items, configuration: configuration, secret: secret)
         self.sentOrder = sentOrder
         self.blindedSet = MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements)
@@ -272,6 +296,7 @@ public struct MutualPSIResponder: Sendable {
 
     /// Blinds with a given secret (known-answer tests only).
     init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes) throws {
+        try configuration.identifierType.check(items)
         (self.items, self.inputSummary) = distinctItems(items)
         self.configuration = configuration
         self.secret = secret
@@ -290,16 +315,15 @@ public struct MutualPSIResponder: Sendable {
 
     /// Checks step 1, re-blinds it and returns step 2.
     ///
-    /// The responder adopts the initiator's session identifier; the purpose digest and outcome
-    /// must match its own configuration.
+    /// The responder adopts the initiator's session identifier; the sender (the configured
+    /// peer), the recipient (this party), the identifier type, the purpose digest and the
+    /// outcome must match its own configuration.
     ///
     /// - Throws: ``PSIError/peerSetTooLarge(count:limit:)`` before any work when the initiator's
     ///   set exceeds ``MutualPSIConfiguration/maximumPeerSetSize``, and the errors of a received
     ///   message otherwise.
     public mutating func respond(to initiatorBlindedSet: MutualPSIMessage) throws -> Reply {
-        let context = ExchangeContext(suite: configuration.suite, outcome: configuration.outcome,
-                                      purposeDigest: configuration.purpose.digest,
-                                      sessionID: initiatorBlindedSet.context.sessionID)
+        let context = configuration.context(sessionID: initiatorBlindedSet.context.sessionID, role: .responder)
         try initiatorBlindedSet.check(kind: .initiatorBlindedSet, context: context,
                                       maximumCount: configuration.maximumPeerSetSize)
         let doubly = try MutualSuite(configuration.suite)

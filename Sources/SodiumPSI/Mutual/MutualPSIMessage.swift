@@ -31,6 +31,9 @@ public struct MutualPSIMessage: Sendable, Equatable {
             case .responderSetReblinded: return "responder set re-blinded by the initiator"
             }
         }
+
+        /// Whether the initiator sends this step (steps 1 and 3); the responder sends step 2.
+        public var isSentByInitiator: Bool { self == .initiatorBlindedSet || self == .responderSetReblinded }
     }
 
     /// The step.
@@ -39,6 +42,10 @@ public struct MutualPSIMessage: Sendable, Equatable {
     public let context: ExchangeContext
     /// The elements, 32 bytes each on the wire.
     public let elements: [BlindedElement]
+    /// The party that sends this message (from the context and the step).
+    public var sender: PartyPublicKey { context.parties(of: kind).sender }
+    /// The party this message is for.
+    public var recipient: PartyPublicKey { context.parties(of: kind).recipient }
     /// True when the elements were already checked for all-zero values and repeats (by the
     /// file reader), so ``check(kind:context:count:maximumCount:)`` need not do it again.
     let elementsChecked: Bool
@@ -70,7 +77,8 @@ public struct MutualPSIMessage: Sendable, Equatable {
         lhs.kind == rhs.kind && lhs.context == rhs.context && lhs.elements == rhs.elements
     }
 
-    /// Checks a received message: its step, its exchange, its size, and that no element repeats.
+    /// Checks a received message: its step, its exchange (parties, suite, identifier type,
+    /// purpose, session, outcome), its size, and that no element repeats.
     ///
     /// - Parameters:
     ///   - kind: the step expected now.
@@ -81,7 +89,7 @@ public struct MutualPSIMessage: Sendable, Equatable {
         guard kind == expectedKind else {
             throw PSIError.unexpectedMessage(expected: expectedKind.description, found: kind.description)
         }
-        try expected.check(received: context)
+        try expected.check(received: context, kind: kind)
         if let count, elements.count != count {
             throw PSIError.countMismatch(what: kind.description, count: elements.count, expected: count)
         }

@@ -37,6 +37,11 @@ enum PartyStateFile {
         var suite: PSISuite
         var purpose: PurposeLabel
         var outcome: MutualPSIOutcome
+        /// This party's identity key (the secret identity is never stored here).
+        var identityKey: PartyPublicKey
+        /// The peer's identity key.
+        var peer: PartyPublicKey
+        var identifierType: IdentifierType
         var maximumPeerSetSize: Int
         var inputSummary: InputSummary
         /// The exchange, once known (always for the initiator; after step 2 for the responder).
@@ -48,10 +53,22 @@ enum PartyStateFile {
         /// Responder after step 2: the initiator's set size.
         var peerCount: Int?
 
-        func configuration(parallelism: Parallelism, progress: ProgressHandler?,
-                           streaming: StreamingOptions = .default) -> MutualPSIConfiguration {
-            MutualPSIConfiguration(purpose: purpose, outcome: outcome, suite: suite, maximumPeerSetSize: maximumPeerSetSize,
-                                   parallelism: parallelism, progress: progress, streaming: streaming)
+        /// The configuration the state was made under, with the identity given again.
+        ///
+        /// - Parameter peer: the peer the caller expects; nil accepts the stored one.
+        /// - Throws: ``PSIError/identityMismatch(found:expected:)`` when `identity` is not the
+        ///   one the state was made with, ``PSIError/peerMismatch(found:expected:)`` for another peer.
+        func configuration(identity: PartyIdentity, peer expectedPeer: PartyPublicKey? = nil, parallelism: Parallelism,
+                           progress: ProgressHandler?, streaming: StreamingOptions = .default) throws -> MutualPSIConfiguration {
+            guard identity.publicKey == identityKey else {
+                throw PSIError.identityMismatch(found: identity.publicKey.fingerprint, expected: identityKey.fingerprint)
+            }
+            if let expectedPeer, expectedPeer != peer {
+                throw PSIError.peerMismatch(found: expectedPeer.fingerprint, expected: peer.fingerprint)
+            }
+            return MutualPSIConfiguration(purpose: purpose, outcome: outcome, identity: identity, peer: peer,
+                                          identifierType: identifierType, suite: suite, maximumPeerSetSize: maximumPeerSetSize,
+                                          parallelism: parallelism, progress: progress, streaming: streaming)
         }
     }
 
@@ -405,7 +422,8 @@ extension PartyStateFile {
 extension MutualPSIConfiguration {
     /// The metadata of a state saved under this configuration (counts are filled in on write).
     func stateMetadata(inputSummary: InputSummary, context: ExchangeContext?) -> PartyStateFile.Metadata {
-        PartyStateFile.Metadata(suite: suite, purpose: purpose, outcome: outcome, maximumPeerSetSize: maximumPeerSetSize,
+        PartyStateFile.Metadata(suite: suite, purpose: purpose, outcome: outcome, identityKey: identity.publicKey, peer: peer,
+                                identifierType: identifierType, maximumPeerSetSize: maximumPeerSetSize,
                                 inputSummary: inputSummary, context: context, itemCount: 0, recordBytes: 0, peerCount: nil)
     }
 }
@@ -422,15 +440,19 @@ extension MutualPSIInitiator {
 
     /// Restores an initiator saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
     ///
+    /// - Parameters:
+    ///   - url: the state file.
+    ///   - identity: this party's identity (the state keeps only its public key).
+    ///   - parallelism: threads for later steps.
     /// - Throws: ``StateFileError`` when the file is readable by others, is not an initiator's
-    ///   state, or is damaged.
-    public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
+    ///   state, or is damaged; ``PSIError/identityMismatch(found:expected:)`` for another identity.
+    public init(restoringFrom url: URL, identity: PartyIdentity, parallelism: Parallelism = .allCores) throws {
         let (reader, records, sentOrder, sent, _) = try PartyStateFile.readAll(role: .initiator, from: url)
         let m = reader.metadata
         guard let context = m.context else {
             throw StateFileError.invalidStateFile(path: url.path, reason: "the initiator's exchange is incomplete")
         }
-        self.init(restoring: m.configuration(parallelism: parallelism, progress: nil), context: context,
+        self.init(restoring: try m.configuration(identity: identity, parallelism: parallelism, progress: nil), context: context,
                   items: records.map(\.identifier), inputSummary: m.inputSummary,
                   blindedSet: MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: sent),
                   secret: reader.secret, sentOrder: sentOrder)
@@ -450,14 +472,18 @@ extension MutualPSIResponder {
 
     /// Restores a responder saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
     ///
+    /// - Parameters:
+    ///   - url: the state file.
+    ///   - identity: this party's identity (the state keeps only its public key).
+    ///   - parallelism: threads for later steps.
     /// - Throws: ``StateFileError`` when the file is readable by others, is not a responder's
-    ///   state, or is damaged.
-    public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
+    ///   state, or is damaged; ``PSIError/identityMismatch(found:expected:)`` for another identity.
+    public init(restoringFrom url: URL, identity: PartyIdentity, parallelism: Parallelism = .allCores) throws {
         let (reader, records, sentOrder, sent, peer) = try PartyStateFile.readAll(role: .responder, from: url)
         let m = reader.metadata
         var exchange: (ExchangeContext, [BlindedElement])?
         if let context = m.context, let peer { exchange = (context, peer) }
-        self.init(restoring: m.configuration(parallelism: parallelism, progress: nil), items: records.map(\.identifier),
+        self.init(restoring: try m.configuration(identity: identity, parallelism: parallelism, progress: nil), items: records.map(\.identifier),
                   inputSummary: m.inputSummary, secret: reader.secret, blindedElements: sent,
                   sentOrder: sentOrder, exchange: exchange)
     }

@@ -35,7 +35,8 @@ public enum UnbalancedPSIFileExchange {
         return key
     }
 
-    /// Hub: evaluates and encodes its list, and writes the setup for members.
+    /// Hub: evaluates and encodes its list, and writes the setup for members, signed by the
+    /// hub's identity and addressed to any reader.
     ///
     /// - Parameters:
     ///   - records: the hub's list.
@@ -47,14 +48,15 @@ public enum UnbalancedPSIFileExchange {
     public static func publishSetup(records: [ListRecord], hub: UnbalancedPSIHub, encoding: SetupEncoding, setupURL: URL,
                                     progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
         let setup = try hub.makeSetup(items: records.map(\.identifier), encoding: encoding, progress: progress)
-        try setup.write(to: setupURL)
+        try setup.write(to: setupURL, signedBy: hub.identity)
         return setup
     }
 
     /// Hub: encodes new entries like the published setup at `baseURL` and writes a delta.
     ///
     /// Only the base's header (and, for a filter, its parameter block) is read: the identifier,
-    /// key, purpose, mode and encoding that the delta must share.
+    /// key, purpose, mode, identifier type and encoding that the delta must share. The base must
+    /// be signed by this hub.
     ///
     /// - Parameters:
     ///   - records: the entries appended to the list.
@@ -65,7 +67,8 @@ public enum UnbalancedPSIFileExchange {
     @discardableResult
     public static func publishDelta(records: [ListRecord], hub: UnbalancedPSIHub, baseURL: URL, deltaURL: URL,
                                     progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
-        let reader = try UnbalancedSetup.openSetup(baseURL, purpose: hub.purpose, keyID: nil)
+        let reader = try UnbalancedSetup.openSetup(baseURL, hub: hub.identity.publicKey, reader: hub.identity.publicKey,
+                                                   purpose: hub.purpose, keyID: nil)
         let header = reader.header
         let (mode, code) = try UnbalancedSetup.setupMode(header, path: baseURL.path)
         let encoding: SetupEncoding
@@ -82,16 +85,19 @@ public enum UnbalancedPSIFileExchange {
         let delta = try hub.makeDelta(items: records.map(\.identifier), baseSetupID: header.sessionID,
                                       baseKeyID: try HubKeyID(bytes: header.keyID), purposeDigest: header.purposeDigest,
                                       answerMode: mode, isDelta: header.kind == UnbalancedMessageKind.setupDelta.rawValue,
-                                      encoding: encoding, origin: baseURL.path, progress: progress)
-        try delta.write(to: deltaURL)
+                                      encoding: encoding, identifierType: header.identifierType, origin: baseURL.path,
+                                      progress: progress)
+        try delta.write(to: deltaURL, signedBy: hub.identity)
         return delta
     }
 
-    /// Hub: reads a request (refusing it from its header when it is under another key, in
-    /// another mode, or larger than the hub's limit), evaluates it, and writes the response.
+    /// Hub: reads a request (refusing it from its header when it is not signed by one of the
+    /// hub's members, is for another hub, is under another key, in another mode or identifier
+    /// type, or larger than the hub's limit), evaluates it, and writes the response, signed by
+    /// the hub and addressed to the member.
     ///
     /// - Parameters:
-    ///   - hub: the hub (its key, purpose and request limit).
+    ///   - hub: the hub (its key, identity, members, purpose, identifier type and request limit).
     ///   - requestURL: the member's request.
     ///   - responseURL: where to write the response.
     ///   - reviewRequestSize: called with the request's declared size once the header is
@@ -99,33 +105,37 @@ public enum UnbalancedPSIFileExchange {
     @discardableResult
     public static func respond(hub: UnbalancedPSIHub, requestURL: URL, responseURL: URL,
                                reviewRequestSize: (Int) throws -> Void = { _ in }) throws -> UnbalancedResponse {
-        let request = try UnbalancedRequest.read(from: requestURL, purpose: hub.purpose, key: hub.key,
-                                                 maximumCount: hub.maximumRequestSize, reviewCount: reviewRequestSize)
+        let request = try UnbalancedRequest.read(from: requestURL, for: hub, reviewCount: reviewRequestSize)
         let response = try hub.respond(to: request)
-        try response.write(to: responseURL)
+        try response.write(to: responseURL, signedBy: hub.identity)
         return response
     }
 
-    /// Member: reads and checks the setup, blinds `records`, writes the request for the hub
-    /// and the member's state (mode 0600).
+    /// Member: reads and checks the setup (signed by `hub`), blinds `records`, writes the
+    /// request for the hub (signed by `identity`) and the member's state (mode 0600).
     ///
     /// - Parameters:
     ///   - records: the member's list; repeats are collapsed.
     ///   - purpose: the purpose label of the hub's list.
+    ///   - identifierType: the type of the member's list; the hub's list must be of the same.
+    ///   - identity: the member's identity.
+    ///   - hub: the hub's identity key, the only signer of setups and responses accepted.
     ///   - setupURL: the hub's setup (not a delta).
     ///   - stateURL: where to write the member's state.
     ///   - requestURL: where to write the request.
     ///   - parallelism: threads.
     @discardableResult
-    public static func request(records: [ListRecord], purpose: PurposeLabel, setupURL: URL, stateURL: URL, requestURL: URL,
+    public static func request(records: [ListRecord], purpose: PurposeLabel, identifierType: IdentifierType,
+                               identity: PartyIdentity, hub: PartyPublicKey, setupURL: URL, stateURL: URL, requestURL: URL,
                                parallelism: Parallelism = .allCores) throws -> UnbalancedPSIMember {
-        let setup = try UnbalancedSetup.read(from: setupURL, purpose: purpose)
+        let setup = try UnbalancedSetup.read(from: setupURL, hub: hub, reader: identity.publicKey, purpose: purpose)
         guard !setup.isDelta else {
             throw UnbalancedPSIError.invalidSetup(path: setupURL.path, reason: "it is a setup delta; expected the full setup")
         }
         let records = distinctRecords(records)
-        let member = try UnbalancedPSIMember(items: records.map(\.identifier), purpose: purpose, setup: setup, parallelism: parallelism)
-        try member.request.write(to: requestURL)
+        let member = try UnbalancedPSIMember(items: records.map(\.identifier), purpose: purpose, identifierType: identifierType,
+                                             setup: setup, identity: identity, parallelism: parallelism)
+        try member.request.write(to: requestURL, signedBy: identity)
         try MemberStateFile.write(member, records: records, to: stateURL)
         return member
     }
@@ -134,18 +144,26 @@ public enum UnbalancedPSIFileExchange {
     /// and computes what the member learns.
     ///
     /// - Parameters:
-    ///   - stateURL: the member's state from ``request(records:purpose:setupURL:stateURL:requestURL:parallelism:)``.
+    ///   - stateURL: the member's state from ``request(records:purpose:identifierType:identity:hub:setupURL:stateURL:requestURL:parallelism:)``.
+    ///   - identity: the member's identity, which the state was made with.
+    ///   - hub: the hub's identity key, which the state was made with.
     ///   - responseURL: the hub's response.
     ///   - setupURL: the setup the request was made from.
     ///   - deltaURLs: deltas of that setup.
     ///   - parallelism: threads.
-    public static func finish(stateURL: URL, responseURL: URL, setupURL: URL, deltaURLs: [URL] = [],
-                              parallelism: Parallelism = .allCores) throws -> Outcome {
-        let (member, records) = try MemberStateFile.read(from: stateURL, parallelism: parallelism)
+    public static func finish(stateURL: URL, identity: PartyIdentity, hub: PartyPublicKey, responseURL: URL, setupURL: URL,
+                              deltaURLs: [URL] = [], parallelism: Parallelism = .allCores) throws -> Outcome {
+        let (member, records) = try MemberStateFile.read(from: stateURL, identity: identity, parallelism: parallelism)
         let context = member.context
+        guard hub == context.hub else {
+            throw PSIError.peerMismatch(found: hub.fingerprint, expected: context.hub.fingerprint)
+        }
         let response = try UnbalancedResponse.read(from: responseURL, request: context, count: member.request.blindedElements.count)
-        let setup = try UnbalancedSetup.read(from: setupURL, purpose: member.purpose, keyID: context.keyID)
-        let deltas = try deltaURLs.map { try UnbalancedSetup.read(from: $0, purpose: member.purpose, keyID: context.keyID) }
+        let setup = try UnbalancedSetup.read(from: setupURL, hub: hub, reader: identity.publicKey, purpose: member.purpose,
+                                             keyID: context.keyID)
+        let deltas = try deltaURLs.map {
+            try UnbalancedSetup.read(from: $0, hub: hub, reader: identity.publicKey, purpose: member.purpose, keyID: context.keyID)
+        }
         let lookup = try UnbalancedSetupLookup(setup: setup, deltas: deltas)
         let result = try member.finish(response: response, lookup: lookup)
         var matches = [ListRecord]()

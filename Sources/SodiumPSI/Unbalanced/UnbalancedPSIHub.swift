@@ -4,8 +4,10 @@ import Foundation
 /// answers members' requests.
 ///
 /// ```swift
-/// let hub = UnbalancedPSIHub(key: try HubKey.load(from: keyURL), purpose: purpose)
-/// try hub.makeSetup(items: list, encoding: .bloomFilter(falsePositiveRate: 0x1p-20)).write(to: setupURL)
+/// let hub = UnbalancedPSIHub(key: try HubKey.load(from: keyURL), identity: hubIdentity, purpose: purpose,
+///                            identifierType: IdentifierType(kind: .phoneNumber), members: memberKeys)
+/// try hub.makeSetup(items: list, encoding: .bloomFilter(falsePositiveRate: 0x1p-20))
+///     .write(to: setupURL, signedBy: hubIdentity)
 /// // for every request, possibly concurrently:
 /// let response = try hub.respond(to: request)
 /// ```
@@ -22,8 +24,14 @@ public struct UnbalancedPSIHub: Sendable {
 
     /// The hub's key.
     public let key: HubKey
+    /// The hub's signing identity (setups and responses are signed by it).
+    public let identity: PartyIdentity
     /// The purpose label this hub serves.
     public let purpose: PurposeLabel
+    /// The identifier type of the hub's list; requests must declare the same.
+    public let identifierType: IdentifierType
+    /// The members' identity keys: requests from anyone else are refused.
+    public let members: Set<PartyPublicKey>
     /// The largest request answered; larger ones are refused from their header.
     public let maximumRequestSize: Int
     /// Threads for evaluation.
@@ -33,13 +41,20 @@ public struct UnbalancedPSIHub: Sendable {
     ///
     /// - Parameters:
     ///   - key: the hub's key (loaded once).
+    ///   - identity: the hub's signing identity.
     ///   - purpose: the purpose label of the list.
+    ///   - identifierType: the identifier type of the list.
+    ///   - members: the members whose requests are answered (none: the hub only publishes setups).
     ///   - maximumRequestSize: the largest request answered (at least 1).
     ///   - parallelism: threads for evaluation.
-    public init(key: HubKey, purpose: PurposeLabel, maximumRequestSize: Int = defaultMaximumRequestSize,
+    public init(key: HubKey, identity: PartyIdentity, purpose: PurposeLabel, identifierType: IdentifierType,
+                members: Set<PartyPublicKey> = [], maximumRequestSize: Int = defaultMaximumRequestSize,
                 parallelism: Parallelism = .allCores) {
         self.key = key
+        self.identity = identity
         self.purpose = purpose
+        self.identifierType = identifierType
+        self.members = members
         self.maximumRequestSize = max(1, maximumRequestSize)
         self.parallelism = parallelism
     }
@@ -52,7 +67,9 @@ public struct UnbalancedPSIHub: Sendable {
     ///   - encoding: how to encode the values.
     ///   - progress: progress reports (from worker threads).
     /// - Returns: a setup with a fresh random setup identifier.
-    /// - Throws: ``UnbalancedPSIError/invalidEncodingParameter(reason:)``.
+    /// - Throws: ``UnbalancedPSIError/invalidEncodingParameter(reason:)``,
+    ///   ``PSIError/itemTypeMismatch(index:found:expected:)`` for an item of another type than
+    ///   ``identifierType``.
     public func makeSetup(items: [Identifier], encoding: SetupEncoding, progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
         try encode(items, encoding: encoding, setupID: .random(), isDelta: false, progress: progress)
     }
@@ -73,15 +90,19 @@ public struct UnbalancedPSIHub: Sendable {
     ///   and ``MessageFileError/purposeMismatch(path:found:expected:)``.
     public func makeDelta(items: [Identifier], base: UnbalancedSetup, progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
         try makeDelta(items: items, baseSetupID: base.setupID, baseKeyID: base.keyID, purposeDigest: base.purposeDigest,
-                      answerMode: base.answerMode, isDelta: base.isDelta, encoding: base.encoding, origin: base.origin,
-                      progress: progress)
+                      answerMode: base.answerMode, isDelta: base.isDelta, encoding: base.encoding,
+                      identifierType: base.identifierType, origin: base.origin, progress: progress)
     }
 
     func makeDelta(items: [Identifier], baseSetupID: SessionID, baseKeyID: HubKeyID, purposeDigest: [UInt8],
-                   answerMode: UnbalancedAnswerMode, isDelta: Bool, encoding: SetupEncoding, origin: String,
-                   progress: ProgressHandler?) throws -> UnbalancedSetup {
+                   answerMode: UnbalancedAnswerMode, isDelta: Bool, encoding: SetupEncoding, identifierType baseType: IdentifierType?,
+                   origin: String, progress: ProgressHandler?) throws -> UnbalancedSetup {
         guard !isDelta else {
             throw UnbalancedPSIError.invalidSetup(path: origin, reason: "it is a delta; a delta extends the full setup")
+        }
+        guard baseType == identifierType else {
+            throw MessageFileError.identifierTypeMismatch(path: origin, found: baseType?.description ?? "no identifier type",
+                                                          expected: identifierType.description)
         }
         guard baseKeyID == key.keyID else {
             throw MessageFileError.keyMismatch(path: origin, found: baseKeyID.description, expected: key.keyID.description)
@@ -98,6 +119,7 @@ public struct UnbalancedPSIHub: Sendable {
     private func encode(_ items: [Identifier], encoding: SetupEncoding, setupID: SessionID, isDelta: Bool,
                         progress: ProgressHandler?) throws -> UnbalancedSetup {
         try encoding.validate()
+        try identifierType.check(items)
         let items = distinctItems(items).0
         let keep = encoding.keptByteCount
         let values = try UnbalancedPRF.evaluate(UnbalancedPRF.Inputs(items, purpose: purpose), key: key, keep: keep,
@@ -125,7 +147,8 @@ public struct UnbalancedPSIHub: Sendable {
             body = .filter(filter)
         }
         return UnbalancedSetup(isDelta: isDelta, setupID: setupID, keyID: key.keyID, purposeDigest: purpose.digest,
-                               answerMode: key.answerMode, encoding: encoding, itemCount: items.count, body: body, origin: "setup")
+                               answerMode: key.answerMode, encoding: encoding, itemCount: items.count,
+                               hub: identity.publicKey, identifierType: identifierType, body: body, origin: "setup")
     }
 
     /// Answers a request: RFC 9497 BlindEvaluate of every blinded element, in the request's
@@ -133,7 +156,10 @@ public struct UnbalancedPSIHub: Sendable {
     ///
     /// Safe to call concurrently from many threads.
     ///
-    /// - Throws: ``UnbalancedPSIError/requestUnderOtherKey(path:requestKeyID:hubKeyID:)`` for a
+    /// - Throws: ``PSIError/untrustedSender(sender:expected:)`` for a request from a party
+    ///   that is not among ``members``, ``PSIError/wrongRecipient(found:expected:)`` for a
+    ///   request for another hub, ``PSIError/identifierTypeMismatch(found:expected:)``,
+    ///   ``UnbalancedPSIError/requestUnderOtherKey(path:requestKeyID:hubKeyID:)`` for a
     ///   request made from a setup under another (older) key,
     ///   ``UnbalancedPSIError/requestTooLarge(path:count:limit:)``,
     ///   ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``,
@@ -143,6 +169,15 @@ public struct UnbalancedPSIHub: Sendable {
     public func respond(to request: UnbalancedRequest) throws -> UnbalancedResponse {
         let context = request.context
         let path = request.origin
+        guard members.contains(context.member) else {
+            throw PSIError.untrustedSender(sender: context.member.fingerprint, expected: "one of the hub's \(members.count) members")
+        }
+        guard context.hub == identity.publicKey else {
+            throw PSIError.wrongRecipient(found: context.hub.fingerprint, expected: identity.publicKey.fingerprint)
+        }
+        guard context.identifierType == identifierType else {
+            throw PSIError.identifierTypeMismatch(found: context.identifierType.description, expected: identifierType.description)
+        }
         guard context.keyID == key.keyID else {
             throw UnbalancedPSIError.requestUnderOtherKey(path: path, requestKeyID: context.keyID.description, hubKeyID: key.keyID.description)
         }

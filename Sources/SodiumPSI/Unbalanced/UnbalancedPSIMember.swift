@@ -21,9 +21,9 @@ public enum UnbalancedPSIResult: Sendable, Equatable {
 /// A member of an unbalanced PSI: queries a hub's published setup with its own, smaller list.
 ///
 /// ```swift
-/// let setup = try UnbalancedSetup.read(from: setupURL, purpose: purpose)
-/// let member = try UnbalancedPSIMember(items: mine, purpose: purpose, setup: setup)
-/// send(member.request)                       // the hub answers with `respond(to:)`
+/// let setup = try UnbalancedSetup.read(from: setupURL, hub: hubKey, reader: me.publicKey, purpose: purpose)
+/// let member = try UnbalancedPSIMember(items: mine, purpose: purpose, identifierType: type, setup: setup, identity: me)
+/// try member.request.write(to: requestURL, signedBy: me)   // the hub answers with `respond(to:)`
 /// let result = try member.finish(response: response, lookup: UnbalancedSetupLookup(setup: setup))
 /// ```
 ///
@@ -40,6 +40,8 @@ public struct UnbalancedPSIMember: Sendable {
     public let purpose: PurposeLabel
     /// The request to send to the hub.
     public let request: UnbalancedRequest
+    /// The member's identity (it signs the request; the state file keeps only its public key).
+    public let identity: PartyIdentity
     /// Intersection mode: `count × 32` bytes of blinds; cardinality-only: the one blind `r`.
     let secret: SecretBytes
     let parallelism: Parallelism
@@ -52,15 +54,22 @@ public struct UnbalancedPSIMember: Sendable {
     /// - Parameters:
     ///   - items: the member's list; repeats are collapsed.
     ///   - purpose: the purpose label of the hub's list.
+    ///   - identifierType: the type of the items (the hub's list must be of the same).
     ///   - keyID: the key of the setup (the request carries it).
     ///   - answerMode: the answer mode of the setup.
+    ///   - identity: the member's identity.
+    ///   - hub: the hub's identity key (the request's recipient, the response's only accepted signer).
     ///   - parallelism: threads.
-    /// - Throws: ``PSIError/invalidInput`` in the negligible case an item hashes to the identity.
-    public init(items: [Identifier], purpose: PurposeLabel, keyID: HubKeyID, answerMode: UnbalancedAnswerMode,
+    /// - Throws: ``PSIError/itemTypeMismatch(index:found:expected:)`` for an item of another
+    ///   type, ``PSIError/invalidInput`` in the negligible case an item hashes to the identity.
+    public init(items: [Identifier], purpose: PurposeLabel, identifierType: IdentifierType, keyID: HubKeyID,
+                answerMode: UnbalancedAnswerMode, identity: PartyIdentity, hub: PartyPublicKey,
                 parallelism: Parallelism = .allCores) throws {
+        try identifierType.check(items)
         let items = distinctItems(items).0
         let inputs = UnbalancedPRF.Inputs(items, purpose: purpose)
-        let context = UnbalancedQueryContext(sessionID: .random(), keyID: keyID, purposeDigest: purpose.digest, answerMode: answerMode)
+        let context = UnbalancedQueryContext(sessionID: .random(), keyID: keyID, purposeDigest: purpose.digest, answerMode: answerMode,
+                                             member: identity.publicKey, hub: hub, identifierType: identifierType)
         let elements: [GroupElement]
         switch answerMode {
         case .intersection:
@@ -80,25 +89,36 @@ public struct UnbalancedPSIMember: Sendable {
         }
         self.items = items
         self.purpose = purpose
+        self.identity = identity
         self.parallelism = parallelism
         self.request = UnbalancedRequest(context: context, blindedElements: elements, origin: "request")
     }
 
-    /// Blinds the items for a query against `setup` (its key and answer mode).
+    /// Blinds the items for a query against `setup` (its key, answer mode and hub).
     ///
     /// - Throws: ``MessageFileError/purposeMismatch(path:found:expected:)`` when the setup is
-    ///   for another purpose, and the errors of ``init(items:purpose:keyID:answerMode:parallelism:)``.
-    public init(items: [Identifier], purpose: PurposeLabel, setup: UnbalancedSetup, parallelism: Parallelism = .allCores) throws {
+    ///   for another purpose, ``MessageFileError/identifierTypeMismatch(path:found:expected:)``
+    ///   when the hub's list is of another identifier type, and the errors of
+    ///   ``init(items:purpose:identifierType:keyID:answerMode:identity:hub:parallelism:)``.
+    public init(items: [Identifier], purpose: PurposeLabel, identifierType: IdentifierType, setup: UnbalancedSetup,
+                identity: PartyIdentity, parallelism: Parallelism = .allCores) throws {
         guard setup.purposeDigest == purpose.digest else {
             throw MessageFileError.purposeMismatch(path: setup.origin, found: setup.purposeDigest.hexString, expected: purpose.digest.hexString)
         }
-        try self.init(items: items, purpose: purpose, keyID: setup.keyID, answerMode: setup.answerMode, parallelism: parallelism)
+        guard setup.identifierType == identifierType else {
+            throw MessageFileError.identifierTypeMismatch(path: setup.origin, found: setup.identifierType.description,
+                                                          expected: identifierType.description)
+        }
+        try self.init(items: items, purpose: purpose, identifierType: identifierType, keyID: setup.keyID,
+                      answerMode: setup.answerMode, identity: identity, hub: setup.hub, parallelism: parallelism)
     }
 
-    init(restoring items: [Identifier], purpose: PurposeLabel, request: UnbalancedRequest, secret: SecretBytes, parallelism: Parallelism) {
+    init(restoring items: [Identifier], purpose: PurposeLabel, request: UnbalancedRequest, identity: PartyIdentity,
+         secret: SecretBytes, parallelism: Parallelism) {
         self.items = items
         self.purpose = purpose
         self.request = request
+        self.identity = identity
         self.secret = secret
         self.parallelism = parallelism
     }
@@ -109,7 +129,10 @@ public struct UnbalancedPSIMember: Sendable {
     ///   - response: the hub's answer to ``request``.
     ///   - lookup: the setup the request was made from, with its deltas.
     /// - Returns: the member's matches (intersection mode) or their number (cardinality-only).
-    /// - Throws: ``UnbalancedPSIError/responseUnderOtherKey(path:responseKeyID:setupKeyID:)``,
+    /// - Throws: ``PSIError/untrustedSender(sender:expected:)`` for a response or setup from
+    ///   another hub, ``PSIError/wrongRecipient(found:expected:)`` for a response to another
+    ///   member, ``PSIError/identifierTypeMismatch(found:expected:)``,
+    ///   ``UnbalancedPSIError/responseUnderOtherKey(path:responseKeyID:setupKeyID:)``,
     ///   ``UnbalancedPSIError/setupUnderOtherKey(path:setupKeyID:requestKeyID:)`` (a stale setup),
     ///   ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``,
     ///   ``MessageFileError/sessionMismatch(path:found:expected:)``,
@@ -122,6 +145,15 @@ public struct UnbalancedPSIMember: Sendable {
     public func finish(response: UnbalancedResponse, lookup: UnbalancedSetupLookup) throws -> UnbalancedPSIResult {
         let context = request.context
         let path = response.origin
+        for found in [response.context.hub, lookup.hub] where found != context.hub {
+            throw PSIError.untrustedSender(sender: found.fingerprint, expected: context.hub.fingerprint)
+        }
+        guard response.context.member == context.member else {
+            throw PSIError.wrongRecipient(found: response.context.member.fingerprint, expected: context.member.fingerprint)
+        }
+        for found in [response.context.identifierType, lookup.identifierType] where found != context.identifierType {
+            throw PSIError.identifierTypeMismatch(found: found.description, expected: context.identifierType.description)
+        }
         guard response.context.keyID == context.keyID else {
             throw UnbalancedPSIError.responseUnderOtherKey(path: path, responseKeyID: response.context.keyID.description,
                                                            setupKeyID: context.keyID.description)
@@ -191,6 +223,10 @@ enum MemberStateFile {
     struct Payload: Codable {
         var purpose: PurposeLabel
         var answerMode: UnbalancedAnswerMode
+        /// The member's identity key (the secret identity is never stored).
+        var member: PartyPublicKey
+        var hub: PartyPublicKey
+        var identifierType: IdentifierType
         var keyID: HubKeyID
         var sessionID: SessionID
         var items: [Identifier]
@@ -202,7 +238,8 @@ enum MemberStateFile {
         let context = member.context
         var blinded = Data(capacity: member.request.blindedElements.count * GroupElement.byteCount)
         for element in member.request.blindedElements { element.withUnsafeBytes { blinded.append(contentsOf: $0) } }
-        let payload = Payload(purpose: member.purpose, answerMode: context.answerMode, keyID: context.keyID,
+        let payload = Payload(purpose: member.purpose, answerMode: context.answerMode, member: context.member, hub: context.hub,
+                              identifierType: context.identifierType, keyID: context.keyID,
                               sessionID: context.sessionID, items: member.items, records: records, blindedElements: blinded)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -219,7 +256,9 @@ enum MemberStateFile {
         try SecretFile.write(bytes, to: url)
     }
 
-    static func read(from url: URL, parallelism: Parallelism) throws -> (UnbalancedPSIMember, [ListRecord]) {
+    /// - Throws: ``PSIError/identityMismatch(found:expected:)`` when `identity` is not the
+    ///   member's the state was made with, and ``StateFileError`` for a damaged file.
+    static func read(from url: URL, identity: PartyIdentity, parallelism: Parallelism) throws -> (UnbalancedPSIMember, [ListRecord]) {
         var bytes = try SecretFile.read(from: url)
         defer { sodium_memzero(&bytes, bytes.count) }
         func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: url.path, reason: reason) }
@@ -234,6 +273,9 @@ enum MemberStateFile {
             throw invalid("the state description cannot be decoded")
         }
         guard payload.answerMode.rawValue == bytes[9] else { throw invalid("the answer modes of the secret and the description differ") }
+        guard identity.publicKey == payload.member else {
+            throw PSIError.identityMismatch(found: identity.publicKey.fingerprint, expected: payload.member.fingerprint)
+        }
         let n = payload.items.count
         let expectedLength = payload.answerMode == .intersection ? n * Scalar.byteCount : Scalar.byteCount
         guard length == expectedLength, payload.blindedElements.count == n * GroupElement.byteCount else {
@@ -250,10 +292,11 @@ enum MemberStateFile {
         }
         let elements = UnbalancedPRF.elements(fromBody: [UInt8](payload.blindedElements))
         let context = UnbalancedQueryContext(sessionID: payload.sessionID, keyID: payload.keyID, purposeDigest: payload.purpose.digest,
-                                             answerMode: payload.answerMode)
+                                             answerMode: payload.answerMode, member: payload.member, hub: payload.hub,
+                                             identifierType: payload.identifierType)
         let member = UnbalancedPSIMember(restoring: payload.items, purpose: payload.purpose,
                                          request: UnbalancedRequest(context: context, blindedElements: elements, origin: "request"),
-                                         secret: secret, parallelism: parallelism)
+                                         identity: identity, secret: secret, parallelism: parallelism)
         let records = payload.records ?? payload.items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) }
         guard records.map(\.identifier) == payload.items else { throw invalid("saved records do not match the saved items") }
         return (member, records)
@@ -269,9 +312,13 @@ extension UnbalancedPSIMember {
 
     /// Restores a member saved with ``save(to:)``.
     ///
+    /// - Parameters:
+    ///   - url: the state file.
+    ///   - identity: the member's identity (the state keeps only its public key).
+    ///   - parallelism: threads.
     /// - Throws: ``StateFileError`` when the file is readable by others, is not a member's
-    ///   state, or is damaged.
-    public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
-        self = try MemberStateFile.read(from: url, parallelism: parallelism).0
+    ///   state, or is damaged; ``PSIError/identityMismatch(found:expected:)`` for another identity.
+    public init(restoringFrom url: URL, identity: PartyIdentity, parallelism: Parallelism = .allCores) throws {
+        self = try MemberStateFile.read(from: url, identity: identity, parallelism: parallelism).0
     }
 }

@@ -1,6 +1,7 @@
 public import Foundation
 
 /// What ties a member's request and the hub's response together: both carry it in their headers.
+/// The member signs the request for the hub; the hub signs the response for the member.
 public struct UnbalancedQueryContext: Sendable, Equatable {
     /// A fresh random identifier chosen by the member for this query.
     public let sessionID: SessionID
@@ -10,19 +11,30 @@ public struct UnbalancedQueryContext: Sendable, Equatable {
     public let purposeDigest: [UInt8]
     /// The answer mode of the setup.
     public let answerMode: UnbalancedAnswerMode
+    /// The member's identity key (sender of the request, recipient of the response).
+    public let member: PartyPublicKey
+    /// The hub's identity key (recipient of the request, sender of the response).
+    public let hub: PartyPublicKey
+    /// The identifier type of the member's items (the setup's).
+    public let identifierType: IdentifierType
 
     /// Creates a context.
-    public init(sessionID: SessionID, keyID: HubKeyID, purposeDigest: [UInt8], answerMode: UnbalancedAnswerMode) {
+    public init(sessionID: SessionID, keyID: HubKeyID, purposeDigest: [UInt8], answerMode: UnbalancedAnswerMode,
+                member: PartyPublicKey, hub: PartyPublicKey, identifierType: IdentifierType) {
         self.sessionID = sessionID
         self.keyID = keyID
         self.purposeDigest = purposeDigest
         self.answerMode = answerMode
+        self.member = member
+        self.hub = hub
+        self.identifierType = identifierType
     }
 
     func header(_ kind: UnbalancedMessageKind, count: Int) -> MessageHeader {
         MessageHeader(suite: .ristretto255SHA512, protocolID: .unbalanced, kind: kind.rawValue, mode: answerMode.rawValue,
-                      elementSize: GroupElement.byteCount, purposeDigest: purposeDigest, sessionID: sessionID,
-                      keyID: keyID.bytes, count: count)
+                      elementSize: GroupElement.byteCount, identifierType: identifierType, purposeDigest: purposeDigest,
+                      sessionID: sessionID, keyID: keyID.bytes, sender: kind == .request ? member : hub,
+                      recipient: kind == .request ? hub : member, count: count)
     }
 }
 
@@ -47,32 +59,38 @@ public struct UnbalancedRequest: Sendable {
         self.origin = origin
     }
 
-    /// Writes the request as a message file (atomically).
-    public func write(to url: URL) throws {
-        try writeMessage(context.header(.request, count: blindedElements.count), blindedElements, to: url)
+    /// Writes the request as a message file signed by the member (atomically).
+    ///
+    /// - Precondition: `identity` is the context's ``UnbalancedQueryContext/member``.
+    public func write(to url: URL, signedBy identity: PartyIdentity) throws {
+        try writeMessage(context.header(.request, count: blindedElements.count), blindedElements, to: url, signer: identity)
     }
 
-    /// Reads a request, checking its header against the hub's key and policy before any
-    /// element is read.
+    /// Reads a request for `hub`, checking its header against the hub's key, identity,
+    /// members, identifier type and policy before any element is read.
     ///
     /// - Parameters:
     ///   - url: the file.
-    ///   - purpose: the purpose the hub serves.
-    ///   - key: the hub's key (its identifier and answer mode).
-    ///   - maximumCount: the largest request the hub answers.
+    ///   - hub: the hub: its key (identifier and answer mode), purpose, identity (the request's
+    ///     recipient), identifier type, members (the only senders accepted) and request limit.
     ///   - reviewCount: called with the declared count once the header is accepted, before any
     ///     element is read; throw to stop.
     /// - Throws: ``UnbalancedPSIError/requestUnderOtherKey(path:requestKeyID:hubKeyID:)``,
     ///   ``UnbalancedPSIError/requestTooLarge(path:count:limit:)``,
     ///   ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``, and
-    ///   ``MessageFileError`` for any other problem with the file.
-    public static func read(from url: URL, purpose: PurposeLabel, key: HubKey, maximumCount: Int,
+    ///   ``MessageFileError`` for any other problem with the file (among them
+    ///   ``MessageFileError/untrustedSender(path:sender:expected:)`` for a sender that is not a member).
+    public static func read(from url: URL, for hub: UnbalancedPSIHub,
                             reviewCount: (Int) throws -> Void = { _ in }) throws -> UnbalancedRequest {
         let reader = try openQuery(url, .request, expecting: MessageExpectation(
-            purposeDigest: purpose.digest, keyID: key.keyID.bytes, maximumCount: maximumCount), mode: key.answerMode)
+            identifierType: hub.identifierType, purposeDigest: hub.purpose.digest, keyID: hub.key.keyID.bytes,
+            trustedSenders: hub.members, recipient: hub.identity.publicKey, maximumCount: hub.maximumRequestSize),
+            mode: hub.key.answerMode)
         try reviewCount(reader.header.count)
         let context = try UnbalancedQueryContext(sessionID: reader.header.sessionID, keyID: HubKeyID(bytes: reader.header.keyID),
-                                                 purposeDigest: reader.header.purposeDigest, answerMode: key.answerMode)
+                                                 purposeDigest: reader.header.purposeDigest, answerMode: hub.key.answerMode,
+                                                 member: reader.header.sender, hub: hub.identity.publicKey,
+                                                 identifierType: hub.identifierType)
         return UnbalancedRequest(context: context, blindedElements: try readElements(reader), origin: url.path)
     }
 }
@@ -98,17 +116,19 @@ public struct UnbalancedResponse: Sendable {
         self.origin = origin
     }
 
-    /// Writes the response as a message file (atomically).
-    public func write(to url: URL) throws {
-        try writeMessage(context.header(.response, count: evaluatedElements.count), evaluatedElements, to: url)
+    /// Writes the response as a message file signed by the hub (atomically).
+    ///
+    /// - Precondition: `identity` is the context's ``UnbalancedQueryContext/hub``.
+    public func write(to url: URL, signedBy identity: PartyIdentity) throws {
+        try writeMessage(context.header(.response, count: evaluatedElements.count), evaluatedElements, to: url, signer: identity)
     }
 
     /// Reads the response to a request.
     ///
     /// - Parameters:
     ///   - url: the file.
-    ///   - request: the request's context; the response must carry the same session, key,
-    ///     purpose and mode.
+    ///   - request: the request's context; the response must be signed by its hub, addressed
+    ///     to its member, and carry the same session, key, identifier type, purpose and mode.
     ///   - count: the request's element count.
     /// - Throws: ``UnbalancedPSIError/responseUnderOtherKey(path:responseKeyID:setupKeyID:)``,
     ///   ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``, and
@@ -117,7 +137,8 @@ public struct UnbalancedResponse: Sendable {
         let reader: MessageFileReader
         do {
             reader = try openQuery(url, .response, expecting: MessageExpectation(
-                purposeDigest: request.purposeDigest, sessionID: request.sessionID, keyID: request.keyID.bytes, count: count),
+                identifierType: request.identifierType, purposeDigest: request.purposeDigest, sessionID: request.sessionID,
+                keyID: request.keyID.bytes, trustedSenders: [request.hub], recipient: request.member, count: count),
                 mode: request.answerMode)
         } catch UnbalancedPSIError.requestUnderOtherKey(let path, let found, let expected) {
             throw UnbalancedPSIError.responseUnderOtherKey(path: path, responseKeyID: found, setupKeyID: expected)
@@ -155,8 +176,8 @@ private func readElements(_ reader: MessageFileReader) throws -> [GroupElement] 
     return UnbalancedPRF.elements(fromBody: body)
 }
 
-private func writeMessage(_ header: MessageHeader, _ elements: [GroupElement], to url: URL) throws {
-    let writer = try MessageFileWriter(url: url, header: header)
+private func writeMessage(_ header: MessageHeader, _ elements: [GroupElement], to url: URL, signer: PartyIdentity) throws {
+    let writer = try MessageFileWriter(url: url, header: header, signer: signer)
     try elements.withUnsafeBytes { try writer.append(elements: $0) }
     try writer.commit()
 }

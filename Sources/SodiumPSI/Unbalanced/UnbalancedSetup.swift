@@ -118,6 +118,10 @@ public struct UnbalancedSetup: Sendable {
     public let encoding: SetupEncoding
     /// Number of list items in this file (a delta: the appended items only).
     public let itemCount: Int
+    /// The hub's identity key, which signs the setup.
+    public let hub: PartyPublicKey
+    /// The identifier type of the hub's list.
+    public let identifierType: IdentifierType
 
     enum Body: Sendable {
         /// `itemCount × t` bytes of tags.
@@ -129,7 +133,9 @@ public struct UnbalancedSetup: Sendable {
     let origin: String
 
     init(isDelta: Bool, setupID: SessionID, keyID: HubKeyID, purposeDigest: [UInt8], answerMode: UnbalancedAnswerMode,
-         encoding: SetupEncoding, itemCount: Int, body: Body, origin: String) {
+         encoding: SetupEncoding, itemCount: Int, hub: PartyPublicKey, identifierType: IdentifierType, body: Body, origin: String) {
+        self.hub = hub
+        self.identifierType = identifierType
         self.isDelta = isDelta
         self.setupID = setupID
         self.keyID = keyID
@@ -160,18 +166,21 @@ public struct UnbalancedSetup: Sendable {
         return MessageHeader(suite: .ristretto255SHA512, protocolID: .unbalanced,
                              kind: (isDelta ? UnbalancedMessageKind.setupDelta : .setup).rawValue,
                              mode: encoding.code << 4 | answerMode.rawValue, elementSize: elementSize,
-                             purposeDigest: purposeDigest, sessionID: setupID, keyID: keyID.bytes, count: count)
+                             identifierType: identifierType, purposeDigest: purposeDigest, sessionID: setupID,
+                             keyID: keyID.bytes, sender: hub, recipient: nil, count: count)
     }
 
-    /// Size of this setup's file in bytes (header, body, digest).
+    /// Size of this setup's file in bytes (header, body, trailer).
     public var fileByteCount: Int {
         let header = self.header
-        return MessageHeader.byteCount + header.count * header.elementSize + MessageHeader.digestByteCount
+        return header.byteCount + header.count * header.elementSize + MessageHeader.trailerByteCount
     }
 
-    /// Writes the setup as a message file (atomically).
-    public func write(to url: URL) throws {
-        let writer = try MessageFileWriter(url: url, header: header)
+    /// Writes the setup as a message file for any reader, signed by the hub (atomically).
+    ///
+    /// - Precondition: `identity` is the setup's ``hub``.
+    public func write(to url: URL, signedBy identity: PartyIdentity) throws {
+        let writer = try MessageFileWriter(url: url, header: header, signer: identity)
         switch body {
         case .tags(let tags):
             // 1 MiB at a time: the writer buffers and hashes as it goes.
@@ -191,20 +200,27 @@ public struct UnbalancedSetup: Sendable {
     ///
     /// - Parameters:
     ///   - url: the file.
+    ///   - hub: the hub's identity key: the only signer accepted.
+    ///   - reader: the reader's own identity key: a setup addressed to another party is refused
+    ///     (a published setup is for any reader).
     ///   - purpose: the purpose label the setup must be for (nil: any).
     ///   - keyID: the key the setup must be under (nil: any); another key is refused with
     ///     ``UnbalancedPSIError/setupUnderOtherKey(path:setupKeyID:requestKeyID:)``.
-    /// - Throws: ``MessageFileError`` for a file that is not an intact unbalanced setup, and
-    ///   ``UnbalancedPSIError`` for an unknown encoding or bad filter parameters.
-    public static func read(from url: URL, purpose: PurposeLabel? = nil, keyID: HubKeyID? = nil) throws -> UnbalancedSetup {
-        let reader = try openSetup(url, purpose: purpose, keyID: keyID)
-        let header = reader.header
+    /// - Throws: ``MessageFileError`` for a file that is not an intact unbalanced setup signed
+    ///   by `hub`, and ``UnbalancedPSIError`` for an unknown encoding or bad filter parameters.
+    public static func read(from url: URL, hub: PartyPublicKey, reader: PartyPublicKey, purpose: PurposeLabel? = nil,
+                            keyID: HubKeyID? = nil) throws -> UnbalancedSetup {
+        let file = try openSetup(url, hub: hub, reader: reader, purpose: purpose, keyID: keyID)
+        let header = file.header
         let (mode, encodingCode) = try setupMode(header, path: url.path)
         var body = [UInt8]()
         body.reserveCapacity(header.count * header.elementSize)
-        while let chunk = try reader.readChunk(maximumElements: max(1, (1 << 20) / header.elementSize)) { body += chunk }
+        while let chunk = try file.readChunk(maximumElements: max(1, (1 << 20) / header.elementSize)) { body += chunk }
         let isDelta = header.kind == UnbalancedMessageKind.setupDelta.rawValue
         let keyID = try HubKeyID(bytes: header.keyID)
+        guard let identifierType = header.identifierType else {
+            throw UnbalancedPSIError.invalidSetup(path: url.path, reason: "it names no identifier type; expected the type of the hub's list")
+        }
         switch encodingCode {
         case 1:
             guard SetupEncoding.tagByteCountRange.contains(header.elementSize) else {
@@ -212,7 +228,8 @@ public struct UnbalancedSetup: Sendable {
             }
             return UnbalancedSetup(isDelta: isDelta, setupID: header.sessionID, keyID: keyID, purposeDigest: header.purposeDigest,
                                    answerMode: mode, encoding: .truncatedTags(byteCount: header.elementSize),
-                                   itemCount: header.count, body: .tags(body), origin: url.path)
+                                   itemCount: header.count, hub: header.sender, identifierType: identifierType,
+                                   body: .tags(body), origin: url.path)
         default:
             guard header.elementSize == 8 else {
                 throw UnbalancedPSIError.invalidSetup(path: url.path, reason: "a Bloom filter's elements are \(header.elementSize) bytes; expected 8")
@@ -221,7 +238,8 @@ public struct UnbalancedSetup: Sendable {
             case .success(let filter):
                 return UnbalancedSetup(isDelta: isDelta, setupID: header.sessionID, keyID: keyID, purposeDigest: header.purposeDigest,
                                        answerMode: mode, encoding: .bloomFilter(falsePositiveRate: filter.falsePositiveRate),
-                                       itemCount: filter.itemCount, body: .filter(filter), origin: url.path)
+                                       itemCount: filter.itemCount, hub: header.sender, identifierType: identifierType,
+                                       body: .filter(filter), origin: url.path)
             case .failure(.invalidSetup(_, let reason)):
                 throw UnbalancedPSIError.invalidSetup(path: url.path, reason: reason)
             case .failure(let error):
@@ -231,12 +249,14 @@ public struct UnbalancedSetup: Sendable {
     }
 
     /// Opens a setup file and checks its header (nothing of the body is read).
-    static func openSetup(_ url: URL, purpose: PurposeLabel?, keyID: HubKeyID?) throws -> MessageFileReader {
+    static func openSetup(_ url: URL, hub: PartyPublicKey, reader: PartyPublicKey, purpose: PurposeLabel?,
+                          keyID: HubKeyID?) throws -> MessageFileReader {
         do {
             return try MessageFileReader(url: url, expecting: MessageExpectation(
                 suite: .ristretto255SHA512, protocolID: .unbalanced,
                 kinds: [UnbalancedMessageKind.setup.rawValue, UnbalancedMessageKind.setupDelta.rawValue],
-                purposeDigest: purpose?.digest, keyID: keyID?.bytes))
+                purposeDigest: purpose?.digest, keyID: keyID?.bytes, trustedSenders: [hub], recipient: reader,
+                acceptsAnyReader: true))
         } catch MessageFileError.keyMismatch(let path, let found, let expected) {
             throw UnbalancedPSIError.setupUnderOtherKey(path: path, setupKeyID: found, requestKeyID: expected)
         }
@@ -275,6 +295,10 @@ public struct UnbalancedSetupLookup: Sendable {
     public let purposeDigest: [UInt8]
     /// The answer mode the setup serves.
     public let answerMode: UnbalancedAnswerMode
+    /// The hub's identity key, which signed the setup and its deltas.
+    public let hub: PartyPublicKey
+    /// The identifier type of the hub's list.
+    public let identifierType: IdentifierType
     /// List items in the setup and its deltas.
     public let itemCount: Int
     /// A member item outside the list matches with at most about this probability (the sum
@@ -308,6 +332,13 @@ public struct UnbalancedSetupLookup: Sendable {
             guard delta.keyID == setup.keyID else {
                 throw UnbalancedPSIError.setupUnderOtherKey(path: delta.origin, setupKeyID: delta.keyID.description, requestKeyID: setup.keyID.description)
             }
+            guard delta.hub == setup.hub else {
+                throw MessageFileError.untrustedSender(path: delta.origin, sender: delta.hub.fingerprint, expected: setup.hub.fingerprint)
+            }
+            guard delta.identifierType == setup.identifierType else {
+                throw MessageFileError.identifierTypeMismatch(path: delta.origin, found: delta.identifierType.description,
+                                                              expected: setup.identifierType.description)
+            }
             guard delta.purposeDigest == setup.purposeDigest else {
                 throw MessageFileError.purposeMismatch(path: delta.origin, found: delta.purposeDigest.hexString, expected: setup.purposeDigest.hexString)
             }
@@ -329,6 +360,8 @@ public struct UnbalancedSetupLookup: Sendable {
         keyID = setup.keyID
         purposeDigest = setup.purposeDigest
         answerMode = setup.answerMode
+        hub = setup.hub
+        identifierType = setup.identifierType
         itemCount = all.reduce(0) { $0 + $1.itemCount }
         falsePositiveRate = all.reduce(0) { $0 + $1.encoding.falsePositiveRate(itemCount: $1.itemCount) }
         origin = setup.origin
