@@ -120,7 +120,7 @@ extension Sequence where Element == UInt8 {
 
 extension Array where Element == UInt8 {
     /// Bytes from hexadecimal text (either case, no separators); nil for anything else.
-    init?(hexString text: String) {
+    init?(hexString text: some StringProtocol) {
         let digits = Array(text.utf8)
         guard digits.count % 2 == 0 else { return nil }
         func value(_ c: UInt8) -> UInt8? {

@@ -3,10 +3,11 @@ public import Foundation
 extension MessageHeader {
     /// The header of a mutual-PSI message of step `kind` in the exchange `context`: sent by
     /// the party whose step it is, to the other.
-    static func mutual(_ kind: MutualPSIMessage.Kind, context: ExchangeContext, count: Int) -> MessageHeader {
+    static func mutual(_ kind: MutualPSIMessage.Kind, context: ExchangeContext, count: Int,
+                       elementSize: Int = BlindedElement.byteCount) -> MessageHeader {
         let parties = context.parties(of: kind)
         return MessageHeader(suite: context.suite, protocolID: .mutual, kind: kind.rawValue, mode: context.outcome.rawValue,
-                             elementSize: BlindedElement.byteCount, identifierType: context.identifierType,
+                             elementSize: elementSize, identifierType: context.identifierType,
                              purposeDigest: context.purposeDigest, sessionID: context.sessionID,
                              sender: parties.sender, recipient: parties.recipient, count: count)
     }
@@ -17,9 +18,10 @@ extension MessageExpectation {
     /// `configuration`: signed by its peer, addressed to it, of its identifier type, suite,
     /// purpose and outcome (see ``MutualPSIMessage/read(from:kind:configuration:sessionID:count:checkEncodings:)``).
     static func mutual(_ kind: MutualPSIMessage.Kind, configuration: MutualPSIConfiguration, sessionID: SessionID?,
-                       maximumCount: Int? = nil, count: Int? = nil) -> MessageExpectation {
+                       maximumCount: Int? = nil, count: Int? = nil,
+                       elementSize: Int? = BlindedElement.byteCount) -> MessageExpectation {
         MessageExpectation(suite: configuration.suite, protocolID: .mutual, kinds: [kind.rawValue],
-                           mode: configuration.outcome.rawValue, elementSize: BlindedElement.byteCount,
+                           mode: configuration.outcome.rawValue, elementSize: elementSize,
                            identifierType: configuration.identifierType, purposeDigest: configuration.purpose.digest,
                            sessionID: sessionID, keyID: [UInt8](repeating: 0, count: 16),
                            trustedSenders: [configuration.peer], recipient: configuration.identity.publicKey,
@@ -29,14 +31,18 @@ extension MessageExpectation {
 
 extension MutualPSIMessage {
     /// The file header for this message.
-    var fileHeader: MessageHeader { .mutual(kind, context: context, count: elements.count) }
+    var fileHeader: MessageHeader { .mutual(kind, context: context, count: elements.count, elementSize: valueLength) }
 
     /// Writes the message as a message file signed by `identity`, atomically (see `Docs/file-format.md`).
     ///
     /// - Precondition: `identity` is the message's ``sender``.
     public func write(to url: URL, signedBy identity: PartyIdentity) throws {
         let writer = try MessageFileWriter(url: url, header: fileHeader, signer: identity)
-        try writer.append(elements)
+        if valueLength == BlindedElement.byteCount {
+            try writer.append(elements)
+        } else {
+            try ComparisonHash.packed(elements, length: valueLength).withUnsafeBytes { try writer.append(elements: $0) }
+        }
         try writer.commit()
     }
 
@@ -63,11 +69,15 @@ extension MutualPSIMessage {
     /// - Throws: ``MessageFileError`` naming the file and the first problem found.
     public static func read(from url: URL, kind: Kind, configuration: MutualPSIConfiguration, sessionID: SessionID?,
                             count: Int? = nil, checkEncodings: Bool = true) throws -> MutualPSIMessage {
-        let isBlindedSet = kind == .initiatorBlindedSet || kind == .responderBlindedSet
+        let compared = kind == .initiatorSetReblinded || kind == .responderSetReblinded
+        // A re-blinded set's hash length depends on both set sizes, which `check` verifies.
         let reader = try MessageFileReader(url: url, expecting: .mutual(
             kind, configuration: configuration, sessionID: sessionID,
-            maximumCount: isBlindedSet ? configuration.maximumPeerSetSize : nil, count: count))
-        let elements = try reader.readAllElements(checkEncodings: checkEncodings, parallelism: configuration.parallelism)
+            maximumCount: compared ? nil : configuration.maximumPeerSetSize, count: count,
+            elementSize: compared ? nil : BlindedElement.byteCount))
+        let elements = compared
+            ? try reader.readAllComparedValues()
+            : try reader.readAllElements(checkEncodings: checkEncodings, parallelism: configuration.parallelism)
         let header = reader.header
         let own = configuration.identity.publicKey
         let received = ExchangeContext(suite: header.suite, outcome: configuration.outcome, purposeDigest: header.purposeDigest,
@@ -75,7 +85,7 @@ extension MutualPSIMessage {
                                        initiator: kind.isSentByInitiator ? header.sender : own,
                                        responder: kind.isSentByInitiator ? own : header.sender,
                                        identifierType: configuration.identifierType)
-        return MutualPSIMessage(kind: kind, context: received, elements: elements, elementsChecked: true,
-                                encodingsChecked: checkEncodings)
+        return MutualPSIMessage(kind: kind, context: received, elements: elements, valueLength: header.elementSize,
+                                elementsChecked: true)
     }
 }
