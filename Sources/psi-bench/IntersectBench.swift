@@ -17,10 +17,9 @@ struct Intersect: ParsableCommand {
         let n = common.items
         let overlap = min(max(1, n / 10), n)
         let (itemsA, itemsB) = syntheticItems(count: n, overlap: overlap)
-        let config = MutualPSIConfiguration(purpose: try PurposeLabel("psi-bench"), outcome: .bothLearn, suite: suite,
-                                            maximumPeerSetSize: n, parallelism: common.parallelism)
-        let a = try MutualPSIInitiator(items: itemsA, configuration: config)
-        var b = try MutualPSIResponder(items: itemsB, configuration: config)
+        let config = try benchConfigurations(suite: suite, maximumPeerSetSize: n, parallelism: common.parallelism)
+        let a = try MutualPSIInitiator(items: itemsA, configuration: config.a)
+        var b = try MutualPSIResponder(items: itemsB, configuration: config.b)
         let reply = try b.respond(to: a.blindedSet)
 
         let start = DispatchTime.now()

@@ -48,13 +48,14 @@ struct Mutual: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = { (name: String) in folder.appendingPathComponent(name) }
 
-        let config = MutualPSIConfiguration(purpose: try PurposeLabel("psi-bench"), outcome: .bothLearn, suite: suite,
-                                            maximumPeerSetSize: n, parallelism: common.parallelism, streaming: common.streaming)
+        let configs = try benchConfigurations(suite: suite, maximumPeerSetSize: n, parallelism: common.parallelism,
+                                              streaming: common.streaming)
+        let config = configs.a
         let resultA: Int, resultB: Int
         let start: DispatchTime, cpuStart: Double
         var steps = [Double]()
         if inMemory {
-            (resultA, resultB, start, cpuStart) = try inMemoryExchange(config, n: n, overlap: overlap, file: file)
+            (resultA, resultB, start, cpuStart) = try inMemoryExchange(configs, n: n, overlap: overlap, file: file)
         } else {
             // The lists are files, as an operator's would be; writing them is not timed.
             try writeSyntheticList(to: file("a.txt"), range: 0..<n)
@@ -70,16 +71,18 @@ struct Mutual: ParsableCommand {
             try MutualPSIFileExchange.initiate(list: list("a.txt"), configuration: config, stateURL: file("a.state"),
                                                messageURL: file("1.spsi"))
             step()
-            try MutualPSIFileExchange.respond(list: list("b.txt"), configuration: config, requestURL: file("1.spsi"),
+            try MutualPSIFileExchange.respond(list: list("b.txt"), configuration: configs.b, requestURL: file("1.spsi"),
                                               stateURL: file("b.state"), responderSetURL: file("2a.spsi"),
                                               reblindedURL: file("2b.spsi"))
             step()
             resultA = try MutualPSIFileExchange.finishInitiator(
-                stateURL: file("a.state"), responderSetURL: file("2a.spsi"), reblindedURL: file("2b.spsi"),
+                stateURL: file("a.state"), identity: configs.a.identity, peer: configs.a.peer,
+                responderSetURL: file("2a.spsi"), reblindedURL: file("2b.spsi"),
                 replyURL: file("3.spsi"), parallelism: config.parallelism, streaming: config.streaming).result.count
             step()
             resultB = try MutualPSIFileExchange.finishResponder(
-                stateURL: file("b.state"), replyURL: file("3.spsi"), parallelism: config.parallelism,
+                stateURL: file("b.state"), identity: configs.b.identity, peer: configs.b.peer, replyURL: file("3.spsi"),
+                parallelism: config.parallelism,
                 streaming: config.streaming).result.count
             step()
         }
@@ -110,27 +113,28 @@ struct Mutual: ParsableCommand {
 
     /// The in-memory API (`MutualPSIInitiator`, `MutualPSIResponder`) with each message written
     /// to and read from a file; returns both result sizes and when the clocks started.
-    private func inMemoryExchange(_ config: MutualPSIConfiguration, n: Int, overlap: Int,
+    private func inMemoryExchange(_ configs: (a: MutualPSIConfiguration, b: MutualPSIConfiguration), n: Int, overlap: Int,
                                   file: (String) -> URL) throws -> (Int, Int, DispatchTime, Double) {
         let (itemsA, itemsB) = syntheticItems(count: n, overlap: overlap)
-        func read(_ name: String, _ kind: MutualPSIMessage.Kind, session: SessionID?, count: Int? = nil,
-                  reblindNext: Bool = false) throws -> MutualPSIMessage {
-            try MutualPSIMessage.read(from: file(name), kind: kind, suite: config.suite, purposeDigest: config.purpose.digest,
-                                      outcome: config.outcome, sessionID: session, maximumCount: n, count: count,
-                                      checkEncodings: !reblindNext, parallelism: config.parallelism)
+        func read(_ name: String, _ kind: MutualPSIMessage.Kind, by config: MutualPSIConfiguration, session: SessionID?,
+                  count: Int? = nil, reblindNext: Bool = false) throws -> MutualPSIMessage {
+            try MutualPSIMessage.read(from: file(name), kind: kind, configuration: config, sessionID: session, count: count,
+                                      checkEncodings: !reblindNext)
         }
         let start = DispatchTime.now(), cpuStart = processCPUSeconds()
-        let a = try MutualPSIInitiator(items: itemsA, configuration: config)
-        try a.blindedSet.write(to: file("1.spsi"))
-        var b = try MutualPSIResponder(items: itemsB, configuration: config)
-        let reply = try b.respond(to: try read("1.spsi", .initiatorBlindedSet, session: nil, reblindNext: true))
-        try reply.responderBlindedSet.write(to: file("2a.spsi"))
-        try reply.initiatorSetReblinded.write(to: file("2b.spsi"))
+        let a = try MutualPSIInitiator(items: itemsA, configuration: configs.a)
+        try a.blindedSet.write(to: file("1.spsi"), signedBy: configs.a.identity)
+        var b = try MutualPSIResponder(items: itemsB, configuration: configs.b)
+        let reply = try b.respond(to: try read("1.spsi", .initiatorBlindedSet, by: configs.b, session: nil, reblindNext: true))
+        try reply.responderBlindedSet.write(to: file("2a.spsi"), signedBy: configs.b.identity)
+        try reply.initiatorSetReblinded.write(to: file("2b.spsi"), signedBy: configs.b.identity)
         let session = a.context.sessionID
-        let done = try a.finish(responderBlindedSet: try read("2a.spsi", .responderBlindedSet, session: session, reblindNext: true),
-                                initiatorSetReblinded: try read("2b.spsi", .initiatorSetReblinded, session: session, count: n))
-        try done.responderSetReblinded!.write(to: file("3.spsi"))
-        let resultB = try b.finish(responderSetReblinded: try read("3.spsi", .responderSetReblinded, session: session, count: n))
+        let done = try a.finish(responderBlindedSet: try read("2a.spsi", .responderBlindedSet, by: configs.a, session: session,
+                                                              reblindNext: true),
+                                initiatorSetReblinded: try read("2b.spsi", .initiatorSetReblinded, by: configs.a, session: session, count: n))
+        try done.responderSetReblinded!.write(to: file("3.spsi"), signedBy: configs.a.identity)
+        let resultB = try b.finish(responderSetReblinded: try read("3.spsi", .responderSetReblinded, by: configs.b, session: session,
+                                                                   count: n))
         return (done.result.count, resultB.count, start, cpuStart)
     }
 }

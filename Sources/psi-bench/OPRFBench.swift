@@ -64,8 +64,11 @@ struct OPRFBench: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = { (name: String) in folder.appendingPathComponent(name) }
         let mode: UnbalancedAnswerMode = cardinalityOnly ? .cardinalityOnly : .intersection
-        let hub = UnbalancedPSIHub(key: .generate(answerMode: mode), purpose: try PurposeLabel("psi-bench"),
-                                   maximumRequestSize: m, parallelism: common.parallelism)
+        let hubIdentity = PartyIdentity(), memberIdentity = PartyIdentity()
+        let type = IdentifierType(kind: .plain)
+        let hub = UnbalancedPSIHub(key: .generate(answerMode: mode), identity: hubIdentity, purpose: try PurposeLabel("psi-bench"),
+                                   identifierType: type, members: [memberIdentity.publicKey], maximumRequestSize: m,
+                                   parallelism: common.parallelism)
         var fields: [(String, Any)] = [("answer", mode.description)]
 
         // Setup: one hash to the group, one multiplication and a SHA-512 per hub item.
@@ -75,7 +78,7 @@ struct OPRFBench: ParsableCommand {
         for (name, encoding) in [("tags", SetupEncoding.truncatedTags(byteCount: tagBytes)), ("bloom", .bloomFilter(falsePositiveRate: fpRate))] {
             let start = DispatchTime.now()
             let setup = try hub.makeSetup(items: hubItems, encoding: encoding)
-            try setup.write(to: file("\(name).spsi"))
+            try setup.write(to: file("\(name).spsi"), signedBy: hubIdentity)
             let elapsed = seconds(since: start)
             if name == "tags" { tagsSetup = setup }
             fields += [("setup_\(name)_seconds", elapsed), ("setup_\(name)_ratio_to_raw", elapsed / setupRaw),
@@ -85,14 +88,15 @@ struct OPRFBench: ParsableCommand {
         }
 
         // Query: the member blinds (H + 1 mult), the hub evaluates (1 mult), the member finalises (1 mult) and looks up.
-        let setup = try UnbalancedSetup.read(from: file("tags.spsi"))
+        let setup = try UnbalancedSetup.read(from: file("tags.spsi"), hub: hubIdentity.publicKey, reader: memberIdentity.publicKey)
         guard setup.setupID == tagsSetup?.setupID else { throw ValidationError("setup did not round-trip") }
         let lookup = try UnbalancedSetupLookup(setup: setup)
         let start = DispatchTime.now()
-        let member = try UnbalancedPSIMember(items: memberItems, purpose: hub.purpose, setup: setup, parallelism: common.parallelism)
-        try member.request.write(to: file("request.spsi"))
-        let request = try UnbalancedRequest.read(from: file("request.spsi"), purpose: hub.purpose, key: hub.key, maximumCount: m)
-        try hub.respond(to: request).write(to: file("response.spsi"))
+        let member = try UnbalancedPSIMember(items: memberItems, purpose: hub.purpose, identifierType: type, setup: setup,
+                                             identity: memberIdentity, parallelism: common.parallelism)
+        try member.request.write(to: file("request.spsi"), signedBy: memberIdentity)
+        let request = try UnbalancedRequest.read(from: file("request.spsi"), for: hub)
+        try hub.respond(to: request).write(to: file("response.spsi"), signedBy: hubIdentity)
         let response = try UnbalancedResponse.read(from: file("response.spsi"), request: member.context, count: m)
         let result = try member.finish(response: response, lookup: lookup)
         let elapsed = seconds(since: start)

@@ -8,6 +8,7 @@ struct Initiate: ParsableCommand {
 
     @OptionGroup var input: InputOptions
     @OptionGroup var agreement: AgreementOptions
+    @OptionGroup var parties: MutualPartyOptions
     @OptionGroup var output: OutputOptions
 
     @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
@@ -18,8 +19,9 @@ struct Initiate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            let configuration = try agreement.configuration(parties: parties, identifierType: input.identifierType)
             let blinding = try MutualPSIFileExchange.initiate(
-                list: listReader(input), configuration: agreement.configuration(), stateURL: url(state), messageURL: url(out))
+                list: listReader(input), configuration: configuration, stateURL: url(state), messageURL: url(out))
             let summary = blinding.listSummary
             report(summary)
             note("blinded \(blinding.inputSummary.distinct) distinct items; session \(blinding.context.sessionID); send \(out) to the responder")
@@ -37,6 +39,7 @@ struct Respond: ParsableCommand {
 
     @OptionGroup var input: InputOptions
     @OptionGroup var agreement: AgreementOptions
+    @OptionGroup var parties: MutualPartyOptions
     @OptionGroup var output: OutputOptions
 
     @Option(name: .long, help: "The initiator's step-1 message.")
@@ -53,7 +56,7 @@ struct Respond: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let configuration = try agreement.configuration()
+            let configuration = try agreement.configuration(parties: parties, identifierType: input.identifierType)
             let blinding = try MutualPSIFileExchange.respond(
                 list: listReader(input), configuration: configuration, requestURL: url(request), stateURL: url(state),
                 responderSetURL: url(outBlinded), reblindedURL: url(outReblinded),
@@ -77,13 +80,16 @@ struct Finish: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Last step for either side: compute what you learn.",
         discussion: """
-        Initiator: psi finish --state a.state --responder-set 2-responder-blinded.spsi --reblinded 2-initiator-reblinded.spsi \\
+        Initiator: psi finish --state a.state --identity a.identity --peers peers.json --peer "Bank B" \\
+                   --responder-set 2-responder-blinded.spsi --reblinded 2-initiator-reblinded.spsi \\
                    --reply 3-responder-reblinded.spsi --output matches.csv
-        Responder: psi finish --state b.state --reblinded 3-responder-reblinded.spsi --output matches.csv
+        Responder: psi finish --state b.state --identity b.identity --peers peers.json --peer "Bank A" \\
+                   --reblinded 3-responder-reblinded.spsi --output matches.csv
         The output lists each match as: line number, the value as written in your input, canonical form.
         """)
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var parties: MutualPartyOptions
 
     @Option(name: .long, help: "Your state file from initiate or respond.")
     var state: String
@@ -109,21 +115,29 @@ struct Finish: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let parallelism = threads.map { Parallelism(threads: $0) } ?? .allCores
+            let (identity, list) = try parties.party.load()
+            guard let named = list.peers.first(where: { $0.name == parties.peer }) else {
+                throw TrustError.unknownPeer(path: list.origin, name: parties.peer, known: list.peers.map(\.name))
+            }
+            // The peer must still be trusted for the state's purpose; the library checks its key is the state's.
+            let review = { (purpose: PurposeLabel) in _ = try list.peer(named: parties.peer, for: purpose) }
             let streaming = StreamingOptions(workDirectory: workDir.map(url))
             let outcome: MutualPSIFileExchange.Outcome
             let role: String
             if let responderSet {
                 role = "initiator"
                 outcome = try MutualPSIFileExchange.finishInitiator(
-                    stateURL: url(state), responderSetURL: url(responderSet), reblindedURL: url(reblinded),
+                    stateURL: url(state), identity: identity, peer: named.publicKey,
+                    responderSetURL: url(responderSet), reblindedURL: url(reblinded),
                     replyURL: reply.map(url), parallelism: parallelism, progress: ProgressBar.handlerIfTerminal(),
-                    streaming: streaming)
+                    streaming: streaming, reviewPurpose: review)
                 if let reply, outcome.replyWritten { note("send \(reply) to the responder") }
             } else {
                 role = "responder"
-                outcome = try MutualPSIFileExchange.finishResponder(stateURL: url(state), replyURL: url(reblinded),
+                outcome = try MutualPSIFileExchange.finishResponder(stateURL: url(state), identity: identity, peer: named.publicKey,
+                                                                    replyURL: url(reblinded),
                                                                     parallelism: parallelism, progress: ProgressBar.handlerIfTerminal(),
-                                                                    streaming: streaming)
+                                                                    streaming: streaming, reviewPurpose: review)
             }
             try present(outcome, role: role)
         }
@@ -149,31 +163,49 @@ struct Finish: ParsableCommand {
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a message file's header and check its digest.")
+        abstract: "Print a message file's header, check its sender's signature and its digest.",
+        discussion: "Any sender's signature is checked, trusted or not; with --peers, the sender and recipient are named. Exit code 76 when the signature or the digest does not verify.")
 
     @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "A peers file, to name the sender and the recipient.")
+    var peers: String?
 
     @Argument(help: "A .spsi message file.")
     var file: String
 
     func run() throws {
         try runReportingErrors {
-            let (header, digestValid) = try MessageFileReader.inspect(url: url(file))
-            let fields: [(String, Any)] = [
+            let list = try peers.map { try PeerList(contentsOf: url($0)) }
+            if let list { ErrorNames.shared.register(list, identity: nil) }
+            let inspection = try MessageFileReader.inspect(url: url(file))
+            let header = inspection.header
+            func party(_ key: PartyPublicKey?) -> String {
+                guard let key else { return "any reader" }
+                return list?.name(of: key).map { "\(key.fingerprint) (\"\($0)\")" } ?? key.fingerprint
+            }
+            var fields: [(String, Any)] = [
                 ("file", file), ("format_version", Int(header.version)), ("suite", header.suite.description),
                 ("protocol", header.protocolID.description), ("kind", header.kindDescription),
                 ("mode", header.modeDescription), ("element_size", header.elementSize), ("count", header.count),
+                ("identifier_type", header.identifierType?.description ?? "none"),
                 ("purpose_digest", header.purposeDigest.map { String(format: "%02x", $0) }.joined()),
                 ("session", header.sessionID.description),
                 ("key_id", header.keyID.map { String(format: "%02x", $0) }.joined()),
-                ("digest_valid", digestValid),
+                ("sender", party(header.sender)), ("recipient", party(header.recipient)),
+                ("extension_types", header.extensions.records.map { Int($0.type) }),
+                ("signature_valid", inspection.signatureValid), ("digest_valid", inspection.digestValid),
             ]
             if output.json {
+                fields += [("sender_public_key", header.sender.hex), ("recipient_public_key", header.recipient?.hex ?? NSNull())]
                 try printJSON(Dictionary(uniqueKeysWithValues: fields))
             } else {
                 for (name, value) in fields { print("\(name): \(value)") }
             }
-            if !digestValid {
+            if !inspection.signatureValid {
+                throw MessageFileError.badSignature(path: file, sender: header.sender.fingerprint)
+            }
+            if !inspection.digestValid {
                 throw MessageFileError.digestMismatch(path: file)
             }
         }

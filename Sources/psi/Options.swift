@@ -86,8 +86,11 @@ struct AgreementOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    func configuration() throws -> MutualPSIConfiguration {
-        MutualPSIConfiguration(purpose: try PurposeLabel(purpose), outcome: outcome, suite: suite, maximumPeerSetSize: maxPeerItems,
+    func configuration(parties: MutualPartyOptions, identifierType: IdentifierType) throws -> MutualPSIConfiguration {
+        let purpose = try PurposeLabel(self.purpose)
+        let (identity, peer) = try parties.load(for: purpose)
+        return MutualPSIConfiguration(purpose: purpose, outcome: outcome, identity: identity, peer: peer,
+                               identifierType: identifierType, suite: suite, maximumPeerSetSize: maxPeerItems,
                                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores,
                                progress: ProgressBar.handlerIfTerminal(),
                                streaming: StreamingOptions(workDirectory: workDir.map(url)))

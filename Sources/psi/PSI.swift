@@ -8,12 +8,15 @@ struct PSI: ParsableCommand {
         commandName: "psi",
         abstract: "Private set intersection between two institutions, over files.",
         discussion: """
+        First, once: psi identity create --identity me.identity, and exchange public keys with your peers
+        (each side lists the other in its peers file). Every step then takes --identity and --peers.
+
         Mutual PSI in four steps; the initiator (A) and the responder (B) exchange message files:
           A: psi initiate  → 1-initiator-blinded.spsi
           B: psi respond   → 2-responder-blinded.spsi, 2-initiator-reblinded.spsi
           A: psi finish    → result (and 3-responder-reblinded.spsi unless --outcome initiator-learns)
           B: psi finish    → result (both-learn and cardinality-only)
-        Both sides must use the same --purpose and --outcome.
+        Both sides must use the same --purpose, --outcome, --kind (and --case-insensitive); each names the other with --peer.
 
         Unbalanced PSI (one hub, many members): psi hub keygen|setup|respond, psi member request|finish.
 
@@ -21,7 +24,7 @@ struct PSI: ParsableCommand {
         76 protocol or message-file error (refused file, wrong session, tampering), 1 other failure.
         """,
         subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Sample.self,
-                      HubCommand.self, MemberCommand.self]
+                      HubCommand.self, MemberCommand.self, IdentityCommand.self]
     )
 }
 
@@ -35,10 +38,10 @@ enum ExitStatus {
 
     static func code(for error: any Error) -> Int32 {
         switch error {
-        case IdentifierListError.unreadable, MessageFileError.io, StateFileError.io: return noInput
+        case IdentifierListError.unreadable, MessageFileError.io, StateFileError.io, TrustError.io: return noInput
         case is IdentifierError, is IdentifierListError: return badInput
         case is UnbalancedPSIError: return protocolError
-        case is MessageFileError, is PSIError, is StateFileError: return protocolError
+        case is MessageFileError, is PSIError, is StateFileError, is TrustError: return protocolError
         default: return failure
         }
     }
@@ -53,7 +56,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let error as ValidationError {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("psi: error: \(error.localizedDescription)\n".utf8))
+        FileHandle.standardError.write(Data("psi: error: \(ErrorNames.shared.decorate(error.localizedDescription))\n".utf8))
         throw ExitCode(ExitStatus.code(for: error))
     }
 }

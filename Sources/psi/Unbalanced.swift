@@ -22,11 +22,15 @@ struct HubCommand: ParsableCommand {
         abstract: "Unbalanced PSI, hub side: make a key, publish a setup of your list, answer members' requests.",
         discussion: """
         Hub:    psi hub keygen --key hub.key [--answer intersection|cardinality-only]
-                psi hub setup --key hub.key --kind phone --input list.txt --purpose P --out setup.spsi
-                psi hub respond --key hub.key --purpose P --request request.spsi --out response.spsi
-        Member: psi member request --setup setup.spsi --kind phone --input mine.txt --purpose P --state m.state --out request.spsi
-                psi member finish --state m.state --setup setup.spsi --response response.spsi --output matches.csv
-        See Docs/unbalanced.md.
+                psi hub setup --key hub.key --identity hub.identity --kind phone --input list.txt --purpose P --out setup.spsi
+                psi hub respond --key hub.key --identity hub.identity --peers members.json --kind phone --purpose P \\
+                    --request request.spsi --out response.spsi
+        Member: psi member request --identity m.identity --peers peers.json --hub "Alliance hub" --setup setup.spsi \\
+                    --kind phone --input mine.txt --purpose P --state m.state --out request.spsi
+                psi member finish --identity m.identity --peers peers.json --hub "Alliance hub" --state m.state \\
+                    --setup setup.spsi --response response.spsi --output matches.csv
+        The hub answers any member in its peers file allowed the purpose; a member accepts setups and
+        responses only from the hub it names. See Docs/unbalanced.md.
         """,
         subcommands: [HubKeygen.self, HubSetup.self, HubRespond.self])
 }
@@ -80,6 +84,9 @@ struct HubSetup: ParsableCommand {
     @Option(name: .long, help: "The hub key file.")
     var key: String
 
+    @Option(name: .long, help: "The hub's identity file: it signs the setup.")
+    var identity: String
+
     @Option(name: .long, help: "The purpose label of the list, e.g. \"2026 agent phone numbers\".")
     var purpose: String
 
@@ -117,7 +124,8 @@ struct HubSetup: ParsableCommand {
         try runReportingErrors {
             let (records, summary) = try readWholeList(input)
             report(summary)
-            let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), purpose: try PurposeLabel(purpose),
+            let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), identity: try PartyIdentity(contentsOf: url(identity)),
+                                       purpose: try PurposeLabel(purpose), identifierType: input.identifierType,
                                        parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
             let setup: UnbalancedSetup
             if let deltaOf {
@@ -149,12 +157,19 @@ struct HubRespond: ParsableCommand {
         abstract: "Answer a member's request: evaluate its blinded items with the hub key and write the response.")
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var party: PartyOptions
 
     @Option(name: .long, help: "The hub key file.")
     var key: String
 
     @Option(name: .long, help: "The purpose label of the list.")
     var purpose: String
+
+    @Option(name: .long, help: "What the list's values are: phone, document, plain (as for psi hub setup).")
+    var kind: KindOption
+
+    @Flag(name: .customLong("case-insensitive"), help: "The list's plain identifiers were lower-cased (as for psi hub setup).")
+    var caseInsensitive = false
 
     @Option(name: .long, help: "The member's request.")
     var request: String
@@ -176,13 +191,17 @@ struct HubRespond: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), purpose: try PurposeLabel(purpose),
-                                       maximumRequestSize: maxRequestItems,
+            let purpose = try PurposeLabel(self.purpose)
+            let (identity, list) = try party.load()
+            let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), identity: identity, purpose: purpose,
+                                       identifierType: IdentifierType(kind: kind.kind, caseInsensitive: caseInsensitive),
+                                       members: Set(list.peers(for: purpose).map(\.publicKey)), maximumRequestSize: maxRequestItems,
                                        parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
             let response = try UnbalancedPSIFileExchange.respond(hub: hub, requestURL: url(request), responseURL: url(out)) { size in
                 note("the request holds \(size) items (limit --max-request-items \(maxRequestItems))")
             }
-            note("answered \(response.evaluatedElements.count) items (session \(response.context.sessionID)); send \(out) to the member")
+            let member = list.name(of: response.context.member).map { "\"\($0)\"" } ?? response.context.member.fingerprint
+            note("answered \(response.evaluatedElements.count) items of \(member) (session \(response.context.sessionID)); send \(out) to the member")
             if output.json {
                 try printJSON(["step": "hub-respond", "session": response.context.sessionID.description,
                                "request_size": response.evaluatedElements.count, "response": out])
@@ -198,6 +217,10 @@ struct MemberRequest: ParsableCommand {
 
     @OptionGroup var input: InputOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var party: PartyOptions
+
+    @Option(name: .long, help: "The hub: its name in your peers file. Only setups and responses it signed are accepted.")
+    var hub: String
 
     @Option(name: .long, help: "The purpose label of the hub's list.")
     var purpose: String
@@ -218,9 +241,12 @@ struct MemberRequest: ParsableCommand {
         try runReportingErrors {
             let (records, summary) = try readWholeList(input)
             report(summary)
+            let purpose = try PurposeLabel(self.purpose)
+            let (identity, list) = try party.load()
             let member = try UnbalancedPSIFileExchange.request(
-                records: records, purpose: try PurposeLabel(purpose), setupURL: url(setup), stateURL: url(state), requestURL: url(out),
-                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+                records: records, purpose: purpose, identifierType: input.identifierType, identity: identity,
+                hub: try list.peer(named: hub, for: purpose).publicKey, setupURL: url(setup), stateURL: url(state),
+                requestURL: url(out), parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
             note("blinded \(member.items.count) distinct items for key \(member.context.keyID) (\(member.context.answerMode)); session \(member.context.sessionID); send \(out) to the hub")
             if output.json {
                 try printJSON(["step": "member-request", "session": member.context.sessionID.description, "key_id": member.context.keyID.description,
@@ -238,6 +264,10 @@ struct MemberFinish: ParsableCommand {
         discussion: "The output lists each match as: line number, the value as written in your input, canonical form (cardinality-only: the count).")
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var party: PartyOptions
+
+    @Option(name: .long, help: "The hub: its name in your peers file (the hub of your request).")
+    var hub: String
 
     @Option(name: .long, help: "Your state file from psi member request.")
     var state: String
@@ -259,9 +289,14 @@ struct MemberFinish: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            let (identity, list) = try party.load()
+            guard let named = list.peers.first(where: { $0.name == hub }) else {
+                throw TrustError.unknownPeer(path: list.origin, name: hub, known: list.peers.map(\.name))
+            }
             let outcome = try UnbalancedPSIFileExchange.finish(
-                stateURL: url(state), responseURL: url(response), setupURL: url(setup), deltaURLs: delta.map(url),
-                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+                stateURL: url(state), identity: identity, hub: named.publicKey, responseURL: url(response), setupURL: url(setup),
+                deltaURLs: delta.map(url), parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores,
+                reviewPurpose: { purpose in _ = try list.peer(named: hub, for: purpose) })
             var summary: [String: Any] = ["step": "member-finish", "intersection_size": outcome.result.count,
                                           "own_set_size": outcome.requestSize, "setup_size": outcome.setupItemCount,
                                           "false_positive_rate": outcome.falsePositiveRate]

@@ -204,11 +204,15 @@ public enum MutualPSIFileExchange {
     ///   - parallelism: threads to use.
     ///   - progress: called as the re-blinding progresses.
     ///   - streaming: memory bounds (the work folder defaults to the state file's folder).
+    ///   - reviewPurpose: called with the state's purpose label before any message is read
+    ///     (for example to check the peer is still trusted for it); throw to stop.
     public static func finishInitiator(stateURL: URL, identity: PartyIdentity, peer peerKey: PartyPublicKey, responderSetURL: URL,
                                        reblindedURL: URL, replyURL: URL?, parallelism: Parallelism = .allCores,
-                                       progress: ProgressHandler? = nil, streaming: StreamingOptions = .default) throws -> Outcome {
+                                       progress: ProgressHandler? = nil, streaming: StreamingOptions = .default,
+                                       reviewPurpose: (PurposeLabel) throws -> Void = { _ in }) throws -> Outcome {
         let state = try PartyStateFile.Reader(url: stateURL, role: .initiator)
         let m = state.metadata
+        try reviewPurpose(m.purpose)
         guard let context = m.context else {
             throw StateFileError.invalidStateFile(path: stateURL.path, reason: "the initiator's exchange is incomplete")
         }
@@ -273,11 +277,14 @@ public enum MutualPSIFileExchange {
     ///   - parallelism: threads to use.
     ///   - progress: called as the checks progress.
     ///   - streaming: memory bounds (the work folder defaults to the state file's folder).
+    ///   - reviewPurpose: called with the state's purpose label before any message is read; throw to stop.
     public static func finishResponder(stateURL: URL, identity: PartyIdentity, peer peerKey: PartyPublicKey, replyURL: URL,
                                        parallelism: Parallelism = .allCores, progress: ProgressHandler? = nil,
-                                       streaming: StreamingOptions = .default) throws -> Outcome {
+                                       streaming: StreamingOptions = .default,
+                                       reviewPurpose: (PurposeLabel) throws -> Void = { _ in }) throws -> Outcome {
         let state = try PartyStateFile.Reader(url: stateURL, role: .responder)
         let m = state.metadata
+        try reviewPurpose(m.purpose)
         guard let context = m.context, let peerCount = m.peerCount else {
             throw StateFileError.invalidStateFile(path: stateURL.path, reason: "the responder has not answered step 1 yet")
         }

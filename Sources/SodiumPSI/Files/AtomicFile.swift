@@ -51,13 +51,32 @@ final class AtomicFile {
 
     /// Flushes, syncs to disk and renames over the final name.
     func commit() throws {
+        try syncAndClose()
+        guard rename(temporaryPath, path) == 0 else { throw Self.error(path) }
+        finished = true
+    }
+
+    /// Flushes, syncs to disk and gives the file its final name only if that name is free:
+    /// `link(2)` creates the name atomically or fails, so no check-then-rename race can replace
+    /// a file that appeared meanwhile.
+    ///
+    /// - Returns: false, with the temporary file removed, when the final name exists.
+    func commitWithoutReplacing() throws -> Bool {
+        try syncAndClose()
+        defer { abort() }
+        guard link(temporaryPath, path) == 0 else {
+            if errno == EEXIST { return false }
+            throw Self.error(path)
+        }
+        return true
+    }
+
+    private func syncAndClose() throws {
         try flush()
         Self.pauseBeforeRenameForTests(temporaryPath)
         guard fsync(descriptor) == 0 else { throw Self.error(path) }
         guard close(descriptor) == 0 else { descriptor = -1; throw Self.error(path) }
         descriptor = -1
-        guard rename(temporaryPath, path) == 0 else { throw Self.error(path) }
-        finished = true
     }
 
     /// Removes the temporary file; the final name is untouched.

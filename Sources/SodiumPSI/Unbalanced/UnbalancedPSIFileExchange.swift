@@ -151,10 +151,14 @@ public enum UnbalancedPSIFileExchange {
     ///   - setupURL: the setup the request was made from.
     ///   - deltaURLs: deltas of that setup.
     ///   - parallelism: threads.
+    ///   - reviewPurpose: called with the state's purpose label before any message is read
+    ///     (for example to check the hub is still trusted for it); throw to stop.
     public static func finish(stateURL: URL, identity: PartyIdentity, hub: PartyPublicKey, responseURL: URL, setupURL: URL,
-                              deltaURLs: [URL] = [], parallelism: Parallelism = .allCores) throws -> Outcome {
+                              deltaURLs: [URL] = [], parallelism: Parallelism = .allCores,
+                              reviewPurpose: (PurposeLabel) throws -> Void = { _ in }) throws -> Outcome {
         let (member, records) = try MemberStateFile.read(from: stateURL, identity: identity, parallelism: parallelism)
         let context = member.context
+        try reviewPurpose(member.purpose)
         guard hub == context.hub else {
             throw PSIError.peerMismatch(found: hub.fingerprint, expected: context.hub.fingerprint)
         }

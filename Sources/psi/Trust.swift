@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import SodiumPSI
+
+/// `psi identity …`: a party's signing identity.
+struct IdentityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "identity",
+        abstract: "Create or show your institution's signing identity (Ed25519). Every message you write is signed with it.",
+        discussion: """
+        psi identity create --identity bank-a.identity     (mode 0600; keep it, never send it)
+        psi identity show --identity bank-a.identity       (the public key to give your peers)
+        Your peers put your public key in their peers file, and you put theirs in yours:
+          {"peers": [{"name": "Bank B", "publicKey": "<64 hex digits>", "purposes": ["2026 agent numbers"]}]}
+        ("purposes" is optional: without it the peer may be used for any purpose.)
+        Compare fingerprints by telephone or in person before you trust a key you received by e-mail.
+        """,
+        subcommands: [IdentityCreate.self, IdentityShow.self])
+}
+
+struct IdentityCreate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Generate a new identity file (mode 0600) and print its public key and fingerprint.")
+
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "The identity file to create.")
+    var identity: String
+
+    @Flag(name: .long, help: "Replace an existing identity file (your peers must then trust the new key).")
+    var force = false
+
+    func run() throws {
+        try runReportingErrors {
+            let identity = PartyIdentity()
+            try identity.save(to: url(self.identity), replacing: force)
+            try present(identity.publicKey, file: self.identity, json: output.json)
+        }
+    }
+}
+
+struct IdentityShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Print an identity's public key (for your peers' peers files) and fingerprint.")
+
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .long, help: "The identity file.")
+    var identity: String
+
+    func run() throws {
+        try runReportingErrors {
+            try present(PartyIdentity(contentsOf: url(identity)).publicKey, file: identity, json: output.json)
+        }
+    }
+}
+
+private func present(_ key: PartyPublicKey, file: String, json: Bool) throws {
+    if json {
+        try printJSON(["identity": file, "public_key": key.hex, "fingerprint": key.fingerprint])
+    } else {
+        print("public key:  \(key.hex)")
+        print("fingerprint: \(key.fingerprint)")
+    }
+}
+
+/// Who you are and whom you trust: every step that writes or reads messages takes these.
+struct PartyOptions: ParsableArguments {
+    @Option(name: .long, help: "Your identity file (psi identity create): it signs every message you write.")
+    var identity: String
+
+    @Option(name: .long, help: "Your peers file: the counterparties you trust, with their public keys and purposes (JSON).")
+    var peers: String
+
+    /// The identity, and the peers file (whose names then decorate error messages).
+    func load() throws -> (PartyIdentity, PeerList) {
+        let identity = try PartyIdentity(contentsOf: url(self.identity))
+        let list = try PeerList(contentsOf: url(peers))
+        ErrorNames.shared.register(list, identity: identity.publicKey)
+        return (identity, list)
+    }
+}
+
+/// The parties of a mutual exchange: your identity and the one peer you exchange with.
+struct MutualPartyOptions: ParsableArguments {
+    @OptionGroup var party: PartyOptions
+
+    @Option(name: .long, help: "The peer you exchange with: its name in your peers file.")
+    var peer: String
+
+    /// Your identity and the peer's key, checked to be allowed `purpose`.
+    func load(for purpose: PurposeLabel) throws -> (identity: PartyIdentity, peer: PartyPublicKey) {
+        let (identity, list) = try party.load()
+        return (identity, try list.peer(named: peer, for: purpose).publicKey)
+    }
+}
+
+/// The names of the keys a command knows, so that its errors say "Bank B (ed25519:…)" rather
+/// than a bare fingerprint.
+final class ErrorNames: @unchecked Sendable {
+    // A command runs on one thread: registered once before its work, read when it fails.
+    static let shared = ErrorNames()
+    private var names: [(fingerprint: String, name: String)] = []
+
+    func register(_ list: PeerList, identity: PartyPublicKey?) {
+        names = list.peers.map { ($0.publicKey.fingerprint, "peer \"\($0.name)\"") }
+        if let identity { names.append((identity.fingerprint, "your identity")) }
+    }
+
+    /// `text` with each known fingerprint followed by its name.
+    func decorate(_ text: String) -> String {
+        names.reduce(text) { $0.replacingOccurrences(of: $1.fingerprint, with: "\($1.fingerprint) (\($1.name))") }
+    }
+}
+
+extension InputOptions {
+    /// The identifier type the list is read as.
+    var identifierType: IdentifierType { IdentifierType(kind: kind.kind, caseInsensitive: caseInsensitive) }
+}
