@@ -17,7 +17,7 @@ struct CheatingPeerTests {
         -> (a: MutualPSIInitiator, b: MutualPSIResponder, reply: MutualPSIResponder.Reply, step3: MutualPSIMessage) {
         let config = MutualPSIConfiguration(purpose: purpose, outcome: outcome)
         let a = try MutualPSIInitiator(items: itemsA, configuration: config)
-        var b = try MutualPSIResponder(items: itemsB, configuration: config)
+        var b = try MutualPSIResponder(items: itemsB, configuration: config.counterpart)
         let reply = try b.respond(to: a.blindedSet)
         let done = try a.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)
         return (a, b, reply, try #require(done.responderSetReblinded))
@@ -134,11 +134,11 @@ struct CheatingPeerTests {
         let recordsA = itemsA.enumerated().map { ListRecord(identifier: $1, original: $1.canonical, lineNumber: $0 + 1) }
         let recordsB = itemsB.enumerated().map { ListRecord(identifier: $1, original: $1.canonical, lineNumber: $0 + 1) }
         try MutualPSIFileExchange.initiate(records: recordsA, configuration: config, stateURL: url("a.state"), messageURL: url("1"))
-        try MutualPSIFileExchange.respond(records: recordsB, configuration: config, requestURL: url("1"), stateURL: url("b.state"),
+        try MutualPSIFileExchange.respond(records: recordsB, configuration: config.counterpart, requestURL: url("1"), stateURL: url("b.state"),
                                           responderSetURL: url("2a"), reblindedURL: url("2b"))
-        let a = try MutualPSIFileExchange.finishInitiator(stateURL: url("a.state"), responderSetURL: url("2a"),
+        let a = try MutualPSIFileExchange.finishInitiator(identity: TestParties.a, stateURL: url("a.state"), responderSetURL: url("2a"),
                                                           reblindedURL: url("2b"), replyURL: url("3"))
-        let b = try MutualPSIFileExchange.finishResponder(stateURL: url("b.state"), replyURL: url("3"))
+        let b = try MutualPSIFileExchange.finishResponder(identity: TestParties.b, stateURL: url("b.state"), replyURL: url("3"))
         #expect(Set(a.matches.map(\.identifier)) == shared)
         #expect(Set(b.matches.map(\.identifier)) == shared)
         let length = ComparisonHash.length(initiatorCount: itemsA.count, responderCount: itemsB.count)

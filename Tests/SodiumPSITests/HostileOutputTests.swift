@@ -17,7 +17,7 @@ struct HostileOutputTests {
         let process = Process()
         process.executableURL = PSICommand.executable
         process.arguments = ["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
-                             "--state", "a.state", "--out", "1.spsi"]
+                             "--state", "a.state", "--out", "1.spsi"] + banks.parties(banks.a)
         process.currentDirectoryURL = banks.a
         process.environment = ProcessInfo.processInfo.environment.merging(
             ["SODIUM_PSI_TEST_PAUSE_BEFORE_RENAME": marker.path]) { $1 }
@@ -51,7 +51,7 @@ struct HostileOutputTests {
         try Data(listB.utf8).write(to: banks.b.appendingPathComponent("list.txt"))
         var outputsA = "", outputsB = ""
         func run(_ args: [String], _ side: URL) throws {
-            let result = try PSICommand.run(args + ["--json"], in: side)
+            let result = try banks.run(args + ["--json"], in: side)
             try expectSuccess(result)
             if side == banks.a { outputsA += result.stdout + result.stderr } else { outputsB += result.stdout + result.stderr }
         }
@@ -69,7 +69,7 @@ struct HostileOutputTests {
         try banks.transfer("3.spsi", from: banks.a, to: banks.b)
         try run(["finish", "--state", "b.state", "--reblinded", "3.spsi", "--output", "matches.csv"], banks.b)
         // A refused step prints an error; errors must not leak either.
-        let refused = try PSICommand.run(["finish", "--state", "b.state", "--reblinded", "1.spsi"], in: banks.b)
+        let refused = try banks.run(["finish", "--state", "b.state", "--reblinded", "1.spsi"], in: banks.b)
         #expect(refused.status == 76)
         outputsB += refused.stderr
 

@@ -10,43 +10,53 @@ struct MalformedCorpusTests {
     static let purpose = try! PurposeLabel("malformed corpus")
     static let session = try! SessionID(bytes: Array(100..<116))
 
-    /// A valid step-1 message with `count` elements.
+    /// A valid step-1 message with `count` elements, from bank A to bank B, of phone numbers.
     static func validBytes(count: Int = 6) throws -> [UInt8] {
         let hasher = HashToGroup(domainSeparationTag: Array("malformed corpus elements".utf8))
         let elements = try (0..<count).map { try BlindedElement(rawRepresentation: hasher.element(for: [UInt8($0)]).rawRepresentation) }
         let message = MutualPSIMessage(kind: .initiatorBlindedSet, context: ExchangeContext(
-            suite: .ristretto255SHA512, outcome: .bothLearn, purposeDigest: purpose.digest, sessionID: session), elements: elements)
+            suite: .ristretto255SHA512, outcome: .bothLearn, purposeDigest: purpose.digest, sessionID: session,
+            identifierType: .phone), elements: elements)
         var bytes = message.fileHeader.encoded()
         for element in elements { bytes += element.rawRepresentation }
-        return bytes + sha256(bytes)
+        return sign(bytes + [UInt8](repeating: 0, count: 96), by: TestParties.a)
     }
 
-    static func redigest(_ bytes: [UInt8]) -> [UInt8] {
-        let body = Array(bytes.dropLast(32))
-        return body + sha256(body)
+    /// The trailer recomputed: the digest of everything before it, and (unless `by` is nil,
+    /// when the old signature stays and no longer verifies) a signature of it.
+    static func sign(_ bytes: [UInt8], by signer: PartyIdentity?) -> [UInt8] {
+        var b = bytes
+        let digest = sha256(Array(b.dropLast(96)))
+        b.replaceSubrange((b.count - 96)..<(b.count - 64), with: digest)
+        if let signer { b.replaceSubrange((b.count - 64)..., with: signer.signature(of: MessageHeader.signedBytes(digest: digest))) }
+        return b
     }
 
     /// Every malformed file: name, bytes, and the expected error given the file's path.
     static func cases() throws -> [(name: String, bytes: [UInt8], error: (String) -> MessageFileError)] {
         let good = try validBytes()
         let length = good.count
+        let fixed = MessageHeader.fixedByteCount
         var list: [(String, [UInt8], (String) -> MessageFileError)] = []
-        func edit(_ name: String, redigest: Bool = true, _ change: (inout [UInt8]) -> Void, _ error: @escaping (String) -> MessageFileError) {
+        /// `resign`: the trailer is recomputed and signed by A, so that only the edit is wrong.
+        func edit(_ name: String, resign: Bool = true, _ change: (inout [UInt8]) -> Void, _ error: @escaping (String) -> MessageFileError) {
             var b = good
             change(&b)
-            list.append((name, redigest ? Self.redigest(b) : b, error))
+            list.append((name, resign ? Self.sign(b, by: TestParties.a) : b, error))
         }
-        for cut in [0, 1, 7, 8, 12, 40, 87] {
-            list.append(("truncated-header-\(cut)", Array(good.prefix(cut)),
-                         { .truncated(path: $0, length: cut, expected: 120) }))
+        for cut in [0, 1, 7, 8] {
+            list.append(("truncated-header-\(cut)", Array(good.prefix(cut)), { .truncated(path: $0, length: cut, expected: 252) }))
         }
-        for cut in [88, 100, 119, 120, 183, length - 32, length - 1] {
-            list.append(("truncated-body-\(cut)", Array(good.prefix(cut)),
-                         { .truncated(path: $0, length: cut, expected: length) }))
+        for cut in [12, 40, 87, 155] {
+            list.append(("truncated-header-\(cut)", Array(good.prefix(cut)), { .truncated(path: $0, length: cut, expected: 252) }))
+        }
+        for cut in [156, 200, 251, 252, 283, length - 96, length - 1] {
+            list.append(("truncated-body-\(cut)", Array(good.prefix(cut)), { .truncated(path: $0, length: cut, expected: length) }))
         }
         edit("bad-magic", { $0[1] = 0x51 }, { .badMagic(path: $0) })
         edit("text-mode-transfer", { $0.remove(at: 4) }, { .badMagic(path: $0) })
-        edit("version-2", { $0[9] = 2 }, { .unsupportedVersion(path: $0, found: 2, supported: 1) })
+        edit("version-1", { $0[9] = 1 }, { .unsupportedVersion(path: $0, found: 1, supported: 2) })
+        edit("version-3", { $0[9] = 3 }, { .unsupportedVersion(path: $0, found: 3, supported: 2) })
         edit("suite-unknown", { $0[10] = 0xee }, { .suiteMismatch(path: $0, found: "unknown suite 238", expected: "ristretto255-SHA512") })
         edit("suite-x25519", { $0[10] = 2 }, { .suiteMismatch(path: $0, found: "x25519-SHA256", expected: "ristretto255-SHA512") })
         edit("protocol-unbalanced", { $0[11] = 2 }, { .protocolMismatch(path: $0, found: "unbalanced", expected: "mutual") })
@@ -57,27 +67,59 @@ struct MalformedCorpusTests {
         edit("mode-cardinality", { $0[13] = 3 }, { .modeMismatch(path: $0, found: "cardinality-only", expected: "both-learn") })
         edit("element-size-16", { $0[15] = 16 }, { .elementSizeMismatch(path: $0, found: 16, expected: 32) })
         edit("element-size-0", { $0[15] = 0 }, { .elementSizeMismatch(path: $0, found: 0, expected: 32) })
-        edit("purpose-other", { $0[20] ^= 0x01 }, { path in
+        edit("identifier-kind-plain", { $0[16] = 3 }, {
+            .identifierTypeMismatch(path: $0, found: "plain identifiers", expected: "phone numbers") })
+        edit("identifier-kind-unknown", { $0[16] = 9 }, {
+            .identifierTypeMismatch(path: $0, found: "unknown identifier kind 9 with identifier flags 0", expected: "phone numbers") })
+        edit("identifier-flags-unknown", { $0[17] = 0x80 }, {
+            .identifierTypeMismatch(path: $0, found: "phone numbers with identifier flags 128", expected: "phone numbers") })
+        edit("extension-block-too-long", { $0[18] = 0x10; $0[19] = 0x01 }, {
+            .badExtensionBlock(path: $0, problem: .tooLong(length: 4097)) })
+        edit("extension-block-unsorted", { b in
+            b.insert(contentsOf: [4, 0, 0, 2, 0, 0], at: fixed)
+            b[19] = 6
+        }, { .badExtensionBlock(path: $0, problem: .unsortedType(type: 2, offset: 3, previous: 4)) })
+        edit("extension-block-repeated", { b in
+            b.insert(contentsOf: [4, 0, 0, 4, 0, 0], at: fixed)
+            b[19] = 6
+        }, { .badExtensionBlock(path: $0, problem: .repeatedType(type: 4, offset: 3)) })
+        edit("extension-block-overrun", { b in
+            b.insert(contentsOf: [4, 0, 5, 1, 2], at: fixed)
+            b[19] = 5
+        }, { .badExtensionBlock(path: $0, problem: .valueOverrun(type: 4, offset: 0, length: 5, remaining: 2)) })
+        edit("purpose-other", { $0[24] ^= 0x01 }, { path in
             var other = purpose.digest
             other[4] ^= 0x01
             return .purposeMismatch(path: path, found: other.hexString, expected: purpose.digest.hexString)
         })
-        edit("key-id-set", { $0[79] = 0x42 }, {
+        edit("key-id-set", { $0[83] = 0x42 }, {
             .keyMismatch(path: $0, found: String(repeating: "00", count: 15) + "42", expected: String(repeating: "00", count: 16)) })
-        edit("count-larger-than-file", { $0[87] = 7 }, { .truncated(path: $0, length: length, expected: length + 32) })
-        edit("count-smaller-than-file", { $0[87] = 5 }, { .trailingBytes(path: $0, length: length, expected: length - 32) })
-        edit("count-huge", { $0[80] = 0x40; $0[87] = 0 }, { .truncated(path: $0, length: length, expected: Int.max) })
-        edit("count-2-to-40", { $0[82] = 1; $0[87] = 0 }, { .truncated(path: $0, length: length, expected: 88 + (1 << 40) * 32 + 32) })
-        edit("flipped-body-byte", redigest: false, { $0[88 + 70] ^= 0x04 }, { .digestMismatch(path: $0) })
-        edit("flipped-digest-byte", redigest: false, { $0[length - 5] ^= 0x80 }, { .digestMismatch(path: $0) })
-        edit("flipped-session-byte", redigest: false, { $0[50] ^= 0x10 }, { .digestMismatch(path: $0) })
-        edit("identity-element", { for i in 0..<32 { $0[88 + 2 * 32 + i] = 0 } }, {
+        let outsider = TestParties.outsider
+        list.append(("sender-outsider", Self.sign({ var b = good; put(outsider.publicKey.bytes, at: 84, in: &b); return b }(), by: outsider), {
+            .untrustedSender(path: $0, sender: outsider.publicKey.fingerprint, expected: TestParties.a.publicKey.fingerprint) }))
+        edit("recipient-other", { put(outsider.publicKey.bytes, at: 116, in: &$0) }, {
+            .wrongRecipient(path: $0, found: outsider.publicKey.fingerprint, expected: TestParties.b.publicKey.fingerprint) })
+        edit("recipient-any-reader", { put([UInt8](repeating: 0, count: 32), at: 116, in: &$0) }, {
+            .wrongRecipient(path: $0, found: "any reader", expected: TestParties.b.publicKey.fingerprint) })
+        edit("count-larger-than-file", { $0[155] = 7 }, { .truncated(path: $0, length: length, expected: length + 32) })
+        edit("count-smaller-than-file", { $0[155] = 5 }, { .trailingBytes(path: $0, length: length, expected: length - 32) })
+        edit("count-huge", { $0[148] = 0x40; $0[155] = 0 }, { .truncated(path: $0, length: length, expected: Int.max) })
+        edit("count-2-to-40", { $0[150] = 1; $0[155] = 0 }, { .truncated(path: $0, length: length, expected: 156 + (1 << 40) * 32 + 96) })
+        let sender = TestParties.a.publicKey.fingerprint
+        list.append(("session-altered-digest-recomputed", Self.sign({ var b = good; b[60] ^= 0x10; return b }(), by: nil), {
+            .badSignature(path: $0, sender: sender) }))
+        // The stored digest is still the signed one: the content no longer matches it.
+        edit("flipped-session-byte", resign: false, { $0[60] ^= 0x10 }, { .digestMismatch(path: $0) })
+        edit("flipped-digest-byte", resign: false, { $0[length - 70] ^= 0x80 }, { .badSignature(path: $0, sender: sender) })
+        edit("flipped-signature-byte", resign: false, { $0[length - 5] ^= 0x80 }, { .badSignature(path: $0, sender: sender) })
+        edit("flipped-body-byte", resign: false, { $0[fixed + 70] ^= 0x04 }, { .digestMismatch(path: $0) })
+        edit("identity-element", { for i in 0..<32 { $0[fixed + 2 * 32 + i] = 0 } }, {
             .invalidElement(path: $0, index: 2, reason: PSIError.identityElement(index: 2).localizedDescription) })
-        edit("non-canonical-element", { for i in 0..<32 { $0[88 + 4 * 32 + i] = i == 0 ? 1 : 0 } }, {
+        edit("non-canonical-element", { for i in 0..<32 { $0[fixed + 4 * 32 + i] = i == 0 ? 1 : 0 } }, {
             .invalidElement(path: $0, index: 4, reason: PSIError.invalidElementEncoding(index: 4).localizedDescription) })
-        edit("top-bit-element", { $0[88 + 32 + 31] |= 0x80 }, {
+        edit("top-bit-element", { $0[fixed + 32 + 31] |= 0x80 }, {
             .invalidElement(path: $0, index: 1, reason: PSIError.invalidElementEncoding(index: 1).localizedDescription) })
-        edit("duplicated-element", { for i in 0..<32 { $0[88 + 5 * 32 + i] = $0[88 + 3 * 32 + i] } }, {
+        edit("duplicated-element", { for i in 0..<32 { $0[fixed + 5 * 32 + i] = $0[fixed + 3 * 32 + i] } }, {
             .duplicateElement(path: $0, index: 5, firstIndex: 3) })
         return list
     }
@@ -107,12 +149,13 @@ struct MalformedCorpusTests {
             #expect(try [UInt8](Data(contentsOf: url)) == c.bytes, "\(c.name) differs from its generator")
             #expect(throws: c.error(url.path), "\(c.name)") {
                 try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .ristretto255SHA512,
-                                          purposeDigest: Self.purpose.digest, outcome: .bothLearn, sessionID: nil)
+                                          purpose: Self.purpose, outcome: .bothLearn, sessionID: nil, identifierType: .phone)
             }
             // The responder's whole (streaming) step refuses it with the same error and writes nothing.
             #expect(throws: c.error(url.path), "\(c.name)") {
                 try MutualPSIFileExchange.respond(
-                    records: records, configuration: MutualPSIConfiguration(purpose: Self.purpose, outcome: .bothLearn),
+                    records: records,
+                    configuration: MutualPSIConfiguration(purpose: Self.purpose, outcome: .bothLearn, identifierType: .phone).counterpart,
                     requestURL: url, stateURL: work.appendingPathComponent("b.state"),
                     responderSetURL: work.appendingPathComponent("2a.spsi"), reblindedURL: work.appendingPathComponent("2b.spsi"))
             }
@@ -122,7 +165,8 @@ struct MalformedCorpusTests {
         let valid = work.appendingPathComponent("valid.spsi")
         try Data(try Self.validBytes()).write(to: valid)
         #expect(try MutualPSIMessage.read(from: valid, kind: .initiatorBlindedSet, suite: .ristretto255SHA512,
-                                          purposeDigest: Self.purpose.digest, outcome: .bothLearn, sessionID: nil).elements.count == 6)
+                                          purpose: Self.purpose, outcome: .bothLearn, sessionID: nil,
+                                          identifierType: .phone).elements.count == 6)
         try FileManager.default.removeItem(at: valid)
     }
 }

@@ -6,9 +6,12 @@ import Testing
 func runMutualPSI(_ a: [Identifier], _ b: [Identifier], outcome: MutualPSIOutcome, suite: PSISuite = .ristretto255SHA512,
                   threads: Int = 2) throws -> (initiator: MutualPSIResult, responder: MutualPSIResult?, replyPeerSize: Int) {
     let purpose = try PurposeLabel("test: agent phone numbers")
-    let config = MutualPSIConfiguration(purpose: purpose, outcome: outcome, suite: suite, parallelism: Parallelism(threads: threads))
+    // The identifier type both declare: that of the lists' items.
+    let type = IdentifierType(kind: (a.first ?? b.first)?.kind ?? .plain)
+    let config = MutualPSIConfiguration(purpose: purpose, outcome: outcome, suite: suite, identifierType: type,
+                                        parallelism: Parallelism(threads: threads))
     let initiator = try MutualPSIInitiator(items: a, configuration: config)
-    var responder = try MutualPSIResponder(items: b, configuration: config)
+    var responder = try MutualPSIResponder(items: b, configuration: config.counterpart)
     let reply = try responder.respond(to: initiator.blindedSet)
     let done = try initiator.finish(responderBlindedSet: reply.responderBlindedSet,
                                     initiatorSetReblinded: reply.initiatorSetReblinded)
@@ -118,12 +121,23 @@ struct MutualPSITests {
         #expect(Set(a.blindedSet.elements).count == 3)
     }
 
-    @Test("Kinds are separated: a phone-kind and a plain-kind identifier with equal text do not match")
+    @Test("Kinds are separated: equal text of two kinds hashes apart, and an item of another type than agreed is refused")
     func kindSeparation() throws {
         let plain = Identifier(kind: .plain, canonical: "+8613800138000")
         let phone = Identifier(kind: .phoneNumber, canonical: "+8613800138000")
-        let (ra, _, _) = try runMutualPSI([plain], [phone], outcome: .bothLearn)
-        #expect(ra.count == 0)
+        #expect(plain.psiEncoding != phone.psiEncoding)
+        // The responder declared the exchange's type (plain, from A's list) but holds a phone number.
+        #expect(throws: PSIError.itemTypeMismatch(index: 0, found: "phone numbers", expected: "plain identifiers")) {
+            try runMutualPSI([plain], [phone], outcome: .bothLearn)
+        }
+        let caseless = MutualPSIConfiguration(purpose: try PurposeLabel("p"), outcome: .bothLearn,
+                                              identifierType: IdentifierType(kind: .plain, caseInsensitive: true))
+        #expect(throws: PSIError.itemTypeMismatch(index: 1, found: "plain identifiers with upper-case letters",
+                                                  expected: "plain identifiers, case-insensitive")) {
+            try MutualPSIInitiator(items: [try Identifier.plain("abc"), try Identifier.plain("ABC")], configuration: caseless)
+        }
+        #expect(try MutualPSIInitiator(items: [try Identifier.plain("ABC", caseInsensitive: true)], configuration: caseless)
+            .blindedSet.elements.count == 1)
     }
 }
 
@@ -145,7 +159,7 @@ struct MutualPSIRefusalTests {
         #expect(one == again)
         // And an exchange under different labels is refused, naming both digests.
         let a = try MutualPSIInitiator(items: values, configuration: config)
-        var b = try MutualPSIResponder(items: values, configuration: MutualPSIConfiguration(purpose: PurposeLabel("other"), outcome: .bothLearn))
+        var b = try MutualPSIResponder(items: values, configuration: MutualPSIConfiguration(purpose: PurposeLabel("other"), outcome: .bothLearn).counterpart)
         #expect(throws: PSIError.purposeMismatch(expected: try PurposeLabel("other").digest.hexString, found: purpose.digest.hexString)) {
             try b.respond(to: a.blindedSet)
         }
@@ -181,7 +195,7 @@ struct MutualPSIRefusalTests {
         let many = plainItems((0..<64).map { "c\($0)" })
         let cfg = MutualPSIConfiguration(purpose: purpose, outcome: .cardinalityOnly)
         let a = try MutualPSIInitiator(items: many, configuration: cfg)
-        var b = try MutualPSIResponder(items: many, configuration: cfg, secret: secret)
+        var b = try MutualPSIResponder(items: many, configuration: cfg.counterpart, secret: secret)
         let reply = try b.respond(to: a.blindedSet)
         let points = try MutualSuite(.ristretto255SHA512).reblind(a.blindedSet.elements, secret: secret, parallelism: .serial)
         let inOrder = try ComparisonHash(.initiatorSetReblinded, initiatorCount: 64, responderCount: 64)
@@ -195,7 +209,7 @@ struct MutualPSIRefusalTests {
         let a = try MutualPSIInitiator(items: items, configuration: config)
         var tampered = a.blindedSet.elements
         tampered[7] = tampered[2]
-        var b = try MutualPSIResponder(items: items, configuration: config)
+        var b = try MutualPSIResponder(items: items, configuration: config.counterpart)
         #expect(throws: PSIError.duplicateElement(index: 7, firstIndex: 2)) {
             try b.respond(to: MutualPSIMessage(kind: .initiatorBlindedSet, context: a.context, elements: tampered))
         }
@@ -206,14 +220,14 @@ struct MutualPSIRefusalTests {
         let a = try MutualPSIInitiator(items: items, configuration: config)
         var small = config
         small.maximumPeerSetSize = 19
-        var b = try MutualPSIResponder(items: items, configuration: small)
+        var b = try MutualPSIResponder(items: items, configuration: small.counterpart)
         #expect(throws: PSIError.peerSetTooLarge(count: 20, limit: 19)) { try b.respond(to: a.blindedSet) }
     }
 
     @Test("Wrong step, other session, other outcome and wrong count are refused")
     func protocolRefusals() throws {
         let a = try MutualPSIInitiator(items: items, configuration: config)
-        var b = try MutualPSIResponder(items: items, configuration: config)
+        var b = try MutualPSIResponder(items: items, configuration: config.counterpart)
         let reply = try b.respond(to: a.blindedSet)
         // Wrong step: the reply's two messages swapped.
         #expect(throws: PSIError.unexpectedMessage(expected: "responder blinded set", found: "initiator set re-blinded by the responder")) {
@@ -225,7 +239,7 @@ struct MutualPSIRefusalTests {
             try other.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)
         }
         // Another outcome.
-        var cardinalityB = try MutualPSIResponder(items: items, configuration: MutualPSIConfiguration(purpose: purpose, outcome: .cardinalityOnly))
+        var cardinalityB = try MutualPSIResponder(items: items, configuration: MutualPSIConfiguration(purpose: purpose, outcome: .cardinalityOnly).counterpart)
         #expect(throws: PSIError.outcomeMismatch(expected: "cardinality-only", found: "both-learn")) { try cardinalityB.respond(to: a.blindedSet) }
         // Wrong count: one element dropped from the re-blinded set.
         let short = MutualPSIMessage(kind: .initiatorSetReblinded, context: a.context, elements: Array(reply.initiatorSetReblinded.elements.dropLast()))
@@ -233,7 +247,7 @@ struct MutualPSIRefusalTests {
             try a.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: short)
         }
         // Step 3 before step 1 on a fresh responder.
-        let fresh = try MutualPSIResponder(items: items, configuration: config)
+        let fresh = try MutualPSIResponder(items: items, configuration: config.counterpart)
         #expect(throws: PSIError.unexpectedMessage(expected: "initiator blinded set", found: "responder blinded set")) {
             try fresh.finish(responderSetReblinded: reply.responderBlindedSet)
         }
@@ -272,7 +286,7 @@ struct GroupLayerTests {
         var bytes = elements[0].rawRepresentation
         bytes[31] |= 0x80
         elements.append(try BlindedElement(rawRepresentation: bytes))
-        var b = try MutualPSIResponder(items: plainItems(["a"]), configuration: config)
+        var b = try MutualPSIResponder(items: plainItems(["a"]), configuration: config.counterpart)
         #expect(throws: PSIError.invalidElementEncoding(index: 3)) {
             try b.respond(to: MutualPSIMessage(kind: .initiatorBlindedSet, context: a.context, elements: elements))
         }
@@ -341,7 +355,7 @@ struct ProgressTests {
         let config = MutualPSIConfiguration(purpose: try PurposeLabel("progress"), outcome: .bothLearn,
                                             parallelism: Parallelism(threads: threads), progress: { recorder.add($0) })
         let a = try MutualPSIInitiator(items: plainItems((0..<3_000).map { "p\($0)" }), configuration: config)
-        var b = try MutualPSIResponder(items: plainItems((0..<1_000).map { "p\($0)" }), configuration: config)
+        var b = try MutualPSIResponder(items: plainItems((0..<1_000).map { "p\($0)" }), configuration: config.counterpart)
         _ = try b.respond(to: a.blindedSet)
         let blinding = recorder.all.filter { $0.step == "blinding own items" }
         let reblinding = recorder.all.filter { $0.step == "re-blinding the peer's items" }
@@ -369,7 +383,7 @@ struct BatchEngineTests {
                 == (try mutual.reblind(serial, secret: other, parallelism: .serial)))
         let config = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: suite, parallelism: parallel)
         let a = try MutualPSIInitiator(items: items, configuration: config)
-        var b = try MutualPSIResponder(items: Array(items[700...]), configuration: config)
+        var b = try MutualPSIResponder(items: Array(items[700...]), configuration: config.counterpart)
         let reply = try b.respond(to: a.blindedSet)
         let done = try a.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)
         #expect(sharedItems(done.result) == Set(items[700...]))

@@ -39,6 +39,8 @@ struct PSICommand {
 }
 
 /// Two institutions in two folders that share only the message files copied between them.
+/// Each has its identity (`bank.identity`) and a peers file (`peers.json`) naming the other
+/// ("Bank A", "Bank B"), as they would after exchanging public keys.
 struct TwoBanks {
     let root: URL, a: URL, b: URL
 
@@ -48,6 +50,32 @@ struct TwoBanks {
         b = root.appendingPathComponent("bank-b")
         try FileManager.default.createDirectory(at: a, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: b, withIntermediateDirectories: true)
+        try TestParties.a.save(to: a.appendingPathComponent("bank.identity"))
+        try TestParties.b.save(to: b.appendingPathComponent("bank.identity"))
+        try Self.peersFile([("Bank B", TestParties.b.publicKey)]).write(to: a.appendingPathComponent("peers.json"))
+        try Self.peersFile([("Bank A", TestParties.a.publicKey)]).write(to: b.appendingPathComponent("peers.json"))
+    }
+
+    /// A peers file listing `peers` for any purpose.
+    static func peersFile(_ peers: [(name: String, key: PartyPublicKey)], purposes: [String]? = nil) throws -> Data {
+        let entries = peers.map { peer -> [String: Any] in
+            var entry: [String: Any] = ["name": peer.name, "publicKey": peer.key.hex]
+            if let purposes { entry["purposes"] = purposes }
+            return entry
+        }
+        return try JSONSerialization.data(withJSONObject: ["peers": entries], options: [.sortedKeys])
+    }
+
+    /// The options naming the side's identity, peers file and peer.
+    func parties(_ side: URL) -> [String] {
+        ["--identity", "bank.identity", "--peers", "peers.json", "--peer", side == a ? "Bank B" : "Bank A"]
+    }
+
+    /// Runs `psi` in a bank's folder; the mutual steps get the bank's identity and peer options.
+    @discardableResult
+    func run(_ arguments: [String], in side: URL) throws -> PSICommand.Result {
+        let step = arguments.first ?? ""
+        return try PSICommand.run(arguments + (["initiate", "respond", "finish"].contains(step) ? parties(side) : []), in: side)
     }
 
     func transfer(_ name: String, from: URL, to: URL) throws {
@@ -62,13 +90,13 @@ struct TwoBanks {
         try Data(listA.utf8).write(to: a.appendingPathComponent("list.txt"))
         try Data(listB.utf8).write(to: b.appendingPathComponent("list.txt"))
         let common = ["--kind", kind, "--input", "list.txt", "--purpose", "test exchange", "--outcome", outcome.description] + extra
-        try expectSuccess(PSICommand.run(["initiate"] + common + ["--state", "a.state", "--out", "1.spsi"], in: a))
+        try expectSuccess(run(["initiate"] + common + ["--state", "a.state", "--out", "1.spsi"], in: a))
         try transfer("1.spsi", from: a, to: b)
-        try expectSuccess(PSICommand.run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state",
+        try expectSuccess(run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state",
                                                                   "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: b))
         try transfer("2a.spsi", from: b, to: a)
         try transfer("2b.spsi", from: b, to: a)
-        let finishA = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi",
+        let finishA = try run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi",
                                           "--reply", "3.spsi", "--output", "matches.csv", "--json"], in: a)
         try expectSuccess(finishA)
         let jsonA = try JSONSerialization.jsonObject(with: Data(finishA.stdout.utf8)) as! [String: Any]
@@ -77,7 +105,7 @@ struct TwoBanks {
             return (jsonA, nil)
         }
         try transfer("3.spsi", from: a, to: b)
-        let finishB = try PSICommand.run(["finish", "--state", "b.state", "--reblinded", "3.spsi", "--output", "matches.csv", "--json"], in: b)
+        let finishB = try run(["finish", "--state", "b.state", "--reblinded", "3.spsi", "--output", "matches.csv", "--json"], in: b)
         try expectSuccess(finishB)
         return (jsonA, try JSONSerialization.jsonObject(with: Data(finishB.stdout.utf8)) as? [String: Any])
     }
@@ -143,7 +171,7 @@ struct PSICommandTests {
         _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn, extra: ["--suite", "x25519-sha256"])
         #expect(try banks.matches(banks.a) == expected)
         #expect(try banks.matches(banks.b) == expected)
-        let inspect = try PSICommand.run(["inspect", "1.spsi", "--json"], in: banks.b)
+        let inspect = try banks.run(["inspect", "1.spsi", "--json"], in: banks.b)
         let json = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as! [String: Any]
         #expect(json["suite"] as? String == "x25519-SHA256")
     }
@@ -165,13 +193,13 @@ struct PSICommandTests {
         try Data("13800138000\n13912345678\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
         try Data("+86 139 1234 5678\n15012345678\n".utf8).write(to: banks.b.appendingPathComponent("list.txt"))
         let common = ["--kind", "phone", "--input", "list.txt", "--purpose", "p", "--outcome", "initiator-learns"]
-        try expectSuccess(PSICommand.run(["initiate"] + common + ["--state", "a.state", "--out", "1.spsi"], in: banks.a))
+        try expectSuccess(banks.run(["initiate"] + common + ["--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
-        try expectSuccess(PSICommand.run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state",
+        try expectSuccess(banks.run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state",
                                                                   "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b))
         try banks.transfer("2a.spsi", from: banks.b, to: banks.a)
         try banks.transfer("2b.spsi", from: banks.b, to: banks.a)
-        let finish = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi", "--json"],
+        let finish = try banks.run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi", "--json"],
                                         in: banks.a)
         try expectSuccess(finish)
         let json = try JSONSerialization.jsonObject(with: Data(finish.stdout.utf8)) as! [String: Any]
@@ -187,10 +215,10 @@ struct PSICommandTests {
         let banks = try TwoBanks()
         defer { banks.cleanUp() }
         try Data("13800138000\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
-        try expectSuccess(PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
+        try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: banks.a.appendingPathComponent("a.state").path)
-        let result = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "1.spsi"], in: banks.a)
+        let result = try banks.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "1.spsi"], in: banks.a)
         #expect(result.status == 76)
         #expect(result.stderr.contains("permissions 644"))
     }
@@ -199,27 +227,27 @@ struct PSICommandTests {
     func exitCodes() throws {
         let banks = try TwoBanks()
         defer { banks.cleanUp() }
-        #expect(try PSICommand.run(["initiate", "--kind", "phone"], in: banks.a).status == 64)
-        let noHeaderByName = try PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--column", "phone", "--no-header",
+        #expect(try banks.run(["initiate", "--kind", "phone"], in: banks.a).status == 64)
+        let noHeaderByName = try banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--column", "phone", "--no-header",
                                                  "--purpose", "p", "--state", "a.state", "--out", "1.spsi"], in: banks.a)
         #expect(noHeaderByName.status == 64)
         #expect(noHeaderByName.stderr.contains("--no-header needs --column with a column number"))
         try Data("13800138000\nnot a number\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
-        let stop = try PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--on-invalid", "stop",
+        let stop = try banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--on-invalid", "stop",
                                        "--state", "a.state", "--out", "1.spsi"], in: banks.a)
         #expect(stop.status == 65)
         #expect(stop.stderr.contains("line 2"))
         #expect(!stop.stderr.contains("not a number"))
         #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("1.spsi").path))
-        let missing = try PSICommand.run(["initiate", "--kind", "phone", "--input", "nope.txt", "--purpose", "p",
+        let missing = try banks.run(["initiate", "--kind", "phone", "--input", "nope.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a)
         #expect(missing.status == 66)
         // The responder refuses a request under another purpose label.
-        try expectSuccess(PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
+        try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
         try Data("13800138000\n".utf8).write(to: banks.b.appendingPathComponent("list.txt"))
-        let other = try PSICommand.run(["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "q", "--request", "1.spsi",
+        let other = try banks.run(["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "q", "--request", "1.spsi",
                                         "--state", "b.state", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b)
         #expect(other.status == 76)
         #expect(other.stderr.contains("purpose"))
@@ -233,16 +261,16 @@ struct PSICommandTests {
         let (listA, listB, _) = Self.phoneLists(seed: 7, sizeA: 30, sizeB: 10, shared: 5)
         try Data(listA.utf8).write(to: banks.a.appendingPathComponent("list.txt"))
         try Data(listB.utf8).write(to: banks.b.appendingPathComponent("list.txt"))
-        try expectSuccess(PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
+        try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
-        let result = try PSICommand.run(["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--max-peer-items", "29",
+        let result = try banks.run(["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--max-peer-items", "29",
                                          "--request", "1.spsi", "--state", "b.state", "--out-blinded", "2a.spsi",
                                          "--out-reblinded", "2b.spsi"], in: banks.b)
         #expect(result.status == 76)
         #expect(result.stderr.contains("30 items"))
         #expect(result.stderr.contains("29"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: banks.b.path).sorted() == ["1.spsi", "list.txt"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: banks.b.path).sorted() == ["1.spsi", "bank.identity", "list.txt", "peers.json"])
     }
 
     @Test("psi inspect prints the header and checks the digest")
@@ -250,9 +278,9 @@ struct PSICommandTests {
         let banks = try TwoBanks()
         defer { banks.cleanUp() }
         try Data("13800138000\n13912345678\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
-        try expectSuccess(PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
+        try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
-        let good = try PSICommand.run(["inspect", "1.spsi", "--json"], in: banks.a)
+        let good = try banks.run(["inspect", "1.spsi", "--json"], in: banks.a)
         try expectSuccess(good)
         let json = try JSONSerialization.jsonObject(with: Data(good.stdout.utf8)) as! [String: Any]
         #expect(json["count"] as? Int == 2)
@@ -263,7 +291,7 @@ struct PSICommandTests {
         var bytes = try [UInt8](Data(contentsOf: url))
         bytes[100] ^= 0x01
         try Data(bytes).write(to: url)
-        let bad = try PSICommand.run(["inspect", "1.spsi"], in: banks.a)
+        let bad = try banks.run(["inspect", "1.spsi"], in: banks.a)
         #expect(bad.status == 76)
         #expect(bad.stdout.contains("digest_valid: false"))
     }

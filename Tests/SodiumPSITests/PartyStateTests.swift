@@ -24,22 +24,22 @@ struct PartyStateTests {
 
         let initiator = try MutualPSIInitiator(items: a, configuration: config)
         try initiator.save(to: aURL)
-        try MutualPSIResponder(items: b, configuration: config).save(to: bURL)
+        try MutualPSIResponder(items: b, configuration: config.counterpart).save(to: bURL)
         #expect(try fileMode(aURL) == 0o600)
         #expect(try fileMode(bURL) == 0o600)
 
-        var responder = try MutualPSIResponder(restoringFrom: bURL)
+        var responder = try MutualPSIResponder(identity: TestParties.b, restoringFrom: bURL)
         let reply = try responder.respond(to: initiator.blindedSet)
         try responder.save(to: bURL)
 
-        let restoredA = try MutualPSIInitiator(restoringFrom: aURL)
+        let restoredA = try MutualPSIInitiator(identity: TestParties.a, restoringFrom: aURL)
         #expect(restoredA.blindedSet == initiator.blindedSet)
         let done = try restoredA.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)
         let expected = Set(a).intersection(b)
         #expect(done.result.count == expected.count)
         if outcome != .cardinalityOnly { #expect(sharedItems(done.result) == expected) }
         if let step3 = done.responderSetReblinded {
-            let restoredB = try MutualPSIResponder(restoringFrom: bURL)
+            let restoredB = try MutualPSIResponder(identity: TestParties.b, restoringFrom: bURL)
             let result = try restoredB.finish(responderSetReblinded: step3)
             #expect(result.count == expected.count)
             if outcome == .bothLearn { #expect(sharedItems(result) == expected) }
@@ -59,7 +59,7 @@ struct PartyStateTests {
         let config = MutualPSIConfiguration(purpose: try PurposeLabel("p"), outcome: .bothLearn)
         try MutualPSIInitiator(items: plainItems(["x"]), configuration: config).save(to: url)
         try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
-        #expect(throws: StateFileError.insecurePermissions(path: url.path, mode: mode)) { try MutualPSIInitiator(restoringFrom: url) }
+        #expect(throws: StateFileError.insecurePermissions(path: url.path, mode: mode)) { try MutualPSIInitiator(identity: TestParties.a, restoringFrom: url) }
     }
 
     @Test("The other role's state, a foreign file and a missing file are refused")
@@ -68,17 +68,17 @@ struct PartyStateTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = MutualPSIConfiguration(purpose: try PurposeLabel("p"), outcome: .bothLearn)
         let bURL = dir.appendingPathComponent("b.state")
-        try MutualPSIResponder(items: plainItems(["x"]), configuration: config).save(to: bURL)
+        try MutualPSIResponder(items: plainItems(["x"]), configuration: config.counterpart).save(to: bURL)
         #expect(throws: StateFileError.invalidStateFile(path: bURL.path, reason: "it belongs to the responder; expected the initiator's state")) {
-            try MutualPSIInitiator(restoringFrom: bURL)
+            try MutualPSIInitiator(identity: TestParties.a, restoringFrom: bURL)
         }
         let junk = dir.appendingPathComponent("junk.state")
         try SecretFile.write(Array("hello, this is not a state file at all...........".utf8), to: junk)
         #expect(throws: StateFileError.invalidStateFile(path: junk.path, reason: "it does not start with the state-file magic SPSISTAT")) {
-            try MutualPSIResponder(restoringFrom: junk)
+            try MutualPSIResponder(identity: TestParties.b, restoringFrom: junk)
         }
         let missing = dir.appendingPathComponent("missing.state")
-        #expect(throws: StateFileError.io(path: missing.path, reason: "No such file or directory")) { try MutualPSIResponder(restoringFrom: missing) }
+        #expect(throws: StateFileError.io(path: missing.path, reason: "No such file or directory")) { try MutualPSIResponder(identity: TestParties.b, restoringFrom: missing) }
         // No temporary files are left behind by the atomic writes.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["b.state", "junk.state"])
     }

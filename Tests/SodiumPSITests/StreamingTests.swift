@@ -33,15 +33,15 @@ struct StreamingTests {
         let file = { (name: String) in dir.appendingPathComponent(name) }
         let blindingA = try MutualPSIFileExchange.initiate(records: a, configuration: config, stateURL: file("a.state"),
                                                            messageURL: file("1.spsi"))
-        let blindingB = try MutualPSIFileExchange.respond(records: b, configuration: config, requestURL: file("1.spsi"),
+        let blindingB = try MutualPSIFileExchange.respond(records: b, configuration: config.counterpart, requestURL: file("1.spsi"),
                                                           stateURL: file("b.state"), responderSetURL: file("2a.spsi"),
                                                           reblindedURL: file("2b.spsi"))
         let parallelism = Parallelism(threads: threads, batchSize: 5)
-        let outcomeA = try MutualPSIFileExchange.finishInitiator(
+        let outcomeA = try MutualPSIFileExchange.finishInitiator(identity: TestParties.a,
             stateURL: file("a.state"), responderSetURL: file("2a.spsi"), reblindedURL: file("2b.spsi"),
             replyURL: file("3.spsi"), parallelism: parallelism, streaming: streaming)
         let outcomeB = outcomeA.replyWritten
-            ? try MutualPSIFileExchange.finishResponder(stateURL: file("b.state"), replyURL: file("3.spsi"),
+            ? try MutualPSIFileExchange.finishResponder(identity: TestParties.b, stateURL: file("b.state"), replyURL: file("3.spsi"),
                                                         parallelism: parallelism, streaming: streaming)
             : nil
         return (outcomeA, outcomeB, blindingA, blindingB)
@@ -109,7 +109,7 @@ struct StreamingTests {
         let url = dir.appendingPathComponent("a.state")
         try MutualPSIFileExchange.initiate(records: Self.records((0..<200).map { "o\($0)" }), configuration: config,
                                            stateURL: url, messageURL: dir.appendingPathComponent("1.spsi"))
-        let restored = try MutualPSIInitiator(restoringFrom: url)
+        let restored = try MutualPSIInitiator(identity: TestParties.a, restoringFrom: url)
         // sentOrder[position] is the record index: a permutation, and far from the input order.
         #expect(restored.sentOrder.sorted() == Array(0..<200))
         #expect(zip(restored.sentOrder, 0..<200).filter { $0 == $1 }.count < 10)
@@ -135,14 +135,14 @@ struct StreamingTests {
         let expected = MessageFileError.duplicateElement(path: request.path, index: 150, firstIndex: 37)
         #expect(throws: expected) {
             try MutualPSIMessage.read(from: request, kind: .initiatorBlindedSet, suite: .ristretto255SHA512,
-                                      purposeDigest: purpose.digest, outcome: .bothLearn, sessionID: nil)
+                                      purpose: purpose, outcome: .bothLearn, sessionID: nil)
         }
         let streaming = StreamingOptions(chunkSize: 9, inMemoryLimit: 5, bucketCount: 13)
         let config = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, streaming: streaming)
         let out = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: out) }
         #expect(throws: expected) {
-            try MutualPSIFileExchange.respond(records: Self.records(["x"]), configuration: config, requestURL: request,
+            try MutualPSIFileExchange.respond(records: Self.records(["x"]), configuration: config.counterpart, requestURL: request,
                                               stateURL: out.appendingPathComponent("b.state"),
                                               responderSetURL: out.appendingPathComponent("2a.spsi"),
                                               reblindedURL: out.appendingPathComponent("2b.spsi"))
@@ -180,14 +180,14 @@ struct StreamingTests {
             var bytes = original
             bytes[offset] ^= 0x01
             try SecretFile.write(bytes, to: url)
-            #expect(throws: damaged, "byte \(offset)") { try MutualPSIInitiator(restoringFrom: url) }
+            #expect(throws: damaged, "byte \(offset)") { try MutualPSIInitiator(identity: TestParties.a, restoringFrom: url) }
             #expect(throws: damaged, "byte \(offset)") {
-                try MutualPSIFileExchange.finishInitiator(stateURL: url, responderSetURL: dir.appendingPathComponent("none"),
+                try MutualPSIFileExchange.finishInitiator(identity: TestParties.a, stateURL: url, responderSetURL: dir.appendingPathComponent("none"),
                                                           reblindedURL: dir.appendingPathComponent("none"), replyURL: nil)
             }
         }
         try SecretFile.write(Array(original.dropLast(100)), to: url)
-        #expect(throws: damaged) { try MutualPSIInitiator(restoringFrom: url) }
+        #expect(throws: damaged) { try MutualPSIInitiator(identity: TestParties.a, restoringFrom: url) }
     }
 }
 

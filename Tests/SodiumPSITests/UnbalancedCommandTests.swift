@@ -29,6 +29,31 @@ struct HubAndMemberFolders {
         member = root.appendingPathComponent("member")
         try FileManager.default.createDirectory(at: hub, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: member, withIntermediateDirectories: true)
+        try TestParties.hub.save(to: hub.appendingPathComponent("hub.identity"))
+        try TestParties.member.save(to: member.appendingPathComponent("member.identity"))
+        try TwoBanks.peersFile([("Member Bank", TestParties.member.publicKey)]).write(to: hub.appendingPathComponent("members.json"))
+        try TwoBanks.peersFile([("Alliance hub", TestParties.hub.publicKey)]).write(to: member.appendingPathComponent("peers.json"))
+    }
+
+    /// The identity and trust options of each hub and member step.
+    func parties(_ arguments: [String]) -> [String] {
+        switch arguments.prefix(2).joined(separator: " ") {
+        case "hub setup": return ["--identity", "hub.identity"]
+        case "hub respond": return ["--identity", "hub.identity", "--peers", "members.json"]
+        case "member request", "member finish": return ["--identity", "member.identity", "--peers", "peers.json", "--hub", "Alliance hub"]
+        default: return []
+        }
+    }
+
+    /// Runs `psi` with the step's identity and trust options.
+    func run(_ arguments: [String], in folder: URL) throws -> PSICommand.Result {
+        try PSIBinary.run(arguments + parties(arguments), in: folder)
+    }
+
+    /// Runs with the step's identity and trust options and requires success; returns standard output.
+    @discardableResult
+    func succeed(_ arguments: [String], in folder: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        try PSIBinary.succeed(arguments + parties(arguments), in: folder, sourceLocation: sourceLocation)
     }
 
     func transfer(_ name: String, from: URL, to: URL) throws {
@@ -45,10 +70,10 @@ struct HubAndMemberFolders {
 
     /// The member's request and the hub's response, through the binary.
     func query(setup: String = "setup.spsi", maxItems: Int? = nil) throws -> PSICommand.Result {
-        try PSIBinary.succeed(["member", "request", "--setup", setup, "--kind", "phone", "--input", "mine.txt", "--state", "m.state",
+        try succeed(["member", "request", "--setup", setup, "--kind", "phone", "--input", "mine.txt", "--state", "m.state",
                                "--out", "request.spsi"] + Self.purpose, in: member)
         try transfer("request.spsi", from: member, to: hub)
-        return try PSIBinary.run(["hub", "respond", "--key", "hub.key", "--request", "request.spsi", "--out", "response.spsi"]
+        return try run(["hub", "respond", "--key", "hub.key", "--kind", "phone", "--request", "request.spsi", "--out", "response.spsi"]
                                  + Self.purpose + (maxItems.map { ["--max-request-items", "\($0)"] } ?? []), in: hub)
     }
 }
@@ -77,12 +102,12 @@ struct UnbalancedCommandTests {
         try folders.write(hubList, "list.txt", in: folders.hub)
         try folders.write("13800138000\n", "new.txt", in: folders.hub)
         try folders.write(memberList + "138-0013-8000\n", "mine.txt", in: folders.member)
-        try PSIBinary.succeed(["hub", "keygen", "--key", "hub.key", "--answer", answer], in: folders.hub)
-        let setupJSON = try PSIBinary.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "list.txt", "--out", "setup.spsi", "--json"]
+        try folders.succeed(["hub", "keygen", "--key", "hub.key", "--answer", answer], in: folders.hub)
+        let setupJSON = try folders.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "list.txt", "--out", "setup.spsi", "--json"]
                                               + encoding + HubAndMemberFolders.purpose, in: folders.hub)
         let setup = try JSONSerialization.jsonObject(with: Data(setupJSON.utf8)) as! [String: Any]
         #expect(setup["items"] as? Int == 200)
-        try PSIBinary.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "new.txt", "--delta-of", "setup.spsi",
+        try folders.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "new.txt", "--delta-of", "setup.spsi",
                                "--out", "delta.spsi"] + HubAndMemberFolders.purpose, in: folders.hub)
         try folders.transfer("setup.spsi", from: folders.hub, to: folders.member)
         try folders.transfer("delta.spsi", from: folders.hub, to: folders.member)
@@ -90,7 +115,7 @@ struct UnbalancedCommandTests {
         #expect(respond.status == 0, "\(respond.stderr)")
         #expect(respond.stderr.contains("the request holds 61 items"))
         try folders.transfer("response.spsi", from: folders.hub, to: folders.member)
-        let finish = try PSIBinary.succeed(["member", "finish", "--state", "m.state", "--setup", "setup.spsi", "--delta", "delta.spsi",
+        let finish = try folders.succeed(["member", "finish", "--state", "m.state", "--setup", "setup.spsi", "--delta", "delta.spsi",
                                             "--response", "response.spsi", "--output", "matches.csv", "--json"], in: folders.member)
         let json = try JSONSerialization.jsonObject(with: Data(finish.utf8)) as! [String: Any]
         let all = expected.union(["+8613800138000"])
@@ -116,11 +141,11 @@ struct UnbalancedCommandTests {
         defer { folders.cleanUp() }
         try folders.write("13800138000\n13912345678\n", "list.txt", in: folders.hub)
         try folders.write("13800138000\n15012345678\n15112345678\n", "mine.txt", in: folders.member)
-        try PSIBinary.succeed(["hub", "keygen", "--key", "hub.key"], in: folders.hub)
-        let again = try PSIBinary.run(["hub", "keygen", "--key", "hub.key"], in: folders.hub)
+        try folders.succeed(["hub", "keygen", "--key", "hub.key"], in: folders.hub)
+        let again = try folders.run(["hub", "keygen", "--key", "hub.key"], in: folders.hub)
         #expect(again.status == 76)
         #expect(again.stderr.contains("pass --rotate"))
-        try PSIBinary.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "list.txt", "--out", "setup.spsi"]
+        try folders.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "list.txt", "--out", "setup.spsi"]
                               + HubAndMemberFolders.purpose, in: folders.hub)
         try folders.transfer("setup.spsi", from: folders.hub, to: folders.member)
 
@@ -128,7 +153,7 @@ struct UnbalancedCommandTests {
         #expect(oversize.status == 76)
         #expect(oversize.stderr.contains("request holds 3 items, more than the hub's maximum of 2"))
 
-        try PSIBinary.succeed(["hub", "keygen", "--key", "hub.key", "--rotate"], in: folders.hub)
+        try folders.succeed(["hub", "keygen", "--key", "hub.key", "--rotate"], in: folders.hub)
         let stale = try folders.query()
         #expect(stale.status == 76)
         #expect(stale.stderr.contains("fetch the current setup"))
@@ -139,7 +164,7 @@ struct UnbalancedCommandTests {
         #expect(loose.status == 76)
         #expect(loose.stderr.contains("permissions 644"))
 
-        let inspect = try PSIBinary.succeed(["inspect", "request.spsi", "--json"], in: folders.hub)
+        let inspect = try folders.succeed(["inspect", "request.spsi", "--json"], in: folders.hub)
         let json = try JSONSerialization.jsonObject(with: Data(inspect.utf8)) as! [String: Any]
         #expect(json["protocol"] as? String == "unbalanced")
         #expect(json["kind"] as? String == "member request")

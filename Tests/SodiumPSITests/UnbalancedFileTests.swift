@@ -147,7 +147,7 @@ struct UnbalancedFileTests {
         #expect(throws: error) { try files.respond() }
         // Even with the body cut off: the count alone decides.
         let handle = try FileHandle(forWritingTo: files.url("request.spsi"))
-        try handle.truncate(atOffset: UInt64(MessageHeader.byteCount + 10))
+        try handle.truncate(atOffset: UInt64(MessageHeader.fixedByteCount + 10))
         try handle.close()
         #expect(throws: error) { try files.respond() }
         #expect(error.localizedDescription.contains("--max-request-items"))
@@ -161,7 +161,7 @@ struct UnbalancedFileTests {
         try files.request(Self.memberList)
         try files.respond()
         var bytes = [UInt8](try Data(contentsOf: files.url("response.spsi")))
-        bytes[MessageHeader.byteCount + 40] ^= 0x01
+        bytes[MessageHeader.fixedByteCount + 40] ^= 0x01
         try Data(bytes).write(to: files.url("response.spsi"))
         #expect(throws: MessageFileError.digestMismatch(path: files.path("response.spsi"))) { try files.finish() }
     }
@@ -231,7 +231,7 @@ struct UnbalancedFileTests {
         var body = setup.bloomFilter!.encodedBody()
         body.removeLast(8)
         header.count -= 1
-        let writer = try MessageFileWriter(url: files.url("short.spsi"), header: header)
+        let writer = try MessageFileWriter(url: files.url("short.spsi"), header: header, signer: TestParties.hub)
         try body.withUnsafeBytes { try writer.append(elements: $0) }
         try writer.commit()
         #expect(throws: UnbalancedPSIError.self) { try UnbalancedSetup.read(from: files.url("short.spsi")) }
@@ -253,8 +253,9 @@ struct UnbalancedFileTests {
     }
 }
 
-/// Seeds of the `FuzzMessageFile` libFuzzer target for unbalanced files: a tags setup, a Bloom
-/// filter setup and a request under the fuzz target's fixed hub key. Run with
+/// Seeds of the `FuzzMessageFile` libFuzzer target: a mutual step 1 from bank A to bank B (whole,
+/// its header alone, and cut short), a tags setup, a Bloom filter setup and a request under the
+/// fuzz target's fixed hub key, all signed by the test parties' fixed identities. Run with
 /// `SODIUM_PSI_WRITE_FUZZ_SEEDS=1` to rewrite them; otherwise the committed seeds must still be
 /// accepted, so that the fuzzer starts from files that reach the deepest checks.
 @Suite("Unbalanced fuzz seeds")
@@ -278,7 +279,16 @@ struct UnbalancedFuzzSeedTests {
             try hub.makeSetup(items: items, encoding: .bloomFilter(falsePositiveRate: 0.01)).write(to: bloom)
             try UnbalancedPSIMember(items: Unbalanced.items(["a", "z"]), purpose: Self.purpose, keyID: Self.key.keyID,
                                     answerMode: .intersection).request.write(to: request)
+            let config = MutualPSIConfiguration(purpose: Self.purpose, outcome: .bothLearn)
+            try MutualPSIInitiator(items: Unbalanced.items(["one", "two"]), configuration: config).blindedSet
+                .write(to: Self.corpus.appendingPathComponent("example.spsi"))
+            let bytes = try [UInt8](Data(contentsOf: Self.corpus.appendingPathComponent("example.spsi")))
+            try Data(bytes.prefix(MessageHeader.fixedByteCount)).write(to: Self.corpus.appendingPathComponent("header-only.spsi"))
+            try Data(bytes.prefix(MessageHeader.fixedByteCount + 40)).write(to: Self.corpus.appendingPathComponent("truncated.spsi"))
         }
+        #expect(try MutualPSIMessage.read(from: Self.corpus.appendingPathComponent("example.spsi"), kind: .initiatorBlindedSet,
+                                          suite: .ristretto255SHA512, purpose: Self.purpose, outcome: .bothLearn,
+                                          sessionID: nil).elements.count == 2)
         #expect(try UnbalancedSetup.read(from: tags, purpose: Self.purpose, keyID: Self.key.keyID).itemCount == 3)
         #expect(try UnbalancedSetup.read(from: bloom, purpose: Self.purpose, keyID: Self.key.keyID).bloomFilter?.itemCount == 3)
         let read = try UnbalancedRequest.read(from: request, purpose: Self.purpose, key: Self.key, maximumCount: 10)

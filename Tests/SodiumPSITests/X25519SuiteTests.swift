@@ -62,7 +62,7 @@ struct X25519SuiteTests {
         let items = plainItems(["a", "b", "c"])
         let ristretto = try MutualPSIInitiator(items: items, configuration: MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn))
         var x25519 = try MutualPSIResponder(items: items, configuration:
-            MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519SHA256))
+            MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519SHA256).counterpart)
         #expect(throws: PSIError.suiteMismatch(expected: "x25519-SHA256", found: "ristretto255-SHA512")) {
             try x25519.respond(to: ristretto.blindedSet)
         }
@@ -71,7 +71,7 @@ struct X25519SuiteTests {
         let url = dir.appendingPathComponent("1.spsi")
         try ristretto.blindedSet.write(to: url)
         #expect(throws: MessageFileError.suiteMismatch(path: url.path, found: "ristretto255-SHA512", expected: "x25519-SHA256")) {
-            try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .x25519SHA256, purposeDigest: purpose.digest,
+            try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .x25519SHA256, purpose: purpose,
                                       outcome: .bothLearn, sessionID: nil)
         }
     }
@@ -83,7 +83,7 @@ struct X25519SuiteTests {
         func respond(replacing index: Int, with bytes: [UInt8]) throws {
             var elements = a.blindedSet.elements
             elements[index] = try BlindedElement(rawRepresentation: bytes)
-            var b = try MutualPSIResponder(items: plainItems(["v1"]), configuration: config)
+            var b = try MutualPSIResponder(items: plainItems(["v1"]), configuration: config.counterpart)
             _ = try b.respond(to: MutualPSIMessage(kind: .initiatorBlindedSet, context: a.context, elements: elements))
         }
         #expect(throws: PSIError.zeroValue(index: 2)) { try respond(replacing: 2, with: [UInt8](repeating: 0, count: 32)) }
@@ -106,9 +106,9 @@ struct X25519SuiteTests {
         let items = plainItems((0..<40).map { "s\($0)" })
         let a = try MutualPSIInitiator(items: items, configuration: config)
         try a.save(to: dir.appendingPathComponent("a.state"))
-        let restored = try MutualPSIInitiator(restoringFrom: dir.appendingPathComponent("a.state"))
+        let restored = try MutualPSIInitiator(identity: TestParties.a, restoringFrom: dir.appendingPathComponent("a.state"))
         #expect(restored.configuration.suite == .x25519SHA256)
-        var b = try MutualPSIResponder(items: Array(items[20...]), configuration: config)
+        var b = try MutualPSIResponder(items: Array(items[20...]), configuration: config.counterpart)
         let reply = try b.respond(to: restored.blindedSet)
         let done = try restored.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)
         #expect(sharedItems(done.result) == Set(items[20...]))

@@ -288,7 +288,9 @@ public final class MessageFileReader {
                 throw MessageFileError.unsupportedVersion(path: path, found: version, supported: MessageHeader.currentVersion)
             }
         }
-        guard b.count == MessageHeader.fixedByteCount, length >= minimumLength else {
+        // With the fixed header present, the header alone decides (a hostile count is refused
+        // from it); the file length is checked last.
+        guard b.count == MessageHeader.fixedByteCount else {
             throw MessageFileError.truncated(path: path, length: length, expected: minimumLength)
         }
         guard let suite = PSISuite(rawValue: b[10]) else {

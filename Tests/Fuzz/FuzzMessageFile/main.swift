@@ -9,6 +9,16 @@ let purpose = try! PurposeLabel("fuzz")
 /// A fixed hub key, so that seed requests made under it pass the header checks.
 let hubKey = HubKey(privateKey: try! OPRF.PrivateKey.derive(seed: [UInt8](repeating: 7, count: 32), info: [UInt8]()),
                     answerMode: .intersection)
+/// The parties of the seeds (the test suite's fixed seeds): bank A writes to bank B; the hub
+/// publishes and answers its member.
+let bankA = try! PartyIdentity(seed: [UInt8](repeating: 0xA1, count: 32))
+let bankB = try! PartyIdentity(seed: [UInt8](repeating: 0xB2, count: 32))
+let hub = try! PartyIdentity(seed: [UInt8](repeating: 0xC3, count: 32))
+let member = try! PartyIdentity(seed: [UInt8](repeating: 0xD4, count: 32))
+let asB = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, identity: bankB, peer: bankA.publicKey,
+                                 identifierType: IdentifierType(kind: .plain), maximumPeerSetSize: 1 << 16, parallelism: .serial)
+let hubServer = UnbalancedPSIHub(key: hubKey, identity: hub, purpose: purpose, identifierType: IdentifierType(kind: .plain),
+                                 members: [member.publicKey], maximumRequestSize: 1 << 16, parallelism: .serial)
 
 func check(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let data = Data(bytes: bytes, count: count)
@@ -17,22 +27,20 @@ func check(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     _ = try? MessageFileReader.inspect(url: path)
     // The strict path a responder takes, with and without the encoding checks.
     for checkEncodings in [true, false] {
-        if let message = try? MutualPSIMessage.read(from: path, kind: .initiatorBlindedSet, suite: .ristretto255SHA512,
-                                                   purposeDigest: purpose.digest, outcome: .bothLearn, sessionID: nil,
-                                                   maximumCount: 1 << 16, checkEncodings: checkEncodings) {
+        if let message = try? MutualPSIMessage.read(from: path, kind: .initiatorBlindedSet, configuration: asB, sessionID: nil,
+                                                   checkEncodings: checkEncodings) {
             // A message that was accepted must also be usable.
-            var responder = try! MutualPSIResponder(items: [try! Identifier.plain("x")],
-                                                     configuration: MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn,
-                                                                                           parallelism: .serial))
+            var responder = try! MutualPSIResponder(items: [try! Identifier.plain("x")], configuration: asB)
             _ = try? responder.respond(to: message)
         }
     }
     // Unbalanced PSI: a setup (tags or Bloom filter parameters and body) and a request.
-    if let setup = try? UnbalancedSetup.read(from: path), let lookup = try? UnbalancedSetupLookup(setup: setup) {
+    if let setup = try? UnbalancedSetup.read(from: path, hub: hub.publicKey, reader: member.publicKey),
+       let lookup = try? UnbalancedSetupLookup(setup: setup) {
         _ = lookup.itemCount
     }
-    if let request = try? UnbalancedRequest.read(from: path, purpose: purpose, key: hubKey, maximumCount: 1 << 16) {
-        _ = try? UnbalancedPSIHub(key: hubKey, purpose: purpose, parallelism: .serial).respond(to: request)
+    if let request = try? UnbalancedRequest.read(from: path, for: hubServer) {
+        _ = try? hubServer.respond(to: request)
     }
     // Chunked reading with a small chunk size.
     if let reader = try? MessageFileReader(url: path, expecting: MessageExpectation()) {
