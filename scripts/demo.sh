@@ -18,6 +18,24 @@ A="$RUN/bank-a"; B="$RUN/bank-b"
 # Copies a message file from one bank's folder to the other's (the only shared channel).
 transfer() { cp "$1" "$2/"; echo "  transfer $(basename "$1") → $(basename "$2")"; }
 
+# Each bank creates its signing identity once and sends only its public key to the other, which
+# lists it in its peers file (in practice: compare the fingerprints by telephone).
+echo "== identities: each bank creates one and lists the other's public key in its peers file"
+public_key() { "$PSI" identity show --identity "$1" --json | sed -E 's/.*"public_key":"([0-9a-f]{64})".*/\1/'; }
+"$PSI" identity create --identity "$A/bank-a.identity"
+"$PSI" identity create --identity "$B/bank-b.identity"
+KEY_A=$(public_key "$A/bank-a.identity"); KEY_B=$(public_key "$B/bank-b.identity")
+cat > "$A/peers.json" <<JSON
+{"peers": [{"name": "Bank B", "publicKey": "$KEY_B"}]}
+JSON
+cat > "$B/peers.json" <<JSON
+{"peers": [{"name": "Bank A", "publicKey": "$KEY_A",
+            "purposes": ["demo 2026: suspected agent phone numbers", "demo 2026: forged hardship documents",
+                         "demo 2026: alliance agent phone numbers"]}]}
+JSON
+AS_A=(--identity bank-a.identity --peers peers.json --peer "Bank B")
+AS_B=(--identity bank-b.identity --peers peers.json --peer "Bank A")
+
 exchange() {
     local list=$1 kind=$2 column=$3 outcome=$4 purpose=$5
     local name=${list%.*}
@@ -26,18 +44,19 @@ exchange() {
     echo
     echo "== $list: purpose \"$purpose\", outcome $outcome"
     (cd "$A" && "$PSI" initiate --kind "$kind" --input "$list" "${columnA[@]}" --purpose "$purpose" --outcome "$outcome" \
-        --state "$name.a.state" --out "$name.1-initiator-blinded.spsi")
+        "${AS_A[@]}" --state "$name.a.state" --out "$name.1-initiator-blinded.spsi")
     transfer "$A/$name.1-initiator-blinded.spsi" "$B"
     (cd "$B" && "$PSI" respond --kind "$kind" --input "$list" "${columnB[@]}" --purpose "$purpose" --outcome "$outcome" \
-        --request "$name.1-initiator-blinded.spsi" --state "$name.b.state" \
+        "${AS_B[@]}" --request "$name.1-initiator-blinded.spsi" --state "$name.b.state" \
         --out-blinded "$name.2-responder-blinded.spsi" --out-reblinded "$name.2-initiator-reblinded.spsi")
     transfer "$B/$name.2-responder-blinded.spsi" "$A"
     transfer "$B/$name.2-initiator-reblinded.spsi" "$A"
-    (cd "$A" && "$PSI" finish --state "$name.a.state" --responder-set "$name.2-responder-blinded.spsi" \
+    (cd "$A" && "$PSI" finish "${AS_A[@]}" --state "$name.a.state" --responder-set "$name.2-responder-blinded.spsi" \
         --reblinded "$name.2-initiator-reblinded.spsi" --reply "$name.3-responder-reblinded.spsi" --output "$name.matches.csv")
     if [ "$outcome" != initiator-learns ]; then
         transfer "$A/$name.3-responder-reblinded.spsi" "$B"
-        (cd "$B" && "$PSI" finish --state "$name.b.state" --reblinded "$name.3-responder-reblinded.spsi" --output "$name.matches.csv")
+        (cd "$B" && "$PSI" finish "${AS_B[@]}" --state "$name.b.state" --reblinded "$name.3-responder-reblinded.spsi" \
+            --output "$name.matches.csv")
     fi
 }
 
@@ -48,16 +67,17 @@ exchange forged-documents.txt document "" both-learn "demo 2026: forged hardship
 echo
 echo "== unbalanced PSI: bank A publishes its agent phone list as a hub setup; bank B queries it"
 HUB_PURPOSE="demo 2026: alliance agent phone numbers"
-(cd "$A" && "$PSI" hub keygen --key hub.key && "$PSI" hub setup --key hub.key --kind phone --input agent-phones.csv \
-    --column agent_phone --purpose "$HUB_PURPOSE" --out hub-setup.spsi)
+(cd "$A" && "$PSI" hub keygen --key hub.key && "$PSI" hub setup --key hub.key --identity bank-a.identity --kind phone \
+    --input agent-phones.csv --column agent_phone --purpose "$HUB_PURPOSE" --out hub-setup.spsi)
 transfer "$A/hub-setup.spsi" "$B"
-(cd "$B" && "$PSI" member request --setup hub-setup.spsi --kind phone --input agent-phones.csv --column agent_phone \
-    --purpose "$HUB_PURPOSE" --state member.state --out member-request.spsi)
+(cd "$B" && "$PSI" member request --identity bank-b.identity --peers peers.json --hub "Bank A" --setup hub-setup.spsi \
+    --kind phone --input agent-phones.csv --column agent_phone --purpose "$HUB_PURPOSE" --state member.state --out member-request.spsi)
 transfer "$B/member-request.spsi" "$A"
-(cd "$A" && "$PSI" hub respond --key hub.key --purpose "$HUB_PURPOSE" --request member-request.spsi --out hub-response.spsi)
+(cd "$A" && "$PSI" hub respond --key hub.key --identity bank-a.identity --peers peers.json --kind phone --purpose "$HUB_PURPOSE" \
+    --request member-request.spsi --out hub-response.spsi)
 transfer "$A/hub-response.spsi" "$B"
-(cd "$B" && "$PSI" member finish --state member.state --setup hub-setup.spsi --response hub-response.spsi \
-    --output agent-phones.unbalanced.matches.csv)
+(cd "$B" && "$PSI" member finish --identity bank-b.identity --peers peers.json --hub "Bank A" --state member.state \
+    --setup hub-setup.spsi --response hub-response.spsi --output agent-phones.unbalanced.matches.csv)
 
 # Check what each bank learned against the answer key.
 check() {

@@ -107,9 +107,14 @@ final class ErrorNames: @unchecked Sendable {
         if let identity { names.append((identity.fingerprint, "your identity")) }
     }
 
-    /// `text` with each known fingerprint followed by its name.
+    /// `text` with each known fingerprint followed by its name (unless a name already follows it).
     func decorate(_ text: String) -> String {
-        names.reduce(text) { $0.replacingOccurrences(of: $1.fingerprint, with: "\($1.fingerprint) (\($1.name))") }
+        names.reduce(text) { text, known in
+            let pattern = NSRegularExpression.escapedPattern(for: known.fingerprint) + "(?!\\))"
+            guard let regex = try? NSRegularExpression(pattern: pattern) else { return text }
+            return regex.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text),
+                                                  withTemplate: NSRegularExpression.escapedTemplate(for: "\(known.fingerprint) (\(known.name))"))
+        }
     }
 }
 

@@ -296,3 +296,109 @@ struct PSICommandTests {
         #expect(bad.stdout.contains("digest_valid: false"))
     }
 }
+
+@Suite("psi identities and peers", .serialized)
+struct TrustCommandTests {
+    @Test("identity create (mode 0600, refuses to replace without --force) and identity show print the same key")
+    func identityCommands() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let created = try PSICommand.run(["identity", "create", "--identity", "me.identity", "--json"], in: dir)
+        try expectSuccess(created)
+        let json = try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as! [String: Any]
+        let key = try PartyPublicKey(hex: try #require(json["public_key"] as? String))
+        #expect(json["fingerprint"] as? String == key.fingerprint)
+        #expect(try fileMode(dir.appendingPathComponent("me.identity")) == 0o600)
+        let shown = try PSICommand.run(["identity", "show", "--identity", "me.identity"], in: dir)
+        #expect(shown.stdout == "public key:  \(key.hex)\nfingerprint: \(key.fingerprint)\n")
+        let again = try PSICommand.run(["identity", "create", "--identity", "me.identity"], in: dir)
+        #expect(again.status == 76)
+        #expect(again.stderr.contains("an identity file already exists"))
+        #expect(try PartyIdentity(contentsOf: dir.appendingPathComponent("me.identity")).publicKey == key)
+        try expectSuccess(PSICommand.run(["identity", "create", "--identity", "me.identity", "--force"], in: dir))
+        #expect(try PartyIdentity(contentsOf: dir.appendingPathComponent("me.identity")).publicKey != key)
+    }
+
+    @Test("A relay through the command: bank C re-signs A's step 1 for B, refused naming C's fingerprint; B's step 2 sent to C is not for C")
+    func relay() throws {
+        let banks = try TwoBanks()
+        defer { banks.cleanUp() }
+        let c = banks.root.appendingPathComponent("bank-c")
+        try FileManager.default.createDirectory(at: c, withIntermediateDirectories: true)
+        try TestParties.outsider.save(to: c.appendingPathComponent("bank.identity"))
+        try TwoBanks.peersFile([("Bank A", TestParties.a.publicKey), ("Bank B", TestParties.b.publicKey)])
+            .write(to: c.appendingPathComponent("peers.json"))
+        try Data("13800138000\n13912345678\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
+        try Data("13912345678\n".utf8).write(to: banks.b.appendingPathComponent("list.txt"))
+        try Data("13912345678\n".utf8).write(to: c.appendingPathComponent("list.txt"))
+        let common = ["--kind", "phone", "--input", "list.txt", "--purpose", "p"]
+        try expectSuccess(banks.run(["initiate"] + common + ["--state", "a.state", "--out", "1.spsi"], in: banks.a))
+        // C puts its own key in A's step 1 and signs it, then sends it to B.
+        var bytes = try [UInt8](Data(contentsOf: banks.a.appendingPathComponent("1.spsi")))
+        put(TestParties.outsider.publicKey.bytes, at: 84, in: &bytes)
+        let digest = sha256(Array(bytes.dropLast(96)))
+        bytes.replaceSubrange((bytes.count - 96)..., with: digest + TestParties.outsider.signature(of: MessageHeader.signedBytes(digest: digest)))
+        try Data(bytes).write(to: banks.b.appendingPathComponent("1.spsi"))
+        let refused = try banks.run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state",
+                                                            "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b)
+        #expect(refused.status == 76)
+        #expect(refused.stderr.contains("signed by \(TestParties.outsider.publicKey.fingerprint), which is not trusted here"))
+        #expect(refused.stderr.contains("\(TestParties.a.publicKey.fingerprint) (peer \"Bank A\")"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: banks.b.path).sorted() == ["1.spsi", "bank.identity", "list.txt", "peers.json"])
+        // A's genuine step 1, handed by C to itself: C trusts A, but the message is for B.
+        try FileManager.default.copyItem(at: banks.a.appendingPathComponent("1.spsi"), to: c.appendingPathComponent("1.spsi"))
+        let notForC = try PSICommand.run(["respond"] + common + ["--request", "1.spsi", "--state", "c.state", "--out-blinded", "2a.spsi",
+                                                                 "--out-reblinded", "2b.spsi", "--identity", "bank.identity",
+                                                                 "--peers", "peers.json", "--peer", "Bank A"], in: c)
+        #expect(notForC.status == 76)
+        #expect(notForC.stderr.contains("addressed to \(TestParties.b.publicKey.fingerprint) (peer \"Bank B\"); expected a message for \(TestParties.outsider.publicKey.fingerprint) (your identity)"))
+        // psi inspect names both parties and shows that C's signature verifies (it is merely untrusted).
+        let inspect = try PSICommand.run(["inspect", "1.spsi", "--peers", "peers.json", "--json"], in: banks.b)
+        try expectSuccess(inspect)
+        let json = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as! [String: Any]
+        #expect(json["sender"] as? String == TestParties.outsider.publicKey.fingerprint)
+        #expect(json["recipient"] as? String == TestParties.b.publicKey.fingerprint)  // B's peers file lists only A
+        let named = try PSICommand.run(["inspect", "1.spsi", "--peers", "peers.json"], in: c)
+        #expect(named.stdout.contains("recipient: \(TestParties.b.publicKey.fingerprint) (\"Bank B\")"))
+        #expect(json["signature_valid"] as? Bool == true && json["identifier_type"] as? String == "phone numbers")
+    }
+
+    @Test("A peer used for a purpose it is not listed for is refused; a kind mismatch is refused naming both; a forged header fails inspect")
+    func purposesAndKinds() throws {
+        let banks = try TwoBanks()
+        defer { banks.cleanUp() }
+        try TwoBanks.peersFile([("Bank A", TestParties.a.publicKey)], purposes: ["2026 agent numbers"])
+            .write(to: banks.b.appendingPathComponent("peers.json"))
+        try Data("13912345678\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
+        try Data("13912345678\n".utf8).write(to: banks.b.appendingPathComponent("list.txt"))
+        try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "forged documents",
+                                     "--state", "a.state", "--out", "1.spsi"], in: banks.a))
+        try banks.transfer("1.spsi", from: banks.a, to: banks.b)
+        let respond = ["respond", "--input", "list.txt", "--request", "1.spsi", "--state", "b.state", "--out-blinded", "2a.spsi",
+                       "--out-reblinded", "2b.spsi"]
+        let wrongPurpose = try banks.run(respond + ["--kind", "phone", "--purpose", "forged documents"], in: banks.b)
+        #expect(wrongPurpose.status == 76)
+        #expect(wrongPurpose.stderr.contains("peer \"Bank A\" (\(TestParties.a.publicKey.fingerprint)) is not allowed the purpose \"forged documents\"; it is listed for \"2026 agent numbers\""))
+        try TwoBanks.peersFile([("Bank A", TestParties.a.publicKey)]).write(to: banks.b.appendingPathComponent("peers.json"))
+        let wrongKind = try banks.run(respond + ["--kind", "plain", "--case-insensitive", "--purpose", "forged documents"], in: banks.b)
+        #expect(wrongKind.status == 76)
+        #expect(wrongKind.stderr.contains("message was made from phone numbers; expected plain identifiers, case-insensitive"))
+        let unknownPeer = try PSICommand.run(respond + ["--kind", "phone", "--purpose", "forged documents", "--identity", "bank.identity",
+                                                        "--peers", "peers.json", "--peer", "Bank Z"], in: banks.b)
+        #expect(unknownPeer.status == 76)
+        #expect(unknownPeer.stderr.contains("no peer named \"Bank Z\"; it lists \"Bank A\""))
+        let noIdentity = try PSICommand.run(respond + ["--kind", "phone", "--purpose", "forged documents"], in: banks.b)
+        #expect(noIdentity.status == 64)
+        // The header altered and its digest recomputed: no valid signature.
+        var bytes = try [UInt8](Data(contentsOf: banks.b.appendingPathComponent("1.spsi")))
+        bytes[60] ^= 1
+        bytes.replaceSubrange((bytes.count - 96)..<(bytes.count - 64), with: sha256(Array(bytes.dropLast(96))))
+        try Data(bytes).write(to: banks.b.appendingPathComponent("1.spsi"))
+        let inspect = try PSICommand.run(["inspect", "1.spsi"], in: banks.b)
+        #expect(inspect.status == 76)
+        #expect(inspect.stdout.contains("signature_valid: false") && inspect.stdout.contains("digest_valid: true"))
+        let forged = try banks.run(respond + ["--kind", "phone", "--purpose", "forged documents"], in: banks.b)
+        #expect(forged.status == 76)
+        #expect(forged.stderr.contains("the signature does not verify with the sender's key \(TestParties.a.publicKey.fingerprint)"))
+    }
+}
