@@ -37,6 +37,9 @@ enum Unbalanced {
     }
 
     static let encodings: [SetupEncoding] = [.truncatedTags(byteCount: 12), .bloomFilter(falsePositiveRate: 0x1p-20)]
+
+    /// A setup digest for requests whose setup does not matter to the test (the hub refuses them first).
+    static let someSetupDigest = [UInt8](repeating: 0x5e, count: 32)
 }
 
 @Suite("Unbalanced PSI in memory")
@@ -67,13 +70,13 @@ struct UnbalancedPSITests {
         }
     }
 
-    @Test("Setup values are the RFC 9497 Evaluate outputs of the purpose-prefixed items")
+    @Test("Setup values are the RFC 9497 VOPRF Evaluate outputs of the purpose-prefixed items")
     func setupValuesAreEvaluateOutputs() throws {
         let key = HubKey.generate(answerMode: .intersection)
         let items = Unbalanced.items(["a", "b", "c"])
         let values = try UnbalancedPRF.evaluate(UnbalancedPRF.Inputs(items, purpose: Unbalanced.purpose), key: key, keep: 64,
                                                 parallelism: .serial, progress: nil)
-        let server = OPRF.Server(privateKey: key.privateKey)
+        let server = OPRF.VerifiableServer(privateKey: key.privateKey)
         let expected = try server.evaluate(items.map { [0, UInt8(Unbalanced.purpose.bytes.count)] + Unbalanced.purpose.bytes + $0.psiEncoding })
         #expect(values == expected.flatMap { $0 })
         // The published tags are shuffled truncations of these values.

@@ -288,7 +288,8 @@ extension OPRF {
                                 crypto_scalarmult_ristretto255(q.baseAddress!, inv.baseAddress! + i * 32, p.baseAddress!)
                             }
                         }
-                        guard status == 0 else { throw PSIError.scalarMultiplicationFailed }
+                        // The inverse is never zero: a failure is the evaluated element's.
+                        guard status == 0 else { throw evaluatedElements[i].multiplicationFailure(index: i) }
                         inputs[i].withUnsafeBytes { finalizeHash(input: $0, element: unblinded, into: out.baseAddress! + i * outputByteCount) }
                     }
                 }

@@ -53,8 +53,9 @@ public enum UnbalancedPSIFileExchange {
 
     /// Hub: encodes new entries like the published setup at `baseURL` and writes a delta.
     ///
-    /// Only the base's header (and, for a filter, its parameter block) is read: the identifier,
-    /// key, purpose, mode and encoding that the delta must share.
+    /// Only the base's header, its public key (checked against its key id) and, for a filter,
+    /// its parameter block are read: the identifier, key, purpose, mode and encoding that the
+    /// delta must share.
     ///
     /// - Parameters:
     ///   - records: the entries appended to the list.
@@ -68,6 +69,7 @@ public enum UnbalancedPSIFileExchange {
         let reader = try UnbalancedSetup.openSetup(baseURL, purpose: hub.purpose, keyID: nil)
         let header = reader.header
         let (mode, code) = try UnbalancedSetup.setupMode(header, path: baseURL.path)
+        _ = try UnbalancedSetup.readPublicKey(reader)
         let encoding: SetupEncoding
         if code == 1 {
             encoding = .truncatedTags(byteCount: header.elementSize)

@@ -47,24 +47,28 @@ public struct UnbalancedPSIMember: Sendable {
     /// The query's context (session, key, purpose, mode).
     public var context: UnbalancedQueryContext { request.context }
 
-    /// Blinds the items for a query against a setup under `keyID` in `answerMode`.
+    /// Blinds the items for a query against the setup with digest `setupDigest`, under `keyID`
+    /// in `answerMode`.
     ///
     /// - Parameters:
     ///   - items: the member's list; repeats are collapsed.
     ///   - purpose: the purpose label of the hub's list.
+    ///   - setupDigest: the setup's ``UnbalancedSetup/digest`` (the request carries it, and
+    ///     ``finish(response:lookup:)`` accepts only that setup).
     ///   - keyID: the key of the setup (the request carries it).
     ///   - answerMode: the answer mode of the setup.
     ///   - parallelism: threads.
     /// - Throws: ``PSIError/invalidInput`` in the negligible case an item hashes to the identity.
-    public init(items: [Identifier], purpose: PurposeLabel, keyID: HubKeyID, answerMode: UnbalancedAnswerMode,
+    public init(items: [Identifier], purpose: PurposeLabel, setupDigest: [UInt8], keyID: HubKeyID, answerMode: UnbalancedAnswerMode,
                 parallelism: Parallelism = .allCores) throws {
         let items = distinctItems(items).0
         let inputs = UnbalancedPRF.Inputs(items, purpose: purpose)
-        let context = UnbalancedQueryContext(sessionID: .random(), keyID: keyID, purposeDigest: purpose.digest, answerMode: answerMode)
+        let context = UnbalancedQueryContext(sessionID: .random(), setupDigest: setupDigest, keyID: keyID, purposeDigest: purpose.digest,
+                                             answerMode: answerMode)
         let elements: [GroupElement]
         switch answerMode {
         case .intersection:
-            let batch = try OPRF.blind(inputs.arrays, parallelism: parallelism)
+            let batch = try OPRF.blind(inputs.arrays, mode: .verifiable, parallelism: parallelism)
             elements = batch.blindedElements
             secret = batch.blinds
         case .cardinalityOnly:
@@ -84,15 +88,16 @@ public struct UnbalancedPSIMember: Sendable {
         self.request = UnbalancedRequest(context: context, blindedElements: elements, origin: "request")
     }
 
-    /// Blinds the items for a query against `setup` (its key and answer mode).
+    /// Blinds the items for a query against `setup` (its digest, key and answer mode).
     ///
     /// - Throws: ``MessageFileError/purposeMismatch(path:found:expected:)`` when the setup is
-    ///   for another purpose, and the errors of ``init(items:purpose:keyID:answerMode:parallelism:)``.
+    ///   for another purpose, and the errors of ``init(items:purpose:setupDigest:keyID:answerMode:parallelism:)``.
     public init(items: [Identifier], purpose: PurposeLabel, setup: UnbalancedSetup, parallelism: Parallelism = .allCores) throws {
         guard setup.purposeDigest == purpose.digest else {
             throw MessageFileError.purposeMismatch(path: setup.origin, found: setup.purposeDigest.hexString, expected: purpose.digest.hexString)
         }
-        try self.init(items: items, purpose: purpose, keyID: setup.keyID, answerMode: setup.answerMode, parallelism: parallelism)
+        try self.init(items: items, purpose: purpose, setupDigest: setup.digest, keyID: setup.keyID, answerMode: setup.answerMode,
+                      parallelism: parallelism)
     }
 
     init(restoring items: [Identifier], purpose: PurposeLabel, request: UnbalancedRequest, secret: SecretBytes, parallelism: Parallelism) {
@@ -103,22 +108,28 @@ public struct UnbalancedPSIMember: Sendable {
         self.parallelism = parallelism
     }
 
-    /// Finalises the hub's response and looks the values up in the setup.
+    /// Verifies and finalises the hub's response, and looks the values up in the setup.
+    ///
+    /// In intersection mode the response's DLEQ proofs are verified against the setup's public
+    /// key before anything is unblinded: a response evaluated under another key, or altered, is
+    /// refused and no result is produced.
     ///
     /// - Parameters:
     ///   - response: the hub's answer to ``request``.
-    ///   - lookup: the setup the request was made from, with its deltas.
+    ///   - lookup: the setup the request was made against, with its deltas.
     /// - Returns: the member's matches (intersection mode) or their number (cardinality-only).
-    /// - Throws: ``UnbalancedPSIError/responseUnderOtherKey(path:responseKeyID:setupKeyID:)``,
+    /// - Throws: ``UnbalancedPSIError/invalidResponseProof(path:proof:reason:)``,
+    ///   ``UnbalancedPSIError/responseUnderOtherKey(path:responseKeyID:setupKeyID:)``,
     ///   ``UnbalancedPSIError/setupUnderOtherKey(path:setupKeyID:requestKeyID:)`` (a stale setup),
-    ///   ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``,
+    ///   ``UnbalancedPSIError/setupMismatch(path:setupDigest:requestSetupDigest:)`` (another
+    ///   setup under the same key), ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``,
     ///   ``MessageFileError/sessionMismatch(path:found:expected:)``,
     ///   ``MessageFileError/countMismatch(path:found:expected:)``,
     ///   ``MessageFileError/purposeMismatch(path:found:expected:)`` and
     ///   ``UnbalancedPSIError/invalidElement(path:index:reason:)``.
     ///
-    /// - Warning: base mode has no proof that the hub used the key of the setup; a hub that
-    ///   answers with another key makes the member find nothing (see the threat model).
+    /// - Warning: cardinality-only answers are shuffled and carry no proof: a hub that answers
+    ///   with another key makes the member count nothing (see the threat model).
     public func finish(response: UnbalancedResponse, lookup: UnbalancedSetupLookup) throws -> UnbalancedPSIResult {
         let context = request.context
         let path = response.origin
@@ -129,6 +140,10 @@ public struct UnbalancedPSIMember: Sendable {
         guard lookup.keyID == context.keyID else {
             throw UnbalancedPSIError.setupUnderOtherKey(path: lookup.origin, setupKeyID: lookup.keyID.description,
                                                         requestKeyID: context.keyID.description)
+        }
+        guard lookup.setupDigest == context.setupDigest else {
+            throw UnbalancedPSIError.setupMismatch(path: lookup.origin, setupDigest: lookup.setupDigest.hexString,
+                                                   requestSetupDigest: context.setupDigest.hexString)
         }
         guard response.context.sessionID == context.sessionID else {
             throw MessageFileError.sessionMismatch(path: path, found: response.context.sessionID.description, expected: context.sessionID.description)
@@ -147,12 +162,18 @@ public struct UnbalancedPSIMember: Sendable {
         switch context.answerMode {
         case .intersection:
             let inputs = UnbalancedPRF.Inputs(items, purpose: purpose).arrays
-            let batch = OPRF.BlindedBatch(blindedElements: request.blindedElements, mode: .base, blinds: secret)
+            let batch = OPRF.BlindedBatch(blindedElements: request.blindedElements, mode: .verifiable, blinds: secret)
+            let evaluation = OPRF.VerifiableEvaluation(evaluatedElements: evaluated, proofs: response.proofs)
             let outputs: [[UInt8]]
             do {
-                outputs = try OPRF.finalize(inputs, batch: batch, evaluatedElements: evaluated, parallelism: parallelism)
-            } catch PSIError.scalarMultiplicationFailed {
-                throw UnbalancedPSIError.invalidElement(path: path, index: -1, reason: "an evaluated element is not a valid ristretto255 encoding")
+                outputs = try reportingElementErrors(path) {
+                    try OPRF.finalize(inputs, batch: batch, evaluation: evaluation, publicKey: lookup.publicKey, parallelism: parallelism)
+                }
+            } catch PSIError.invalidProof(let index) {
+                throw UnbalancedPSIError.invalidResponseProof(path: path, proof: index, reason: Self.unverifiedProofReason)
+            } catch PSIError.proofCountMismatch(let count, let expected) {
+                throw UnbalancedPSIError.invalidResponseProof(path: path, proof: min(count, expected),
+                                                              reason: "is missing or extra: the response carries \(count) proofs; expected \(expected)")
             }
             let indices = outputs.indices.filter { i in outputs[i].withUnsafeBytes { lookup.contains($0) } }
             return .intersection(indices: indices, items: indices.map { items[$0] })
@@ -175,24 +196,28 @@ public struct UnbalancedPSIMember: Sendable {
     public func finish(response: UnbalancedResponse, setup: UnbalancedSetup, deltas: [UnbalancedSetup] = []) throws -> UnbalancedPSIResult {
         try finish(response: response, lookup: UnbalancedSetupLookup(setup: setup, deltas: deltas))
     }
+
+    /// Why a response proof that decodes is refused.
+    static let unverifiedProofReason = "does not verify against the hub public key of the setup: the hub did not answer with the setup's key, or the response was altered"
 }
 
 // MARK: - State file
 
 /// A member's state between `request` and `finish`, for exchanges over files.
 ///
-/// Layout: the magic `SPSIUMEM`, a version byte (1), the answer-mode byte, the secret's length
+/// Layout: the magic `SPSIUMEM`, a version byte (2), the answer-mode byte, the secret's length
 /// (4 bytes, big-endian), the secret (the blinds, or the one blind `r`), then a JSON document
 /// with the public rest. Written with mode 0600 and refused when others can read it.
 enum MemberStateFile {
     static let magic = Array("SPSIUMEM".utf8)
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     struct Payload: Codable {
         var purpose: PurposeLabel
         var answerMode: UnbalancedAnswerMode
         var keyID: HubKeyID
         var sessionID: SessionID
+        var setupDigest: Data
         var items: [Identifier]
         var records: [ListRecord]?
         var blindedElements: Data
@@ -203,7 +228,7 @@ enum MemberStateFile {
         var blinded = Data(capacity: member.request.blindedElements.count * GroupElement.byteCount)
         for element in member.request.blindedElements { element.withUnsafeBytes { blinded.append(contentsOf: $0) } }
         let payload = Payload(purpose: member.purpose, answerMode: context.answerMode, keyID: context.keyID,
-                              sessionID: context.sessionID, items: member.items, records: records, blindedElements: blinded)
+                              sessionID: context.sessionID, setupDigest: Data(context.setupDigest), items: member.items, records: records, blindedElements: blinded)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let description = try encoder.encode(payload)
@@ -249,7 +274,9 @@ enum MemberStateFile {
             }
         }
         let elements = UnbalancedPRF.elements(fromBody: [UInt8](payload.blindedElements))
-        let context = UnbalancedQueryContext(sessionID: payload.sessionID, keyID: payload.keyID, purposeDigest: payload.purpose.digest,
+        guard payload.setupDigest.count == MessageHeader.digestByteCount else { throw invalid("the setup digest is not 32 bytes") }
+        let context = UnbalancedQueryContext(sessionID: payload.sessionID, setupDigest: [UInt8](payload.setupDigest), keyID: payload.keyID,
+                                             purposeDigest: payload.purpose.digest,
                                              answerMode: payload.answerMode)
         let member = UnbalancedPSIMember(restoring: payload.items, purpose: payload.purpose,
                                          request: UnbalancedRequest(context: context, blindedElements: elements, origin: "request"),
