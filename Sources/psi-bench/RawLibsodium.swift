@@ -40,24 +40,32 @@ enum RawLibsodium {
     }
 
     /// Runs `hashes` hash-to-group computations (RFC 9380 expand_message_xmd = two SHA-512,
-    /// then `crypto_core_ristretto255_from_hash`) and `multiplications` ristretto255 scalar
-    /// multiplications, split evenly over `threads` threads. Returns the wall-clock seconds.
-    static func ristretto255(hashes: Int, multiplications: Int, threads: Int) -> Double {
+    /// then `crypto_core_ristretto255_from_hash`), `multiplications` ristretto255 scalar
+    /// multiplications, `additions` element additions and `scalarHashes` hashes to a scalar
+    /// (two SHA-512, then `crypto_core_ristretto255_scalar_reduce`: a DLEQ proof's coefficients),
+    /// split evenly over `threads` threads. Returns the wall-clock seconds.
+    static func ristretto255(hashes: Int, multiplications: Int, additions: Int = 0, scalarHashes: Int = 0, threads: Int) -> Double {
         precondition(sodium_init() >= 0)
         let start = DispatchTime.now()
         DispatchQueue.concurrentPerform(iterations: threads) { worker in
             let myHashes = share(hashes, worker, threads)
             let myMults = share(multiplications, worker, threads)
+            let myAdditions = share(additions, worker, threads)
+            let myScalarHashes = share(scalarHashes, worker, threads)
             var message = [UInt8](repeating: 0, count: 128 + 40 + 3 + 45)
             var digest = [UInt8](repeating: 0, count: 64)
             var point = [UInt8](repeating: 0, count: 32)
             var scalar = [UInt8](repeating: 0, count: 32)
             crypto_core_ristretto255_scalar_random(&scalar)
-            for i in 0..<myHashes {
+            // expand_message_xmd to 64 bytes: two SHA-512.
+            func expand(_ i: Int) {
                 message[130] = UInt8(truncatingIfNeeded: i)
                 message[131] = UInt8(truncatingIfNeeded: i >> 8)
                 crypto_hash_sha512(&digest, message, UInt64(message.count))
                 crypto_hash_sha512(&digest, digest, 64 + 1 + 45)
+            }
+            for i in 0..<myHashes {
+                expand(i)
                 crypto_core_ristretto255_from_hash(&point, digest)
             }
             if myHashes == 0 { crypto_core_ristretto255_from_hash(&point, digest) }
@@ -65,6 +73,15 @@ enum RawLibsodium {
             for _ in 0..<myMults {
                 _ = crypto_scalarmult_ristretto255(&out, scalar, point)
                 swap(&out, &point)
+            }
+            let base = point
+            for _ in 0..<myAdditions {
+                _ = crypto_core_ristretto255_add(&out, point, base)
+                swap(&out, &point)
+            }
+            for i in 0..<myScalarHashes {
+                expand(i)
+                crypto_core_ristretto255_scalar_reduce(&scalar, digest)
             }
         }
         return seconds(since: start)

@@ -2,12 +2,13 @@ public import ArgumentParser
 import Foundation
 public import SodiumPSI
 
-extension UnbalancedAnswerMode: ExpressibleByArgument {
-    public init?(argument: String) {
-        guard let value = Self.allCases.first(where: { $0.description == argument }) else { return nil }
-        self = value
-    }
-    public static var allValueStrings: [String] { allCases.map(\.description) }
+/// `--answer`: a string-valued enum, so that the help shows the default by name (ArgumentParser
+/// prints a raw value, and ``UnbalancedAnswerMode``'s raw values are the header bytes).
+enum AnswerOption: String, ExpressibleByArgument, CaseIterable {
+    case intersection
+    case cardinalityOnly = "cardinality-only"
+
+    var mode: UnbalancedAnswerMode { self == .intersection ? .intersection : .cardinalityOnly }
 }
 
 /// Reads the operator's whole list (hub setups and member requests hold it in memory).
@@ -49,17 +50,25 @@ struct HubKeygen: ParsableCommand {
     @Option(name: .long, help: "The hub key file to write (mode 0600; keep it, never send it).")
     var key: String
 
-    @Option(name: .long, help: "What members learn: intersection (which items match) or cardinality-only (how many). Fixed for the key.")
-    var answer: UnbalancedAnswerMode = .intersection
+    @Option(name: .long, help: ArgumentHelp(
+        "What members learn: intersection (which items match) or cardinality-only (how many). Fixed for the key.",
+        discussion: """
+        intersection: every answer carries an RFC 9497 VOPRF proof (DLEQ) that the member verifies against the setup's \
+        public key before it reports anything. cardinality-only is SEMI-HONEST ONLY: a member that blinds each item with \
+        its own scalar (instead of one for the whole request) learns which of its items matched, despite the shuffled \
+        answer; nothing detects it, and its shuffled answers carry no proof. Use it only with members trusted to follow \
+        the protocol, and bound what one can learn with --max-request-items and per-member budgets.
+        """))
+    var answer: AnswerOption = .intersection
 
     @Flag(name: .long, help: "Replace an existing key file (key rotation): publish a new setup afterwards.")
     var rotate = false
 
     func run() throws {
         try runReportingErrors {
-            let key = try UnbalancedPSIFileExchange.generateKey(at: url(self.key), answerMode: answer, rotate: rotate)
-            note("\(rotate ? "rotated" : "generated") hub key \(key.keyID) (\(answer)); publish a new setup with psi hub setup")
-            if output.json { try printJSON(["step": "hub-keygen", "key_id": key.keyID.description, "answer": answer.description]) }
+            let key = try UnbalancedPSIFileExchange.generateKey(at: url(self.key), answerMode: answer.mode, rotate: rotate)
+            note("\(rotate ? "rotated" : "generated") hub key \(key.keyID) (\(answer.mode)); publish a new setup with psi hub setup")
+            if output.json { try printJSON(["step": "hub-keygen", "key_id": key.keyID.description, "answer": answer.mode.description]) }
         }
     }
 }
@@ -146,7 +155,7 @@ struct HubSetup: ParsableCommand {
 struct HubRespond: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "respond",
-        abstract: "Answer a member's request: evaluate its blinded items with the hub key and write the response.")
+        abstract: "Answer a member's request: evaluate its blinded items with the hub key (with a VOPRF proof in intersection mode) and write the response.")
 
     @OptionGroup var output: OutputOptions
 
@@ -234,7 +243,7 @@ struct MemberRequest: ParsableCommand {
 struct MemberFinish: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finish",
-        abstract: "Finalise the hub's response and look your items up in the setup (and its deltas).",
+        abstract: "Verify and finalise the hub's response and look your items up in the setup (and its deltas).",
         discussion: "The output lists each match as: line number, the value as written in your input, canonical form (cardinality-only: the count).")
 
     @OptionGroup var output: OutputOptions
@@ -242,7 +251,7 @@ struct MemberFinish: ParsableCommand {
     @Option(name: .long, help: "Your state file from psi member request.")
     var state: String
 
-    @Option(name: .long, help: "The setup the request was made from.")
+    @Option(name: .long, help: "The setup the request was made from (the request names its digest; any other is refused).")
     var setup: String
 
     @Option(name: .long, help: "A delta of that setup (repeat for several).")
@@ -268,7 +277,8 @@ struct MemberFinish: ParsableCommand {
             switch outcome.result {
             case .intersection:
                 note("\(outcome.result.count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount) "
-                     + "(a non-member matches with probability at most about \(outcome.falsePositiveRate))")
+                     + "(a non-member matches with probability at most about \(outcome.falsePositiveRate)); "
+                     + "the hub's proof that it answered with the setup's key was verified")
                 try deliver(outcome.matches, to: matchesPath, json: output.json, summary: &summary)
             case .cardinality(let count):
                 note("\(count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount); which ones is not revealed")

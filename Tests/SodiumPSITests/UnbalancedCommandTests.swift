@@ -110,6 +110,19 @@ struct UnbalancedCommandTests {
         }
     }
 
+    @Test("psi hub keygen --help says that cardinality-only is semi-honest only and that intersection answers are verified")
+    func keygenHelp() throws {
+        let folders = try HubAndMemberFolders()
+        defer { folders.cleanUp() }
+        let help = try PSIBinary.run(["hub", "keygen", "--help"], in: folders.hub)
+        #expect(help.status == 0)
+        let text = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(text.contains("cardinality-only is SEMI-HONEST ONLY: a member that blinds each item with its own scalar"))
+        #expect(text.contains("learns which of its items matched"))
+        #expect(text.contains("intersection: every answer carries an RFC 9497 VOPRF proof"))
+        #expect(text.contains("default: intersection"))
+    }
+
     @Test("Refusals through the command: existing key, stale setup after --rotate, oversize request, loose key file (exit 76)")
     func refusals() throws {
         let folders = try HubAndMemberFolders()

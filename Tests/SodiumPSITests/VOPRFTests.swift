@@ -2,43 +2,9 @@ import Foundation
 import Testing
 @testable import SodiumPSI
 
-/// RFC 9497 Appendix A.1.2 (VOPRF, ristretto255-SHA512), from the committed
-/// `Resources/rfc9497-ristretto255-sha512.json`. A vector's fields are single hex strings, or
-/// lists for the batched vector (one proof over two inputs).
-struct VOPRFVectors: Decodable {
-    /// A hex string or a list of them.
-    struct HexList: Decodable {
-        let values: [String]
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let one = try? container.decode(String.self) { values = [one] } else { values = try container.decode([String].self) }
-        }
-    }
-    struct Suite: Decodable {
-        let mode: Int
-        let Seed: String
-        let KeyInfo: String
-        let skSm: String
-        let pkSm: String
-        let vectors: [Vector]
-    }
-    struct Vector: Decodable {
-        let Input: HexList
-        let Blind: HexList
-        let BlindedElement: HexList
-        let EvaluationElement: HexList
-        let Proof: String
-        let ProofRandomScalar: String
-        let Output: HexList
-    }
-    let suite: String
-    let voprf: Suite
-
-    static func load() throws -> VOPRFVectors {
-        try JSONDecoder().decode(VOPRFVectors.self, from: Fixtures.resource("rfc9497-ristretto255-sha512.json"))
-    }
-
-    func key() throws -> OPRF.PrivateKey {
+extension RFC9497Vectors {
+    /// The verifiable-mode key of Appendix A.1.2.
+    func verifiableKey() throws -> OPRF.PrivateKey {
         try OPRF.PrivateKey.derive(seed: hex(voprf.Seed), info: hex(voprf.KeyInfo), mode: .verifiable)
     }
 }
@@ -47,11 +13,11 @@ struct VOPRFVectors: Decodable {
 struct VOPRFVectorTests {
     @Test("DeriveKeyPair in verifiable mode reproduces skSm and pkSm")
     func deriveKeyPair() throws {
-        let v = try VOPRFVectors.load()
+        let v = try RFC9497Vectors.load()
         #expect(v.voprf.mode == 1)
-        let key = try v.key()
+        let key = try v.verifiableKey()
         #expect(key.scalar.rawRepresentation.hexString == v.voprf.skSm)
-        #expect(key.publicKey.hexString == v.voprf.pkSm)
+        #expect(key.publicKey.hexString == (try #require(v.voprf.pkSm)))
         // The base-mode derivation of the same seed is another key: the mode is in the DST.
         #expect(try OPRF.PrivateKey.derive(seed: hex(v.voprf.Seed), info: hex(v.voprf.KeyInfo)).scalar != key.scalar)
     }
@@ -59,11 +25,11 @@ struct VOPRFVectorTests {
     @Test("Blind, BlindEvaluate with its proof, Finalize and Evaluate reproduce every vector (single and batched), on 1–3 threads",
           arguments: [1, 2, 3])
     func protocolVectors(threads: Int) throws {
-        let v = try VOPRFVectors.load()
+        let v = try RFC9497Vectors.load()
         #expect(v.voprf.vectors.count == 3)
         #expect(v.voprf.vectors.map(\.Input.values.count) == [1, 1, 2])
         let parallelism = Parallelism(threads: threads, batchSize: 1)
-        let server = OPRF.VerifiableServer(privateKey: try v.key())
+        let server = OPRF.VerifiableServer(privateKey: try v.verifiableKey())
         for vector in v.voprf.vectors {
             let inputs = vector.Input.values.map(hex)
             let blinds = try vector.Blind.values.map { try Scalar(rawRepresentation: hex($0)) }
@@ -77,7 +43,7 @@ struct VOPRFVectorTests {
             // The client checks the RFC's own proof bytes, not only the ones made here.
             let received = OPRF.VerifiableEvaluation(evaluatedElements: try vector.EvaluationElement.values.map { try GroupElement(validating: hex($0)) },
                                                      proofs: [try DLEQProof(rawRepresentation: hex(vector.Proof))])
-            let outputs = try OPRF.finalize(inputs, batch: batch, evaluation: received, publicKey: try GroupElement(validating: hex(v.voprf.pkSm)),
+            let outputs = try OPRF.finalize(inputs, batch: batch, evaluation: received, publicKey: try GroupElement(validating: hex(try #require(v.voprf.pkSm))),
                                             parallelism: parallelism)
             #expect(outputs.map(\.hexString) == vector.Output.values)
             #expect(try server.evaluate(inputs, parallelism: parallelism).map(\.hexString) == vector.Output.values)
@@ -101,11 +67,11 @@ struct VOPRFVectorTests {
 
     @Test("Finalize refuses an evaluation under another key, an altered element and an altered proof, naming the proof")
     func forgedEvaluations() throws {
-        let v = try VOPRFVectors.load()
+        let v = try RFC9497Vectors.load()
         let vector = v.voprf.vectors[2]
         let inputs = vector.Input.values.map(hex)
         let batch = try OPRF.blind(inputs, blinds: try vector.Blind.values.map { try Scalar(rawRepresentation: hex($0)) }, mode: .verifiable)
-        let honest = OPRF.VerifiableServer(privateKey: try v.key())
+        let honest = OPRF.VerifiableServer(privateKey: try v.verifiableKey())
         let pkS = honest.publicKey
 
         // Another key: a consistent proof, but for another public key.

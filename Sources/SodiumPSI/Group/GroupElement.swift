@@ -89,7 +89,7 @@ public struct GroupElement: Hashable, Sendable {
     }
 
     /// The ristretto255 generator B (`1·B`).
-    static let generator: GroupElement = {
+    package static let generator: GroupElement = {
         var one = [UInt8](repeating: 0, count: Scalar.byteCount)
         one[0] = 1
         return one.withUnsafeBytes { generatorMultiplied(byScalarBytes: $0.baseAddress!)! }

@@ -79,15 +79,17 @@ public struct DLEQProof: Sendable, Hashable, CustomStringConvertible {
 /// multi-scalar multiplication). The composite sums are split across threads, each summing
 /// its own pieces, and the partial sums are added at the end.
 ///
+/// `package` access: the library's protocols and `psi-bench` use it; it is not public API.
+///
 /// - Warning: the elements must be canonical (``GroupElement`` values the library made or
 ///   validated). The prover's random scalar must never be reused: two proofs with one `r`
 ///   reveal `k`.
-struct DLEQ: Sendable {
+package struct DLEQ: Sendable {
     /// The most pairs one proof covers (RFC 9497's `I2OSP(i, 2)`).
-    static let maximumBatchSize = 65_535
+    package static let maximumBatchSize = 65_535
 
     /// The context string given at creation.
-    let contextString: [UInt8]
+    package let contextString: [UInt8]
     /// Pairs per proof in ``generateProofs(secret:base:commitment:inputs:outputs:parallelism:)``:
     /// 65,535, or fewer in tests of the segmenting.
     let segmentSize: Int
@@ -106,7 +108,7 @@ struct DLEQ: Sendable {
     /// - Parameter contextString: the protocol's context (RFC 9497: `"OPRFV1-" || I2OSP(mode, 1) ||
     ///   "-" || identifier`); at most 242 bytes, so both derived tags fit RFC 9380's 255.
     ///   - segmentSize: pairs per proof for batches of any size; always the default outside tests.
-    init(contextString: [UInt8], segmentSize: Int = maximumBatchSize) {
+    package init(contextString: [UInt8], segmentSize: Int = maximumBatchSize) {
         precondition(contextString.count <= 242, "DLEQ context string too long for its domain-separation tags")
         precondition((1...Self.maximumBatchSize).contains(segmentSize))
         self.contextString = contextString
@@ -117,11 +119,12 @@ struct DLEQ: Sendable {
     }
 
     /// The number of proofs of a batch of `pairs` pairs: ⌈pairs / 65,535⌉.
-    func proofCount(pairs: Int) -> Int { (pairs + segmentSize - 1) / segmentSize }
+    package func proofCount(pairs: Int) -> Int { (pairs + segmentSize - 1) / segmentSize }
 
     // MARK: One proof (RFC 9497 exactly)
 
-    /// RFC 9497 `GenerateProof(k, A, B, C, D)` for 1 to 65,535 pairs.
+    /// RFC 9497 `GenerateProof(k, A, B, C, D)` for 1 to 65,535 pairs, with a fresh random
+    /// scalar from libsodium's CSPRNG.
     ///
     /// - Parameters:
     ///   - k: the secret scalar.
@@ -130,17 +133,23 @@ struct DLEQ: Sendable {
     ///   - inputs: `C`.
     ///   - outputs: `D`, with `D[i] = k·C[i]`.
     ///   - parallelism: threads for the composite.
-    ///   - randomScalar: the proof's random scalar `r`; nil (always, outside the RFC's test
-    ///     vectors) draws a fresh one from libsodium's CSPRNG.
     /// - Throws: ``PSIError/proofBatchMismatch(inputs:outputs:)``,
     ///   ``PSIError/proofBatchSize(count:maximum:)``, and ``PSIError/invalidElementEncoding(index:)``
     ///   or ``PSIError/identityElement(index:)`` for an invalid element at that position.
+    package func generateProof(secret k: Scalar, base: GroupElement, commitment: GroupElement, inputs: [GroupElement],
+                               outputs: [GroupElement], parallelism: Parallelism = .allCores) throws -> DLEQProof {
+        try generateProof(secret: k, base: base, commitment: commitment, inputs: inputs, outputs: outputs, parallelism: parallelism,
+                          randomScalar: .random())
+    }
+
+    /// `GenerateProof` with the proof's random scalar `r` given: only to reproduce RFC 9497's
+    /// test vectors (hence internal). Two proofs with the same `r` reveal `k`.
     func generateProof(secret k: Scalar, base: GroupElement, commitment: GroupElement, inputs: [GroupElement],
-                       outputs: [GroupElement], parallelism: Parallelism = .allCores, randomScalar: Scalar? = nil) throws -> DLEQProof {
+                       outputs: [GroupElement], parallelism: Parallelism = .allCores, randomScalar: Scalar) throws -> DLEQProof {
         try Self.checkBatch(inputs: inputs.count, outputs: outputs.count)
         return try inputs.withUnsafeBufferPointer { c in
             try outputs.withUnsafeBufferPointer { d in
-                try proof(k, base, commitment, c, d, parallelism, randomScalar ?? .random())
+                try proof(k, base, commitment, c, d, parallelism, randomScalar)
             }
         }
     }
@@ -151,8 +160,8 @@ struct DLEQ: Sendable {
     ///   ``PSIError/proofBatchMismatch(inputs:outputs:)``, ``PSIError/proofBatchSize(count:maximum:)``,
     ///   and ``PSIError/invalidElementEncoding(index:)`` or ``PSIError/identityElement(index:)``
     ///   for an invalid element at that position.
-    func verifyProof(_ proof: DLEQProof, base: GroupElement, commitment: GroupElement, inputs: [GroupElement],
-                     outputs: [GroupElement], parallelism: Parallelism = .allCores) throws {
+    package func verifyProof(_ proof: DLEQProof, base: GroupElement, commitment: GroupElement, inputs: [GroupElement],
+                             outputs: [GroupElement], parallelism: Parallelism = .allCores) throws {
         try Self.checkBatch(inputs: inputs.count, outputs: outputs.count)
         try inputs.withUnsafeBufferPointer { c in
             try outputs.withUnsafeBufferPointer { d in
@@ -168,10 +177,10 @@ struct DLEQ: Sendable {
     ///
     /// - Returns: ``proofCount(pairs:)`` proofs (none for an empty batch).
     /// - Throws: ``PSIError/proofBatchMismatch(inputs:outputs:)`` and the element errors of
-    ///   ``generateProof(secret:base:commitment:inputs:outputs:parallelism:randomScalar:)``,
+    ///   ``generateProof(secret:base:commitment:inputs:outputs:parallelism:)``,
     ///   with positions in the whole batch.
-    func generateProofs(secret k: Scalar, base: GroupElement, commitment: GroupElement, inputs: [GroupElement],
-                        outputs: [GroupElement], parallelism: Parallelism = .allCores) throws -> [DLEQProof] {
+    package func generateProofs(secret k: Scalar, base: GroupElement, commitment: GroupElement, inputs: [GroupElement],
+                                outputs: [GroupElement], parallelism: Parallelism = .allCores) throws -> [DLEQProof] {
         guard inputs.count == outputs.count else { throw PSIError.proofBatchMismatch(inputs: inputs.count, outputs: outputs.count) }
         return try inputs.withUnsafeBufferPointer { c in
             try outputs.withUnsafeBufferPointer { d in
@@ -191,8 +200,8 @@ struct DLEQ: Sendable {
     ///   than ``proofCount(pairs:)``, ``PSIError/invalidProof(index:)`` naming the first proof
     ///   that fails, ``PSIError/proofBatchMismatch(inputs:outputs:)``, and the element errors
     ///   with positions in the whole batch.
-    func verifyProofs(_ proofs: [DLEQProof], base: GroupElement, commitment: GroupElement, inputs: [GroupElement],
-                      outputs: [GroupElement], parallelism: Parallelism = .allCores) throws {
+    package func verifyProofs(_ proofs: [DLEQProof], base: GroupElement, commitment: GroupElement, inputs: [GroupElement],
+                              outputs: [GroupElement], parallelism: Parallelism = .allCores) throws {
         guard inputs.count == outputs.count else { throw PSIError.proofBatchMismatch(inputs: inputs.count, outputs: outputs.count) }
         let ranges = segments(inputs.count)
         guard proofs.count == ranges.count else { throw PSIError.proofCountMismatch(count: proofs.count, expected: ranges.count) }

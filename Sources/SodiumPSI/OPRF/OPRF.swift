@@ -389,6 +389,8 @@ extension OPRF {
         public let privateKey: PrivateKey
         /// The public key `pkS` clients verify against; publish it where clients can trust it.
         public var publicKey: GroupElement { privateKey.publicKey }
+        /// The proofs of verifiable mode: RFC 9497 §2.2 under this mode's context string.
+        package static var dleq: DLEQ { OPRF.verifiableParameters.dleq }
 
         /// A server with this key (derive it with `mode: .verifiable`, or draw it at random).
         ///
