@@ -82,6 +82,7 @@ struct AgreementOptions: ParsableArguments {
     var workDir: String?
 
     func validate() throws {
+        try validatePurpose(purpose)
         if maxPeerItems < 1 { throw ValidationError("--max-peer-items must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
@@ -100,6 +101,22 @@ struct OutputOptions: ParsableArguments {
 }
 
 func url(_ path: String) -> URL { URL(fileURLWithPath: path) }
+
+/// Refuses a `--purpose` the library would refuse (empty, too long), before any file is read.
+func validatePurpose(_ purpose: String) throws {
+    do { _ = try PurposeLabel(purpose) } catch {
+        throw ValidationError("--purpose: \(error.localizedDescription)")
+    }
+}
+
+/// Refuses two options of one command that name the same file (after symbolic and hard
+/// links), before any file is read or written: an output must never overwrite another output
+/// or an input of the same step (the state under the name of the message to send, say).
+func requireDistinctPaths(_ options: [(option: String, path: String?)]) throws {
+    do { try FilePaths.requireDistinct(options.map { ($0.option, $0.path.map(url)) }) } catch {
+        throw ValidationError(error.localizedDescription)
+    }
+}
 
 /// Prints a JSON object with sorted keys on standard output.
 func printJSON(_ object: [String: Any]) throws {

@@ -190,7 +190,7 @@ struct PSICommandTests {
         try expectSuccess(PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: banks.a.appendingPathComponent("a.state").path)
-        let result = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "1.spsi"], in: banks.a)
+        let result = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "2b.spsi"], in: banks.a)
         #expect(result.status == 76)
         #expect(result.stderr.contains("permissions 644"))
     }

@@ -98,10 +98,18 @@ struct UnbalancedPSITests {
         #expect(loaded.privateKey.scalar == key.privateKey.scalar)
         #expect(loaded.answerMode == .cardinalityOnly)
         #expect(throws: UnbalancedPSIError.keyFileExists(path: url.path)) { try HubKey.generate(answerMode: .intersection).save(to: url) }
-        // A damaged file: the stored key id no longer matches the scalar.
-        var bytes = [UInt8](try Data(contentsOf: url))
+        // A damaged file: the digest no longer matches.
+        let good = [UInt8](try Data(contentsOf: url))
+        var bytes = good
         bytes[bytes.count - 1] ^= 1
         try SecretFile.write(bytes, to: url)
+        #expect(throws: UnbalancedPSIError.invalidKeyFile(path: url.path, reason: "its content does not match its digest; the file is damaged")) {
+            try HubKey.load(from: url)
+        }
+        // Forged, digest recomputed: the stored key id no longer matches the scalar.
+        bytes = good
+        bytes[19 + 32 + 5] ^= 1
+        try SecretFile.write(redigested(bytes), to: url)
         #expect(throws: UnbalancedPSIError.invalidKeyFile(path: url.path, reason: "the stored key identifier does not match the key; the file is damaged")) {
             try HubKey.load(from: url)
         }
@@ -237,7 +245,9 @@ struct BloomFilterTests {
     @Test("A filter body whose length does not match m, or whose parameters miss ε, is refused")
     func badBodies() throws {
         var filter = try BloomFilter(itemCount: 100, falsePositiveRate: 0.01)
-        Unbalanced.randomValues(1, seed: 3).withUnsafeBytes { filter.insert($0) }
+        Unbalanced.randomValues(100, seed: 3).withUnsafeBytes { raw in
+            for i in 0..<100 { filter.insert(UnsafeRawBufferPointer(rebasing: raw[(i * 64)..<(i * 64 + 64)])) }
+        }
         var body = filter.encodedBody()
         guard case .success(let decoded) = BloomFilter.decode(body: body) else { Issue.record("valid body refused"); return }
         #expect(decoded == filter)

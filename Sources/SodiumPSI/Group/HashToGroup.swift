@@ -68,7 +68,9 @@ public struct HashToGroup: Sendable {
         }
     }
 
-    private func expand(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+    /// `expand_message_xmd(prefix || message)` into `output` (1 to 255 × 64 bytes), keeping no
+    /// copy: the scratch blocks are wiped, and libsodium wipes the hash states it finalises.
+    func expand(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         let length = output.count
         let blocks = (length + Self.hashBytes - 1) / Self.hashBytes
         var state = prefixState
@@ -102,6 +104,8 @@ public struct HashToGroup: Sendable {
                 let count = min(Self.hashBytes, length - start)
                 (output.baseAddress! + start).copyMemory(from: previous, byteCount: count)
             }
+            // The blocks determine the output, which may be a secret (DeriveKeyPair).
+            sodium_memzero(b0, 3 * Self.hashBytes + 3)
         }
     }
 }
