@@ -118,10 +118,26 @@ func requireDistinctPaths(_ options: [(option: String, path: String?)]) throws {
     }
 }
 
+/// Writes to standard output, reporting a failure (a full disk under `> file`) as an I/O error
+/// (exit 74) instead of trapping as `FileHandle.write` does.
+func writeStandardOutput(_ data: Data) throws {
+    try data.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw OutputFileError.writeFailed(path: "standard output", reason: String(cString: strerror(errno)))
+            }
+            offset += n
+        }
+    }
+}
+
 /// Prints a JSON object with sorted keys on standard output.
 func printJSON(_ object: [String: Any]) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
+    try writeStandardOutput(data + Data("\n".utf8))
 }
 
 /// The library's streaming reader for the operator's list.
@@ -168,6 +184,6 @@ func deliver(_ matches: [ListRecord], to path: String?, json: Bool, summary: ino
             ["line": $0.lineNumber, "value": $0.original, "canonical": $0.identifier.canonical] as [String: Any]
         }
     } else {
-        FileHandle.standardOutput.write(Data(MutualPSIFileExchange.matchesCSV(matches).utf8))
+        try writeStandardOutput(Data(MutualPSIFileExchange.matchesCSV(matches).utf8))
     }
 }

@@ -64,12 +64,24 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let error as ValidationError {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("psi: error: \(error.localizedDescription)\n".utf8))
+        note("psi: error: \(error.localizedDescription)")
         throw ExitCode(ExitStatus.code(for: error))
     }
 }
 
 /// Writes a line to standard error.
 func note(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    writeStandardError(message + "\n")
+}
+
+/// Writes to standard error, ignoring failures (`FileHandle.write` traps when it cannot write).
+func writeStandardError(_ text: String) {
+    let bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return }
+        offset += n
+    }
 }

@@ -425,4 +425,18 @@ struct StateFileTests {
         #expect(b.result.count == 0)
         if case .intersection(let i) = b.result { #expect(i.peerSetSize == 0 && i.ownSetSize == 2) } else { Issue.record("not an intersection") }
     }
+
+    @Test("A member names the response element that does not decode (no index -1)")
+    func responseElementIndex() throws {
+        let hub = Unbalanced.hub(.intersection)
+        let setup = try hub.makeSetup(items: Unbalanced.items(["a", "b"]), encoding: .truncatedTags(byteCount: 12))
+        let member = try UnbalancedPSIMember(items: Unbalanced.items(["a", "c", "d"]), purpose: Unbalanced.purpose, setup: setup)
+        let good = try hub.respond(to: member.request)
+        var body = good.evaluatedElements.flatMap(\.rawRepresentation)
+        for i in 0..<32 { body[2 * 32 + i] = i == 0 ? 1 : 0 }   // not a canonical encoding, top bit clear
+        let forged = UnbalancedResponse(context: good.context, evaluatedElements: UnbalancedPRF.elements(fromBody: body), origin: "response.spsi")
+        #expect(throws: UnbalancedPSIError.invalidElement(path: "response.spsi", index: 2, reason: PSIError.invalidElementEncoding(index: 2).localizedDescription)) {
+            _ = try member.finish(response: forged, setup: setup)
+        }
+    }
 }
