@@ -440,3 +440,75 @@ struct StateFileTests {
         }
     }
 }
+
+/// Seeds of the `FuzzStateFile` libFuzzer target: real party states (both roles, before and
+/// after step 2), member states (both answer modes), hub keys, and the forged states of issue
+/// 14 (digest recomputed). Run with `SODIUM_PSI_WRITE_FUZZ_SEEDS=1` to rewrite them; otherwise
+/// the committed seeds must still be read, or refused with the reason they were made for.
+@Suite("State fuzz seeds")
+struct StateFuzzSeedTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fuzz/Corpus/FuzzStateFile")
+
+    @Test("Seeds are read by the state readers, the forged ones refused with their reason")
+    func seeds() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let seed = { (name: String) in Self.corpus.appendingPathComponent(name) }
+        if ProcessInfo.processInfo.environment["SODIUM_PSI_WRITE_FUZZ_SEEDS"] != nil {
+            let f = try ExchangeFolder()
+            defer { f.cleanUp() }
+            try f.initiate(["a", "b", "c"])
+            try f.respond(["b", "c", "d"])
+            let config = MutualPSIConfiguration(purpose: try PurposeLabel("fuzz"), outcome: .cardinalityOnly)
+            try MutualPSIResponder(items: plainItems(["x", "y"]), configuration: config).save(to: f.url("early.state"))
+            let files = try HubAndMember()
+            defer { files.cleanUp() }
+            try files.setup(["a", "b"])
+            try files.request(["a", "q"])
+            let cardinality = try HubAndMember(mode: .cardinalityOnly)
+            defer { cardinality.cleanUp() }
+            try cardinality.setup(["a", "b"])
+            try cardinality.request(["a", "q", "r"])
+            let copies = [("initiator.state", f.url("a.state")), ("responder.state", f.url("b.state")), ("responder-early.state", f.url("early.state")),
+                          ("member-intersection.state", files.url("member.state")), ("member-cardinality.state", cardinality.url("member.state")),
+                          ("hub-intersection.key", files.url("hub.key")), ("hub-cardinality.key", cardinality.url("hub.key"))]
+            for (name, url) in copies {
+                try? FileManager.default.removeItem(at: seed(name))
+                try FileManager.default.copyItem(at: url, to: seed(name))
+            }
+            let initiator = try ForgedContainer(contentsOf: f.url("a.state"))
+            for (name, field, value) in [("forged-item-count.state", "itemCount", 1 << 58), ("forged-record-bytes.state", "recordBytes", Int.max)] {
+                var forged = initiator
+                try forged.editDescription { $0[field] = value }
+                try Data(forged.bytes).write(to: seed(name))
+            }
+            var order = initiator
+            let recordBytes = (try JSONSerialization.jsonObject(with: Data(order.description)) as! [String: Any])["recordBytes"] as! Int
+            for i in 0..<24 { order.body[recordBytes + i] = 0 }
+            try Data(order.bytes).write(to: seed("forged-sent-order.state"))
+        }
+        func copy(_ name: String) throws -> URL {
+            let url = dir.appendingPathComponent(name)
+            try SecretFile.write([UInt8](try Data(contentsOf: seed(name))), to: url)
+            return url
+        }
+        #expect(try MutualPSIInitiator(restoringFrom: copy("initiator.state")).items.count == 3)
+        #expect(try MutualPSIResponder(restoringFrom: copy("responder.state")).items.count == 3)
+        #expect(try MutualPSIResponder(restoringFrom: copy("responder-early.state")).items.count == 2)
+        #expect(try UnbalancedPSIMember(restoringFrom: copy("member-intersection.state")).items.count == 2)
+        #expect(try UnbalancedPSIMember(restoringFrom: copy("member-cardinality.state")).items.count == 3)
+        #expect(try HubKey.load(from: copy("hub-intersection.key")).answerMode == .intersection)
+        #expect(try HubKey.load(from: copy("hub-cardinality.key")).answerMode == .cardinalityOnly)
+        for name in ["forged-item-count.state", "forged-record-bytes.state"] {
+            let url = try copy(name)
+            #expect(throws: StateFileError.invalidStateFile(path: url.path, reason: "its sections do not add up to its length")) {
+                try MutualPSIInitiator(restoringFrom: url)
+            }
+        }
+        let order = try copy("forged-sent-order.state")
+        #expect(throws: StateFileError.invalidStateFile(path: order.path, reason: "the sent order is not a permutation of the records: sent position 1 repeats record 0")) {
+            try MutualPSIInitiator(restoringFrom: order)
+        }
+    }
+}
