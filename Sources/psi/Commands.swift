@@ -10,7 +10,7 @@ struct Initiate: ParsableCommand {
     @OptionGroup var agreement: AgreementOptions
     @OptionGroup var output: OutputOptions
 
-    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it; an existing one is refused unless --force).")
     var state: String
 
     @Option(name: .long, help: "The message file to send to the responder.")
@@ -50,7 +50,7 @@ struct Respond: ParsableCommand {
     @Option(name: .long, help: "The initiator's step-1 message.")
     var request: String
 
-    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it; an existing one is refused unless --force).")
     var state: String
 
     @Option(name: .customLong("out-blinded"), help: "Message file for your own blinded set (send to the initiator).")

@@ -214,7 +214,7 @@ struct MemberRequest: ParsableCommand {
     @Option(name: .long, help: "The hub's published setup (its key and answer mode are used).")
     var setup: String
 
-    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it; an existing one is refused unless --force).")
     var state: String
 
     @Option(name: .long, help: "The request file to send to the hub.")

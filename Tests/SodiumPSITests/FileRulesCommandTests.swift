@@ -4,20 +4,7 @@ import Testing
 
 /// Runs `script` with `sh -c` in `folder`, `$PSI` naming the built `psi` (for umask and ulimit).
 func runShell(_ script: String, in folder: URL) throws -> PSICommand.Result {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", script]
-    process.currentDirectoryURL = folder
-    process.environment = ProcessInfo.processInfo.environment.merging(["PSI": PSICommand.executable.path]) { $1 }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return PSICommand.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                             stderr: String(decoding: stderr, as: UTF8.self))
+    try PSICommand.run(["-c", script], in: folder, program: URL(fileURLWithPath: "/bin/sh"), environment: ["PSI": PSICommand.executable.path])
 }
 
 /// Paths, overwrites, commit order, permissions and exit codes, through the built `psi`.

@@ -11,6 +11,9 @@ public final class MessageFileWriter {
     private var written = 0
 
     /// Starts a message file; nothing appears under `url` until ``commit()``.
+    ///
+    /// - Throws: ``OutputFileError/cannotCreate(path:reason:)`` when the folder is missing or
+    ///   not writable.
     public init(url: URL, header: MessageHeader) throws {
         self.header = header
         self.file = try AtomicFile(path: url.path, mode: 0o644)
@@ -40,7 +43,8 @@ public final class MessageFileWriter {
     /// Writes the digest, syncs, and renames the file into place.
     ///
     /// - Throws: ``MessageFileError/writtenCountMismatch(path:written:declared:)`` when the
-    ///   number of appended elements differs from the header's count (nothing is saved).
+    ///   number of appended elements differs from the header's count (nothing is saved), and
+    ///   ``OutputFileError`` when writing or renaming fails.
     public func commit() throws {
         guard written == header.count else {
             file.abort()
