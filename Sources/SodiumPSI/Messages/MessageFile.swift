@@ -208,7 +208,7 @@ public final class MessageFileReader {
             throw MessageFileError.unsupportedVersion(path: path, found: version, supported: MessageHeader.currentVersion)
         }
         guard let suite = PSISuite(rawValue: b[10]) else {
-            throw MessageFileError.suiteMismatch(path: path, found: "unknown suite \(b[10])",
+            throw MessageFileError.suiteMismatch(path: path, found: PSISuite.describeUnknown(b[10]),
                                                  expected: e.suite?.description ?? PSISuite.allCases.map(\.description).joined(separator: " or "))
         }
         if let expected = e.suite, suite != expected {
