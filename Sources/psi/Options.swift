@@ -68,7 +68,7 @@ struct AgreementOptions: ParsableArguments {
     @Option(name: .long, help: "What each side learns: \(MutualPSIOutcome.allValueStrings.joined(separator: ", ")).")
     var outcome: MutualPSIOutcome = .bothLearn
 
-    @Option(name: .long, help: "The suite both sides agreed on: ristretto255-sha512 (default) or x25519-sha256 (faster; see Docs/threat-model.md).")
+    @Option(name: .long, help: "The suite both sides agreed on: ristretto255-sha512 (default) or x25519-ell2-sha512 (faster re-blinding; see Docs/threat-model.md).")
     var suite: PSISuite = .ristretto255SHA512
 
     @Option(name: .customLong("max-peer-items"),
