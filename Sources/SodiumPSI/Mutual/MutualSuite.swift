@@ -65,8 +65,11 @@ struct MutualSuite: Sendable {
 
     /// ristretto255: hash to group by RFC 9380 under this DST.
     static let ristrettoDST = Array("SodiumPSI-V1-mutual-ristretto255-SHA512".utf8)
-    /// x25519: SHA-256 under this tag, then the top bit cleared.
-    static let x25519DST = Array("SodiumPSI-V1-mutual-x25519-SHA256".utf8)
+    /// x25519: `expand_message_xmd`(SHA-512) under this tag to 64 bytes, libsodium's Elligator 2
+    /// map onto edwards25519 with the cofactor cleared (`crypto_core_ed25519_from_hash`), then
+    /// the Montgomery u-coordinate (`crypto_sign_ed25519_pk_to_curve25519`): every hashed item is
+    /// a point of the curve's prime-order subgroup, never of the twist.
+    static let x25519DST = Array("SodiumPSI-V2-mutual-x25519-ELL2-SHA512".utf8)
 
     init(_ suite: PSISuite) { self.suite = suite }
 
@@ -75,7 +78,7 @@ struct MutualSuite: Sendable {
     func newSecret() -> SecretBytes {
         switch suite {
         case .ristretto255SHA512: return Scalar.random().secret
-        case .x25519SHA256: return SecretBytes(count: 32) { fillRandom($0) }
+        case .x25519ELL2SHA512: return SecretBytes(count: 32) { fillRandom($0) }
         }
     }
 
@@ -84,7 +87,7 @@ struct MutualSuite: Sendable {
         switch suite {
         case .ristretto255SHA512:
             return try Scalar(rawRepresentation: bytes).secret
-        case .x25519SHA256:
+        case .x25519ELL2SHA512:
             guard bytes.count == 32 else { throw PSIError.invalidLength(what: "x25519 secret", length: bytes.count, expected: 32) }
             let secret = SecretBytes(count: 32) { _ = bytes.copyBytes(to: $0) }
             guard secret.withUnsafeBytes({ sodium_is_zero($0.baseAddress!, 32) }) == 0 else { throw PSIError.zeroScalar }
@@ -117,21 +120,21 @@ struct MutualSuite: Sendable {
                             guard status == 0 else { throw PSIError.invalidInput }
                         }
                     }
-                case .x25519SHA256:
-                    var base = crypto_hash_sha256_state()
-                    crypto_hash_sha256_init(&base)
-                    let tag = [UInt8(Self.x25519DST.count)] + Self.x25519DST + prefix
-                    crypto_hash_sha256_update(&base, tag, UInt64(tag.count))
-                    let prefixState = base
+                case .x25519ELL2SHA512:
+                    let hasher = HashToGroup(domainSeparationTag: Self.x25519DST, messagePrefix: prefix)
                     try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
+                        var uniform = [UInt8](repeating: 0, count: HashToGroup.hashBytes)
+                        var edwards = [UInt8](repeating: 0, count: 32)
                         var u = [UInt8](repeating: 0, count: 32)
                         var encoding = [UInt8]()
                         for i in range {
-                            var state = prefixState
                             items[i].writePSIEncoding(into: &encoding)
-                            crypto_hash_sha256_update(&state, encoding, UInt64(encoding.count))
-                            crypto_hash_sha256_final(&state, &u)
-                            u[31] &= 0x7f
+                            encoding.withUnsafeBytes { message in
+                                uniform.withUnsafeMutableBytes { hasher.expandMessage(message, into: $0) }
+                            }
+                            // Both succeed for every input but the (negligible) identity.
+                            guard crypto_core_ed25519_from_hash(&edwards, uniform) == 0,
+                                  crypto_sign_ed25519_pk_to_curve25519(&u, edwards) == 0 else { throw PSIError.invalidInput }
                             let status = Swift.withUnsafeMutableBytes(of: &out[i]) {
                                 crypto_scalarmult_curve25519($0.baseAddress!, n.baseAddress!, u)
                             }
@@ -161,14 +164,14 @@ struct MutualSuite: Sendable {
                             guard elements[i].withUnsafeBytes({ $0[31] & 0x80 }) == 0 else {
                                 throw PSIError.invalidElementEncoding(index: i)
                             }
-                        case .x25519SHA256:
+                        case .x25519ELL2SHA512:
                             try checkX25519(elements[i], index: i)
                         }
                         let status = elements[i].withUnsafeBytes { p in
                             Swift.withUnsafeMutableBytes(of: &out[i]) { q in
                                 switch suite {
                                 case .ristretto255SHA512: return crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
-                                case .x25519SHA256: return crypto_scalarmult_curve25519(q.baseAddress!, n.baseAddress!, p.baseAddress!)
+                                case .x25519ELL2SHA512: return crypto_scalarmult_curve25519(q.baseAddress!, n.baseAddress!, p.baseAddress!)
                                 }
                             }
                         }
@@ -188,7 +191,7 @@ struct MutualSuite: Sendable {
                 case .ristretto255SHA512:
                     if elements[i] == .zero { throw PSIError.identityElement(index: i) }
                     try elements[i].withUnsafeBytes { try checkRistretto255Encoding($0, index: i) }
-                case .x25519SHA256:
+                case .x25519ELL2SHA512:
                     try checkX25519(elements[i], index: i)
                 }
             }
@@ -237,7 +240,7 @@ struct MutualSuite: Sendable {
             // A valid non-identity element times a non-zero scalar is never the identity in a
             // prime-order group, so the input itself was bad.
             return element == .zero ? .identityElement(index: index) : .invalidElementEncoding(index: index)
-        case .x25519SHA256:
+        case .x25519ELL2SHA512:
             return .lowOrderElement(index: index)
         }
     }
