@@ -16,11 +16,12 @@ struct PSI: ParsableCommand {
         Both sides must use the same --purpose and --outcome.
 
         Unbalanced PSI (one hub, many members): psi hub keygen|setup|respond, psi member request|finish.
+        Check a list before any exchange: psi canonicalize (each value's canonical form or its error).
 
-        Exit codes: 0 success, 64 usage error, 65 bad input list, 66 input file missing or unreadable,
+        Exit codes: 0 success, 64 usage error, 65 bad input list (also: no valid value, too many invalid, wrong encoding), 66 input file missing or unreadable,
         76 protocol or message-file error (refused file, wrong session, tampering), 1 other failure.
         """,
-        subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Sample.self,
+        subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Canonicalize.self, Sample.self,
                       HubCommand.self, MemberCommand.self]
     )
 }
