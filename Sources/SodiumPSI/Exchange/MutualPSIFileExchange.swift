@@ -327,13 +327,9 @@ public enum MutualPSIFileExchange {
 
     /// The matches as CSV: a header, then `line,value,canonical` per match (RFC 4180 quoting).
     public static func matchesCSV(_ matches: [ListRecord]) -> String {
-        func field(_ text: String) -> String {
-            guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
-        var csv = "line,value,canonical\r\n"
+        var csv = CSVText.row(["line", "value", "canonical"])
         for match in matches {
-            csv += "\(match.lineNumber),\(field(match.original)),\(field(match.identifier.canonical))\r\n"
+            csv += CSVText.row([String(match.lineNumber), match.original, match.identifier.canonical])
         }
         return csv
     }
