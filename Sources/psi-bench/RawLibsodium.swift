@@ -6,68 +6,115 @@ import SodiumPSI
 /// The lower bound the library is measured against: the same libsodium calls the protocol
 /// needs, made directly in a tight loop over preallocated buffers, on the same threads.
 enum RawLibsodium {
-    /// The lower bound for `suite`.
-    static func lowerBound(suite: PSISuite, hashes: Int, multiplications: Int, threads: Int) -> Double {
+    /// Seconds of each phase, run one after the other on all threads.
+    struct Timing {
+        /// Hashing items to the group (x25519: including the Edwards-to-Montgomery conversion).
+        var hash = 0.0
+        /// Blinding own items and re-blinding the peer's.
+        var multiply = 0.0
+        /// x25519 only: one ladder per received value re-blinded, proving it lies in the
+        /// prime-order subgroup (ristretto255's multiplication decodes and so checks for free).
+        var subgroupCheck = 0.0
+        var total: Double { hash + multiply + subgroupCheck }
+        var fields: [String: Double] { ["hash": hash, "multiply": multiply, "subgroup_check": subgroupCheck] }
+    }
+
+    /// The lower bound for `suite`: `hashes` items hashed, `ownMultiplications` blindings and
+    /// `peerMultiplications` re-blindings of received values.
+    static func lowerBound(suite: PSISuite, hashes: Int, ownMultiplications: Int, peerMultiplications: Int,
+                           threads: Int) -> Timing {
+        precondition(sodium_init() >= 0)
+        var timing = Timing()
+        let multiplications = ownMultiplications + peerMultiplications
         switch suite {
-        case .ristretto255SHA512: return ristretto255(hashes: hashes, multiplications: multiplications, threads: threads)
-        case .x25519SHA256: return x25519(hashes: hashes, multiplications: multiplications, threads: threads)
+        case .ristretto255SHA512:
+            timing.hash = phase(hashes, threads, ristretto255Hashes)
+            timing.multiply = phase(multiplications, threads, ristretto255Multiplications)
+        case .x25519Elligator2:
+            timing.hash = phase(hashes, threads, curve25519Hashes)
+            timing.multiply = phase(multiplications, threads) { x25519Ladders($0, scalar: nil) }
+            timing.subgroupCheck = phase(peerMultiplications, threads) { x25519Ladders($0, scalar: negationScalar) }
         }
+        return timing
     }
 
-    /// Runs `hashes` SHA-256 item-to-point hashes and `multiplications` X25519 multiplications,
-    /// split evenly over `threads` threads. Returns the wall-clock seconds.
-    static func x25519(hashes: Int, multiplications: Int, threads: Int) -> Double {
-        precondition(sodium_init() >= 0)
-        let start = DispatchTime.now()
-        DispatchQueue.concurrentPerform(iterations: threads) { worker in
-            var message = [UInt8](repeating: 7, count: 34 + 2 + 9 + 15)
-            var point = [UInt8](repeating: 0, count: 32)
-            var secret = [UInt8](repeating: 0, count: 32)
-            randombytes_buf(&secret, 32)
-            for i in 0..<share(hashes, worker, threads) {
-                message[40] = UInt8(truncatingIfNeeded: i)
-                crypto_hash_sha256(&point, message, UInt64(message.count))
-                point[31] &= 0x7f
-            }
-            point[0] = 9  // a valid base point whatever the hashes left behind
-            var out = [UInt8](repeating: 0, count: 32)
-            for _ in 0..<share(multiplications, worker, threads) {
-                _ = crypto_scalarmult_curve25519(&out, secret, point)
-                swap(&out, &point)
-            }
-        }
-        return seconds(since: start)
-    }
-
-    /// Runs `hashes` hash-to-group computations (RFC 9380 expand_message_xmd = two SHA-512,
-    /// then `crypto_core_ristretto255_from_hash`) and `multiplications` ristretto255 scalar
-    /// multiplications, split evenly over `threads` threads. Returns the wall-clock seconds.
+    /// ristretto255's lower bound in seconds: `hashes` hash-to-group, `multiplications` products.
     static func ristretto255(hashes: Int, multiplications: Int, threads: Int) -> Double {
-        precondition(sodium_init() >= 0)
+        lowerBound(suite: .ristretto255SHA512, hashes: hashes, ownMultiplications: multiplications, peerMultiplications: 0,
+                   threads: threads).total
+    }
+
+    /// 5ℓ − 1, the library's subgroup-check scalar (see `Curve25519.negationScalar`).
+    static let negationScalar: [UInt8] = [
+        0xa0, 0x23, 0xcd, 0xd0, 0x83, 0xef, 0x5b, 0xb8, 0x2f, 0x10, 0xd6, 0x2e, 0x59, 0xe1, 0x5a, 0x68,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x50,
+    ]
+
+    /// Runs `body(count)` with `total` split evenly over `threads` threads; wall-clock seconds.
+    private static func phase(_ total: Int, _ threads: Int, _ body: @escaping @Sendable (Int) -> Void) -> Double {
         let start = DispatchTime.now()
-        DispatchQueue.concurrentPerform(iterations: threads) { worker in
-            let myHashes = share(hashes, worker, threads)
-            let myMults = share(multiplications, worker, threads)
-            var message = [UInt8](repeating: 0, count: 128 + 40 + 3 + 45)
-            var digest = [UInt8](repeating: 0, count: 64)
-            var point = [UInt8](repeating: 0, count: 32)
-            var scalar = [UInt8](repeating: 0, count: 32)
-            crypto_core_ristretto255_scalar_random(&scalar)
-            for i in 0..<myHashes {
-                message[130] = UInt8(truncatingIfNeeded: i)
-                message[131] = UInt8(truncatingIfNeeded: i >> 8)
-                crypto_hash_sha512(&digest, message, UInt64(message.count))
-                crypto_hash_sha512(&digest, digest, 64 + 1 + 45)
-                crypto_core_ristretto255_from_hash(&point, digest)
-            }
-            if myHashes == 0 { crypto_core_ristretto255_from_hash(&point, digest) }
-            var out = [UInt8](repeating: 0, count: 32)
-            for _ in 0..<myMults {
-                _ = crypto_scalarmult_ristretto255(&out, scalar, point)
-                swap(&out, &point)
-            }
-        }
+        DispatchQueue.concurrentPerform(iterations: threads) { body(share(total, $0, threads)) }
         return seconds(since: start)
+    }
+
+    /// RFC 9380 expand_message_xmd (two SHA-512 for 48 bytes), `crypto_core_ed25519_from_hash`
+    /// and `crypto_sign_ed25519_pk_to_curve25519`, `count` times.
+    private static func curve25519Hashes(_ count: Int) {
+        var message = [UInt8](repeating: 0, count: 128 + 40 + 3 + 42)
+        var digest = [UInt8](repeating: 0, count: 64)
+        var edwards = [UInt8](repeating: 0, count: 32)
+        var u = [UInt8](repeating: 0, count: 32)
+        for i in 0..<count {
+            message[130] = UInt8(truncatingIfNeeded: i)
+            message[131] = UInt8(truncatingIfNeeded: i >> 8)
+            crypto_hash_sha512(&digest, message, UInt64(message.count))
+            crypto_hash_sha512(&digest, digest, 64 + 1 + 42)
+            for j in 0..<16 { digest[j] = 0 }
+            crypto_core_ed25519_from_hash(&edwards, digest)
+            _ = crypto_sign_ed25519_pk_to_curve25519(&u, edwards)
+        }
+    }
+
+    /// `count` X25519 ladders with a random secret, or with `scalar`.
+    private static func x25519Ladders(_ count: Int, scalar: [UInt8]?) {
+        var secret = [UInt8](repeating: 0, count: 32)
+        if let scalar { secret = scalar } else { randombytes_buf(&secret, 32) }
+        var point = [UInt8](repeating: 0, count: 32)
+        point[0] = 9
+        var out = [UInt8](repeating: 0, count: 32)
+        for _ in 0..<count {
+            _ = crypto_scalarmult_curve25519(&out, secret, point)
+            if scalar == nil { swap(&out, &point) }
+        }
+    }
+
+    /// Hash-to-group (RFC 9380 expand_message_xmd = two SHA-512, then
+    /// `crypto_core_ristretto255_from_hash`), `count` times.
+    private static func ristretto255Hashes(_ count: Int) {
+        var message = [UInt8](repeating: 0, count: 128 + 40 + 3 + 45)
+        var digest = [UInt8](repeating: 0, count: 64)
+        var point = [UInt8](repeating: 0, count: 32)
+        for i in 0..<count {
+            message[130] = UInt8(truncatingIfNeeded: i)
+            message[131] = UInt8(truncatingIfNeeded: i >> 8)
+            crypto_hash_sha512(&digest, message, UInt64(message.count))
+            crypto_hash_sha512(&digest, digest, 64 + 1 + 45)
+            crypto_core_ristretto255_from_hash(&point, digest)
+        }
+    }
+
+    /// `count` ristretto255 scalar multiplications.
+    private static func ristretto255Multiplications(_ count: Int) {
+        var digest = [UInt8](repeating: 1, count: 64)
+        var point = [UInt8](repeating: 0, count: 32)
+        crypto_core_ristretto255_from_hash(&point, &digest)
+        var scalar = [UInt8](repeating: 0, count: 32)
+        crypto_core_ristretto255_scalar_random(&scalar)
+        var out = [UInt8](repeating: 0, count: 32)
+        for _ in 0..<count {
+            _ = crypto_scalarmult_ristretto255(&out, scalar, point)
+            swap(&out, &point)
+        }
     }
 
     private static func share(_ total: Int, _ worker: Int, _ workers: Int) -> Int {

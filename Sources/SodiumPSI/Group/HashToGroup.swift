@@ -68,7 +68,7 @@ public struct HashToGroup: Sendable {
         }
     }
 
-    private func expand(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+    func expand(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         let length = output.count
         let blocks = (length + Self.hashBytes - 1) / Self.hashBytes
         var state = prefixState

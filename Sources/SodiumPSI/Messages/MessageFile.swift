@@ -182,7 +182,8 @@ public final class MessageFileReader {
             throw MessageFileError.unsupportedVersion(path: path, found: version, supported: MessageHeader.currentVersion)
         }
         guard let suite = PSISuite(rawValue: b[10]) else {
-            throw MessageFileError.suiteMismatch(path: path, found: "unknown suite \(b[10])",
+            let found = PSISuite.retirement(id: b[10]).map { "\($0.name) (suite \(b[10]), retired: \($0.reason))" } ?? "unknown suite \(b[10])"
+            throw MessageFileError.suiteMismatch(path: path, found: found,
                                                  expected: e.suite?.description ?? PSISuite.allCases.map(\.description).joined(separator: " or "))
         }
         if let expected = e.suite, suite != expected {
@@ -271,7 +272,8 @@ extension MessageFileError {
     /// The file-level form of an element error found while checking or re-blinding a message.
     init(path: String, elementError error: PSIError) {
         switch error {
-        case .identityElement(let index?), .invalidElementEncoding(let index?), .zeroValue(let index?), .lowOrderElement(let index?):
+        case .identityElement(let index?), .invalidElementEncoding(let index?), .zeroValue(let index?), .lowOrderElement(let index?),
+             .outsidePrimeOrderSubgroup(let index?):
             self = .invalidElement(path: path, index: index, reason: error.localizedDescription)
         case .duplicateElement(let index, let first):
             self = .duplicateElement(path: path, index: index, firstIndex: first)

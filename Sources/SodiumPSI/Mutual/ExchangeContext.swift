@@ -92,21 +92,64 @@ public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConver
     /// ristretto255 with hash-to-group by RFC 9380 `expand_message_xmd`(SHA-512): a
     /// prime-order group, the default.
     case ristretto255SHA512 = 1
-    /// X25519 with SHA-256 as the item-to-point map (mutual PSI only): about 1.8 times
-    /// faster; see `Docs/threat-model.md` for what it gives up.
-    case x25519SHA256 = 2
+    /// X25519 multiplication over the RFC 9380 map `curve25519_XMD:SHA-512_ELL2_NU_`
+    /// (mutual PSI only): every item maps into Curve25519's prime-order subgroup, and a
+    /// received value outside it is refused. See `Docs/protocol.md` for the construction and
+    /// `Docs/threat-model.md` for its speed against ristretto255.
+    ///
+    /// Suite id 2 (`x25519-SHA256`) is retired and refused: see ``retirement(id:)``.
+    case x25519Elligator2 = 3
 
-    /// The suite with this name, in any case (`ristretto255-sha512`, `x25519-sha256`).
+    /// Suites this library no longer runs: id, name and why. Their messages and names are
+    /// refused with the reason rather than misread.
+    static let retired: [(id: UInt8, name: String, reason: String)] = [
+        (2, "x25519-SHA256", "it mapped items to X25519 u-coordinates with SHA-256, so about half of them lay on the twist and every blinded value revealed one bit of its item (curve or twist); use x25519-ELL2NU-SHA512 or ristretto255-SHA512"),
+    ]
+
+    /// The retired suite with this id, if it is one: its name and why it is refused.
+    public static func retirement(id: UInt8) -> (name: String, reason: String)? {
+        retired.first { $0.id == id }.map { ($0.name, $0.reason) }
+    }
+
+    /// The suite with this name, in any case (`ristretto255-sha512`, `x25519-ell2nu-sha512`).
     public init?(name: String) {
         guard let suite = Self.allCases.first(where: { $0.description.lowercased() == name.lowercased() }) else { return nil }
         self = suite
+    }
+
+    /// The suite with this name, in any case.
+    ///
+    /// - Throws: ``PSIError/retiredSuite(name:reason:)`` for a retired suite's name, and
+    ///   ``PSIError/unknownSuite(name:known:)`` for any other unknown name.
+    public init(validatingName name: String) throws {
+        if let suite = PSISuite(name: name) {
+            self = suite
+            return
+        }
+        if let old = Self.retired.first(where: { $0.name.lowercased() == name.lowercased() }) {
+            throw PSIError.retiredSuite(name: old.name, reason: old.reason)
+        }
+        throw PSIError.unknownSuite(name: name, known: Self.allCases.map { $0.description.lowercased() })
+    }
+
+    /// Decodes the suite id, refusing a retired one with its reason.
+    ///
+    /// - Throws: ``PSIError/retiredSuite(name:reason:)``, or a `DecodingError` for an unknown id.
+    public init(from decoder: any Decoder) throws {
+        let id = try decoder.singleValueContainer().decode(UInt8.self)
+        if let suite = PSISuite(rawValue: id) {
+            self = suite
+            return
+        }
+        if let old = Self.retirement(id: id) { throw PSIError.retiredSuite(name: old.name, reason: old.reason) }
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown suite \(id)"))
     }
 
     /// The suite's name.
     public var description: String {
         switch self {
         case .ristretto255SHA512: return "ristretto255-SHA512"
-        case .x25519SHA256: return "x25519-SHA256"
+        case .x25519Elligator2: return "x25519-ELL2NU-SHA512"
         }
     }
 }

@@ -149,7 +149,9 @@ enum PartyStateFile {
             let jsonLength = lengthBytes.reduce(0) { $0 << 8 | Int($1) }
             guard jsonLength <= length - headerByteCount - trailerByteCount else { throw invalid("the state description length is out of range") }
             let json = try file.bytes(at: length - trailerByteCount - jsonLength, count: jsonLength)
-            do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(json)) } catch {
+            do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(json)) } catch let error as PSIError {
+                throw invalid(error.localizedDescription)  // a retired suite, with why
+            } catch {
                 throw invalid("the state description cannot be decoded")
             }
             let m = metadata
