@@ -57,21 +57,31 @@ enum RawLibsodium {
         return seconds(since: start)
     }
 
-    /// RFC 9380 expand_message_xmd (two SHA-512 for 48 bytes), `crypto_core_ed25519_from_hash`
-    /// and `crypto_sign_ed25519_pk_to_curve25519`, `count` times.
+    /// `crypto_core_ed25519_from_hash` and `crypto_sign_ed25519_pk_to_curve25519` over
+    /// `count` expand_message_xmd outputs.
     private static func curve25519Hashes(_ count: Int) {
-        var message = [UInt8](repeating: 0, count: 128 + 40 + 3 + 42)
-        var digest = [UInt8](repeating: 0, count: 64)
         var edwards = [UInt8](repeating: 0, count: 32)
         var u = [UInt8](repeating: 0, count: 32)
-        for i in 0..<count {
-            message[130] = UInt8(truncatingIfNeeded: i)
-            message[131] = UInt8(truncatingIfNeeded: i >> 8)
-            crypto_hash_sha512(&digest, message, UInt64(message.count))
-            crypto_hash_sha512(&digest, digest, 64 + 1 + 42)
+        uniformBytes(count, dstBytes: 40) { digest in
             for j in 0..<16 { digest[j] = 0 }
             crypto_core_ed25519_from_hash(&edwards, digest)
             _ = crypto_sign_ed25519_pk_to_curve25519(&u, edwards)
+        }
+    }
+
+    /// `count` messages the size of an item's (128 zero bytes, prefix, item, trailer, DST)
+    /// through two SHA-512, as RFC 9380 expand_message_xmd does for up to 64 bytes, each
+    /// result handed to `map`.
+    private static func uniformBytes(_ count: Int, dstBytes: Int, _ map: (inout [UInt8]) -> Void) {
+        var message = [UInt8](repeating: 0, count: 128 + 40 + 3 + dstBytes)
+        var block = [UInt8](repeating: 0, count: 64 + 1 + dstBytes)
+        var digest = [UInt8](repeating: 0, count: 64)
+        for i in 0..<count {
+            message[130] = UInt8(truncatingIfNeeded: i)
+            message[131] = UInt8(truncatingIfNeeded: i >> 8)
+            crypto_hash_sha512(&block, message, UInt64(message.count))
+            crypto_hash_sha512(&digest, block, UInt64(block.count))
+            map(&digest)
         }
     }
 
@@ -88,19 +98,10 @@ enum RawLibsodium {
         }
     }
 
-    /// Hash-to-group (RFC 9380 expand_message_xmd = two SHA-512, then
-    /// `crypto_core_ristretto255_from_hash`), `count` times.
+    /// `crypto_core_ristretto255_from_hash` over `count` expand_message_xmd outputs.
     private static func ristretto255Hashes(_ count: Int) {
-        var message = [UInt8](repeating: 0, count: 128 + 40 + 3 + 45)
-        var digest = [UInt8](repeating: 0, count: 64)
         var point = [UInt8](repeating: 0, count: 32)
-        for i in 0..<count {
-            message[130] = UInt8(truncatingIfNeeded: i)
-            message[131] = UInt8(truncatingIfNeeded: i >> 8)
-            crypto_hash_sha512(&digest, message, UInt64(message.count))
-            crypto_hash_sha512(&digest, digest, 64 + 1 + 45)
-            crypto_core_ristretto255_from_hash(&point, digest)
-        }
+        uniformBytes(count, dstBytes: 45) { crypto_core_ristretto255_from_hash(&point, $0) }
     }
 
     /// `count` ristretto255 scalar multiplications.
