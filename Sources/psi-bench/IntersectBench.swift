@@ -10,7 +10,7 @@ struct Intersect: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: "ristretto255-sha512 (default) or x25519-ell2nu-sha512.")
+    @Option(name: .long, help: "ristretto255-sha512 (default) or x25519-ell2-sha512.")
     var suite: PSISuite = .ristretto255SHA512
 
     func run() throws {

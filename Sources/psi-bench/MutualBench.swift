@@ -14,7 +14,7 @@ struct Mutual: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: "ristretto255-sha512 (default) or x25519-ell2nu-sha512; repeat to compare.")
+    @Option(name: .long, help: "ristretto255-sha512 (default) or x25519-ell2-sha512; repeat to compare.")
     var suite: [PSISuite] = []
 
     @Flag(name: .customLong("in-memory"), help: "Measure the in-memory API (every set held in memory) instead of the streaming file exchange.")

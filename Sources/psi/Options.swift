@@ -73,7 +73,7 @@ struct AgreementOptions: ParsableArguments {
     @Option(name: .long, help: "What each side learns: \(MutualPSIOutcome.allValueStrings.joined(separator: ", ")).")
     var outcome: MutualPSIOutcome = .bothLearn
 
-    @Option(name: .long, help: "The suite both sides agreed on: ristretto255-sha512 (default) or x25519-ell2nu-sha512 (see Docs/threat-model.md for its speed and checks).",
+    @Option(name: .long, help: "The suite both sides agreed on: ristretto255-sha512 (default) or x25519-ell2-sha512 (see Docs/threat-model.md for its speed and checks).",
             transform: PSISuite.parse)
     var suite: PSISuite = .ristretto255SHA512
 

@@ -48,9 +48,7 @@ struct MalformedCorpusTests {
         edit("text-mode-transfer", { $0.remove(at: 4) }, { .badMagic(path: $0) })
         edit("version-2", { $0[9] = 2 }, { .unsupportedVersion(path: $0, found: 2, supported: 1) })
         edit("suite-unknown", { $0[10] = 0xee }, { .suiteMismatch(path: $0, found: "unknown suite 238", expected: "ristretto255-SHA512") })
-        // Suite 2, the retired x25519-SHA256: refused with the reason.
-        edit("suite-x25519", { $0[10] = 2 }, { .suiteMismatch(path: $0, found: "x25519-SHA256 (suite 2, retired: \(PSISuite.retired[0].reason))",
-                                                              expected: "ristretto255-SHA512") })
+        edit("suite-x25519", { $0[10] = 2 }, { .suiteMismatch(path: $0, found: PSISuite.describeUnknown(2), expected: "ristretto255-SHA512") })
         edit("protocol-unbalanced", { $0[11] = 2 }, { .protocolMismatch(path: $0, found: "unbalanced", expected: "mutual") })
         edit("protocol-unknown", { $0[11] = 9 }, { .protocolMismatch(path: $0, found: "unknown protocol 9", expected: "mutual") })
         edit("kind-step-3", { $0[12] = 3 }, {

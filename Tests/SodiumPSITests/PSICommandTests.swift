@@ -135,17 +135,17 @@ struct PSICommandTests {
         #expect(try fileMode(banks.a.appendingPathComponent("a.state")) == 0o600)
     }
 
-    @Test("--suite x25519-ell2nu-sha512 runs the whole exchange; inspect shows the suite")
+    @Test("--suite x25519-ell2-sha512 runs the whole exchange; inspect shows the suite")
     func x25519Suite() throws {
         let banks = try TwoBanks()
         defer { banks.cleanUp() }
         let (listA, listB, expected) = Self.phoneLists(seed: 9, sizeA: 120, sizeB: 90, shared: 30)
-        _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn, extra: ["--suite", "x25519-ell2nu-sha512"])
+        _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn, extra: ["--suite", "x25519-ell2-sha512"])
         #expect(try banks.matches(banks.a) == expected)
         #expect(try banks.matches(banks.b) == expected)
         let inspect = try PSICommand.run(["inspect", "1.spsi", "--json"], in: banks.b)
         let json = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as! [String: Any]
-        #expect(json["suite"] as? String == "x25519-ELL2NU-SHA512")
+        #expect(json["suite"] as? String == "x25519-ELL2-SHA512")
     }
 
     @Test("--suite x25519-sha256, the retired suite, is refused with the reason")
@@ -156,7 +156,7 @@ struct PSICommandTests {
         let run = try PSICommand.run(["initiate", "--input", "a.txt", "--kind", "phone", "--purpose", "p", "--suite", "x25519-sha256",
                                       "--state", "a.state", "--out", "1.spsi"], in: banks.a)
         #expect(run.status == 64)
-        #expect(run.stderr.contains("suite x25519-SHA256 is retired and refused: \(PSISuite.retired[0].reason)"))
+        #expect(run.stderr.contains(PSIError.retiredSuite(id: 2).localizedDescription))
         #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("1.spsi").path))
     }
 

@@ -18,7 +18,7 @@ func inPrimeOrderSubgroup(_ element: BlindedElement) -> Bool {
     return twice == u
 }
 
-@Suite("Suite x25519-ELL2NU-SHA512")
+@Suite("Suite x25519-ELL2-SHA512")
 struct X25519SuiteTests {
     @Test("Results equal Set intersection for every outcome and several sizes", arguments: MutualPSIOutcome.allCases, [
         (0, 5, 0), (1, 1, 1), (50, 40, 0), (300, 200, 120), (2_000, 2_500, 700),
@@ -29,7 +29,7 @@ struct X25519SuiteTests {
         let b = plainItems((sizeA - shared..<(sizeA - shared + sizeB)).map { "x\($0)" })
         let expected = Set(a).intersection(b)
         #expect(expected.count == shared)
-        let (ra, rb, peerSize) = try runMutualPSI(a, b, outcome: outcome, suite: .x25519Elligator2)
+        let (ra, rb, peerSize) = try runMutualPSI(a, b, outcome: outcome, suite: .x25519ELL2SHA512)
         #expect(peerSize == sizeA)
         switch outcome {
         case .bothLearn:
@@ -65,10 +65,10 @@ struct X25519SuiteTests {
     }
 
     /// Expected values computed independently with libsodium's C API by
-    /// `scripts/kat/x25519_ell2nu_sha512_kat.c` (no code shared with the library; it also
+    /// `scripts/kat/x25519_ell2_sha512_kat.c` (no code shared with the library; it also
     /// reproduces RFC 9380 J.4.2 and proves every value a prime-order point by a second route):
     ///
-    ///     cc -O2 -o /tmp/x25519_kat scripts/kat/x25519_ell2nu_sha512_kat.c -lsodium
+    ///     cc -O2 -o /tmp/x25519_kat scripts/kat/x25519_ell2_sha512_kat.c -lsodium
     ///     /tmp/x25519_kat 00186b61743a206167656e742070686f6e65206e756d62657273 \
     ///         012b38363133383030313338303030 012b38363133393132333435363738
     ///
@@ -76,7 +76,7 @@ struct X25519SuiteTests {
     /// when the hashed context changes, pass the new bytes and paste the output here.
     @Test("Known answers with fixed secrets")
     func knownAnswers() throws {
-        let suite = MutualSuite(.x25519Elligator2)
+        let suite = MutualSuite(.x25519ELL2SHA512)
         let a = try suite.secret(from: (1...32).map { UInt8($0) })
         let b = try suite.secret(from: (0..<32).map { UInt8(0xa0 + $0) })
         let purpose = try PurposeLabel("kat: agent phone numbers")
@@ -88,19 +88,19 @@ struct X25519SuiteTests {
         let aU = try suite.blind(items, purpose: purpose, secret: a, parallelism: .serial)
         let bU = try suite.blind(items, purpose: purpose, secret: b, parallelism: .serial)
         #expect(aU.map(\.rawRepresentation.hexString) == [
-            "d2e20c86bfacaa8ce11c614af485b78455a3c6bef716ee7d3e4345a664726e31",
-            "625ea140a038a646c2a01c77983b8beee3a2a37e6c5dadd38d6d9d91ae02f96c",
+            "5d8d49c44b20643b47f10df3cabda180c7b2e5b160dabe614913a74e8db7de18",
+            "e92b0a05e8ff7a540adaad35e46a5b68367f83b71cd16eb9dc99246268e8db15",
         ])
         #expect(bU.map(\.rawRepresentation.hexString) == [
-            "c64f0c5d9b1ca00ae90b8c7605d8daef070ee3768dbea6dd69ef0a061723fc62",
-            "b7e72a559d45006b12ac0c3dd4065dcebd22dd8ae9055c93f5bd7caa2697bd7f",
+            "da5d4587433b56c1a4737211d45166359335c210022f8e37cd11597c90a73632",
+            "8433d83503d39f454aa861e60677ec3c3b4c66c49d4e4b51c059cb19146fde71",
         ])
         let baU = try suite.reblind(aU, secret: b, parallelism: .serial)
         let abU = try suite.reblind(bU, secret: a, parallelism: .serial)
         #expect(baU == abU)
         #expect(baU.map(\.rawRepresentation.hexString) == [
-            "b82b035deb5336206b5769bf254f923e5e164590ed34ac6808fba11937f63f09",
-            "03b527f43776bc9c48a14986d6f33a4d57d532578c75b69db2838dc556cc2826",
+            "c74a372229554569c7e04e87a215682261b769bfc9949bdba9bc2a38ea1ab657",
+            "fddbd0aa4a0bde49b92a048bd8effcced219ed910e4b1bcf73c8b9bf71006274",
         ])
     }
 
@@ -108,7 +108,7 @@ struct X25519SuiteTests {
     /// lay on the twist, so each revealed a bit of its item.
     @Test("Every blinded and re-blinded value lies in the prime-order subgroup")
     func honestValuesInSubgroup() throws {
-        let suite = MutualSuite(.x25519Elligator2)
+        let suite = MutualSuite(.x25519ELL2SHA512)
         let purpose = try PurposeLabel("subgroup")
         let items = plainItems((0..<400).map { "s\($0)" })
         let blinded = try suite.blind(items, purpose: purpose, secret: suite.newSecret(), parallelism: .allCores)
@@ -126,7 +126,8 @@ struct X25519SuiteTests {
             return try BlindedElement(rawRepresentation: out)
         }
         #expect((150...250).contains(retired.filter { !inPrimeOrderSubgroup($0) }.count))
-        // And the bad points below are outside.
+        // And the bad points below are outside, while the base point u = 9 is inside.
+        #expect(inPrimeOrderSubgroup(try BlindedElement(rawRepresentation: [9] + [UInt8](repeating: 0, count: 31))))
         #expect(!inPrimeOrderSubgroup(try BlindedElement(rawRepresentation: Self.twistPoint)))
         #expect(!inPrimeOrderSubgroup(try BlindedElement(rawRepresentation: Self.torsionPoint)))
     }
@@ -137,51 +138,49 @@ struct X25519SuiteTests {
         let items = plainItems(["a", "b", "c"])
         let ristretto = try MutualPSIInitiator(items: items, configuration: MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn))
         var x25519 = try MutualPSIResponder(items: items, configuration:
-            MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519Elligator2))
-        #expect(throws: PSIError.suiteMismatch(expected: "x25519-ELL2NU-SHA512", found: "ristretto255-SHA512")) {
+            MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519ELL2SHA512))
+        #expect(throws: PSIError.suiteMismatch(expected: "x25519-ELL2-SHA512", found: "ristretto255-SHA512")) {
             try x25519.respond(to: ristretto.blindedSet)
         }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("1.spsi")
         try ristretto.blindedSet.write(to: url)
-        #expect(throws: MessageFileError.suiteMismatch(path: url.path, found: "ristretto255-SHA512", expected: "x25519-ELL2NU-SHA512")) {
-            try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .x25519Elligator2, purposeDigest: purpose.digest,
+        #expect(throws: MessageFileError.suiteMismatch(path: url.path, found: "ristretto255-SHA512", expected: "x25519-ELL2-SHA512")) {
+            try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .x25519ELL2SHA512, purposeDigest: purpose.digest,
                                       outcome: .bothLearn, sessionID: nil)
         }
     }
 
-    static let retiredReason = PSISuite.retired[0].reason
-
     @Test("The retired suite x25519-SHA256 is refused by name, as a stored suite id and in a message file, with why")
     func retiredSuite() throws {
         #expect(PSISuite.allCases.map(\.rawValue) == [1, 3])
-        #expect(Self.retiredReason.contains("twist"))
-        #expect(throws: PSIError.retiredSuite(name: "x25519-SHA256", reason: Self.retiredReason)) {
+        #expect(PSIError.retiredSuite(id: 2).localizedDescription == "refused the retired suite x25519-SHA256 (2), which leaked one bit of every item; use x25519-ELL2-SHA512 or ristretto255-SHA512")
+        #expect(throws: PSIError.retiredSuite(id: 2)) {
             try PSISuite(validatingName: "x25519-sha256")
         }
-        #expect(throws: PSIError.unknownSuite(name: "p256", known: ["ristretto255-sha512", "x25519-ell2nu-sha512"])) {
+        #expect(throws: PSIError.unknownSuite(name: "p256", known: ["ristretto255-sha512", "x25519-ell2-sha512"])) {
             try PSISuite(validatingName: "p256")
         }
-        #expect(throws: PSIError.retiredSuite(name: "x25519-SHA256", reason: Self.retiredReason)) {
+        #expect(throws: PSIError.retiredSuite(id: 2)) {
             try JSONDecoder().decode([PSISuite].self, from: Data("[2]".utf8))
         }
-        #expect(try JSONDecoder().decode([PSISuite].self, from: Data("[1,3]".utf8)) == [.ristretto255SHA512, .x25519Elligator2])
+        #expect(try JSONDecoder().decode([PSISuite].self, from: Data("[1,3]".utf8)) == [.ristretto255SHA512, .x25519ELL2SHA512])
 
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let purpose = try PurposeLabel("retired")
         let a = try MutualPSIInitiator(items: plainItems(["a", "b"]), configuration:
-            MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519Elligator2))
+            MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519ELL2SHA512))
         let url = dir.appendingPathComponent("1.spsi")
         try a.blindedSet.write(to: url)
         var bytes = [UInt8](try Data(contentsOf: url))
         bytes[10] = 2
         // A file an old version wrote: the digest matches, only the suite is retired.
         try Data(bytes.dropLast(32) + sha256(Array(bytes.dropLast(32)))).write(to: url)
-        let found = "x25519-SHA256 (suite 2, retired: \(Self.retiredReason))"
-        #expect(throws: MessageFileError.suiteMismatch(path: url.path, found: found, expected: "x25519-ELL2NU-SHA512")) {
-            try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .x25519Elligator2, purposeDigest: purpose.digest,
+        let found = "the retired suite x25519-SHA256 (2), which leaked one bit of every item; use x25519-ELL2-SHA512 or ristretto255-SHA512"
+        #expect(throws: MessageFileError.suiteMismatch(path: url.path, found: found, expected: "x25519-ELL2-SHA512")) {
+            try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .x25519ELL2SHA512, purposeDigest: purpose.digest,
                                       outcome: .bothLearn, sessionID: nil)
         }
     }
@@ -190,11 +189,11 @@ struct X25519SuiteTests {
     /// with a component of large order; and the known answer `a*u` of the first item plus the
     /// point of order 2 (u′ = 1/u), on the curve but outside the prime-order subgroup.
     static let twistPoint = hex("0200000000000000000000000000000000000000000000000000000000000000")
-    static let torsionPoint = hex("81f0391cfd22f8a534afba476445d1f1fb0548e94e0c896084b04f491e618f64")
+    static let torsionPoint = hex("2bb50c2fb4d5630500b5598c755351c4431f503604ee483a494009be9866962c")
 
     @Test("All-zero, repeated, non-canonical, low-order, twist and torsion values are refused, each with its own error")
     func badValues() throws {
-        let config = MutualPSIConfiguration(purpose: try PurposeLabel("bad values"), outcome: .bothLearn, suite: .x25519Elligator2)
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("bad values"), outcome: .bothLearn, suite: .x25519ELL2SHA512)
         let a = try MutualPSIInitiator(items: plainItems((0..<6).map { "v\($0)" }), configuration: config)
         func respond(replacing index: Int, with bytes: [UInt8]) throws {
             var elements = a.blindedSet.elements
@@ -219,7 +218,7 @@ struct X25519SuiteTests {
 
     @Test("A twist value in the responder's set is refused by the initiator with its position")
     func twistValueFromResponder() throws {
-        let config = MutualPSIConfiguration(purpose: try PurposeLabel("twist"), outcome: .bothLearn, suite: .x25519Elligator2)
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("twist"), outcome: .bothLearn, suite: .x25519ELL2SHA512)
         let a = try MutualPSIInitiator(items: plainItems((0..<5).map { "t\($0)" }), configuration: config)
         var b = try MutualPSIResponder(items: plainItems((0..<7).map { "t\($0)" }), configuration: config)
         let reply = try b.respond(to: a.blindedSet)
@@ -237,7 +236,7 @@ struct X25519SuiteTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let purpose = try PurposeLabel("twist streaming")
         let streaming = StreamingOptions(chunkSize: 9, inMemoryLimit: 5, bucketCount: 3)
-        let config = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519Elligator2, streaming: streaming)
+        let config = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519ELL2SHA512, streaming: streaming)
         let a = try MutualPSIInitiator(items: plainItems((0..<40).map { "w\($0)" }), configuration: config)
         var elements = a.blindedSet.elements
         elements[31] = try BlindedElement(rawRepresentation: Self.twistPoint)
@@ -258,12 +257,12 @@ struct X25519SuiteTests {
     func stateRoundTrip() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let config = MutualPSIConfiguration(purpose: try PurposeLabel("state"), outcome: .bothLearn, suite: .x25519Elligator2)
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("state"), outcome: .bothLearn, suite: .x25519ELL2SHA512)
         let items = plainItems((0..<40).map { "s\($0)" })
         let a = try MutualPSIInitiator(items: items, configuration: config)
         try a.save(to: dir.appendingPathComponent("a.state"))
         let restored = try MutualPSIInitiator(restoringFrom: dir.appendingPathComponent("a.state"))
-        #expect(restored.configuration.suite == .x25519Elligator2)
+        #expect(restored.configuration.suite == .x25519ELL2SHA512)
         var b = try MutualPSIResponder(items: Array(items[20...]), configuration: config)
         let reply = try b.respond(to: restored.blindedSet)
         let done = try restored.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)

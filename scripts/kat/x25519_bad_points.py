@@ -5,7 +5,7 @@
     python3 scripts/kat/x25519_bad_points.py HONEST_U_HEX
 
 HONEST_U_HEX: a blinded value of the suite (a*u of the first item printed by
-x25519_ell2nu_sha512_kat.c). Prints, as RFC 7748 little-endian hex:
+x25519_ell2_sha512_kat.c). Prints, as RFC 7748 little-endian hex:
 - twist: the smallest u >= 2 on the quadratic twist whose point has a large-order component
   (u^3 + A u^2 + u is not a square mod p);
 - torsion: the honest point plus the point (0, 0) of order 2, u' = 1/u: on the curve, but not

@@ -152,20 +152,25 @@ public enum MutualPSIFileExchange {
         let own = try blindList(source, configuration: configuration, secret: secret, work: work)
 
         let peerCount = request.header.count
-        let reblinded = try MessageFileWriter(url: reblindedURL, header: .mutual(.initiatorSetReblinded, context: context, count: peerCount))
+        let sent = ComparisonHash(.initiatorSetReblinded, initiatorCount: peerCount, responderCount: own.count)
+        let kept = ComparisonHash(.responderSetReblinded, initiatorCount: peerCount, responderCount: own.count)
+        let reblinded = try MessageFileWriter(url: reblindedURL, header: .mutual(.initiatorSetReblinded, context: context,
+                                                                                  count: peerCount, elementSize: sent.length))
+        // The hashes step 3 must match, kept in the state.
         let doubly = try work.newFile()
         let repeats = ElementPartition(.byValue, options: configuration.streaming, work: work)
         let shuffled = configuration.outcome == .cardinalityOnly
             ? ElementPartition(.random, options: configuration.streaming, work: work) : nil
         try reportingElementErrors(in: requestURL) {
-            try streamReceivedSet(request, use: .reblind(secret), configuration: configuration,
-                                  step: "re-blinding the peer's items") { start, elements in
-                try doubly.append(elements)
-                try repeats.append(elements, positionsFrom: start)
+            try streamReceivedSet(request, secret: secret, configuration: configuration,
+                                  step: "re-blinding the peer's items") { start, points in
+                try repeats.append(points, positionsFrom: start)
+                try doubly.append(kept.values(of: points, parallelism: configuration.parallelism))
+                let values = try sent.values(of: points, parallelism: configuration.parallelism)
                 if let shuffled {
-                    try shuffled.append(elements, positionsFrom: start)
+                    try shuffled.append(values, positionsFrom: start)
                 } else {
-                    try reblinded.append(elements)
+                    try reblinded.append(packed: values, by: sent)
                 }
             }
         }
@@ -173,7 +178,7 @@ public enum MutualPSIFileExchange {
         if let found = try earliestRepeat(in: repeats) {
             throw MessageFileError.duplicateElement(path: requestURL.path, index: found.index, firstIndex: found.firstIndex)
         }
-        try shuffled?.drainShuffled { try reblinded.append($0.map(\.element)) }
+        try shuffled?.drainShuffled { try reblinded.append(packed: $0.map(\.element), by: sent) }
         let responderSet = try MessageFileWriter(url: responderSetURL, header: .mutual(.responderBlindedSet, context: context, count: own.count))
         try responderSet.append(contentsOf: own.sentElements)
         let state = try stateWriter(stateURL, role: .responder, secret: secret, own: own)
@@ -209,9 +214,12 @@ public enum MutualPSIFileExchange {
         let responderSet = try MessageFileReader(url: responderSetURL, expecting: .mutual(
             .responderBlindedSet, suite: m.suite, purposeDigest: context.purposeDigest, outcome: m.outcome,
             sessionID: context.sessionID, maximumCount: m.maximumPeerSetSize))
+        let sizes = (initiator: m.itemCount, responder: responderSet.header.count)
+        let compared = ComparisonHash(.initiatorSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
+        let sent = ComparisonHash(.responderSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
         let returnedSet = try MessageFileReader(url: reblindedURL, expecting: .mutual(
             .initiatorSetReblinded, suite: m.suite, purposeDigest: context.purposeDigest, outcome: m.outcome,
-            sessionID: context.sessionID, count: m.itemCount))
+            sessionID: context.sessionID, count: m.itemCount, elementSize: compared.length))
         var reply: MessageFileWriter?
         if m.outcome != .initiatorLearns {
             guard let replyURL else {
@@ -219,19 +227,21 @@ public enum MutualPSIFileExchange {
                                                  found: "none")
             }
             reply = try MessageFileWriter(url: replyURL, header: .mutual(.responderSetReblinded, context: context,
-                                                                          count: responderSet.header.count))
+                                                                          count: responderSet.header.count, elementSize: sent.length))
         }
         let work = try WorkDirectory(in: streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let peer = ElementPartition(.byValue, options: streaming, work: work)
         let shuffled = m.outcome == .cardinalityOnly ? ElementPartition(.random, options: streaming, work: work) : nil
         try reportingElementErrors(in: responderSetURL) {
-            try streamReceivedSet(responderSet, use: .reblind(state.secret), configuration: configuration,
-                                  step: "re-blinding the peer's items") { start, elements in
-                try peer.append(elements, positionsFrom: start)
+            try streamReceivedSet(responderSet, secret: state.secret, configuration: configuration,
+                                  step: "re-blinding the peer's items") { start, points in
+                try peer.append(compared.values(of: points, parallelism: configuration.parallelism), positionsFrom: start)
+                guard let reply else { return }
+                let values = try sent.values(of: points, parallelism: configuration.parallelism)
                 if let shuffled {
-                    try shuffled.append(elements, positionsFrom: start)
+                    try shuffled.append(values, positionsFrom: start)
                 } else {
-                    try reply?.append(elements)
+                    try reply.append(packed: values, by: sent)
                 }
             }
         }
@@ -243,7 +253,7 @@ public enum MutualPSIFileExchange {
         if let found = match.returnedRepeat {
             throw MessageFileError.duplicateElement(path: reblindedURL.path, index: found.index, firstIndex: found.firstIndex)
         }
-        try shuffled?.drainShuffled { try reply?.append($0.map(\.element)) }
+        try shuffled?.drainShuffled { try reply?.append(packed: $0.map(\.element), by: sent) }
         let (result, matches) = try stateResult(positions: match.positions, state: state,
                                                 peerSetSize: responderSet.header.count, chunkSize: streaming.chunkSize)
         try reply?.commit()
@@ -270,9 +280,10 @@ public enum MutualPSIFileExchange {
                                            found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
         }
         let configuration = m.configuration(parallelism: parallelism, progress: progress, streaming: streaming)
+        let hash = ComparisonHash(.responderSetReblinded, initiatorCount: peerCount, responderCount: m.itemCount)
         let returnedSet = try MessageFileReader(url: replyURL, expecting: .mutual(
             .responderSetReblinded, suite: m.suite, purposeDigest: context.purposeDigest, outcome: m.outcome,
-            sessionID: context.sessionID, count: m.itemCount))
+            sessionID: context.sessionID, count: m.itemCount, elementSize: hash.length))
         let work = try WorkDirectory(in: streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let returned = try partition(returnedSet, configuration: configuration, work: work)
         let peer = ElementPartition(.byValue, options: streaming, work: work)
@@ -319,15 +330,18 @@ public enum MutualPSIFileExchange {
         return state
     }
 
-    /// A returned set (this party's own set re-blinded by the peer, only compared), checked and
-    /// partitioned by value with each element's position.
+    /// A returned set (this party's own set re-blinded by the peer, as hashes that are only
+    /// compared), partitioned by value with each value's position; repeats are found when the
+    /// partition is intersected.
     private static func partition(_ reader: MessageFileReader, configuration: MutualPSIConfiguration,
                                   work: WorkDirectory) throws -> ElementPartition {
         let returned = ElementPartition(.byValue, options: configuration.streaming, work: work)
-        try reportingElementErrors(in: reader.url) {
-            try streamReceivedSet(reader, use: .check, configuration: configuration, step: "checking the returned set") { start, elements in
-                try returned.append(elements, positionsFrom: start)
-            }
+        let length = reader.header.elementSize
+        var start = 0
+        while let raw = try reader.readChunk(maximumElements: configuration.streaming.chunkSize) {
+            let values = raw.withUnsafeBytes { ComparisonHash.unpacked($0, length: length) }
+            try returned.append(values, positionsFrom: start)
+            start += values.count
         }
         return returned
     }

@@ -46,7 +46,7 @@ extension HashToGroup {
             let wide = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<64])
             let zeros = 64 - Curve25519.fieldElementBytes
             wide.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: zeros)
-            expand(message, into: UnsafeMutableRawBufferPointer(rebasing: wide[zeros...]))
+            expandMessage(message, into: UnsafeMutableRawBufferPointer(rebasing: wide[zeros...]))
             let edwards = scratch.baseAddress! + 64
             crypto_core_ed25519_from_hash(edwards, wide.baseAddress!)
             return crypto_sign_ed25519_pk_to_curve25519(u, edwards) == 0

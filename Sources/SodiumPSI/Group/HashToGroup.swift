@@ -47,7 +47,7 @@ public struct HashToGroup: Sendable {
         let contiguous = Array(message)
         var output = [UInt8](repeating: 0, count: length)
         contiguous.withUnsafeBytes { msg in
-            output.withUnsafeMutableBytes { out in expand(msg, into: out) }
+            output.withUnsafeMutableBytes { out in expandMessage(msg, into: out) }
         }
         return output
     }
@@ -62,13 +62,26 @@ public struct HashToGroup: Sendable {
     /// Hot-path form of ``element(for:)`` over raw bytes.
     func element(for message: UnsafeRawBufferPointer) -> GroupElement {
         withUnsafeTemporaryAllocation(byteCount: Self.hashBytes, alignment: 16) { uniform in
-            expand(message, into: uniform)
+            expandMessage(message, into: uniform)
             let element = GroupElement.fromUniformBytes(uniform.baseAddress!)
             return element
         }
     }
 
-    func expand(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+    /// RFC 9497 `HashToScalar` for ristretto255: `expand_message_xmd(prefix || message, DST, 64)`
+    /// read as a little-endian integer and reduced modulo ℓ, into 32 bytes at `output`.
+    ///
+    /// The context's DST must be the caller's `"HashToScalar-" || contextString`.
+    func scalar(for message: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer) {
+        withUnsafeTemporaryAllocation(byteCount: Self.hashBytes, alignment: 16) { uniform in
+            expandMessage(message, into: uniform)
+            crypto_core_ristretto255_scalar_reduce(output, uniform.baseAddress!)
+            sodium_memzero(uniform.baseAddress!, Self.hashBytes)
+        }
+    }
+
+    /// Hot-path form of ``expandMessage(_:length:)``: `output.count` bytes (1...16320) into `output`.
+    func expandMessage(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         let length = output.count
         let blocks = (length + Self.hashBytes - 1) / Self.hashBytes
         var state = prefixState

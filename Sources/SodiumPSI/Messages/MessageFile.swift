@@ -32,6 +32,11 @@ public final class MessageFileWriter {
         try elements.withUnsafeBytes { try append(elements: $0) }
     }
 
+    /// Appends re-blinded values as they travel: `hash.length` bytes each.
+    func append(packed values: [BlindedElement], by hash: ComparisonHash) throws {
+        try hash.packed(values).withUnsafeBytes { try append(elements: $0) }
+    }
+
     /// Appends the elements held in a temporary file.
     func append(contentsOf spill: SpillFile) throws {
         try spill.forEachChunk(maximumBytes: header.elementSize << 15) { try append(elements: $0) }
@@ -142,6 +147,27 @@ public final class MessageFileReader {
         return elements
     }
 
+    /// Reads every remaining value of a re-blinded set (hashes of at most 32 bytes, see
+    /// ``ComparisonHash``) zero-padded to 32 bytes, verifies the digest, then refuses the
+    /// all-zero value and repeats.
+    func readAllComparedValues() throws -> [BlindedElement] {
+        let length = header.elementSize
+        guard length <= BlindedElement.byteCount else {
+            throw MessageFileError.elementSizeMismatch(path: url.path, found: length, expected: BlindedElement.byteCount)
+        }
+        var values = [BlindedElement]()
+        values.reserveCapacity(remaining)
+        while let chunk = try readChunk(maximumElements: 1 << 15) {
+            chunk.withUnsafeBytes { values += ComparisonHash.unpacked($0, length: length) }
+        }
+        do {
+            try MutualSuite(header.suite).checkNonZeroAndDistinct(values)
+        } catch let error as PSIError {
+            throw MessageFileError(path: url.path, elementError: error)
+        }
+        return values
+    }
+
     /// The header of any message file and whether its digest verifies, for `psi inspect`.
     public static func inspect(url: URL) throws -> (header: MessageHeader, digestValid: Bool) {
         let reader = try MessageFileReader(url: url, expecting: MessageExpectation())
@@ -182,8 +208,7 @@ public final class MessageFileReader {
             throw MessageFileError.unsupportedVersion(path: path, found: version, supported: MessageHeader.currentVersion)
         }
         guard let suite = PSISuite(rawValue: b[10]) else {
-            let found = PSISuite.retirement(id: b[10]).map { "\($0.name) (suite \(b[10]), retired: \($0.reason))" } ?? "unknown suite \(b[10])"
-            throw MessageFileError.suiteMismatch(path: path, found: found,
+            throw MessageFileError.suiteMismatch(path: path, found: PSISuite.describeUnknown(b[10]),
                                                  expected: e.suite?.description ?? PSISuite.allCases.map(\.description).joined(separator: " or "))
         }
         if let expected = e.suite, suite != expected {

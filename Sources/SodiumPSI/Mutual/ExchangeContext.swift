@@ -92,26 +92,26 @@ public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConver
     /// ristretto255 with hash-to-group by RFC 9380 `expand_message_xmd`(SHA-512): a
     /// prime-order group, the default.
     case ristretto255SHA512 = 1
-    /// X25519 multiplication over the RFC 9380 map `curve25519_XMD:SHA-512_ELL2_NU_`
-    /// (mutual PSI only): every item maps into Curve25519's prime-order subgroup, and a
-    /// received value outside it is refused. See `Docs/protocol.md` for the construction and
-    /// `Docs/threat-model.md` for its speed against ristretto255.
-    ///
-    /// Suite id 2 (`x25519-SHA256`) is retired and refused: see ``retirement(id:)``.
-    case x25519Elligator2 = 3
+    /// X25519 over the RFC 9380 map `curve25519_XMD:SHA-512_ELL2_NU_` (mutual PSI only):
+    /// every item maps into Curve25519's prime-order subgroup, and a received value that is to
+    /// be re-blinded is refused unless it lies there. See `Docs/protocol.md` for the
+    /// construction and `Docs/threat-model.md` for its cost against ristretto255.
+    case x25519ELL2SHA512 = 3
 
-    /// Suites this library no longer runs: id, name and why. Their messages and names are
-    /// refused with the reason rather than misread.
-    static let retired: [(id: UInt8, name: String, reason: String)] = [
-        (2, "x25519-SHA256", "it mapped items to X25519 u-coordinates with SHA-256, so about half of them lay on the twist and every blinded value revealed one bit of its item (curve or twist); use x25519-ELL2NU-SHA512 or ristretto255-SHA512"),
-    ]
+    /// Suite 2, x25519-SHA256, mapped items to `SHA-256(…)` with the top bit cleared, so about
+    /// half of them landed on the twist and every blinded value told one bit about its item. It
+    /// is no longer read or written.
+    static let retired: [UInt8: String] = [2: "x25519-SHA256"]
 
-    /// The retired suite with this id, if it is one: its name and why it is refused.
-    public static func retirement(id: UInt8) -> (name: String, reason: String)? {
-        retired.first { $0.id == id }.map { ($0.name, $0.reason) }
+    /// How an unknown suite byte is named in errors: a retired suite by its name and why.
+    static func describeUnknown(_ raw: UInt8) -> String {
+        if let name = retired[raw] {
+            return "the retired suite \(name) (\(raw)), which leaked one bit of every item; use \(PSISuite.x25519ELL2SHA512) or \(PSISuite.ristretto255SHA512)"
+        }
+        return "unknown suite \(raw)"
     }
 
-    /// The suite with this name, in any case (`ristretto255-sha512`, `x25519-ell2nu-sha512`).
+    /// The suite with this name, in any case (`ristretto255-sha512`, `x25519-ell2-sha512`).
     public init?(name: String) {
         guard let suite = Self.allCases.first(where: { $0.description.lowercased() == name.lowercased() }) else { return nil }
         self = suite
@@ -119,29 +119,29 @@ public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConver
 
     /// The suite with this name, in any case.
     ///
-    /// - Throws: ``PSIError/retiredSuite(name:reason:)`` for a retired suite's name, and
+    /// - Throws: ``PSIError/retiredSuite(id:)`` for a retired suite's name, and
     ///   ``PSIError/unknownSuite(name:known:)`` for any other unknown name.
     public init(validatingName name: String) throws {
         if let suite = PSISuite(name: name) {
             self = suite
             return
         }
-        if let old = Self.retired.first(where: { $0.name.lowercased() == name.lowercased() }) {
-            throw PSIError.retiredSuite(name: old.name, reason: old.reason)
+        if let old = Self.retired.first(where: { $0.value.lowercased() == name.lowercased() }) {
+            throw PSIError.retiredSuite(id: old.key)
         }
         throw PSIError.unknownSuite(name: name, known: Self.allCases.map { $0.description.lowercased() })
     }
 
-    /// Decodes the suite id, refusing a retired one with its reason.
+    /// Decodes the suite id (a state file's), refusing a retired one with why.
     ///
-    /// - Throws: ``PSIError/retiredSuite(name:reason:)``, or a `DecodingError` for an unknown id.
+    /// - Throws: ``PSIError/retiredSuite(id:)``, or a `DecodingError` for an unknown id.
     public init(from decoder: any Decoder) throws {
         let id = try decoder.singleValueContainer().decode(UInt8.self)
         if let suite = PSISuite(rawValue: id) {
             self = suite
             return
         }
-        if let old = Self.retirement(id: id) { throw PSIError.retiredSuite(name: old.name, reason: old.reason) }
+        if Self.retired[id] != nil { throw PSIError.retiredSuite(id: id) }
         throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown suite \(id)"))
     }
 
@@ -149,7 +149,7 @@ public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConver
     public var description: String {
         switch self {
         case .ristretto255SHA512: return "ristretto255-SHA512"
-        case .x25519Elligator2: return "x25519-ELL2NU-SHA512"
+        case .x25519ELL2SHA512: return "x25519-ELL2-SHA512"
         }
     }
 }

@@ -65,11 +65,13 @@ struct MutualSuite: Sendable {
 
     /// ristretto255: hash to group by RFC 9380 under this DST.
     static let ristrettoDST = Array("SodiumPSI-V1-mutual-ristretto255-SHA512".utf8)
-    /// x25519: RFC 9380 `curve25519_XMD:SHA-512_ELL2_NU_` under this DST.
-    static let x25519DST = Array("SodiumPSI-V1-mutual-x25519-ELL2NU-SHA512".utf8)
+    /// x25519: RFC 9380 `curve25519_XMD:SHA-512_ELL2_NU_` under this DST (see
+    /// ``HashToGroup/curve25519U(for:into:)``): every hashed item is a point of the curve's
+    /// prime-order subgroup, never of the twist.
+    static let x25519DST = Array("SodiumPSI-V2-mutual-x25519-ELL2-SHA512".utf8)
 
     /// The bytes hashed before every item's encoding, in both suites. The one place the
-    /// hashed context is built; `scripts/kat/x25519_ell2nu_sha512_kat.c` takes these bytes
+    /// hashed context is built; `scripts/kat/x25519_ell2_sha512_kat.c` takes these bytes
     /// as its first argument.
     static func messagePrefix(purpose: PurposeLabel) -> [UInt8] {
         i2osp2(purpose.bytes.count) + purpose.bytes
@@ -79,7 +81,7 @@ struct MutualSuite: Sendable {
     var domainSeparationTag: [UInt8] {
         switch suite {
         case .ristretto255SHA512: return Self.ristrettoDST
-        case .x25519Elligator2: return Self.x25519DST
+        case .x25519ELL2SHA512: return Self.x25519DST
         }
     }
 
@@ -90,7 +92,7 @@ struct MutualSuite: Sendable {
     func newSecret() -> SecretBytes {
         switch suite {
         case .ristretto255SHA512: return Scalar.random().secret
-        case .x25519Elligator2: return SecretBytes(count: 32) { fillRandom($0) }
+        case .x25519ELL2SHA512: return SecretBytes(count: 32) { fillRandom($0) }
         }
     }
 
@@ -99,7 +101,7 @@ struct MutualSuite: Sendable {
         switch suite {
         case .ristretto255SHA512:
             return try Scalar(rawRepresentation: bytes).secret
-        case .x25519Elligator2:
+        case .x25519ELL2SHA512:
             guard bytes.count == 32 else { throw PSIError.invalidLength(what: "x25519 secret", length: bytes.count, expected: 32) }
             let secret = SecretBytes(count: 32) { _ = bytes.copyBytes(to: $0) }
             guard secret.withUnsafeBytes({ sodium_is_zero($0.baseAddress!, 32) }) == 0 else { throw PSIError.zeroScalar }
@@ -131,7 +133,7 @@ struct MutualSuite: Sendable {
                             guard status == 0 else { throw PSIError.invalidInput }
                         }
                     }
-                case .x25519Elligator2:
+                case .x25519ELL2SHA512:
                     try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
                         var encoding = [UInt8]()
                         var u = [UInt8](repeating: 0, count: 32)
@@ -170,7 +172,7 @@ struct MutualSuite: Sendable {
                             guard elements[i].withUnsafeBytes({ $0[31] & 0x80 }) == 0 else {
                                 throw PSIError.invalidElementEncoding(index: i)
                             }
-                        case .x25519Elligator2:
+                        case .x25519ELL2SHA512:
                             try checkX25519(elements[i], index: i)
                             switch elements[i].withUnsafeBytes({ Curve25519.membership(of: $0.baseAddress!) }) {
                             case .primeOrderSubgroup: break
@@ -182,7 +184,7 @@ struct MutualSuite: Sendable {
                             Swift.withUnsafeMutableBytes(of: &out[i]) { q in
                                 switch suite {
                                 case .ristretto255SHA512: return crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
-                                case .x25519Elligator2: return crypto_scalarmult_curve25519(q.baseAddress!, n.baseAddress!, p.baseAddress!)
+                                case .x25519ELL2SHA512: return crypto_scalarmult_curve25519(q.baseAddress!, n.baseAddress!, p.baseAddress!)
                                 }
                             }
                         }
@@ -196,9 +198,8 @@ struct MutualSuite: Sendable {
 
     /// Checks received values that are only compared, never multiplied, in parallel.
     ///
-    /// x25519 values get the encoding checks only, not the subgroup check: every value the
-    /// receiver compares them with is in the prime-order subgroup (its own products of checked
-    /// values), so a value outside it can never match, and proving that would cost a ladder.
+    /// x25519 values get the encoding checks only: the subgroup check costs a ladder, and
+    /// ``reblind(_:secret:parallelism:progress:)`` makes it on every value that is multiplied.
     func check(_ elements: [BlindedElement], parallelism: Parallelism) throws {
         try forEachRange(count: elements.count, parallelism: parallelism) { range in
             for i in range {
@@ -206,7 +207,7 @@ struct MutualSuite: Sendable {
                 case .ristretto255SHA512:
                     if elements[i] == .zero { throw PSIError.identityElement(index: i) }
                     try elements[i].withUnsafeBytes { try checkRistretto255Encoding($0, index: i) }
-                case .x25519Elligator2:
+                case .x25519ELL2SHA512:
                     try checkX25519(elements[i], index: i)
                 }
             }
@@ -256,7 +257,7 @@ struct MutualSuite: Sendable {
             // A valid non-identity element times a non-zero scalar is never the identity in a
             // prime-order group, so the input itself was bad.
             return element == .zero ? .identityElement(index: index) : .invalidElementEncoding(index: index)
-        case .x25519Elligator2:
+        case .x25519ELL2SHA512:
             return .lowOrderElement(index: index)
         }
     }

@@ -393,6 +393,8 @@ extension PartyStateFile {
         func elements(peer: Bool) throws -> [BlindedElement] {
             var all = [BlindedElement]()
             try reader.forEachElementChunk(peer: peer, 1 << 16) { _, chunk in all += chunk }
+            // The stored peer set holds hashes (``ComparisonHash``), not points.
+            guard !peer else { return all }
             do { try MutualSuite(reader.metadata.suite).check(all, parallelism: .allCores) } catch let error as PSIError {
                 throw StateFileError.invalidStateFile(path: url.path, reason: "a stored element is not valid: \(error.localizedDescription)")
             }

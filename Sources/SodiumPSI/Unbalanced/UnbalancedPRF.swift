@@ -78,7 +78,7 @@ enum UnbalancedPRF {
                     defer { sodium_memzero(full.baseAddress!, outputByteCount) }
                     for i in range {
                         try inputs.withInput(i) { input in
-                            let issued = try OPRF.inputElement(input).multiplied(by: scalar)
+                            let issued = try OPRF.inputElement(input, mode: .base).multiplied(by: scalar)
                             switch mode {
                             case .intersection: OPRF.finalizeHash(input: input, element: issued, into: full.baseAddress!)
                             case .cardinalityOnly: cardinalityTag(issued, into: full.baseAddress!)

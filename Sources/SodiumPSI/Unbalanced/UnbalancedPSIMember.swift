@@ -72,7 +72,7 @@ public struct UnbalancedPSIMember: Sendable {
             var blinded = [GroupElement](repeating: .zero, count: items.count)
             try blinded.withUnsafeMutableBufferPointer { out in
                 try forEachRange(count: items.count, parallelism: parallelism) { range in
-                    for i in range { out[i] = try inputs.withInput(i) { try OPRF.inputElement($0) }.multiplied(by: r) }
+                    for i in range { out[i] = try inputs.withInput(i) { try OPRF.inputElement($0, mode: .base) }.multiplied(by: r) }
                 }
             }
             elements = blinded
@@ -147,7 +147,7 @@ public struct UnbalancedPSIMember: Sendable {
         switch context.answerMode {
         case .intersection:
             let inputs = UnbalancedPRF.Inputs(items, purpose: purpose).arrays
-            let batch = OPRF.BlindedBatch(blindedElements: request.blindedElements, blinds: secret)
+            let batch = OPRF.BlindedBatch(blindedElements: request.blindedElements, mode: .base, blinds: secret)
             let outputs: [[UInt8]]
             do {
                 outputs = try OPRF.finalize(inputs, batch: batch, evaluatedElements: evaluated, parallelism: parallelism)

@@ -1,9 +1,9 @@
 /*
- * Independent computation of the x25519-ELL2NU-SHA512 mutual-PSI known answers used by
+ * Independent computation of the x25519-ELL2-SHA512 mutual-PSI known answers used by
  * Tests/SodiumPSITests/X25519SuiteTests.swift, written directly against libsodium's C API
  * (no code shared with the Swift library).
  *
- *   cc -O2 -o /tmp/x25519_kat scripts/kat/x25519_ell2nu_sha512_kat.c -lsodium
+ *   cc -O2 -o /tmp/x25519_kat scripts/kat/x25519_ell2_sha512_kat.c -lsodium
  *   /tmp/x25519_kat PREFIX_HEX ITEM_HEX...
  *
  * PREFIX_HEX: the exact bytes hashed before every item (the Swift side's
@@ -12,7 +12,7 @@
  *
  * Item to point: u = u-coordinate of RFC 9380 encode_to_curve, suite
  * curve25519_XMD:SHA-512_ELL2_NU_, msg = PREFIX || ITEM,
- * DST = "SodiumPSI-V1-mutual-x25519-ELL2NU-SHA512": expand_message_xmd (SHA-512, 48 bytes)
+ * DST = "SodiumPSI-V2-mutual-x25519-ELL2-SHA512": expand_message_xmd (SHA-512, 48 bytes)
  * read as a big-endian integer mod p, Elligator 2, cofactor clearing. Here: 16 zero bytes and
  * those 48 bytes into crypto_core_ed25519_from_hash (which reads 64 bytes big-endian mod p),
  * then crypto_sign_ed25519_pk_to_curve25519.
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char DST[] = "SodiumPSI-V1-mutual-x25519-ELL2NU-SHA512";
+static const char DST[] = "SodiumPSI-V2-mutual-x25519-ELL2-SHA512";
 
 static void expand_message_xmd(unsigned char *out, size_t len, const unsigned char *msg, size_t mlen,
                                const char *dst) {
