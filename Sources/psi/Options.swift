@@ -14,6 +14,11 @@ extension PSISuite: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map { $0.description.lowercased() } }
     public var defaultValueDescription: String { description.lowercased() }
+
+    /// The `--suite` value; a retired suite's name is refused with the reason.
+    static func parse(_ name: String) throws -> PSISuite {
+        do { return try PSISuite(validatingName: name) } catch { throw ValidationError(error.localizedDescription) }
+    }
 }
 
 /// The kinds of identifier a list can hold.
@@ -125,7 +130,8 @@ struct AgreementOptions: ParsableArguments {
     @Option(name: .long, help: "What each side learns: \(MutualPSIOutcome.allValueStrings.joined(separator: ", ")).")
     var outcome: MutualPSIOutcome = .bothLearn
 
-    @Option(name: .long, help: "The suite both sides agreed on: ristretto255-sha512 (default) or x25519-ell2-sha512 (faster re-blinding; see Docs/threat-model.md).")
+    @Option(name: .long, help: "The suite both sides agreed on: ristretto255-sha512 (default) or x25519-ell2-sha512 (see Docs/threat-model.md for its speed and checks).",
+            transform: PSISuite.parse)
     var suite: PSISuite = .ristretto255SHA512
 
     @Option(name: .customLong("max-peer-items"),

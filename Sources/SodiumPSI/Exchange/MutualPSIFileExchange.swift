@@ -392,7 +392,7 @@ public enum MutualPSIFileExchange {
     private static func reportingElementErrors<T>(in url: URL, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as PSIError {
             switch error {
-            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?):
+            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?), .outsidePrimeOrderSubgroup(_?):
                 throw MessageFileError.wrapping(path: url.path, elementError: error)
             default: throw error
             }
