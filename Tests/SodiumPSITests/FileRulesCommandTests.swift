@@ -98,6 +98,13 @@ struct FileRulesCommandTests {
         let initiate = try PSICommand.run(Self.initiate + ["--state", "c.state", "--out", "1c.spsi", "--force"], in: banks.a)
         #expect(initiate.status == 73)
         #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("1c.spsi").path))
+        // A state folder nothing can be written to (root may write anywhere else): no message either,
+        // whether the work folder is there too or elsewhere.
+        for extra in [[], ["--work-dir", "."]] {
+            let result = try PSICommand.run(Self.initiate + ["--state", "/proc/a.state", "--out", "1p.spsi"] + extra, in: banks.a)
+            #expect(result.status == 73, "\(extra)")
+            #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("1p.spsi").path))
+        }
     }
 
     @Test("Killed at any moment, psi never leaves a message without its state, nor a partial file under a final name")
