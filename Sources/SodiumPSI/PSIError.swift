@@ -22,6 +22,10 @@ public enum PSIError: Error, Sendable, Equatable {
     case zeroValue(index: Int?)
     /// An x25519 value of low order: multiplying it gives the all-zero value.
     case lowOrderElement(index: Int?)
+    /// An x25519 value that is not the u-coordinate of a point of Curve25519's prime-order
+    /// subgroup: a point of the twist, or a curve point with a small-order component. Every
+    /// value an honest peer sends lies in that subgroup.
+    case outsidePrimeOrderSubgroup(index: Int?)
     /// The same element appears twice in a set received from the peer.
     case duplicateElement(index: Int, firstIndex: Int)
 
@@ -57,6 +61,10 @@ public enum PSIError: Error, Sendable, Equatable {
     case purposeMismatch(expected: String, found: String)
     /// A message was made under another cryptographic suite.
     case suiteMismatch(expected: String, found: String)
+    /// A suite this library no longer runs, by its id (the description says which and why).
+    case retiredSuite(id: UInt8)
+    /// A suite name that is neither a suite nor a retired one.
+    case unknownSuite(name: String, known: [String])
     /// A message belongs to another session.
     case sessionMismatch(expected: String, found: String)
     /// A message was made for another outcome (both learn, one learns, cardinality only).
@@ -93,6 +101,8 @@ extension PSIError: LocalizedError {
             return "scalar is zero; expected a non-zero scalar"
         case .scalarMultiplicationFailed:
             return "scalar multiplication produced the identity element"
+        case let .outsidePrimeOrderSubgroup(index):
+            return "element\(at(index)) is not in the prime-order subgroup of Curve25519 (a point of the twist, or with a small-order component); expected a blinded x25519 value"
         case let .duplicateElement(index, firstIndex):
             return "element at position \(index) repeats the element at position \(firstIndex); expected every element of the peer's set to be distinct"
         case .deriveKeyPairError:
@@ -119,6 +129,10 @@ extension PSIError: LocalizedError {
             return "message was made for purpose label digest \(found); expected \(expected) (both sides must agree on the purpose label)"
         case let .suiteMismatch(expected, found):
             return "message uses suite \(found); expected suite \(expected)"
+        case let .retiredSuite(id):
+            return "refused \(PSISuite.describeUnknown(id))"
+        case let .unknownSuite(name, known):
+            return "unknown suite '\(name)'; expected one of \(known.joined(separator: ", "))"
         case let .sessionMismatch(expected, found):
             return "message belongs to session \(found); expected session \(expected)"
         case let .outcomeMismatch(expected, found):

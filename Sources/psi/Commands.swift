@@ -29,7 +29,7 @@ struct Initiate: ParsableCommand {
                 list: listReader(input), configuration: agreement.configuration(), stateURL: url(state), messageURL: url(out),
                 replacingState: force)
             let summary = blinding.listSummary
-            report(summary)
+            report(summary, input)
             note("blinded \(blinding.inputSummary.distinct) distinct items; session \(blinding.context.sessionID); send \(out) to the responder")
             if output.json {
                 try printJSON(["step": "initiate", "session": blinding.context.sessionID.description,
@@ -77,7 +77,7 @@ struct Respond: ParsableCommand {
                     note("the initiator's set holds \(size) items (limit --max-peer-items \(configuration.maximumPeerSetSize))")
                 })
             let summary = blinding.listSummary
-            report(summary)
+            report(summary, input)
             let peerSetSize = blinding.peerSetSize ?? 0
             note("blinded \(blinding.inputSummary.distinct) distinct items and re-blinded \(peerSetSize) items; send \(outBlinded) and \(outReblinded) to the initiator")
             if output.json {

@@ -16,16 +16,17 @@ struct PSI: ParsableCommand {
         Both sides must use the same --purpose and --outcome.
 
         Unbalanced PSI (one hub, many members): psi hub keygen|setup|respond, psi member request|finish.
+        Check a list before any exchange: psi canonicalize (each value's canonical form or its error).
 
         Files: every file of one step must be a different file (64 otherwise). An existing state file
         is never replaced without --force (hub keygen: --rotate); message files are replaced.
 
         Exit codes: 0 success, 64 usage error (bad option, two options naming the same file),
-        65 bad input list, 66 input file missing or unreadable, 73 output cannot be created (missing or
+        65 bad input list (also: no valid value, too many invalid, wrong encoding), 66 input file missing or unreadable, 73 output cannot be created (missing or
         read-only folder, existing state or key), 74 I/O error while writing (disk full), 76 protocol,
         message-file or state-file error (refused file, wrong session, tampering, finished state), 1 other.
         """,
-        subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Sample.self,
+        subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Canonicalize.self, Sample.self,
                       HubCommand.self, MemberCommand.self]
     )
 }

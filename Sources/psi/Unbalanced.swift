@@ -123,7 +123,7 @@ struct HubSetup: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let (records, summary) = try readWholeList(input)
-            report(summary)
+            report(summary, input)
             let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), purpose: try PurposeLabel(purpose),
                                        parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
             let setup: UnbalancedSetup
@@ -236,7 +236,7 @@ struct MemberRequest: ParsableCommand {
         try runReportingErrors {
             try FilePaths.refuseExisting(url(state), replacing: force)
             let (records, summary) = try readWholeList(input)
-            report(summary)
+            report(summary, input)
             let member = try UnbalancedPSIFileExchange.request(
                 records: records, purpose: try PurposeLabel(purpose), setupURL: url(setup), stateURL: url(state), requestURL: url(out),
                 parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores, replacingState: force)

@@ -150,6 +150,18 @@ struct PSICommandTests {
         #expect(json["suite"] as? String == "x25519-ELL2-SHA512")
     }
 
+    @Test("--suite x25519-sha256, the retired suite, is refused with the reason")
+    func retiredSuite() throws {
+        let banks = try TwoBanks()
+        defer { banks.cleanUp() }
+        try "13800138000\n".write(to: banks.a.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        let run = try PSICommand.run(["initiate", "--input", "a.txt", "--kind", "phone", "--purpose", "p", "--suite", "x25519-sha256",
+                                      "--state", "a.state", "--out", "1.spsi"], in: banks.a)
+        #expect(run.status == 64)
+        #expect(run.stderr.contains(PSIError.retiredSuite(id: 2).localizedDescription))
+        #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("1.spsi").path))
+    }
+
     @Test("Matches are reported as the operator wrote them, with line numbers")
     func originalLines() throws {
         let banks = try TwoBanks()

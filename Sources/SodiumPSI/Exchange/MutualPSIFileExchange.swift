@@ -327,13 +327,9 @@ public enum MutualPSIFileExchange {
 
     /// The matches as CSV: a header, then `line,value,canonical` per match (RFC 4180 quoting).
     public static func matchesCSV(_ matches: [ListRecord]) -> String {
-        func field(_ text: String) -> String {
-            guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
-        var csv = "line,value,canonical\r\n"
+        var csv = CSVText.row(["line", "value", "canonical"])
         for match in matches {
-            csv += "\(match.lineNumber),\(field(match.original)),\(field(match.identifier.canonical))\r\n"
+            csv += CSVText.row([String(match.lineNumber), match.original, match.identifier.canonical])
         }
         return csv
     }
@@ -396,7 +392,7 @@ public enum MutualPSIFileExchange {
     private static func reportingElementErrors<T>(in url: URL, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as PSIError {
             switch error {
-            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?):
+            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?), .outsidePrimeOrderSubgroup(_?):
                 throw MessageFileError.wrapping(path: url.path, elementError: error)
             default: throw error
             }

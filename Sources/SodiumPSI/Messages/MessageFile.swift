@@ -305,7 +305,8 @@ extension MessageFileError {
     /// an error that names no element is returned as it is.
     static func wrapping(path: String, elementError error: PSIError) -> any Error {
         switch error {
-        case .identityElement(let index?), .invalidElementEncoding(let index?), .zeroValue(let index?), .lowOrderElement(let index?):
+        case .identityElement(let index?), .invalidElementEncoding(let index?), .zeroValue(let index?), .lowOrderElement(let index?),
+             .outsidePrimeOrderSubgroup(let index?):
             return MessageFileError.invalidElement(path: path, index: index, reason: error.localizedDescription)
         case .duplicateElement(let index, let first):
             return MessageFileError.duplicateElement(path: path, index: index, firstIndex: first)

@@ -92,9 +92,10 @@ public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConver
     /// ristretto255 with hash-to-group by RFC 9380 `expand_message_xmd`(SHA-512): a
     /// prime-order group, the default.
     case ristretto255SHA512 = 1
-    /// X25519 with items mapped onto the curve by Elligator 2 (`expand_message_xmd`(SHA-512),
-    /// libsodium's edwards25519 map, then the Montgomery u-coordinate), mutual PSI only: faster
-    /// re-blinding than ristretto255; see `Docs/threat-model.md` for what it gives up.
+    /// X25519 over the RFC 9380 map `curve25519_XMD:SHA-512_ELL2_NU_` (mutual PSI only):
+    /// every item maps into Curve25519's prime-order subgroup, and a received value that is to
+    /// be re-blinded is refused unless it lies there. See `Docs/protocol.md` for the
+    /// construction and `Docs/threat-model.md` for its cost against ristretto255.
     case x25519ELL2SHA512 = 3
 
     /// Suite 2, x25519-SHA256, mapped items to `SHA-256(…)` with the top bit cleared, so about
@@ -114,6 +115,34 @@ public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConver
     public init?(name: String) {
         guard let suite = Self.allCases.first(where: { $0.description.lowercased() == name.lowercased() }) else { return nil }
         self = suite
+    }
+
+    /// The suite with this name, in any case.
+    ///
+    /// - Throws: ``PSIError/retiredSuite(id:)`` for a retired suite's name, and
+    ///   ``PSIError/unknownSuite(name:known:)`` for any other unknown name.
+    public init(validatingName name: String) throws {
+        if let suite = PSISuite(name: name) {
+            self = suite
+            return
+        }
+        if let old = Self.retired.first(where: { $0.value.lowercased() == name.lowercased() }) {
+            throw PSIError.retiredSuite(id: old.key)
+        }
+        throw PSIError.unknownSuite(name: name, known: Self.allCases.map { $0.description.lowercased() })
+    }
+
+    /// Decodes the suite id (a state file's), refusing a retired one with why.
+    ///
+    /// - Throws: ``PSIError/retiredSuite(id:)``, or a `DecodingError` for an unknown id.
+    public init(from decoder: any Decoder) throws {
+        let id = try decoder.singleValueContainer().decode(UInt8.self)
+        if let suite = PSISuite(rawValue: id) {
+            self = suite
+            return
+        }
+        if Self.retired[id] != nil { throw PSIError.retiredSuite(id: id) }
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown suite \(id)"))
     }
 
     /// The suite's name.

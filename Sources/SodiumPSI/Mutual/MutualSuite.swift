@@ -4,7 +4,7 @@ internal import CSodium
 /// One value of a mutual-PSI message: a blinded or re-blinded item, 32 bytes.
 ///
 /// Its meaning depends on the exchange's suite: a ristretto255 element, or an X25519
-/// u-coordinate. Values received from a peer are checked by the suite before use (see
+/// u-coordinate of a point of Curve25519's prime-order subgroup. Values received from a peer are checked by the suite before use (see
 /// ``MutualPSIMessage``). Stored inline, so `[BlindedElement]` is one contiguous buffer.
 public struct BlindedElement: Hashable, Sendable, CustomStringConvertible {
     /// The size of every value.
@@ -65,11 +65,25 @@ struct MutualSuite: Sendable {
 
     /// ristretto255: hash to group by RFC 9380 under this DST.
     static let ristrettoDST = Array("SodiumPSI-V1-mutual-ristretto255-SHA512".utf8)
-    /// x25519: `expand_message_xmd`(SHA-512) under this tag to 64 bytes, libsodium's Elligator 2
-    /// map onto edwards25519 with the cofactor cleared (`crypto_core_ed25519_from_hash`), then
-    /// the Montgomery u-coordinate (`crypto_sign_ed25519_pk_to_curve25519`): every hashed item is
-    /// a point of the curve's prime-order subgroup, never of the twist.
+    /// x25519: RFC 9380 `curve25519_XMD:SHA-512_ELL2_NU_` under this DST (see
+    /// ``HashToGroup/curve25519U(for:into:)``): every hashed item is a point of the curve's
+    /// prime-order subgroup, never of the twist.
     static let x25519DST = Array("SodiumPSI-V2-mutual-x25519-ELL2-SHA512".utf8)
+
+    /// The bytes hashed before every item's encoding, in both suites. The one place the
+    /// hashed context is built; `scripts/kat/x25519_ell2_sha512_kat.c` takes these bytes
+    /// as its first argument.
+    static func messagePrefix(purpose: PurposeLabel) -> [UInt8] {
+        i2osp2(purpose.bytes.count) + purpose.bytes
+    }
+
+    /// The DST of the suite's hash.
+    var domainSeparationTag: [UInt8] {
+        switch suite {
+        case .ristretto255SHA512: return Self.ristrettoDST
+        case .x25519ELL2SHA512: return Self.x25519DST
+        }
+    }
 
     init(_ suite: PSISuite) { self.suite = suite }
 
@@ -99,13 +113,12 @@ struct MutualSuite: Sendable {
     func blind(_ items: [Identifier], purpose: PurposeLabel, secret: SecretBytes, parallelism: Parallelism,
                progress: ProgressHandler? = nil) throws -> [BlindedElement] {
         let report = progress.map { (step: "blinding own items", handler: $0) }
-        let prefix = i2osp2(purpose.bytes.count) + purpose.bytes
+        let hasher = HashToGroup(domainSeparationTag: domainSeparationTag, messagePrefix: Self.messagePrefix(purpose: purpose))
         var result = [BlindedElement](repeating: .zero, count: items.count)
         try secret.withUnsafeBytes { n in
             try result.withUnsafeMutableBufferPointer { out in
                 switch suite {
                 case .ristretto255SHA512:
-                    let hasher = HashToGroup(domainSeparationTag: Self.ristrettoDST, messagePrefix: prefix)
                     try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
                         var encoding = [UInt8]()
                         for i in range {
@@ -121,24 +134,17 @@ struct MutualSuite: Sendable {
                         }
                     }
                 case .x25519ELL2SHA512:
-                    let hasher = HashToGroup(domainSeparationTag: Self.x25519DST, messagePrefix: prefix)
                     try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
-                        var uniform = [UInt8](repeating: 0, count: HashToGroup.hashBytes)
-                        var edwards = [UInt8](repeating: 0, count: 32)
-                        var u = [UInt8](repeating: 0, count: 32)
                         var encoding = [UInt8]()
+                        var u = [UInt8](repeating: 0, count: 32)
                         for i in range {
                             items[i].writePSIEncoding(into: &encoding)
-                            encoding.withUnsafeBytes { message in
-                                uniform.withUnsafeMutableBytes { hasher.expandMessage(message, into: $0) }
-                            }
-                            // Both succeed for every input but the (negligible) identity.
-                            guard crypto_core_ed25519_from_hash(&edwards, uniform) == 0,
-                                  crypto_sign_ed25519_pk_to_curve25519(&u, edwards) == 0 else { throw PSIError.invalidInput }
+                            // Only an item that maps to a small-order point fails (probability 2^-250).
+                            guard encoding.withUnsafeBytes({ hasher.curve25519U(for: $0, into: &u) }) else { throw PSIError.invalidInput }
                             let status = Swift.withUnsafeMutableBytes(of: &out[i]) {
                                 crypto_scalarmult_curve25519($0.baseAddress!, n.baseAddress!, u)
                             }
-                            // Only an item that hashed to a low-order point fails (negligible).
+                            // A clamped secret never maps a point of order ℓ to zero.
                             guard status == 0 else { throw PSIError.invalidInput }
                         }
                     }
@@ -148,8 +154,10 @@ struct MutualSuite: Sendable {
         return result
     }
 
-    /// `secret · e` for each received element, in parallel. The multiplication decodes every
-    /// element, so it also checks it: a bad one is reported with its position.
+    /// `secret · e` for each received element, in parallel, each checked first: a bad one is
+    /// reported with its position. ristretto255's multiplication decodes (and so checks) the
+    /// element; an x25519 value costs one more ladder to prove it lies in the prime-order
+    /// subgroup (``Curve25519/membership(of:)``).
     func reblind(_ elements: [BlindedElement], secret: SecretBytes, parallelism: Parallelism,
                  progress: ProgressHandler? = nil) throws -> [BlindedElement] {
         var result = [BlindedElement](repeating: .zero, count: elements.count)
@@ -166,6 +174,11 @@ struct MutualSuite: Sendable {
                             }
                         case .x25519ELL2SHA512:
                             try checkX25519(elements[i], index: i)
+                            switch elements[i].withUnsafeBytes({ Curve25519.membership(of: $0.baseAddress!) }) {
+                            case .primeOrderSubgroup: break
+                            case .lowOrder: throw PSIError.lowOrderElement(index: i)
+                            case .outside: throw PSIError.outsidePrimeOrderSubgroup(index: i)
+                            }
                         }
                         let status = elements[i].withUnsafeBytes { p in
                             Swift.withUnsafeMutableBytes(of: &out[i]) { q in
@@ -184,6 +197,9 @@ struct MutualSuite: Sendable {
     }
 
     /// Checks received values that are only compared, never multiplied, in parallel.
+    ///
+    /// x25519 values get the encoding checks only: the subgroup check costs a ladder, and
+    /// ``reblind(_:secret:parallelism:progress:)`` makes it on every value that is multiplied.
     func check(_ elements: [BlindedElement], parallelism: Parallelism) throws {
         try forEachRange(count: elements.count, parallelism: parallelism) { range in
             for i in range {
@@ -222,6 +238,7 @@ struct MutualSuite: Sendable {
 
     /// X25519 is defined for every u, but the values this library sends are always canonical
     /// (below p = 2^255 − 19) and never zero; anything else did not come from an honest peer.
+    /// The cheap checks; ``reblind(_:secret:parallelism:progress:)`` adds the subgroup check.
     private func checkX25519(_ element: BlindedElement, index: Int) throws {
         try checkNotZero(element, index: index)
         let canonical = element.withUnsafeBytes { b -> Bool in

@@ -111,7 +111,9 @@ enum PartyStateFile {
             let path = url.path
             func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: path, reason: reason) }
             container = try SecretContainer.Reader(url: url, content: role.content, invalid: invalid, expectedOwner: expectedOwner)
-            do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(container.description)) } catch {
+            do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(container.description)) } catch let error as PSIError {
+                throw invalid(error.localizedDescription)  // a retired suite, with why
+            } catch {
                 throw invalid("the state description cannot be decoded")
             }
             let m = metadata
