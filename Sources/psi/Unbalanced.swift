@@ -102,9 +102,16 @@ struct HubSetup: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        try validatePurpose(purpose)
         if !SetupEncoding.tagByteCountRange.contains(tagBytes) { throw ValidationError("--tag-bytes must be 8 to 32") }
-        if Self.parseRate(fpRate) == nil { throw ValidationError("--fp-rate must be a number such as 1e-6 or a power of two such as 2^-20") }
+        guard let rate = Self.parseRate(fpRate) else {
+            throw ValidationError("--fp-rate must be a number such as 1e-6 or a power of two such as 2^-20")
+        }
+        do { try SetupEncoding.bloomFilter(falsePositiveRate: rate).validate() } catch {
+            throw ValidationError("--fp-rate \(fpRate): \(error.localizedDescription)")
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requireDistinctPaths([("--key", key), ("--input", input.input), ("--delta-of", deltaOf), ("--out", out)])
     }
 
     /// `2^-20`, `1e-6` or `0.000001`.
@@ -116,7 +123,7 @@ struct HubSetup: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let (records, summary) = try readWholeList(input)
-            report(summary)
+            report(summary, input)
             let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), purpose: try PurposeLabel(purpose),
                                        parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
             let setup: UnbalancedSetup
@@ -136,7 +143,7 @@ struct HubSetup: ParsableCommand {
                 try printJSON(["step": setup.isDelta ? "hub-delta" : "hub-setup", "setup_id": setup.setupID.description,
                                "key_id": setup.keyID.description, "answer": setup.answerMode.description, "items": setup.itemCount,
                                "encoding": setup.encoding.description, "file_bytes": setup.fileByteCount, "bytes_per_item": perItem,
-                               "false_positive_rate": setup.encoding.falsePositiveRate(itemCount: setup.itemCount),
+                               "false_positive_rate": setup.falsePositiveRate,
                                "input": summary.json, "setup": out])
             }
         }
@@ -170,8 +177,10 @@ struct HubRespond: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        try validatePurpose(purpose)
         if maxRequestItems < 1 { throw ValidationError("--max-request-items must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requireDistinctPaths([("--key", key), ("--request", request), ("--out", out)])
     }
 
     func run() throws {
@@ -205,7 +214,7 @@ struct MemberRequest: ParsableCommand {
     @Option(name: .long, help: "The hub's published setup (its key and answer mode are used).")
     var setup: String
 
-    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it; an existing one is refused unless --force).")
     var state: String
 
     @Option(name: .long, help: "The request file to send to the hub.")
@@ -214,13 +223,23 @@ struct MemberRequest: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Flag(name: .long, help: "Replace an existing state file (its query is lost). Without it an existing state file is refused.")
+    var force = false
+
+    func validate() throws {
+        try validatePurpose(purpose)
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requireDistinctPaths([("--input", input.input), ("--setup", setup), ("--state", state), ("--out", out)])
+    }
+
     func run() throws {
         try runReportingErrors {
+            try FilePaths.refuseExisting(url(state), replacing: force)
             let (records, summary) = try readWholeList(input)
-            report(summary)
+            report(summary, input)
             let member = try UnbalancedPSIFileExchange.request(
                 records: records, purpose: try PurposeLabel(purpose), setupURL: url(setup), stateURL: url(state), requestURL: url(out),
-                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores, replacingState: force)
             note("blinded \(member.items.count) distinct items for key \(member.context.keyID) (\(member.context.answerMode)); session \(member.context.sessionID); send \(out) to the hub")
             if output.json {
                 try printJSON(["step": "member-request", "session": member.context.sessionID.description, "key_id": member.context.keyID.description,
@@ -256,6 +275,12 @@ struct MemberFinish: ParsableCommand {
 
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requireDistinctPaths([("--state", state), ("--setup", setup)] + delta.map { ("--delta", $0) }
+                                 + [("--response", response), ("--output", matchesPath)])
+    }
 
     func run() throws {
         try runReportingErrors {

@@ -20,12 +20,14 @@ struct PSICommand {
         let stderr: String
     }
 
+    /// Runs `psi` (or another `program`, with extra environment variables) in `folder`.
     @discardableResult
-    static func run(_ arguments: [String], in folder: URL) throws -> Result {
+    static func run(_ arguments: [String], in folder: URL, program: URL = executable, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
         process.currentDirectoryURL = folder
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -202,7 +204,7 @@ struct PSICommandTests {
         try expectSuccess(PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: banks.a.appendingPathComponent("a.state").path)
-        let result = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "1.spsi"], in: banks.a)
+        let result = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "2b.spsi"], in: banks.a)
         #expect(result.status == 76)
         #expect(result.stderr.contains("permissions 644"))
     }

@@ -80,7 +80,8 @@ public struct HashToGroup: Sendable {
         }
     }
 
-    /// Hot-path form of ``expandMessage(_:length:)``: `output.count` bytes (1...16320) into `output`.
+    /// Hot-path form of ``expandMessage(_:length:)``: `output.count` bytes (1...16320) into `output`,
+    /// keeping no copy: the scratch blocks are wiped, and libsodium wipes the hash states it finalises.
     func expandMessage(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         let length = output.count
         let blocks = (length + Self.hashBytes - 1) / Self.hashBytes
@@ -115,6 +116,8 @@ public struct HashToGroup: Sendable {
                 let count = min(Self.hashBytes, length - start)
                 (output.baseAddress! + start).copyMemory(from: previous, byteCount: count)
             }
+            // The blocks determine the output, which may be a secret (DeriveKeyPair).
+            sodium_memzero(b0, 3 * Self.hashBytes + 3)
         }
     }
 }

@@ -93,17 +93,28 @@ public enum OPRF {
             guard info.count <= OPRF.maximumInputLength else {
                 throw PSIError.inputTooLong(what: "key info", length: info.count, maximum: OPRF.maximumInputLength)
             }
-            var deriveInput = Array(seed) + i2osp2(info.count) + Array(info)
-            defer { sodium_memzero(&deriveInput, deriveInput.count) }
             let expander = HashToGroup(domainSeparationTag: mode.parameters.deriveKeyPairDST)
-            for counter in 0...255 {
-                var uniform = expander.expandMessage(deriveInput + [UInt8(counter)], length: 64)
-                defer { sodium_memzero(&uniform, uniform.count) }
-                if let scalar = Scalar.reducing(wide: uniform) {
-                    return try PrivateKey(scalar: scalar)
+            // seed || I2OSP(len(info), 2) || info || counter, built once in place and wiped, so
+            // that no copy of the seed outlives the call (Swift arrays are not wiped).
+            let inputCount = 32 + 2 + info.count + 1
+            let scalar = withUnsafeTemporaryAllocation(byteCount: inputCount, alignment: 16) { input -> Scalar? in
+                defer { sodium_memzero(input.baseAddress!, input.count) }
+                _ = seed.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: input[0..<32]))
+                input[32] = UInt8(info.count >> 8)
+                input[33] = UInt8(info.count & 0xff)
+                _ = info.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: input[34..<(34 + info.count)]))
+                return withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { uniform -> Scalar? in
+                    defer { sodium_memzero(uniform.baseAddress!, uniform.count) }
+                    for counter in 0...255 {
+                        input[inputCount - 1] = UInt8(counter)
+                        expander.expandMessage(UnsafeRawBufferPointer(input), into: uniform)
+                        if let scalar = Scalar.reducing(wide: uniform.baseAddress!) { return scalar }
+                    }
+                    return nil
                 }
             }
-            throw PSIError.deriveKeyPairError
+            guard let scalar else { throw PSIError.deriveKeyPairError }
+            return try PrivateKey(scalar: scalar)
         }
     }
 

@@ -128,6 +128,16 @@ public struct UnbalancedSetup: Sendable {
     /// Where it was read from, for error messages.
     let origin: String
 
+    /// A member item outside the list matches with about this probability: for tags
+    /// `n / 2^(8·t)`, for a filter the rate of its actual bits (``BloomFilter/falsePositiveRateFromFill``),
+    /// whatever `n` it states.
+    public var falsePositiveRate: Double {
+        switch body {
+        case .tags: return encoding.falsePositiveRate(itemCount: itemCount)
+        case .filter(let filter): return filter.falsePositiveRateFromFill
+        }
+    }
+
     init(isDelta: Bool, setupID: SessionID, keyID: HubKeyID, purposeDigest: [UInt8], answerMode: UnbalancedAnswerMode,
          encoding: SetupEncoding, itemCount: Int, body: Body, origin: String) {
         self.isDelta = isDelta
@@ -278,7 +288,8 @@ public struct UnbalancedSetupLookup: Sendable {
     /// List items in the setup and its deltas.
     public let itemCount: Int
     /// A member item outside the list matches with at most about this probability (the sum
-    /// over the setup and its deltas).
+    /// over the setup and its deltas of ``UnbalancedSetup/falsePositiveRate``: a filter's from
+    /// its actual bits).
     public let falsePositiveRate: Double
 
     private let tagByteCount: Int
@@ -330,7 +341,7 @@ public struct UnbalancedSetupLookup: Sendable {
         purposeDigest = setup.purposeDigest
         answerMode = setup.answerMode
         itemCount = all.reduce(0) { $0 + $1.itemCount }
-        falsePositiveRate = all.reduce(0) { $0 + $1.encoding.falsePositiveRate(itemCount: $1.itemCount) }
+        falsePositiveRate = all.reduce(0) { $0 + $1.falsePositiveRate }
         origin = setup.origin
         var tags = Set<Tag>()
         var filters = [BloomFilter]()
