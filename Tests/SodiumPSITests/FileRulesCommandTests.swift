@@ -184,7 +184,10 @@ struct FileRulesCommandTests {
         #expect(readOnly.status == 73)
         let noStateFolder = try PSICommand.run(Self.initiate + ["--state", "gone/a.state", "--out", "1.spsi"], in: banks.a)
         #expect(noStateFolder.status == 73)
-        // Writes fail (no file may grow: ulimit -f 0, as a full disk would): 74.
+        // Writes fail (no file may grow: ulimit -f 0, as a full disk would): 74. ThreadSanitizer's
+        // runtime cannot start under a file-size limit; there (only) the probe fails and the check is skipped.
+        let probe = try runShell("trap '' XFSZ; ulimit -f 0; \"$PSI\" --help >/dev/null 2>&1", in: banks.a)
+        guard probe.status == 0 else { return }
         let full = try runShell("trap '' XFSZ; ulimit -f 0; \"$PSI\" initiate --kind phone --input list.txt --purpose p --state a.state --out 1.spsi",
                                 in: banks.a)
         #expect(full.status == 74, "\(full.stderr)")
