@@ -36,6 +36,27 @@ struct PhoneNumberTests {
         ("0044 20 7946 0958", .success("+442079460958")),
         ("+852 9123 4567", .success("+85291234567")),
         ("+886 912 345 678", .success("+886912345678")),
+        // "(0)": the trunk prefix noted in an international number is not part of it.
+        ("+886 (0)912 345 678", .success("+886912345678")),
+        ("+44 (0)20 7946 0958", .success("+442079460958")),
+        ("0044 (0)20 7946 0958", .success("+442079460958")),
+        ("+44 ( 0 ) 20 7946 0958", .success("+442079460958")),
+        ("＋４４（０）２０ ７９４６ ０９５８", .success("+442079460958")),  // full-width, folded by NFKC first
+        ("+44 (0)(0)20 7946 0958", .success("+4402079460958")),  // only the first (0)
+        ("+44 (00)20 7946 0958", .success("+44002079460958")),  // not "(0)"
+        ("+44 20 (0)7946 0958", .success("+442079460958")),
+        ("+(0)44 20 7946 0958", .failure(.invalidCountryCode)),  // no country-code digit before it
+        ("(0)20 8888 1234", .success("+862088881234")),  // national: 0 is the trunk prefix anyway
+        ("+86 (0)20 8888 1234", .success("+862088881234")),
+        // Mainland 400 and 800 service numbers: the same with or without +86.
+        ("400-820-8820", .success("+864008208820")),
+        ("+86 400 820 8820", .success("+864008208820")),
+        ("0086 400-820-8820", .success("+864008208820")),
+        ("0400 820 8820", .success("+864008208820")),
+        ("800-810-8888", .success("+868008108888")),
+        ("400-820-882", .failure(.tooShort(digits: 9, minimum: 10))),
+        ("400-820-88201", .failure(.tooLong(digits: 11, maximum: 10))),
+        ("+86 400 820 88201", .failure(.tooLong(digits: 11, maximum: 10))),
         // Invalid, with the reason.
         ("", .failure(.empty)),
         ("   ", .failure(.empty)),
@@ -164,14 +185,99 @@ struct KindTests {
         #expect(throws: IdentifierError.empty) { try Identifier.plain(" \n ") }
     }
 
-    @Test("ASCII values take a fast path that trims and normalises exactly as Foundation does",
-          arguments: [" abc ", "\t\u{0B}\u{0C}a b\r\n", "x", "  +86 138 0013 8000\n", "\u{0B}", "\r\n", "a\tb", "~!@#$%^&*()_+"])
+    @Test("ASCII values take a fast path that trims, normalises and case-maps exactly as the general path does",
+          arguments: [" abc ", "\t\u{0B}\u{0C}a b\r\n", "x", "  +86 138 0013 8000\n", "\u{0B}", "\r\n", "~!@#$%^&*()_+", "MiXeD Case Z@[`{"])
     func asciiFastPath(value: String) throws {
-        let expected = value.precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
-        if expected.isEmpty {
+        let trimmed = String(trimmingWhiteSpace(value.precomposedStringWithCanonicalMapping))
+        #expect(trimmed == value.trimmingCharacters(in: .whitespacesAndNewlines))
+        if trimmed.isEmpty {
             #expect(throws: IdentifierError.empty) { try Identifier.plain(value) }
         } else {
-            #expect(try Identifier.plain(value).canonical == expected)
+            #expect(try Identifier.plain(value).canonical == trimmed)
+            #expect(try Identifier.plain(value, caseInsensitive: true).canonical == Identifier.caseMapped(trimmed))
         }
+    }
+}
+
+@Suite("Canonicalisation rules as Docs/protocol.md states them")
+struct CanonicalisationRuleTests {
+    /// The code points with the Unicode White_Space property (Unicode 15), as the docs list them.
+    static let whiteSpace: [UInt32] = Array(0x09...0x0D) + [0x20, 0x85, 0xA0, 0x1680] + Array(0x2000...0x200A)
+        + [0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
+
+    @Test("White space is exactly the White_Space property: trimmed from plain identifiers, dropped from phone numbers; U+FEFF and U+200B are not white space")
+    func whiteSpace() throws {
+        for value in Self.whiteSpace {
+            let space = String(UnicodeScalar(value)!)
+            #expect(UnicodeScalar(value)!.properties.isWhitespace)
+            #expect(try Identifier.plain(space + "ab" + space).canonical == "ab", "U+\(String(value, radix: 16))")
+            #expect(try Identifier.phoneNumber("138" + space + "0013" + space + "8000").canonical == "+8613800138000")
+        }
+        let others = (0...0x3000).filter { !Self.whiteSpace.contains($0) }.compactMap(UnicodeScalar.init)
+        #expect(!others.contains { $0.properties.isWhitespace })
+        // U+FEFF (and the zero-width space) are kept by plain identifiers, as any other character.
+        #expect(try Identifier.plain("\u{FEFF}ab").canonical == "\u{FEFF}ab")
+        #expect(try Identifier.plain("ab\u{200B}").canonical == "ab\u{200B}")
+    }
+
+    @Test("Phone separators: exactly - . ( ) U+2010–U+2015 U+2212 U+FEFF and white space, after NFKC (which folds the full-width, small, superscript and vertical forms into them)")
+    func phoneSeparators() throws {
+        let dropped: [UInt32] = [0x2D, 0x2E, 0x28, 0x29] + Array(0x2010...0x2015) + [0x2212, 0xFEFF]
+        // Every code point whose NFKC form is made of separators only (computed over all of Unicode).
+        let folded: [UInt32] = [0x2024, 0x2025, 0x2026, 0x207B, 0x207D, 0x207E, 0x208B, 0x208D, 0x208E, 0xFE19, 0xFE30, 0xFE31,
+                                0xFE32, 0xFE35, 0xFE36, 0xFE52, 0xFE58, 0xFE59, 0xFE5A, 0xFE63, 0xFF08, 0xFF09, 0xFF0D, 0xFF0E]
+        for value in dropped + folded {
+            let separator = String(UnicodeScalar(value)!)
+            #expect(try Identifier.phoneNumber("138" + separator + "0013" + separator + "8000").canonical == "+8613800138000",
+                    "U+\(String(value, radix: 16))")
+        }
+        // Look-alikes that are not separators.
+        let refused: [(UInt32, IdentifierError)] = [(0x00AD, .invalidCharacter), (0x2016, .invalidCharacter), (0x200B, .invalidCharacter),
+                                                    (0x2043, .invalidCharacter), (0x2F, .invalidCharacter), (0x5F, .invalidCharacter),
+                                                    (0x7E, .invalidCharacter), (0x30FC, .containsLetters), (0x00, .invalidCharacter)]
+        for (value, error) in refused {
+            #expect(throws: error) { try Identifier.phoneNumber("138" + String(UnicodeScalar(value)!) + "00138000") }
+        }
+        // Each of the forms NFKC folds into "+" starts an international number.
+        for plus: UInt32 in [0x2B, 0x207A, 0x208A, 0xFB29, 0xFE62, 0xFF0B] {
+            #expect(try Identifier.phoneNumber(String(UnicodeScalar(plus)!) + "44 20 7946 0958").canonical == "+442079460958")
+        }
+    }
+
+    @Test("Case-insensitive: NFC, then full upper-case, then full lower-case mapping, then NFC; Greek final sigma folds to σ")
+    func caseMapping() throws {
+        func folded(_ text: String) throws -> String { try Identifier.plain(text, caseInsensitive: true).canonical }
+        // Σ always maps to σ, so a final ς and a capital Σ match.
+        #expect(try folded("ΟΔΟΣ") == "οδοσ")
+        #expect(try folded("οδος") == "οδοσ")
+        #expect(try folded("Οδός") == "οδόσ")
+        #expect(try folded("ΟΔΌΣ") == "οδόσ")
+        // Lower-casing alone would keep these apart.
+        #expect(try folded("Straße") == "strasse" && folded("STRASSE") == "strasse")
+        #expect(try folded("ﬁle") == "file")
+        #expect(try folded("ſ") == "s")
+        // Full mappings (SpecialCasing), no language rules: İ becomes i and a combining dot.
+        #expect(try folded("İ") == "i\u{307}")
+        #expect(try folded("ı") == "i")
+        // NFC before and after: a decomposed Å and the Ångström sign both give U+00E5.
+        #expect(try folded("A\u{30A}") == "\u{E5}" && folded("\u{212B}") == "\u{E5}")
+        #expect(try folded("ᾳ") == "αι")
+        // Case kept without the flag.
+        #expect(try Identifier.plain("ΟΔΟΣ").canonical == "ΟΔΟΣ")
+        // Canonical forms are fixed points.
+        for text in ["ΟΔΟΣ", "Straße", "İstanbul", "ΐ", "ǅ", "ᾼ", "ŉ", "Ǉ", "Cherokee ᏸ Ꭰ"] {
+            let once = try folded(text)
+            #expect(try folded(once) == once, "\(text)")
+        }
+    }
+
+    @Test("Control characters are refused in plain identifiers (after trimming), in both paths")
+    func controlCharacters() throws {
+        for value in ["a\u{0}b", "a\tb", "\u{1}", "x\u{7F}", "é\u{9F}", "中\u{0}", "a\u{85}b", "\u{1B}[31m"] {
+            #expect(throws: IdentifierError.controlCharacter, "\(Array(value.unicodeScalars))") { try Identifier.plain(value) }
+        }
+        // Trailing white-space controls are trimmed, not refused.
+        #expect(try Identifier.plain("é\u{85}\t").canonical == "é")
+        #expect(try Identifier.plain("ab\r\n").canonical == "ab")
     }
 }

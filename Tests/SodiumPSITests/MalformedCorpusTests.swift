@@ -22,6 +22,9 @@ struct MalformedCorpusTests {
         return sign(bytes + [UInt8](repeating: 0, count: 96), by: TestParties.a)
     }
 
+    /// The trailer recomputed and signed by the file's sender (see ``resigned(_:)``).
+    static func redigest(_ bytes: [UInt8]) -> [UInt8] { resigned(bytes) }
+
     /// The trailer recomputed: the digest of everything before it, and (unless `by` is nil,
     /// when the old signature stays and no longer verifies) a signature of it.
     static func sign(_ bytes: [UInt8], by signer: PartyIdentity?) -> [UInt8] {
@@ -58,7 +61,7 @@ struct MalformedCorpusTests {
         edit("version-1", { $0[9] = 1 }, { .unsupportedVersion(path: $0, found: 1, supported: 2) })
         edit("version-3", { $0[9] = 3 }, { .unsupportedVersion(path: $0, found: 3, supported: 2) })
         edit("suite-unknown", { $0[10] = 0xee }, { .suiteMismatch(path: $0, found: "unknown suite 238", expected: "ristretto255-SHA512") })
-        edit("suite-x25519", { $0[10] = 2 }, { .suiteMismatch(path: $0, found: "x25519-SHA256", expected: "ristretto255-SHA512") })
+        edit("suite-x25519", { $0[10] = 2 }, { .suiteMismatch(path: $0, found: PSISuite.describeUnknown(2), expected: "ristretto255-SHA512") })
         edit("protocol-unbalanced", { $0[11] = 2 }, { .protocolMismatch(path: $0, found: "unbalanced", expected: "mutual") })
         edit("protocol-unknown", { $0[11] = 9 }, { .protocolMismatch(path: $0, found: "unknown protocol 9", expected: "mutual") })
         edit("kind-step-3", { $0[12] = 3 }, {
@@ -103,7 +106,7 @@ struct MalformedCorpusTests {
             .wrongRecipient(path: $0, found: "any reader", expected: TestParties.b.publicKey.fingerprint) })
         edit("count-larger-than-file", { $0[155] = 7 }, { .truncated(path: $0, length: length, expected: length + 32) })
         edit("count-smaller-than-file", { $0[155] = 5 }, { .trailingBytes(path: $0, length: length, expected: length - 32) })
-        edit("count-huge", { $0[148] = 0x40; $0[155] = 0 }, { .truncated(path: $0, length: length, expected: Int.max) })
+        edit("count-huge", { $0[148] = 0x40; $0[155] = 0 }, { .countTooLarge(path: $0, count: 1 << 62, elementSize: 32, length: length) })
         edit("count-2-to-40", { $0[150] = 1; $0[155] = 0 }, { .truncated(path: $0, length: length, expected: 156 + (1 << 40) * 32 + 96) })
         let sender = TestParties.a.publicKey.fingerprint
         list.append(("session-altered-digest-recomputed", Self.sign({ var b = good; b[60] ^= 0x10; return b }(), by: nil), {

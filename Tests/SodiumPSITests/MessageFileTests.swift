@@ -275,7 +275,7 @@ struct MessageFileTests {
             try f.read(f.tampered { $0[150] = 1; $0[155] = 0 })
         }
         // A count so large the length overflows.
-        #expect(throws: MessageFileError.truncated(path: p, length: good, expected: Int.max)) {
+        #expect(throws: MessageFileError.countTooLarge(path: p, count: UInt64.max, elementSize: 32, length: good)) {
             try f.read(f.tampered { for i in 148..<156 { $0[i] = 0xff } })
         }
         // An extension block the file has no room for.

@@ -20,12 +20,14 @@ struct PSICommand {
         let stderr: String
     }
 
+    /// Runs `psi` (or another `program`, with extra environment variables) in `folder`.
     @discardableResult
-    static func run(_ arguments: [String], in folder: URL) throws -> Result {
+    static func run(_ arguments: [String], in folder: URL, program: URL = executable, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
         process.currentDirectoryURL = folder
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -71,11 +73,35 @@ struct TwoBanks {
         ["--identity", "bank.identity", "--peers", "peers.json", "--peer", side == a ? "Bank B" : "Bank A"]
     }
 
-    /// Runs `psi` in a bank's folder; the mutual steps get the bank's identity and peer options.
+    /// Gives a folder an identity (`bank.identity`) and a peers file listing `peer` (`peers.json`).
+    static func equip(_ folder: URL, identity: PartyIdentity, peer: (name: String, key: PartyPublicKey)) throws {
+        try identity.save(to: folder.appendingPathComponent("bank.identity"), replacing: true)
+        try peersFile([peer]).write(to: folder.appendingPathComponent("peers.json"))
+    }
+
+    /// The identity and trust options of a step run in a bank's folder: the mutual steps name
+    /// the other bank as peer; the hub and member steps treat the other bank as member or hub.
+    func options(_ arguments: [String], in side: URL) -> [String] {
+        let other = side == a ? "Bank B" : "Bank A"
+        switch arguments.prefix(2).joined(separator: " ") {
+        case let step where ["initiate", "respond", "finish"].contains(String(step.split(separator: " ").first ?? "")):
+            return parties(side)
+        case "hub setup": return ["--identity", "bank.identity"]
+        case "hub respond": return ["--identity", "bank.identity", "--peers", "peers.json"]
+        case "member request", "member finish": return ["--identity", "bank.identity", "--peers", "peers.json", "--hub", other]
+        default: return []
+        }
+    }
+
+    /// Runs `psi` in a bank's folder with the step's identity and trust options.
     @discardableResult
     func run(_ arguments: [String], in side: URL) throws -> PSICommand.Result {
-        let step = arguments.first ?? ""
-        return try PSICommand.run(arguments + (["initiate", "respond", "finish"].contains(step) ? parties(side) : []), in: side)
+        try PSICommand.run(arguments + options(arguments, in: side), in: side)
+    }
+
+    /// The step's options for a shell command line.
+    func shellOptions(_ step: String, in side: URL) -> String {
+        options(step.split(separator: " ").map(String.init), in: side).map { "'\($0)'" }.joined(separator: " ")
     }
 
     func transfer(_ name: String, from: URL, to: URL) throws {
@@ -163,17 +189,29 @@ struct PSICommandTests {
         #expect(try fileMode(banks.a.appendingPathComponent("a.state")) == 0o600)
     }
 
-    @Test("--suite x25519-sha256 runs the whole exchange; inspect shows the suite")
+    @Test("--suite x25519-ell2-sha512 runs the whole exchange; inspect shows the suite")
     func x25519Suite() throws {
         let banks = try TwoBanks()
         defer { banks.cleanUp() }
         let (listA, listB, expected) = Self.phoneLists(seed: 9, sizeA: 120, sizeB: 90, shared: 30)
-        _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn, extra: ["--suite", "x25519-sha256"])
+        _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn, extra: ["--suite", "x25519-ell2-sha512"])
         #expect(try banks.matches(banks.a) == expected)
         #expect(try banks.matches(banks.b) == expected)
         let inspect = try banks.run(["inspect", "1.spsi", "--json"], in: banks.b)
         let json = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as! [String: Any]
-        #expect(json["suite"] as? String == "x25519-SHA256")
+        #expect(json["suite"] as? String == "x25519-ELL2-SHA512")
+    }
+
+    @Test("--suite x25519-sha256, the retired suite, is refused with the reason")
+    func retiredSuite() throws {
+        let banks = try TwoBanks()
+        defer { banks.cleanUp() }
+        try "13800138000\n".write(to: banks.a.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        let run = try PSICommand.run(["initiate", "--input", "a.txt", "--kind", "phone", "--purpose", "p", "--suite", "x25519-sha256",
+                                      "--state", "a.state", "--out", "1.spsi"], in: banks.a)
+        #expect(run.status == 64)
+        #expect(run.stderr.contains(PSIError.retiredSuite(id: 2).localizedDescription))
+        #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("1.spsi").path))
     }
 
     @Test("Matches are reported as the operator wrote them, with line numbers")
@@ -218,7 +256,7 @@ struct PSICommandTests {
         try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: banks.a.appendingPathComponent("a.state").path)
-        let result = try banks.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "1.spsi"], in: banks.a)
+        let result = try banks.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "2b.spsi"], in: banks.a)
         #expect(result.status == 76)
         #expect(result.stderr.contains("permissions 644"))
     }
@@ -312,7 +350,7 @@ struct TrustCommandTests {
         let shown = try PSICommand.run(["identity", "show", "--identity", "me.identity"], in: dir)
         #expect(shown.stdout == "public key:  \(key.hex)\nfingerprint: \(key.fingerprint)\n")
         let again = try PSICommand.run(["identity", "create", "--identity", "me.identity"], in: dir)
-        #expect(again.status == 76)
+        #expect(again.status == 73)
         #expect(again.stderr.contains("an identity file already exists"))
         #expect(try PartyIdentity(contentsOf: dir.appendingPathComponent("me.identity")).publicKey == key)
         try expectSuccess(PSICommand.run(["identity", "create", "--identity", "me.identity", "--force"], in: dir))

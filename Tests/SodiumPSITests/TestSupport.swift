@@ -1,5 +1,6 @@
 import Foundation
 @testable import SodiumPSI
+import CSodium
 
 /// Test helpers shared by the test files.
 enum Fixtures {
@@ -142,10 +143,10 @@ extension UnbalancedPSIMember {
                       parallelism: parallelism)
     }
 
-    init(items: [Identifier], purpose: PurposeLabel, keyID: HubKeyID, answerMode: UnbalancedAnswerMode,
+    init(items: [Identifier], purpose: PurposeLabel, setupDigest: [UInt8], keyID: HubKeyID, answerMode: UnbalancedAnswerMode,
          parallelism: Parallelism = .allCores) throws {
-        try self.init(items: items, purpose: purpose, identifierType: .plain, keyID: keyID, answerMode: answerMode,
-                      identity: TestParties.member, hub: TestParties.hub.publicKey, parallelism: parallelism)
+        try self.init(items: items, purpose: purpose, identifierType: .plain, setupDigest: setupDigest, keyID: keyID,
+                      answerMode: answerMode, identity: TestParties.member, hub: TestParties.hub.publicKey, parallelism: parallelism)
     }
 
     init(restoringFrom url: URL) throws {
@@ -154,8 +155,8 @@ extension UnbalancedPSIMember {
 }
 
 extension UnbalancedQueryContext {
-    init(sessionID: SessionID, keyID: HubKeyID, purposeDigest: [UInt8], answerMode: UnbalancedAnswerMode) {
-        self.init(sessionID: sessionID, keyID: keyID, purposeDigest: purposeDigest, answerMode: answerMode,
+    init(sessionID: SessionID, setupDigest: [UInt8], keyID: HubKeyID, purposeDigest: [UInt8], answerMode: UnbalancedAnswerMode) {
+        self.init(sessionID: sessionID, setupDigest: setupDigest, keyID: keyID, purposeDigest: purposeDigest, answerMode: answerMode,
                   member: TestParties.member.publicKey, hub: TestParties.hub.publicKey, identifierType: .plain)
     }
 }
@@ -183,10 +184,10 @@ extension UnbalancedResponse {
 
 extension UnbalancedPSIFileExchange {
     static func request(records: [ListRecord], purpose: PurposeLabel, setupURL: URL, stateURL: URL, requestURL: URL,
-                        parallelism: Parallelism = .allCores) throws -> UnbalancedPSIMember {
+                        parallelism: Parallelism = .allCores, replacingState: Bool = false) throws -> UnbalancedPSIMember {
         try request(records: records, purpose: purpose, identifierType: .plain, identity: TestParties.member,
                     hub: TestParties.hub.publicKey, setupURL: setupURL, stateURL: stateURL, requestURL: requestURL,
-                    parallelism: parallelism)
+                    parallelism: parallelism, replacingState: replacingState)
     }
 
     static func finish(stateURL: URL, responseURL: URL, setupURL: URL, deltaURLs: [URL] = [],
@@ -194,4 +195,61 @@ extension UnbalancedPSIFileExchange {
         try finish(stateURL: stateURL, identity: TestParties.member, hub: TestParties.hub.publicKey, responseURL: responseURL,
                    setupURL: setupURL, deltaURLs: deltaURLs, parallelism: parallelism)
     }
+}
+
+/// A secret-file container taken apart, to forge its parts and put it back together with its
+/// lengths and BLAKE2b digest recomputed, as anyone who can write the file can.
+struct ForgedContainer {
+    var header: [UInt8]
+    var secret: [UInt8]
+    var body: [UInt8]
+    var description: [UInt8]
+
+    init(_ bytes: [UInt8]) {
+        func uint64(_ offset: Int) -> Int { Int(bytes[offset..<(offset + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) }
+        header = Array(bytes[0..<11])
+        let s = uint64(11), b = uint64(bytes.count - 48), l = uint64(bytes.count - 40)
+        secret = Array(bytes[19..<(19 + s)])
+        body = Array(bytes[(19 + s)..<(19 + s + b)])
+        description = Array(bytes[(19 + s + b)..<(19 + s + b + l)])
+    }
+
+    init(contentsOf url: URL) throws { self.init([UInt8](try Data(contentsOf: url))) }
+
+    /// The container's bytes, lengths and digest recomputed.
+    var bytes: [UInt8] {
+        func le(_ v: Int) -> [UInt8] { withUnsafeBytes(of: UInt64(v).littleEndian) { Array($0) } }
+        return redigested(header + le(secret.count) + secret + body + description + le(body.count) + le(description.count) + [UInt8](repeating: 0, count: 32))
+    }
+
+    /// Edits the description as a JSON object.
+    mutating func editDescription(_ change: (inout [String: Any]) -> Void) throws {
+        var object = try JSONSerialization.jsonObject(with: Data(description)) as! [String: Any]
+        change(&object)
+        description = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+    }
+
+    /// Writes the forged container with mode 0600.
+    func write(to url: URL) throws { try SecretFile.write(bytes, to: url) }
+}
+
+/// `bytes` with its last 32 bytes replaced by the BLAKE2b-256 of the rest (libsodium's
+/// one-shot `crypto_generichash`, independent of the library's streaming digest).
+func redigested(_ bytes: [UInt8]) -> [UInt8] {
+    var out = Array(bytes.dropLast(32))
+    var digest = [UInt8](repeating: 0, count: 32)
+    crypto_generichash(&digest, 32, out, UInt64(out.count), nil, 0)
+    out += digest
+    return out
+}
+
+/// A message file's bytes after an edit, with its trailer made valid again: the digest
+/// recomputed and signed by the sender its header names (one of the test parties), as a sender
+/// forging its own file could, so that only the edit is wrong.
+func resigned(_ bytes: [UInt8]) -> [UInt8] {
+    var b = bytes
+    let digest = sha256(Array(b.dropLast(MessageHeader.trailerByteCount)))
+    let sender = TestParties.identity(of: PartyPublicKey(uncheckedBytes: Array(b[84..<116])))
+    b.replaceSubrange((b.count - MessageHeader.trailerByteCount)..., with: digest + sender.signature(of: MessageHeader.signedBytes(digest: digest)))
+    return b
 }

@@ -109,15 +109,16 @@ struct TrustTests {
             try files.respond("outsider.spsi")
         }
         // In memory, the same refusal.
+        let member0 = try files.request(["a"], state: "m0.state", to: "r0.spsi")
         let outsiderMember = try UnbalancedPSIMember(items: Unbalanced.items(["a"]), purpose: Unbalanced.purpose, identifierType: .plain,
-                                                     keyID: files.hub.key.keyID, answerMode: .intersection, identity: TestParties.outsider,
+                                                     setupDigest: member0.context.setupDigest, keyID: files.hub.key.keyID, answerMode: .intersection, identity: TestParties.outsider,
                                                      hub: TestParties.hub.publicKey)
         #expect(throws: PSIError.untrustedSender(sender: TestParties.outsider.publicKey.fingerprint, expected: "one of the hub's 1 members")) {
             try files.hub.respond(to: outsiderMember.request)
         }
         // A request for another hub.
         let forOther = try UnbalancedPSIMember(items: Unbalanced.items(["a"]), purpose: Unbalanced.purpose, identifierType: .plain,
-                                               keyID: files.hub.key.keyID, answerMode: .intersection, identity: TestParties.member,
+                                               setupDigest: member0.context.setupDigest, keyID: files.hub.key.keyID, answerMode: .intersection, identity: TestParties.member,
                                                hub: TestParties.outsider.publicKey)
         #expect(throws: PSIError.wrongRecipient(found: TestParties.outsider.publicKey.fingerprint, expected: TestParties.hub.publicKey.fingerprint)) {
             try files.hub.respond(to: forOther.request)
@@ -130,10 +131,11 @@ struct TrustTests {
         // The genuine member; a response signed by another party than the hub is refused.
         let member = try files.request(["a", "z"])
         try files.respond()
+        let honest = try files.hub.respond(to: member.request)
         let forged = UnbalancedResponse(context: UnbalancedQueryContext(
-            sessionID: member.context.sessionID, keyID: member.context.keyID, purposeDigest: member.context.purposeDigest,
-            answerMode: member.context.answerMode, member: TestParties.member.publicKey, hub: TestParties.outsider.publicKey,
-            identifierType: .plain), evaluatedElements: try files.hub.respond(to: member.request).evaluatedElements)
+            sessionID: member.context.sessionID, setupDigest: member.context.setupDigest, keyID: member.context.keyID,
+            purposeDigest: member.context.purposeDigest, answerMode: member.context.answerMode, member: TestParties.member.publicKey,
+            hub: TestParties.outsider.publicKey, identifierType: .plain), evaluatedElements: honest.evaluatedElements, proofs: honest.proofs)
         try forged.write(to: files.url("forged.spsi"), signedBy: TestParties.outsider)
         #expect(throws: MessageFileError.untrustedSender(path: files.path("forged.spsi"), sender: TestParties.outsider.publicKey.fingerprint,
                                                          expected: TestParties.hub.publicKey.fingerprint)) {
@@ -157,8 +159,7 @@ struct TrustTests {
         let identity = PartyIdentity()
         try identity.save(to: url)
         #expect(try fileMode(url) == 0o600)
-        #expect(try [UInt8](Data(contentsOf: url)).count == 105)
-        let loaded = try PartyIdentity(contentsOf: url)
+                let loaded = try PartyIdentity(contentsOf: url)
         #expect(loaded.publicKey == identity.publicKey)
         #expect(loaded.signature(of: [1, 2, 3]) == identity.signature(of: [1, 2, 3]))
         #expect(throws: TrustError.identityFileExists(path: url.path)) { try PartyIdentity().save(to: url) }
@@ -168,35 +169,38 @@ struct TrustTests {
         try replacement.save(to: url, replacing: true)
         #expect(try PartyIdentity(contentsOf: url).publicKey == replacement.publicKey)
 
-        var bytes = try [UInt8](Data(contentsOf: url))
+        // The secret-file container: header 19, seed 32, public key 32, no description, trailer 48.
+        let bytes = try [UInt8](Data(contentsOf: url))
+        #expect(bytes.count == 131 && Array(bytes[0..<11]) == Array("SPSISECR".utf8) + [1, 5, 1])
+        #expect(Array(bytes[51..<83]) == replacement.publicKey.bytes)
+        let path = dir.appendingPathComponent("damaged.identity").path
         func write(_ b: [UInt8]) throws -> URL {
-            let damaged = dir.appendingPathComponent("damaged.identity")
+            let damaged = URL(fileURLWithPath: path)
             try? FileManager.default.removeItem(at: damaged)
-            try Data(b).write(to: damaged)
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: damaged.path)
+            try SecretFile.write(b, to: damaged)
             return damaged
         }
-        let path = dir.appendingPathComponent("damaged.identity").path
-        bytes[20] ^= 1
-        #expect(throws: TrustError.invalidIdentityFile(path: path, reason: "its content does not match its digest; the file is damaged")) {
-            try PartyIdentity(contentsOf: write(bytes))
+        func refusal(_ reason: String) -> TrustError { .invalidIdentityFile(path: path, reason: reason) }
+        #expect(throws: refusal("its content does not match its digest; the file is damaged")) {
+            try PartyIdentity(contentsOf: write({ var b = bytes; b[20] ^= 1; return b }()))
         }
-        bytes[20] ^= 1
-        #expect(throws: TrustError.invalidIdentityFile(path: path, reason: "format version 2; expected 1")) {
-            try PartyIdentity(contentsOf: write({ var b = bytes; b[8] = 2; return b }()))
+        #expect(throws: refusal("a party identity of layout version 2; this version of the library reads version 1")) {
+            try PartyIdentity(contentsOf: write(redigested({ var b = bytes; b[10] = 2; return b }())))
         }
-        #expect(throws: TrustError.invalidIdentityFile(path: path, reason: "it is 104 bytes long; expected 105")) {
+        #expect(throws: refusal("it is 130 bytes long; a party identity is exactly 131 bytes")) {
             try PartyIdentity(contentsOf: write(Array(bytes.dropLast())))
         }
-        #expect(throws: TrustError.invalidIdentityFile(path: path, reason: "it does not start with the identity magic SPSIIDNT")) {
+        #expect(throws: refusal("it does not start with the secret-file magic SPSISECR")) {
             try PartyIdentity(contentsOf: write(Array("SPSISTAT".utf8) + bytes.dropFirst(8)))
         }
-        // A public key that is not the seed's, with a digest that matches.
-        var wrongKey = bytes
-        wrongKey.replaceSubrange(41..<73, with: PartyIdentity().publicKey.bytes)
-        wrongKey.replaceSubrange(73..., with: sha256(Array(wrongKey[0..<73])))
-        #expect(throws: TrustError.invalidIdentityFile(path: path, reason: "the stored public key does not match the seed; the file is damaged")) {
-            try PartyIdentity(contentsOf: write(wrongKey))
+        let hubKey = dir.appendingPathComponent("hub.key")
+        try HubKey.generate(answerMode: .intersection).save(to: hubKey)
+        #expect(throws: TrustError.invalidIdentityFile(path: hubKey.path, reason: "it holds a hub key; expected a party identity")) {
+            try PartyIdentity(contentsOf: hubKey)
+        }
+        // A public key that is not the seed's, with the digest recomputed.
+        #expect(throws: refusal("the stored public key does not match the seed; the file is damaged")) {
+            try PartyIdentity(contentsOf: write(redigested({ var b = bytes; b.replaceSubrange(51..<83, with: PartyIdentity().publicKey.bytes); return b }())))
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: url.path)
         #expect(throws: StateFileError.insecurePermissions(path: url.path, mode: 0o644)) { try PartyIdentity(contentsOf: url) }

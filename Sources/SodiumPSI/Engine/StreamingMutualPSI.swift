@@ -188,6 +188,7 @@ extension PSIError {
         case .invalidElementEncoding(let i?): return .invalidElementEncoding(index: i + offset)
         case .zeroValue(let i?): return .zeroValue(index: i + offset)
         case .lowOrderElement(let i?): return .lowOrderElement(index: i + offset)
+        case .outsidePrimeOrderSubgroup(let i?): return .outsidePrimeOrderSubgroup(index: i + offset)
         default: return self
         }
     }

@@ -10,9 +10,18 @@ public import Foundation
 /// ``MutualPSIResponder``.
 ///
 /// Every step reads and checks all its inputs before anything appears under an output name,
-/// and every output (message, state, result) is written atomically, so a failed step leaves no
-/// partial file under a final name. Temporary files live in a private folder (mode 0700) that
-/// is removed when the step ends.
+/// and every output (message, state, result) is written atomically. The state is committed
+/// first and the messages after it; if any output fails, those already committed are removed,
+/// so a failed step leaves no message to send without the state to finish it. Temporary files
+/// live in a private folder (mode 0700) that is removed when the step ends.
+///
+/// Paths: the files of one step must be distinct files (after symbolic and hard links), or
+/// the step is refused with ``OutputFileError/samePath(path:first:second:)`` before it reads
+/// anything. An existing state file is never replaced unless `replacingState` is true
+/// (``OutputFileError/exists(path:)``). A state finishes one exchange: once finished it
+/// records the SHA-256 of the peer messages it finished with, and a second finish with other
+/// messages is refused (``StateFileError/alreadyFinished(path:)``); the same messages may be
+/// finished again, with the same result.
 public enum MutualPSIFileExchange {
     /// What one side learned, ready to print or save.
     public struct Outcome: Sendable, Equatable {
@@ -67,24 +76,28 @@ public enum MutualPSIFileExchange {
     ///   - configuration: the agreed settings, local policy and streaming bounds.
     ///   - stateURL: where to save this party's state.
     ///   - messageURL: where to write step 1.
+    ///   - replacingState: replace an existing file at `stateURL` (its exchange is lost).
     @discardableResult
     public static func initiate(list: IdentifierListReader, configuration: MutualPSIConfiguration,
-                                stateURL: URL, messageURL: URL) throws -> Blinding {
+                                stateURL: URL, messageURL: URL, replacingState: Bool = false) throws -> Blinding {
         var summary = ListSummary()
-        let blinding = try initiate(source: { summary = try list.forEach($0) }, configuration: configuration,
-                                    stateURL: stateURL, messageURL: messageURL)
+        let blinding = try initiate(source: { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
+                                    stateURL: stateURL, messageURL: messageURL, replacingState: replacingState)
         return blinding.replacingListSummary(summary)
     }
 
     /// Step 1 for records already in memory; repeats are collapsed (first record kept).
     @discardableResult
     public static func initiate(records: [ListRecord], configuration: MutualPSIConfiguration,
-                                stateURL: URL, messageURL: URL) throws -> Blinding {
-        try initiate(source: { try records.forEach($0) }, configuration: configuration, stateURL: stateURL, messageURL: messageURL)
+                                stateURL: URL, messageURL: URL, replacingState: Bool = false) throws -> Blinding {
+        try initiate(source: { try records.forEach($0) }, listURL: nil, configuration: configuration, stateURL: stateURL,
+                     messageURL: messageURL, replacingState: replacingState)
     }
 
-    private static func initiate(source: RecordSource, configuration: MutualPSIConfiguration,
-                                 stateURL: URL, messageURL: URL) throws -> Blinding {
+    private static func initiate(source: RecordSource, listURL: URL?, configuration: MutualPSIConfiguration,
+                                 stateURL: URL, messageURL: URL, replacingState: Bool) throws -> Blinding {
+        try FilePaths.requireDistinct([("the list", listURL), ("the state file", stateURL), ("the step-1 message", messageURL)])
+        try FilePaths.refuseExisting(stateURL, replacing: replacingState)
         let work = try WorkDirectory(in: configuration.streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let suite = MutualSuite(configuration.suite)
         let secret = suite.newSecret()
@@ -94,8 +107,8 @@ public enum MutualPSIFileExchange {
                                             signer: configuration.identity)
         try message.append(contentsOf: own.sentElements)
         let state = try stateWriter(stateURL, role: .initiator, secret: secret, own: own)
-        try message.commit()
-        try state.finish(own.stateMetadata(configuration, context: context))
+        try state.seal(own.stateMetadata(configuration, context: context))
+        try commitInOrder([state.output(replacing: replacingState), output(message, messageURL)])
         return Blinding(context: context, inputSummary: own.inputSummary, peerSetSize: nil)
     }
 
@@ -110,32 +123,36 @@ public enum MutualPSIFileExchange {
     ///   - stateURL: where to save this party's state (mode 0600).
     ///   - responderSetURL: where to write this party's blinded set.
     ///   - reblindedURL: where to write the initiator's set re-blinded.
+    ///   - replacingState: replace an existing file at `stateURL` (its exchange is lost).
     ///   - reviewPeerSetSize: called with the peer's declared set size before any element is
     ///     read or any work is done; throw to stop.
     @discardableResult
     public static func respond(list: IdentifierListReader, configuration: MutualPSIConfiguration, requestURL: URL,
-                               stateURL: URL, responderSetURL: URL, reblindedURL: URL,
+                               stateURL: URL, responderSetURL: URL, reblindedURL: URL, replacingState: Bool = false,
                                reviewPeerSetSize: (Int) throws -> Void = { _ in }) throws -> Blinding {
         var summary = ListSummary()
-        let blinding = try respond(source: { summary = try list.forEach($0) }, configuration: configuration,
+        let blinding = try respond(source: { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
                                    requestURL: requestURL, stateURL: stateURL, responderSetURL: responderSetURL,
-                                   reblindedURL: reblindedURL, reviewPeerSetSize: reviewPeerSetSize)
+                                   reblindedURL: reblindedURL, replacingState: replacingState, reviewPeerSetSize: reviewPeerSetSize)
         return blinding.replacingListSummary(summary)
     }
 
     /// Step 2 for records already in memory; repeats are collapsed (first record kept).
     @discardableResult
     public static func respond(records: [ListRecord], configuration: MutualPSIConfiguration, requestURL: URL,
-                               stateURL: URL, responderSetURL: URL, reblindedURL: URL,
+                               stateURL: URL, responderSetURL: URL, reblindedURL: URL, replacingState: Bool = false,
                                reviewPeerSetSize: (Int) throws -> Void = { _ in }) throws -> Blinding {
-        try respond(source: { try records.forEach($0) }, configuration: configuration, requestURL: requestURL,
+        try respond(source: { try records.forEach($0) }, listURL: nil, configuration: configuration, requestURL: requestURL,
                     stateURL: stateURL, responderSetURL: responderSetURL, reblindedURL: reblindedURL,
-                    reviewPeerSetSize: reviewPeerSetSize)
+                    replacingState: replacingState, reviewPeerSetSize: reviewPeerSetSize)
     }
 
-    private static func respond(source: RecordSource, configuration: MutualPSIConfiguration, requestURL: URL,
-                                stateURL: URL, responderSetURL: URL, reblindedURL: URL,
+    private static func respond(source: RecordSource, listURL: URL?, configuration: MutualPSIConfiguration, requestURL: URL,
+                                stateURL: URL, responderSetURL: URL, reblindedURL: URL, replacingState: Bool,
                                 reviewPeerSetSize: (Int) throws -> Void) throws -> Blinding {
+        try FilePaths.requireDistinct([("the list", listURL), ("the step-1 message", requestURL), ("the state file", stateURL),
+                                       ("the responder's blinded set", responderSetURL), ("the re-blinded set", reblindedURL)])
+        try FilePaths.refuseExisting(stateURL, replacing: replacingState)
         let request = try MessageFileReader(url: requestURL, expecting: .mutual(
             .initiatorBlindedSet, configuration: configuration, sessionID: nil))
         try reviewPeerSetSize(request.header.count)
@@ -185,9 +202,8 @@ public enum MutualPSIFileExchange {
         try state.write(contentsOf: doubly)
         var metadata = own.stateMetadata(configuration, context: context)
         metadata.peerCount = peerCount
-        try responderSet.commit()
-        try reblinded.commit()
-        try state.finish(metadata)
+        try state.seal(metadata)
+        try commitInOrder([state.output(replacing: replacingState), output(responderSet, responderSetURL), output(reblinded, reblindedURL)])
         return Blinding(context: context, inputSummary: own.inputSummary, peerSetSize: peerCount)
     }
 
@@ -210,6 +226,8 @@ public enum MutualPSIFileExchange {
                                        reblindedURL: URL, replyURL: URL?, parallelism: Parallelism = .allCores,
                                        progress: ProgressHandler? = nil, streaming: StreamingOptions = .default,
                                        reviewPurpose: (PurposeLabel) throws -> Void = { _ in }) throws -> Outcome {
+        try FilePaths.requireDistinct([("the state file", stateURL), ("the responder's blinded set", responderSetURL),
+                                       ("the re-blinded set", reblindedURL), ("the step-3 message", replyURL)])
         let state = try PartyStateFile.Reader(url: stateURL, role: .initiator)
         let m = state.metadata
         try reviewPurpose(m.purpose)
@@ -226,11 +244,11 @@ public enum MutualPSIFileExchange {
         let returnedSet = try MessageFileReader(url: reblindedURL, expecting: .mutual(
             .initiatorSetReblinded, configuration: configuration, sessionID: context.sessionID, count: m.itemCount,
             elementSize: compared.length))
+        let inputs = try finishInputs(state, [responderSetURL, reblindedURL])
         var reply: MessageFileWriter?
         if m.outcome != .initiatorLearns {
             guard let replyURL else {
-                throw PSIError.unexpectedMessage(expected: "a path for step 3 (\(m.outcome) sends it to the responder)",
-                                                 found: "none")
+                throw OutputFileError.missingPath(what: "a path for step 3", reason: "the outcome \(m.outcome) sends step 3 to the responder")
             }
             reply = try MessageFileWriter(url: replyURL, header: .mutual(.responderSetReblinded, context: context,
                                                                           count: responderSet.header.count, elementSize: sent.length),
@@ -263,6 +281,8 @@ public enum MutualPSIFileExchange {
         try shuffled?.drainShuffled { try reply?.append(packed: $0.map(\.element), by: sent) }
         let (result, matches) = try stateResult(positions: match.positions, state: state,
                                                 peerSetSize: responderSet.header.count, chunkSize: streaming.chunkSize)
+        // Finished before step 3 is sent: should sending fail, the same messages finish again.
+        try markFinished(state, role: .initiator, inputs: inputs)
         try reply?.commit()
         return Outcome(result: result, matches: matches, replyWritten: reply != nil)
     }
@@ -282,6 +302,7 @@ public enum MutualPSIFileExchange {
                                        parallelism: Parallelism = .allCores, progress: ProgressHandler? = nil,
                                        streaming: StreamingOptions = .default,
                                        reviewPurpose: (PurposeLabel) throws -> Void = { _ in }) throws -> Outcome {
+        try FilePaths.requireDistinct([("the state file", stateURL), ("the step-3 message", replyURL)])
         let state = try PartyStateFile.Reader(url: stateURL, role: .responder)
         let m = state.metadata
         try reviewPurpose(m.purpose)
@@ -298,6 +319,7 @@ public enum MutualPSIFileExchange {
         let returnedSet = try MessageFileReader(url: replyURL, expecting: .mutual(
             .responderSetReblinded, configuration: configuration, sessionID: context.sessionID, count: m.itemCount,
             elementSize: hash.length))
+        let inputs = try finishInputs(state, [replyURL])
         let work = try WorkDirectory(in: streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let returned = try partition(returnedSet, configuration: configuration, work: work)
         let peer = ElementPartition(.byValue, options: streaming, work: work)
@@ -313,18 +335,15 @@ public enum MutualPSIFileExchange {
         }
         let (result, matches) = try stateResult(positions: match.positions, state: state, peerSetSize: peerCount,
                                                 chunkSize: streaming.chunkSize)
+        try markFinished(state, role: .responder, inputs: inputs)
         return Outcome(result: result, matches: matches, replyWritten: false)
     }
 
     /// The matches as CSV: a header, then `line,value,canonical` per match (RFC 4180 quoting).
     public static func matchesCSV(_ matches: [ListRecord]) -> String {
-        func field(_ text: String) -> String {
-            guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
-        var csv = "line,value,canonical\r\n"
+        var csv = CSVText.row(["line", "value", "canonical"])
         for match in matches {
-            csv += "\(match.lineNumber),\(field(match.original)),\(field(match.identifier.canonical))\r\n"
+            csv += CSVText.row([String(match.lineNumber), match.original, match.identifier.canonical])
         }
         return csv
     }
@@ -332,6 +351,29 @@ public enum MutualPSIFileExchange {
     /// Writes ``matchesCSV(_:)`` atomically with mode 0600: the matches are confidential.
     public static func writeMatches(_ matches: [ListRecord], to url: URL) throws {
         try SecretFile.write(Array(matchesCSV(matches).utf8), to: url)
+    }
+
+    /// The SHA-256 of each peer message a finish step reads, refused when the state already
+    /// finished with other messages.
+    private static func finishInputs(_ state: PartyStateFile.Reader, _ urls: [URL]) throws -> [String] {
+        let digests = try urls.map { try fileSHA256($0).hexString }
+        if let finished = state.metadata.finishedWith, finished != digests {
+            throw StateFileError.alreadyFinished(path: state.path)
+        }
+        return digests
+    }
+
+    /// Records in the state that it finished with `inputs` (unless it already had).
+    private static func markFinished(_ state: PartyStateFile.Reader, role: PartyStateFile.Role, inputs: [String]) throws {
+        guard state.metadata.finishedWith == nil else { return }
+        var metadata = state.metadata
+        metadata.finishedWith = inputs
+        try state.rewritten(with: metadata, role: role).commit(replacing: true)
+    }
+
+    /// A message writer as one of a step's outputs.
+    private static func output(_ writer: MessageFileWriter, _ url: URL) -> (commit: () throws -> Void, retract: () -> Void) {
+        (writer.commit, { unlink(url.path) })
     }
 
     /// A state writer with this party's own sections (records, sent order, blinded set) written.
@@ -364,8 +406,8 @@ public enum MutualPSIFileExchange {
     private static func reportingElementErrors<T>(in url: URL, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as PSIError {
             switch error {
-            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?):
-                throw MessageFileError(path: url.path, elementError: error)
+            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?), .outsidePrimeOrderSubgroup(_?):
+                throw MessageFileError.wrapping(path: url.path, elementError: error)
             default: throw error
             }
         }

@@ -8,7 +8,7 @@ extension Identifier {
     /// - Throws: ``IdentifierError/unsupportedDigestAlgorithm``, ``IdentifierError/invalidDigestLength(found:expected:)``
     ///   or ``IdentifierError/invalidDigestCharacter``.
     public static func documentFingerprint(hexDigest text: String) throws -> Identifier {
-        var value = Substring(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        var value = trimmingWhiteSpace(text)
         guard !value.isEmpty else { throw IdentifierError.empty }
         if let colon = value.firstIndex(of: ":") {
             guard value[..<colon].lowercased() == "sha256" else { throw IdentifierError.unsupportedDigestAlgorithm }

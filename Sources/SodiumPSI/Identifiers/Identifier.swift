@@ -45,29 +45,67 @@ public struct Identifier: Hashable, Sendable, Codable {
 }
 
 extension Identifier {
-    /// A plain identifier: Unicode NFC, leading and trailing white space removed.
+    /// A plain identifier: Unicode NFC, leading and trailing white space removed, no control
+    /// characters.
+    ///
+    /// In order: NFC (Unicode canonical composition); leading and trailing white space removed
+    /// (code points with the Unicode `White_Space` property; U+FEFF is not white space); refused
+    /// if empty, or if a control character remains (general category Cc: U+0000–U+001F and
+    /// U+007F–U+009F, including a tab inside the value). With `caseInsensitive`, then: each code
+    /// point replaced by its full upper-case mapping, each code point of that by its full
+    /// lower-case mapping (UnicodeData and SpecialCasing without their context- and
+    /// language-dependent rules, so `Σ` always becomes `σ` and `ς` never remains), and NFC
+    /// again. Upper-casing first folds the letters whose lower-case forms differ
+    /// (`ς`/`σ`, `ß`/`ss`, `ſ`/`s`), which lower-casing alone does not.
     ///
     /// - Parameters:
     ///   - value: the text as given.
-    ///   - caseInsensitive: when true, the value is also lower-cased, so `ABC` and `abc` match.
-    /// - Throws: ``IdentifierError`` when the trimmed value is empty.
+    ///   - caseInsensitive: when true, `ΟΔΟΣ`, `οδος` and `οδοσ` are the same identifier `οδοσ`.
+    /// - Throws: ``IdentifierError/empty`` or ``IdentifierError/controlCharacter``.
     public static func plain(_ value: String, caseInsensitive: Bool = false) throws -> Identifier {
         var text: String
         if value.utf8.allSatisfy({ $0 < 0x80 }) {
-            // NFC leaves ASCII as it is, and its only white space is tab to carriage return and
-            // space: the common case, without Foundation's Unicode machinery.
-            let bytes = Array(value.utf8)
+            // NFC leaves ASCII as it is, its only white space is tab to carriage return and
+            // space, and its case mapping is A–Z to a–z: the common case, without Foundation.
+            var bytes = Array(value.utf8)
             let isSpace = { (byte: UInt8) in byte == 0x20 || (0x09...0x0D).contains(byte) }
             let start = bytes.firstIndex { !isSpace($0) } ?? bytes.count
             let end = (bytes.lastIndex { !isSpace($0) } ?? -1) + 1
-            text = start < end ? String(decoding: bytes[start..<end], as: UTF8.self) : ""
+            bytes = start < end ? Array(bytes[start..<end]) : []
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { throw IdentifierError.controlCharacter }
+            if caseInsensitive {
+                for i in bytes.indices where (0x41...0x5A).contains(bytes[i]) { bytes[i] |= 0x20 }
+            }
+            text = String(decoding: bytes, as: UTF8.self)
         } else {
-            text = value.precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
+            text = String(trimmingWhiteSpace(value.precomposedStringWithCanonicalMapping))
+            guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw IdentifierError.controlCharacter
+            }
+            if caseInsensitive { text = caseMapped(text) }
         }
-        if caseInsensitive { text = text.lowercased() }
         guard !text.isEmpty else { throw IdentifierError.empty }
         return Identifier(kind: .plain, canonical: text)
     }
+
+    /// Full upper-case mapping, then full lower-case mapping, of each code point; then NFC.
+    static func caseMapped(_ text: String) -> String {
+        var upper = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars { upper.append(contentsOf: scalar.properties.uppercaseMapping.unicodeScalars) }
+        var lower = String.UnicodeScalarView()
+        for scalar in upper { lower.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars) }
+        return String(lower).precomposedStringWithCanonicalMapping
+    }
+}
+
+/// `text` without its leading and trailing white space: code points with the Unicode
+/// `White_Space` property (U+0009–U+000D, U+0020, U+0085, U+00A0, U+1680, U+2000–U+200A,
+/// U+2028, U+2029, U+202F, U+205F, U+3000). U+FEFF is not white space.
+func trimmingWhiteSpace(_ text: String) -> Substring {
+    let scalars = text.unicodeScalars
+    guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+          let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+    return Substring(scalars[first...last])
 }
 
 /// Why a value could not be turned into an ``Identifier``. Messages give the reason and what
@@ -103,8 +141,10 @@ public enum IdentifierError: Error, Sendable, Equatable {
     case invalidDigestLength(found: Int, expected: Int)
     /// A digest with a character that is not hexadecimal.
     case invalidDigestCharacter
-    /// A value that is not valid UTF-8 text.
-    case invalidUTF8
+    /// A value that is not valid text in the list's encoding.
+    case invalidText(encoding: ListEncoding)
+    /// A plain identifier holding a control character (general category Cc) after trimming.
+    case controlCharacter
     /// A CSV record with no field at the chosen column.
     case missingColumn(column: Int, fields: Int)
 }
@@ -127,7 +167,9 @@ extension IdentifierError: LocalizedError {
         case .unsupportedDigestAlgorithm: return "digest algorithm is not supported; expected SHA-256, written as 64 hex digits with an optional sha256: prefix"
         case let .invalidDigestLength(found, expected): return "digest has \(found) hex digits; expected \(expected)"
         case .invalidDigestCharacter: return "digest contains a character that is not hexadecimal; expected 0-9 and a-f"
-        case .invalidUTF8: return "value is not valid UTF-8 text"
+        case .invalidText(let encoding):
+            return "value is not valid \(encoding.name) text" + (encoding == .utf8 ? "; is the list in GB18030 or GBK? (--input-encoding gb18030)" : "")
+        case .controlCharacter: return "value contains a control character (U+0000–U+001F or U+007F–U+009F, a tab included); expected printable text"
         case let .missingColumn(column, fields): return "record has \(fields) fields; expected a value in column \(column)"
         }
     }

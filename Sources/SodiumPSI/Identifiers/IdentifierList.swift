@@ -38,6 +38,20 @@ public struct InvalidRecord: Sendable, Equatable {
     public let reason: IdentifierError
 }
 
+/// An invalid record with what the operator wrote, for the operator's own eyes only (the
+/// rejects file, `psi canonicalize`): it holds raw values.
+public struct RejectedRecord: Sendable, Equatable {
+    /// The line the record starts on.
+    public let lineNumber: Int
+    /// Why it is invalid.
+    public let reason: IdentifierError
+    /// The field at the chosen column as written (bytes that are not valid text shown as
+    /// U+FFFD), or nil when the record has no field there.
+    public let value: String?
+    /// Every field of the record as written (one for a plain list), decoded the same way.
+    public let fields: [String]
+}
+
 /// Counts for one pass over a list. Nothing is dropped without being counted here.
 public struct ListSummary: Sendable, Equatable {
     /// The most invalid records kept in ``invalidRecords`` (the count stays exact).
@@ -60,17 +74,56 @@ public struct ListSummary: Sendable, Equatable {
     public var distinct: Int { valid - duplicatesCollapsed }
 }
 
+/// How many invalid values a list may hold before it is refused as a whole.
+public enum InvalidValueLimit: Sendable, Equatable, CustomStringConvertible {
+    /// At most this many invalid values (0: none). Checked as the list is read, so reading
+    /// stops at the first value over the limit.
+    case count(Int)
+    /// At most this fraction (0 to 1) of the values read. Checked at the end of the list.
+    case fraction(Double)
+
+    /// `12`, or a percentage such as `5%`.
+    public var description: String {
+        switch self {
+        case .count(let n): return "\(n)"
+        case .fraction(let f): return "\(Self.percent(f))%"
+        }
+    }
+
+    /// A percentage without trailing zeros (`5`, `0.5`).
+    static func percent(_ fraction: Double) -> String {
+        let text = String(format: "%.4f", fraction * 100)
+        return text.contains(".") ? String(text.reversed().drop { $0 == "0" }.drop { $0 == "." }.reversed()) : text
+    }
+}
+
+/// The character between CSV fields.
+public enum Delimiter: UInt8, Sendable, CaseIterable {
+    /// `,` (CSV; the default).
+    case comma = 0x2C
+    /// Tab (TSV). Quoting works as in CSV.
+    case tab = 0x09
+    /// `;` (CSV from locales whose decimal separator is a comma).
+    case semicolon = 0x3B
+    /// `|`.
+    case pipe = 0x7C
+}
+
 /// Errors reading a list file.
 public enum IdentifierListError: Error, Sendable, Equatable {
     /// The file cannot be opened or read.
     case unreadable(path: String, reason: String)
     /// An invalid value, when the policy is to stop at the first.
     case invalidValue(path: String, line: Int, reason: IdentifierError)
-    /// No CSV header field has this name. Only the number of header fields is kept: if the
-    /// file has no header line, its first line is data, which must not be echoed.
-    case columnNotFound(path: String, name: String, headerFields: Int)
+    /// No CSV header field has this name. `found` holds the first header fields (at most
+    /// ``IdentifierListReader/headerFieldsShown``, each cut to
+    /// ``IdentifierListReader/headerFieldLengthShown`` characters), for the operator: they
+    /// are the operator's own file, and the error is printed only to the operator.
+    case columnNotFound(path: String, name: String, found: [String], headerFields: Int)
     /// A CSV column number below 1.
     case invalidColumnNumber(path: String, column: Int)
+    /// A CSV column number beyond the header line's fields.
+    case columnOutOfRange(path: String, column: Int, headerFields: Int)
     /// A quoted CSV field still open at the end of the file.
     case unterminatedQuote(path: String, line: Int)
     /// A CSV file without even a header line.
@@ -78,6 +131,18 @@ public enum IdentifierListError: Error, Sendable, Equatable {
     /// A record longer than 1 MiB (usually a stray quote that
     /// would otherwise pull the rest of the file into one field).
     case recordTooLong(path: String, line: Int, maximumBytes: Int)
+    /// The file is not in the encoding asked for.
+    case encodingMismatch(path: String, found: FoundEncoding, expected: ListEncoding)
+    /// The C library cannot convert from this encoding.
+    case unsupportedEncoding(name: String, reason: String)
+    /// A NUL byte (U+0000), which no text list holds.
+    case nulByte(path: String, line: Int)
+    /// The list holds no valid value (it is empty, blank, or every value is invalid).
+    case noValidValues(path: String, read: Int, firstInvalid: InvalidRecord?)
+    /// More invalid values than ``IdentifierListReader/invalidLimit`` allows, among `read` values.
+    case tooManyInvalidValues(path: String, invalid: Int, read: Int, limit: InvalidValueLimit)
+    /// The rejects file is the list itself (it would replace the list).
+    case rejectsFileIsInput(path: String)
 }
 
 extension IdentifierListError: LocalizedError {
@@ -87,16 +152,41 @@ extension IdentifierListError: LocalizedError {
             return "\(path): \(reason)"
         case let .invalidValue(path, line, reason):
             return "\(path), line \(line): \(reason.localizedDescription)"
-        case let .columnNotFound(path, name, headerFields):
-            return "\(path): no column named '\(name)' among the \(headerFields) fields of the first line; expected a header line with that name (or give a column number, with --no-header if the file has no header)"
+        case let .columnNotFound(path, name, found, headerFields):
+            let shown = found.map { "'\($0)'" }.joined(separator: ", ")
+            let more = headerFields > found.count ? " and \(headerFields - found.count) more" : ""
+            return "\(path): no column named '\(name)' in the first line, whose \(headerFields) fields are \(shown)\(more); expected a header line with that name (or give a column number, with --no-header if the file has no header; --delimiter and --input-encoding if the fields look wrong)"
         case let .invalidColumnNumber(path, column):
             return "\(path): column number \(column); expected 1 or more"
+        case let .columnOutOfRange(path, column, headerFields):
+            return "\(path): column \(column), but the header line has \(headerFields) field\(headerFields == 1 ? "" : "s"); expected a column from 1 to \(headerFields) (is --delimiter right?)"
         case let .unterminatedQuote(path, line):
             return "\(path), line \(line): a quoted field is not closed before the end of the file"
         case let .missingHeader(path):
             return "\(path): the CSV file is empty; expected a header line"
         case let .recordTooLong(path, line, maximumBytes):
             return "\(path), line \(line): the record is longer than \(maximumBytes) bytes; expected one value a line (is a quote left open?)"
+        case let .encodingMismatch(path, found, expected):
+            let advice = found.form?.listEncoding.map { "read it with --input-encoding \($0.rawValue)" } ?? "convert it to UTF-8"
+            return "\(path): the file is \(found); expected \(expected.name) text: \(advice)"
+        case let .unsupportedEncoding(name, reason):
+            return "cannot convert from \(name) to UTF-8: \(reason)"
+        case let .nulByte(path, line):
+            return "\(path), line \(line): a NUL byte; expected text (is the file UTF-16, UTF-32 or binary?)"
+        case let .noValidValues(path, read, firstInvalid):
+            guard let firstInvalid else {
+                return "\(path): the list holds no value (\(read == 0 ? "no line but blank ones or a header" : "\(read) read")); expected at least one"
+            }
+            return "\(path): none of the \(read) values read is valid (the first invalid, line \(firstInvalid.lineNumber): \(firstInvalid.reason.localizedDescription)); expected at least one valid value"
+        case let .tooManyInvalidValues(path, invalid, read, limit):
+            switch limit {
+            case .count(let n):
+                return "\(path): \(invalid) invalid values among the first \(read) read; the limit is \(n) (--max-invalid)"
+            case .fraction:
+                return "\(path): \(invalid) of the \(read) values read are invalid (\(InvalidValueLimit.percent(Double(invalid) / Double(max(read, 1))))%); the limit is \(limit) (--max-invalid)"
+            }
+        case let .rejectsFileIsInput(path):
+            return "\(path): the rejects file is the list being read; expected another path"
         }
     }
 }
@@ -105,12 +195,15 @@ extension IdentifierListError: LocalizedError {
 /// value as an identifier of one kind.
 ///
 /// The file is read in 64 KiB chunks, so a list of tens of millions of lines is never held in
-/// memory by ``forEach(_:)``. CSV follows RFC 4180: quoted fields with `""` escapes, commas and
-/// line breaks inside quotes, CRLF or LF line ends, and an optional UTF-8 byte-order mark.
+/// memory by ``forEach(_:)``. It is converted to UTF-8 from ``encoding`` first (a byte-order
+/// mark must agree with it and is removed); then split as ``RecordScanner`` describes: lines
+/// end at LF, CR or CR LF, CSV follows RFC 4180 (quoted fields with `""` escapes, delimiters and
+/// line breaks inside quotes) with the chosen ``delimiter``.
 ///
-/// CSV parsing is hand-written rather than taken from a package: the CSV packages available
-/// (SwiftCSV, CSV.swift) either load the whole file into a string or do not report the
-/// physical line where a record starts, which every error here must name.
+/// Besides invalid values (skipped and counted, or fatal), a list is refused as a whole when it
+/// is not in the encoding asked for, holds a NUL byte, has no valid value at all, or more
+/// invalid values than ``invalidLimit``; a record over 1 MiB is refused, so memory stays
+/// bounded.
 public struct IdentifierListReader: Sendable {
     /// How the file is laid out.
     public enum Format: Sendable, Equatable {
@@ -125,7 +218,7 @@ public struct IdentifierListReader: Sendable {
 
     /// A CSV column, by header name or by 1-based number.
     public enum Column: Sendable, Equatable {
-        /// The column whose header field equals this name (after trimming).
+        /// The column whose header field equals this name, both with white space trimmed and in NFC.
         case name(String)
         /// The column at this position, counting from 1 as `cut -f` does.
         case number(Int)
@@ -139,6 +232,11 @@ public struct IdentifierListReader: Sendable {
         case stop
     }
 
+    /// Header fields named in ``IdentifierListError/columnNotFound(path:name:found:headerFields:)``.
+    public static let headerFieldsShown = 12
+    /// Characters kept of each header field named there.
+    public static let headerFieldLengthShown = 40
+
     /// The list file.
     public let url: URL
     /// How the file is laid out.
@@ -147,26 +245,51 @@ public struct IdentifierListReader: Sendable {
     public let kind: Identifier.Kind
     /// What to do with a value that does not parse.
     public let policy: InvalidValuePolicy
-    /// Whether plain identifiers are lower-cased.
+    /// Whether plain identifiers are case-mapped (see ``Identifier/plain(_:caseInsensitive:)``).
     public let caseInsensitive: Bool
+    /// The character between CSV fields (not used for ``Format/lines``).
+    public let delimiter: Delimiter
+    /// The file's character encoding.
+    public let encoding: ListEncoding
+    /// How many invalid values the list may hold before it is refused; nil: any number, as
+    /// long as one value is valid.
+    public let invalidLimit: InvalidValueLimit?
+    /// Where to write every invalid record with its line and reason (CSV, mode 0600, replaced
+    /// atomically when reading ends, also when it ends in an error); nil: nowhere.
+    public let rejectsURL: URL?
 
     /// Creates a reader; nothing is read until ``forEach(_:)`` or ``readAll()``.
     ///
     /// - Parameters: see the properties.
     public init(url: URL, format: Format = .lines, kind: Identifier.Kind, policy: InvalidValuePolicy = .skip,
-                caseInsensitive: Bool = false) {
+                caseInsensitive: Bool = false, delimiter: Delimiter = .comma, encoding: ListEncoding = .utf8,
+                invalidLimit: InvalidValueLimit? = nil, rejectsURL: URL? = nil) {
         self.url = url
         self.format = format
         self.kind = kind
         self.policy = policy
         self.caseInsensitive = caseInsensitive
+        self.delimiter = delimiter
+        self.encoding = encoding
+        self.invalidLimit = invalidLimit
+        self.rejectsURL = rejectsURL
     }
 
     /// Calls `body` with each valid record, in file order (repeats included), and returns the counts.
+    ///
+    /// - Throws: ``IdentifierListError`` when the list is refused (see the type's description),
+    ///   or what `body` throws.
     public func forEach(_ body: (ListRecord) throws -> Void) throws -> ListSummary {
-        var summary = ListSummary()
-        var column: Int?
+        try forEach(body, rejected: { _ in })
+    }
+
+    /// Calls `body` with each valid record and `rejected` with each invalid one, in file order,
+    /// and returns the counts.
+    ///
+    /// - Throws: as ``forEach(_:)``.
+    public func forEach(_ body: (ListRecord) throws -> Void, rejected: (RejectedRecord) throws -> Void) throws -> ListSummary {
         let path = url.path
+        var column: Int?
         switch format {
         case .csv(.number(let n)), .csvWithoutHeader(let n):
             guard n >= 1 else { throw IdentifierListError.invalidColumnNumber(path: path, column: n) }
@@ -174,41 +297,110 @@ public struct IdentifierListReader: Sendable {
         case .lines, .csv(.name):
             break
         }
+        let handle: FileHandle
+        do { handle = try FileHandle(forReadingFrom: url) } catch {
+            throw IdentifierListError.unreadable(path: path, reason: describe(error))
+        }
+        defer { try? handle.close() }
+        let rejects = try rejectsURL.map { try RejectsFile(url: $0, input: handle, inputPath: path) }
+        let summary: ListSummary
+        do {
+            summary = try read(handle, column: column, body: body) { record in
+                try rejects?.write(record, delimiter: format == .lines ? nil : delimiter.rawValue)
+                try rejected(record)
+            }
+        } catch {
+            // The rows rejected before the error are what the operator needs to see.
+            try? rejects?.commit()
+            throw error
+        }
+        try rejects?.commit()
+        return summary
+    }
+
+    private func read(_ handle: FileHandle, column: Int?, body: (ListRecord) throws -> Void,
+                      rejected: (RejectedRecord) throws -> Void) throws -> ListSummary {
+        let path = url.path
+        var column = column
+        var summary = ListSummary()
+        var chunks = try DecodedChunks(handle: handle, path: path, encoding: encoding)
         var sawHeader = false
-        try RecordScanner.scan(url: url, csv: format != .lines) { line, fields in
+        try RecordScanner.scan(&chunks, path: path, delimiter: format == .lines ? nil : delimiter.rawValue) { record in
             if case .csv(let wanted) = format, !sawHeader {
                 sawHeader = true
-                if case .name(let name) = wanted {
-                    let header = fields.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
-                    guard let index = header.firstIndex(of: name) else {
-                        throw IdentifierListError.columnNotFound(path: path, name: name, headerFields: header.count)
-                    }
-                    column = index
-                }
+                column = try headerColumn(record, wanted)
                 return
             }
-            if fields.allSatisfy({ $0.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D } }) {
+            if record.isBlank {
                 summary.blank += 1
                 return
             }
             summary.read += 1
             let index = column ?? 0
+            let parsed: Result<ListRecord, IdentifierError>
             do {
-                guard index < fields.count else { throw IdentifierError.missingColumn(column: index + 1, fields: fields.count) }
-                guard let text = String(validating: fields[index], as: UTF8.self) else { throw IdentifierError.invalidUTF8 }
+                guard index < record.fieldCount else { throw IdentifierError.missingColumn(column: index + 1, fields: record.fieldCount) }
+                guard let text = String(validating: record.field(index), as: UTF8.self) else { throw IdentifierError.invalidText(encoding: encoding) }
                 let identifier = try Identifier.parse(text, as: kind, caseInsensitive: caseInsensitive)
-                summary.valid += 1
-                try body(ListRecord(identifier: identifier, original: text, lineNumber: line))
+                parsed = .success(ListRecord(identifier: identifier, original: text, lineNumber: record.line))
             } catch let reason as IdentifierError {
+                parsed = .failure(reason)
+            }
+            switch parsed {
+            case .success(let valid):
+                summary.valid += 1
+                try body(valid)
+            case .failure(let reason):
                 summary.invalid += 1
                 if summary.invalidRecords.count < ListSummary.invalidRecordsKept {
-                    summary.invalidRecords.append(InvalidRecord(lineNumber: line, reason: reason))
+                    summary.invalidRecords.append(InvalidRecord(lineNumber: record.line, reason: reason))
                 }
-                if policy == .stop { throw IdentifierListError.invalidValue(path: path, line: line, reason: reason) }
+                try rejected(RejectedRecord(lineNumber: record.line, reason: reason,
+                                            value: index < record.fieldCount ? String(decoding: record.field(index), as: UTF8.self) : nil,
+                                            fields: record.fieldTexts))
+                if policy == .stop { throw IdentifierListError.invalidValue(path: path, line: record.line, reason: reason) }
+                if case .count(let limit) = invalidLimit, summary.invalid > limit {
+                    throw IdentifierListError.tooManyInvalidValues(path: path, invalid: summary.invalid, read: summary.read, limit: .count(limit))
+                }
             }
         }
         if case .csv = format, !sawHeader { throw IdentifierListError.missingHeader(path: path) }
+        if summary.valid == 0 {
+            throw IdentifierListError.noValidValues(path: path, read: summary.read, firstInvalid: summary.invalidRecords.first)
+        }
+        if case .fraction(let fraction) = invalidLimit, Double(summary.invalid) > fraction * Double(summary.read) {
+            throw IdentifierListError.tooManyInvalidValues(path: path, invalid: summary.invalid, read: summary.read, limit: .fraction(fraction))
+        }
         return summary
+    }
+
+    /// The 0-based column the header line names, after checking that the header is text in
+    /// the list's encoding.
+    private func headerColumn(_ header: ScannedRecord, _ wanted: Column) throws -> Int {
+        let path = url.path
+        var names = [String]()
+        for index in 0..<header.fieldCount {
+            guard let text = String(validating: header.field(index), as: UTF8.self) else {
+                // The operator's column names are not text in this encoding: the file is in another.
+                let found = encoding == .utf8 ? EncodingDetector.eightBitForm(Array(header.bytes)).map(FoundEncoding.validText) ?? .unknown : .unknown
+                throw IdentifierListError.encodingMismatch(path: path, found: found, expected: encoding)
+            }
+            names.append(text)
+        }
+        switch wanted {
+        case .number(let n):
+            guard n <= names.count else { throw IdentifierListError.columnOutOfRange(path: path, column: n, headerFields: names.count) }
+            return n - 1
+        case .name(let name):
+            let key = String(trimmingWhiteSpace(name.precomposedStringWithCanonicalMapping))
+            if let index = names.firstIndex(where: { String(trimmingWhiteSpace($0.precomposedStringWithCanonicalMapping)) == key }) {
+                return index
+            }
+            let shown = names.prefix(Self.headerFieldsShown).map { name in
+                name.count > Self.headerFieldLengthShown ? name.prefix(Self.headerFieldLengthShown) + "…" : name
+            }
+            throw IdentifierListError.columnNotFound(path: path, name: name, found: Array(shown), headerFields: names.count)
+        }
     }
 
     /// Reads the whole list, keeping the first record of each identifier.
@@ -220,89 +412,5 @@ public struct IdentifierListReader: Sendable {
         }
         summary.duplicatesCollapsed = summary.valid - records.count
         return (records, summary)
-    }
-}
-
-/// Splits a file into records (lines, or RFC 4180 CSV records) as a stream of 64 KiB chunks.
-enum RecordScanner {
-    static let chunkSize = 1 << 16
-    /// The longest record accepted, so that memory stays bounded whatever the input.
-    static let maximumRecordBytes = 1 << 20
-
-    /// Calls `body(line, fields)` for each record; `line` is the physical line the record starts on.
-    static func scan(url: URL, csv: Bool, _ body: (Int, [[UInt8]]) throws -> Void) throws {
-        let handle: FileHandle
-        do { handle = try FileHandle(forReadingFrom: url) } catch {
-            throw IdentifierListError.unreadable(path: url.path, reason: describe(error))
-        }
-        defer { try? handle.close() }
-        var fields: [[UInt8]] = []
-        var field: [UInt8] = []
-        var line = 1, recordLine = 1
-        var inQuotes = false, quoteJustClosed = false, fieldStarted = false
-        var first = true
-        var pendingCR = false
-        var recordBytes = 0
-
-        func endRecord() throws {
-            fields.append(field)
-            try body(recordLine, fields)
-            fields.removeAll(keepingCapacity: true)
-            field.removeAll(keepingCapacity: true)
-            fieldStarted = false
-            quoteJustClosed = false
-            recordBytes = 0
-        }
-
-        while true {
-            let data: Data
-            do { data = try handle.read(upToCount: chunkSize) ?? Data() } catch {
-                throw IdentifierListError.unreadable(path: url.path, reason: describe(error))
-            }
-            if data.isEmpty { break }
-            var bytes = [UInt8](data)
-            if first {
-                first = false
-                if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-            }
-            for byte in bytes {
-                recordBytes += 1
-                if recordBytes > maximumRecordBytes {
-                    throw IdentifierListError.recordTooLong(path: url.path, line: recordLine, maximumBytes: maximumRecordBytes)
-                }
-                if pendingCR {
-                    pendingCR = false
-                    if byte == 0x0A { continue }  // CRLF already ended the record
-                }
-                if inQuotes {
-                    if byte == 0x22 { inQuotes = false; quoteJustClosed = true; continue }
-                    if byte == 0x0A { line += 1 }
-                    field.append(byte)
-                    continue
-                }
-                switch byte {
-                case 0x0A, 0x0D:
-                    try endRecord()
-                    line += 1
-                    recordLine = line
-                    pendingCR = byte == 0x0D
-                case 0x2C where csv:
-                    fields.append(field)
-                    field.removeAll(keepingCapacity: true)
-                    fieldStarted = false
-                    quoteJustClosed = false
-                case 0x22 where csv:
-                    if quoteJustClosed { field.append(0x22); inQuotes = true; quoteJustClosed = false }  // "" escape
-                    else if !fieldStarted { inQuotes = true; fieldStarted = true }
-                    else { field.append(byte) }  // a stray quote inside an unquoted field is kept as text
-                default:
-                    quoteJustClosed = false
-                    fieldStarted = true
-                    field.append(byte)
-                }
-            }
-        }
-        if inQuotes { throw IdentifierListError.unterminatedQuote(path: url.path, line: recordLine) }
-        if !field.isEmpty || !fields.isEmpty || fieldStarted { try endRecord() }
     }
 }

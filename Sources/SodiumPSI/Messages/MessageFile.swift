@@ -20,6 +20,8 @@ public final class MessageFileWriter {
     ///   - url: the final name.
     ///   - header: the header; its ``MessageHeader/sender`` must be `signer`'s public key.
     ///   - signer: the sender's identity, which signs the file's digest at ``commit()``.
+    /// - Throws: ``OutputFileError/cannotCreate(path:reason:)`` when the folder is missing or
+    ///   not writable.
     public init(url: URL, header: MessageHeader, signer: PartyIdentity) throws {
         precondition(signer.publicKey == header.sender, "a message file is signed by the sender its header names")
         self.header = header
@@ -56,7 +58,8 @@ public final class MessageFileWriter {
     /// Writes the digest and the signature, syncs, and renames the file into place.
     ///
     /// - Throws: ``MessageFileError/writtenCountMismatch(path:written:declared:)`` when the
-    ///   number of appended elements differs from the header's count (nothing is saved).
+    ///   number of appended elements differs from the header's count (nothing is saved), and
+    ///   ``OutputFileError`` when writing or renaming fails.
     public func commit() throws {
         guard written == header.count else {
             file.abort()
@@ -178,9 +181,7 @@ public final class MessageFileReader {
         let n = min(maximumElements, remaining)
         let bytes = try Self.read(handle, count: n * header.elementSize, path: url.path)
         guard bytes.count == n * header.elementSize else {
-            // The file shrank after it was opened.
-            let now = (try? Self.length(of: handle, path: url.path)) ?? 0
-            throw MessageFileError.truncated(path: url.path, length: now, expected: header.expectedFileLength ?? now)
+            throw MessageFileError.io(path: url.path, reason: "the file ended early: it was changed while being read")
         }
         crypto_hash_sha256_update(&digest, bytes, UInt64(bytes.count))
         remaining -= n
@@ -215,7 +216,7 @@ public final class MessageFileReader {
             try suite.checkNonZeroAndDistinct(elements)
             if checkEncodings { try suite.check(elements, parallelism: parallelism) }
         } catch let error as PSIError {
-            throw MessageFileError(path: url.path, elementError: error)
+            throw MessageFileError.wrapping(path: url.path, elementError: error)
         }
         return elements
     }
@@ -236,7 +237,7 @@ public final class MessageFileReader {
         do {
             try MutualSuite(header.suite).checkNonZeroAndDistinct(values)
         } catch let error as PSIError {
-            throw MessageFileError(path: url.path, elementError: error)
+            throw MessageFileError.wrapping(path: url.path, elementError: error)
         }
         return values
     }
@@ -294,7 +295,7 @@ public final class MessageFileReader {
             throw MessageFileError.truncated(path: path, length: length, expected: minimumLength)
         }
         guard let suite = PSISuite(rawValue: b[10]) else {
-            throw MessageFileError.suiteMismatch(path: path, found: "unknown suite \(b[10])",
+            throw MessageFileError.suiteMismatch(path: path, found: PSISuite.describeUnknown(b[10]),
                                                  expected: e.suite?.description ?? PSISuite.allCases.map(\.description).joined(separator: " or "))
         }
         if let expected = e.suite, suite != expected {
@@ -319,11 +320,10 @@ public final class MessageFileReader {
             identifierType = type
         }
         let extensionLength = Int(b[18]) << 8 | Int(b[19])
-        var count = 0
-        for i in 148..<156 {
-            // A count above Int.max cannot be a real file; clamp so the length check refuses it.
-            count = count > (Int.max >> 8) ? Int.max : count << 8 | Int(b[i])
-        }
+        let declaredCount = b[148..<156].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        // A count above Int.max cannot be a real file; clamp it here and refuse it (with the
+        // declared value, not the clamp) before the count is compared or used.
+        let count = declaredCount > UInt64(Int.max) ? Int.max : Int(declaredCount)
         let sender = partyKey(Array(b[84..<116]))
         let recipient = b[116..<148].allSatisfy { $0 == 0 } ? nil : partyKey(Array(b[116..<148]))
         let header = MessageHeader(suite: suite, protocolID: protocolID, kind: b[12], mode: b[13], elementSize: elementSize,
@@ -371,18 +371,22 @@ public final class MessageFileReader {
                 throw MessageFileError.wrongRecipient(path: path, found: recipient?.fingerprint ?? "any reader", expected: reader.fingerprint)
             }
         }
+        guard extensionLength <= MessageExtensions.maximumByteCount else {
+            throw MessageFileError.badExtensionBlock(path: path, problem: .tooLong(length: extensionLength))
+        }
+        let computedLength = declaredCount > UInt64(Int.max) ? nil
+            : Self.fileLength(headerBytes: MessageHeader.fixedByteCount + extensionLength, count: count, elementSize: elementSize)
+        guard let expectedLength = computedLength else {
+            throw MessageFileError.countTooLarge(path: path, count: declaredCount, elementSize: elementSize, length: length)
+        }
         if let expected = e.count, expected != count {
             throw MessageFileError.countMismatch(path: path, found: count, expected: expected)
         }
         if let limit = e.maximumCount, count > limit {
             throw MessageFileError.peerSetTooLarge(path: path, count: count, limit: limit)
         }
-        guard extensionLength <= MessageExtensions.maximumByteCount else {
-            throw MessageFileError.badExtensionBlock(path: path, problem: .tooLong(length: extensionLength))
-        }
-        let expectedLength = fileLength(headerBytes: MessageHeader.fixedByteCount + extensionLength, count: count, elementSize: elementSize)
-        guard let expectedLength, length >= expectedLength else {
-            throw MessageFileError.truncated(path: path, length: length, expected: expectedLength ?? Int.max)
+        guard length >= expectedLength else {
+            throw MessageFileError.truncated(path: path, length: length, expected: expectedLength)
         }
         guard length == expectedLength else {
             throw MessageFileError.trailingBytes(path: path, length: length, expected: expectedLength)
@@ -434,15 +438,17 @@ public final class MessageFileReader {
 }
 
 extension MessageFileError {
-    /// The file-level form of an element error found while checking or re-blinding a message.
-    init(path: String, elementError error: PSIError) {
+    /// The file-level form of an element error found while checking or re-blinding a message;
+    /// an error that names no element is returned as it is.
+    static func wrapping(path: String, elementError error: PSIError) -> any Error {
         switch error {
-        case .identityElement(let index?), .invalidElementEncoding(let index?), .zeroValue(let index?), .lowOrderElement(let index?):
-            self = .invalidElement(path: path, index: index, reason: error.localizedDescription)
+        case .identityElement(let index?), .invalidElementEncoding(let index?), .zeroValue(let index?), .lowOrderElement(let index?),
+             .outsidePrimeOrderSubgroup(let index?):
+            return MessageFileError.invalidElement(path: path, index: index, reason: error.localizedDescription)
         case .duplicateElement(let index, let first):
-            self = .duplicateElement(path: path, index: index, firstIndex: first)
+            return MessageFileError.duplicateElement(path: path, index: index, firstIndex: first)
         default:
-            self = .invalidElement(path: path, index: -1, reason: error.localizedDescription)
+            return error
         }
     }
 }

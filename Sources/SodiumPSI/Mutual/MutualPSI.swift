@@ -317,10 +317,17 @@ public struct MutualPSIResponder: Sendable {
     /// peer), the recipient (this party), the identifier type, the purpose digest and the
     /// outcome must match its own configuration.
     ///
-    /// - Throws: ``PSIError/peerSetTooLarge(count:limit:)`` before any work when the initiator's
+    /// - Throws: ``PSIError/unexpectedMessage(expected:found:)`` when this responder has answered
+    ///   a step 1 already (its secret answers one exchange only),
+    ///   ``PSIError/peerSetTooLarge(count:limit:)`` before any work when the initiator's
     ///   set exceeds ``MutualPSIConfiguration/maximumPeerSetSize``, and the errors of a received
     ///   message otherwise.
     public mutating func respond(to initiatorBlindedSet: MutualPSIMessage) throws -> Reply {
+        // One step 1 per secret: answering a second would re-blind a second peer set with it.
+        if let exchange {
+            throw PSIError.unexpectedMessage(expected: "no second step 1 (this responder answered session \(exchange.context.sessionID) already; blind again for another exchange)",
+                                             found: "a step 1 of session \(initiatorBlindedSet.context.sessionID)")
+        }
         let context = configuration.context(sessionID: initiatorBlindedSet.context.sessionID, role: .responder)
         try initiatorBlindedSet.check(kind: .initiatorBlindedSet, context: context,
                                       maximumCount: configuration.maximumPeerSetSize)
