@@ -21,7 +21,7 @@ struct Initiate: ParsableCommand {
     var force = false
 
     func validate() throws {
-        try requireDistinctPaths([("--input", input.input), ("--state", state), ("--out", out)])
+        try requireDistinctPaths([("--input", input.input), ("--state", state), ("--out", out)] + parties.party.paths)
     }
 
     func run() throws {
@@ -67,7 +67,7 @@ struct Respond: ParsableCommand {
 
     func validate() throws {
         try requireDistinctPaths([("--input", input.input), ("--request", request), ("--state", state),
-                                  ("--out-blinded", outBlinded), ("--out-reblinded", outReblinded)])
+                                  ("--out-blinded", outBlinded), ("--out-reblinded", outReblinded)] + parties.party.paths)
     }
 
     func run() throws {
@@ -132,16 +132,14 @@ struct Finish: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if responderSet == nil, reply != nil { throw ValidationError("--reply is for the initiator, which also gives --responder-set") }
         try requireDistinctPaths([("--state", state), ("--responder-set", responderSet), ("--reblinded", reblinded),
-                                  ("--reply", reply), ("--output", matchesPath)])
+                                  ("--reply", reply), ("--output", matchesPath)] + parties.party.paths)
     }
 
     func run() throws {
         try runReportingErrors {
             let parallelism = threads.map { Parallelism(threads: $0) } ?? .allCores
             let (identity, list) = try parties.party.load()
-            guard let named = list.peers.first(where: { $0.name == parties.peer }) else {
-                throw TrustError.unknownPeer(path: list.origin, name: parties.peer, known: list.peers.map(\.name))
-            }
+            let named = try list.peer(named: parties.peer)
             // The peer must still be trusted for the state's purpose; the library checks its key is the state's.
             let review = { (purpose: PurposeLabel) in _ = try list.peer(named: parties.peer, for: purpose) }
             let streaming = StreamingOptions(workDirectory: workDir.map(url))

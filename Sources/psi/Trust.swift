@@ -72,6 +72,10 @@ struct PartyOptions: ParsableArguments {
     @Option(name: .long, help: "Your peers file: the counterparties you trust, with their public keys and purposes (JSON).")
     var peers: String
 
+    /// The two files, for the check that a step's paths are distinct (an output named like the
+    /// identity would destroy it).
+    var paths: [(option: String, path: String?)] { [("--identity", identity), ("--peers", peers)] }
+
     /// The identity, and the peers file (whose names then decorate error messages).
     func load() throws -> (PartyIdentity, PeerList) {
         let identity = try PartyIdentity(contentsOf: url(self.identity))

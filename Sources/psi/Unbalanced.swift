@@ -127,7 +127,7 @@ struct HubSetup: ParsableCommand {
             throw ValidationError("--fp-rate \(fpRate): \(error.localizedDescription)")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        try requireDistinctPaths([("--key", key), ("--input", input.input), ("--delta-of", deltaOf), ("--out", out)])
+        try requireDistinctPaths([("--key", key), ("--identity", identity), ("--input", input.input), ("--delta-of", deltaOf), ("--out", out)])
     }
 
     /// `2^-20`, `1e-6` or `0.000001`.
@@ -204,7 +204,7 @@ struct HubRespond: ParsableCommand {
         try validatePurpose(purpose)
         if maxRequestItems < 1 { throw ValidationError("--max-request-items must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        try requireDistinctPaths([("--key", key), ("--request", request), ("--out", out)])
+        try requireDistinctPaths([("--key", key), ("--request", request), ("--out", out)] + party.paths)
     }
 
     func run() throws {
@@ -261,7 +261,7 @@ struct MemberRequest: ParsableCommand {
     func validate() throws {
         try validatePurpose(purpose)
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        try requireDistinctPaths([("--input", input.input), ("--setup", setup), ("--state", state), ("--out", out)])
+        try requireDistinctPaths([("--input", input.input), ("--setup", setup), ("--state", state), ("--out", out)] + party.paths)
     }
 
     func run() throws {
@@ -318,15 +318,13 @@ struct MemberFinish: ParsableCommand {
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         try requireDistinctPaths([("--state", state), ("--setup", setup)] + delta.map { ("--delta", $0) }
-                                 + [("--response", response), ("--output", matchesPath)])
+                                 + [("--response", response), ("--output", matchesPath)] + party.paths)
     }
 
     func run() throws {
         try runReportingErrors {
             let (identity, list) = try party.load()
-            guard let named = list.peers.first(where: { $0.name == hub }) else {
-                throw TrustError.unknownPeer(path: list.origin, name: hub, known: list.peers.map(\.name))
-            }
+            let named = try list.peer(named: hub)
             let outcome = try UnbalancedPSIFileExchange.finish(
                 stateURL: url(state), identity: identity, hub: named.publicKey, responseURL: url(response), setupURL: url(setup),
                 deltaURLs: delta.map(url), parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores,

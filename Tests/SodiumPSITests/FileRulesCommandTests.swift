@@ -38,6 +38,9 @@ struct FileRulesCommandTests {
             (banks.a, Self.initiate + ["--state", "x", "--out", "x"], "--state", "--out"),
             (banks.a, Self.initiate + ["--state", "sub/../y.state", "--out", "y.state"], "--state", "--out"),
             (banks.a, Self.initiate + ["--state", "z.state", "--out", "list.txt"], "--input", "--out"),
+            // An output named like the identity would destroy it.
+            (banks.a, Self.initiate + ["--state", "z.state", "--out", "bank.identity"], "--out", "--identity"),
+            (banks.b, Self.respond + ["--state", "peers.json", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], "--state", "--peers"),
             (banks.b, Self.respond + ["--state", "s", "--out-blinded", "s", "--out-reblinded", "2b.spsi"], "--state", "--out-blinded"),
             (banks.b, Self.respond + ["--state", "b.state", "--out-blinded", "2.spsi", "--out-reblinded", "./2.spsi"], "--out-blinded", "--out-reblinded"),
             (banks.b, Self.respond + ["--state", "b.state", "--out-blinded", "link.spsi", "--out-reblinded", "2b.spsi"], "--request", "--out-blinded"),

@@ -48,7 +48,7 @@ struct PartyStateTests {
         }
         // The file is a state file of this library (magic first).
         let bytes = try [UInt8](Data(contentsOf: aURL))
-        #expect(Array(bytes[0..<11]) == Array("SPSISECR".utf8) + [1, 1, 3])
+        #expect(Array(bytes[0..<11]) == Array("SPSISECR".utf8) + [1, 1, 4])
     }
 
     @Test("A state file readable by others is refused", arguments: [0o644, 0o640, 0o604, 0o660])

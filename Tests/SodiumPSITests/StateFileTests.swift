@@ -55,7 +55,7 @@ struct StateFileTests {
         try f.initiate()
         let bytes = [UInt8](try Data(contentsOf: f.url("a.state")))
         #expect(Array(bytes[0..<8]) == Array("SPSISECR".utf8))
-        #expect(Array(bytes[8..<11]) == [1, 1, 3])                       // container 1, initiator state, layout 3
+        #expect(Array(bytes[8..<11]) == [1, 1, 4])                       // container 1, initiator state, layout 4
         #expect(Array(bytes[11..<19]) == [32, 0, 0, 0, 0, 0, 0, 0])       // S = 32, little-endian
         let forged = ForgedContainer(bytes)
         #expect(19 + forged.secret.count + forged.body.count + forged.description.count + 48 == bytes.count)

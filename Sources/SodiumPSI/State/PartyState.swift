@@ -6,7 +6,7 @@ internal import CSodium
 /// A state file holds the party's secret, so it is a ``SecretContainer`` (mode 0600, refused
 /// when others can read it or another user owns it, digest-checked). It is written as a stream
 /// and read back a section at a time, so its size does not bound the lists a party can hold.
-/// Content 1 (initiator) or 2 (responder), layout version 3; the secret is the party's 32-byte
+/// Content 1 (initiator) or 2 (responder), layout version 4; the secret is the party's 32-byte
 /// scalar, and the body holds (integers little-endian):
 ///
 /// | size | content |

@@ -116,12 +116,20 @@ public struct PeerList: Sendable, Equatable {
     /// - Throws: ``TrustError/unknownPeer(path:name:known:)``,
     ///   ``TrustError/peerNotAllowed(path:name:fingerprint:purpose:allowed:)``.
     public func peer(named name: String, for purpose: PurposeLabel) throws -> Peer {
-        guard let peer = peers.first(where: { $0.name == name }) else {
-            throw TrustError.unknownPeer(path: origin, name: name, known: peers.map(\.name))
-        }
+        let peer = try peer(named: name)
         guard peer.allows(purpose) else {
             throw TrustError.peerNotAllowed(path: origin, name: name, fingerprint: peer.publicKey.fingerprint, purpose: purpose.value,
                                             allowed: peer.purposes?.map(\.value) ?? [])
+        }
+        return peer
+    }
+
+    /// The peer called `name`, whatever its purposes.
+    ///
+    /// - Throws: ``TrustError/unknownPeer(path:name:known:)``.
+    public func peer(named name: String) throws -> Peer {
+        guard let peer = peers.first(where: { $0.name == name }) else {
+            throw TrustError.unknownPeer(path: origin, name: name, known: peers.map(\.name))
         }
         return peer
     }

@@ -236,7 +236,7 @@ public struct UnbalancedPSIMember: Sendable {
 /// A member's state between `request` and `finish`, for exchanges over files.
 ///
 /// A ``SecretContainer`` (mode 0600, refused when others can read it or another user owns it,
-/// digest-checked) of content 3, layout version 3. The secret is the blinds (intersection mode:
+/// digest-checked) of content 3, layout version 4. The secret is the blinds (intersection mode:
 /// 32 bytes an item; cardinality-only: the one blind `r`); the body holds the member's records
 /// (``RecordCoding``, `recordBytes` bytes) and then its blinded elements (32 bytes an item);
 /// the description is JSON (``Description``), including the digest of the setup the request names.
