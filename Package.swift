@@ -61,8 +61,8 @@ let package = Package(
 // builds with -sanitize=fuzzer,address: they do not link without the fuzzer runtime.
 if Context.environment["SODIUM_PSI_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzDriver", path: "Tests/Fuzz/FuzzDriver"))
-    for name in ["FuzzMessageFile", "FuzzIdentifiers", "FuzzListReader"] {
+    for name in ["FuzzMessageFile", "FuzzIdentifiers", "FuzzListReader", "FuzzStateFile"] {
         package.targets.append(.executableTarget(
-            name: name, dependencies: ["SodiumPSI", "FuzzDriver"], path: "Tests/Fuzz/\(name)", swiftSettings: swiftSettings))
+            name: name, dependencies: ["SodiumPSI", "FuzzDriver", "CSodium"], path: "Tests/Fuzz/\(name)", swiftSettings: swiftSettings))
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for a bounded time and fails on any crash.
 #   scripts/fuzz.sh TARGET SECONDS [extra libFuzzer flags]
-# TARGET: FuzzMessageFile, FuzzIdentifiers or FuzzListReader. The committed seed corpus is
+# TARGET: FuzzMessageFile, FuzzIdentifiers, FuzzListReader or FuzzStateFile (party state,
+# member state and hub key files). The committed seed corpus is
 # Tests/Fuzz/Corpus/TARGET; new inputs go to a scratch copy, not into the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -22,6 +22,10 @@ public enum PSIError: Error, Sendable, Equatable {
     case zeroValue(index: Int?)
     /// An x25519 value of low order: multiplying it gives the all-zero value.
     case lowOrderElement(index: Int?)
+    /// An x25519 value that is not the u-coordinate of a point of Curve25519's prime-order
+    /// subgroup: a point of the twist, or a curve point with a small-order component. Every
+    /// value an honest peer sends lies in that subgroup.
+    case outsidePrimeOrderSubgroup(index: Int?)
     /// The same element appears twice in a set received from the peer.
     case duplicateElement(index: Int, firstIndex: Int)
 
@@ -34,6 +38,21 @@ public enum PSIError: Error, Sendable, Equatable {
     case batchSizeMismatch(inputs: Int, blinds: Int, evaluatedElements: Int)
     /// An input, key-info string or label longer than the length prefix allows.
     case inputTooLong(what: String, length: Int, maximum: Int)
+    /// A batch was made in another RFC 9497 mode than the step given it (base mode has no
+    /// proof to check; verifiable mode must not be finalised without one).
+    case oprfModeMismatch(expected: String, found: String)
+
+    // MARK: DLEQ proofs
+    /// A DLEQ statement's inputs and outputs differ in number.
+    case proofBatchMismatch(inputs: Int, outputs: Int)
+    /// One DLEQ proof covers 1 to 65,535 pairs (RFC 9497 numbers them with two bytes).
+    case proofBatchSize(count: Int, maximum: Int)
+    /// A batch carries another number of DLEQ proofs than its size requires (one per 65,535 pairs).
+    case proofCountMismatch(count: Int, expected: Int)
+    /// A DLEQ proof does not verify: the outputs it covers were not all made with the
+    /// committed key, or the proof or an element was altered. `index` is the proof's position
+    /// (0 for a batch of at most 65,535 pairs), so its pairs are `65,535·index ..< 65,535·(index + 1)`.
+    case invalidProof(index: Int)
 
     // MARK: Protocol
     /// A purpose label that is empty, too long, or not valid UTF-8 text.
@@ -42,6 +61,10 @@ public enum PSIError: Error, Sendable, Equatable {
     case purposeMismatch(expected: String, found: String)
     /// A message was made under another cryptographic suite.
     case suiteMismatch(expected: String, found: String)
+    /// A suite this library no longer runs, by its id (the description says which and why).
+    case retiredSuite(id: UInt8)
+    /// A suite name that is neither a suite nor a retired one.
+    case unknownSuite(name: String, known: [String])
     /// A message belongs to another session.
     case sessionMismatch(expected: String, found: String)
     /// A message was made for another outcome (both learn, one learns, cardinality only).
@@ -52,6 +75,10 @@ public enum PSIError: Error, Sendable, Equatable {
     case countMismatch(what: String, count: Int, expected: Int)
     /// The peer's set is larger than the caller's policy allows.
     case peerSetTooLarge(count: Int, limit: Int)
+
+    // MARK: Trust
+    /// Bytes that are not a valid Ed25519 public key of a party.
+    case invalidPublicKey
 }
 
 extension PSIError: LocalizedError {
@@ -74,6 +101,8 @@ extension PSIError: LocalizedError {
             return "scalar is zero; expected a non-zero scalar"
         case .scalarMultiplicationFailed:
             return "scalar multiplication produced the identity element"
+        case let .outsidePrimeOrderSubgroup(index):
+            return "element\(at(index)) is not in the prime-order subgroup of Curve25519 (a point of the twist, or with a small-order component); expected a blinded x25519 value"
         case let .duplicateElement(index, firstIndex):
             return "element at position \(index) repeats the element at position \(firstIndex); expected every element of the peer's set to be distinct"
         case .deriveKeyPairError:
@@ -84,12 +113,26 @@ extension PSIError: LocalizedError {
             return "batch sizes differ: \(inputs) inputs, \(blinds) blinds, \(evaluated) evaluated elements; expected equal counts"
         case let .inputTooLong(what, length, maximum):
             return "\(what) is \(length) bytes long; at most \(maximum) bytes are allowed"
+        case let .oprfModeMismatch(expected, found):
+            return "OPRF batch was made in \(found) mode; expected \(expected) mode"
+        case let .proofBatchMismatch(inputs, outputs):
+            return "DLEQ statement has \(inputs) inputs and \(outputs) outputs; expected equal counts"
+        case let .proofBatchSize(count, maximum):
+            return "one DLEQ proof covers 1 to \(maximum) pairs; this batch has \(count)"
+        case let .proofCountMismatch(count, expected):
+            return "batch carries \(count) DLEQ proofs; expected \(expected) (one per \(DLEQ.maximumBatchSize) elements)"
+        case let .invalidProof(index):
+            return "DLEQ proof \(index) does not verify: the elements it covers were not all evaluated with the committed key, or were altered"
         case let .invalidPurposeLabel(reason):
             return "invalid purpose label: \(reason)"
         case let .purposeMismatch(expected, found):
             return "message was made for purpose label digest \(found); expected \(expected) (both sides must agree on the purpose label)"
         case let .suiteMismatch(expected, found):
             return "message uses suite \(found); expected suite \(expected)"
+        case let .retiredSuite(id):
+            return "refused \(PSISuite.describeUnknown(id))"
+        case let .unknownSuite(name, known):
+            return "unknown suite '\(name)'; expected one of \(known.joined(separator: ", "))"
         case let .sessionMismatch(expected, found):
             return "message belongs to session \(found); expected session \(expected)"
         case let .outcomeMismatch(expected, found):
@@ -100,6 +143,8 @@ extension PSIError: LocalizedError {
             return "\(what) holds \(count) elements; expected \(expected)"
         case let .peerSetTooLarge(count, limit):
             return "peer's set holds \(count) items, more than the allowed maximum of \(limit)"
+        case .invalidPublicKey:
+            return "not a valid Ed25519 public key; expected 32 bytes (64 hex digits) of a point of the prime-order subgroup"
         }
     }
 }

@@ -10,7 +10,7 @@ struct Intersect: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: "ristretto255-sha512 (default) or x25519-sha256.")
+    @Option(name: .long, help: "ristretto255-sha512 (default) or x25519-ell2-sha512.")
     var suite: PSISuite = .ristretto255SHA512
 
     func run() throws {
@@ -27,7 +27,7 @@ struct Intersect: ParsableCommand {
         let done = try a.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)
         let elapsed = seconds(since: start)
         guard done.result.count == overlap else { throw ValidationError("wrong result: \(done.result.count), expected \(overlap)") }
-        let raw = RawLibsodium.lowerBound(suite: suite, hashes: 0, multiplications: n, threads: common.threads)
+        let raw = RawLibsodium.lowerBound(suite: suite, hashes: 0, ownMultiplications: 0, peerMultiplications: n, threads: common.threads).total
         try Report(fields: [
             ("benchmark", "intersect"), ("suite", suite.description), ("items_per_side", n),
             ("threads", common.threads), ("batch", common.batch), ("seconds", elapsed), ("raw_seconds", raw),

@@ -12,7 +12,12 @@ struct OPRFBench: ParsableCommand {
         (Evaluate + Blind + BlindEvaluate + Finalize of --items inputs). setup_* fields time UnbalancedPSIHub.makeSetup
         plus writing the setup file, for --items hub items in each encoding; query_* fields time one member query of
         --query-items items through files (member blind, hub evaluate, member finalize and lookup), each beside its own
-        raw libsodium lower bound.
+        raw libsodium lower bound; in intersection mode the query is RFC 9497's verifiable mode, and query_ratio_to_raw
+        compares it with an unverifiable query's bound (query_ratio_to_verifiable_raw with the bound including the proof).
+        respond_* (hub BlindEvaluate with its DLEQ proofs, in memory) and verify_* (the member's VerifyProof) give the
+        proof's cost: *_ratio_to_raw beside the unverifiable answer's one multiplication per item (respond) or beside
+        the proof's own libsodium calls (verify), respond_ratio_to_proof_raw beside the answer-and-proof's own calls;
+        the *_cpu_ratio_* fields are the same ratios in process CPU time, steadier on a shared machine.
         """)
 
     @OptionGroup var common: CommonOptions
@@ -84,27 +89,83 @@ struct OPRFBench: ParsableCommand {
                        ("setup_\(name)_false_positive_log2", log2(encoding.falsePositiveRate(itemCount: n)))]
         }
 
-        // Query: the member blinds (H + 1 mult), the hub evaluates (1 mult), the member finalises (1 mult) and looks up.
+        // Query: the member blinds (H + 1 mult), the hub evaluates (1 mult), the member finalises (1 mult) and looks
+        // up; in intersection mode the hub also proves and the member verifies (proofCost has those bounds).
         let setup = try UnbalancedSetup.read(from: file("tags.spsi"))
         guard setup.setupID == tagsSetup?.setupID else { throw ValidationError("setup did not round-trip") }
         let lookup = try UnbalancedSetupLookup(setup: setup)
-        let start = DispatchTime.now()
+        let start = DispatchTime.now(), cpuStart = processCPUSeconds()
         let member = try UnbalancedPSIMember(items: memberItems, purpose: hub.purpose, setup: setup, parallelism: common.parallelism)
         try member.request.write(to: file("request.spsi"))
         let request = try UnbalancedRequest.read(from: file("request.spsi"), purpose: hub.purpose, key: hub.key, maximumCount: m)
         try hub.respond(to: request).write(to: file("response.spsi"))
         let response = try UnbalancedResponse.read(from: file("response.spsi"), request: member.context, count: m)
         let result = try member.finish(response: response, lookup: lookup)
-        let elapsed = seconds(since: start)
+        let query = (wall: seconds(since: start), cpu: processCPUSeconds() - cpuStart)
+        let elapsed = query.wall
         let expected = min(max(1, m / 10), n)
         guard result.count == expected else { throw ValidationError("query found \(result.count) matches, expected \(expected)") }
-        let queryRaw = RawLibsodium.ristretto255(hashes: m, multiplications: 3 * m, threads: common.threads)
+        let queryRaw = measured { _ = RawLibsodium.ristretto255(hashes: m, multiplications: 3 * m, threads: common.threads) }
         let wire = try ["request.spsi", "response.spsi"].reduce(0) {
             $0 + ((try FileManager.default.attributesOfItem(atPath: file($1).path)[.size] as? NSNumber)?.intValue ?? 0)
         }
-        fields += [("query_items", m), ("query_seconds", elapsed), ("query_raw_seconds", queryRaw), ("query_ratio_to_raw", elapsed / queryRaw),
+        fields += [("query_items", m), ("query_seconds", elapsed), ("query_raw_seconds", queryRaw.wall),
+                   ("query_ratio_to_raw", elapsed / queryRaw.wall), ("query_cpu_ratio_to_raw", query.cpu / queryRaw.cpu),
                    ("query_items_per_second", Double(m) / elapsed), ("query_wire_bytes_per_item", Double(wire) / Double(m)),
                    ("query_matches", result.count)]
+        if mode == .intersection {
+            fields += try proofCost(hub: hub, request: request, queryRaw: queryRaw, query: query)
+        }
         return fields
+    }
+
+    /// The VOPRF proof's cost: the hub's answer with its proofs and the member's verification,
+    /// each beside the raw bound of an unverifiable answer (one multiplication per item) and
+    /// beside the raw bound of the same libsodium calls the proof makes. Wall-clock and CPU
+    /// seconds both (CPU time moves less with other processes' load on a shared machine).
+    private func proofCost(hub: UnbalancedPSIHub, request: UnbalancedRequest, queryRaw: (wall: Double, cpu: Double),
+                           query: (wall: Double, cpu: Double)) throws -> [(String, Any)] {
+        let m = request.blindedElements.count
+        let proofs = OPRF.VerifiableServer.dleq.proofCount(pairs: m)
+        var answer: UnbalancedResponse?
+        let respond = try measured { answer = try hub.respond(to: request) }
+        let verify = try measured {
+            try OPRF.VerifiableServer.dleq.verifyProofs(answer!.proofs, base: .generator, commitment: hub.key.privateKey.publicKey,
+                                                       inputs: request.blindedElements, outputs: answer!.evaluatedElements,
+                                                       parallelism: common.parallelism)
+        }
+        let threads = common.threads
+        // BlindEvaluate alone: one multiplication per item.
+        let evaluateRaw = measured { _ = RawLibsodium.ristretto255(hashes: 0, multiplications: m, threads: threads) }
+        // BlindEvaluate and GenerateProof: m + (m + 3 per proof) multiplications, m additions, m + 1 per proof HashToScalar.
+        let respondRaw = measured {
+            _ = RawLibsodium.ristretto255(hashes: 0, multiplications: 2 * m + 3 * proofs, additions: m, scalarHashes: m + proofs, threads: threads)
+        }
+        // VerifyProof: 2m + 4 per proof multiplications, 2m + 2 per proof additions, m + 1 per proof HashToScalar.
+        let verifyRaw = measured {
+            _ = RawLibsodium.ristretto255(hashes: 0, multiplications: 2 * m + 4 * proofs, additions: 2 * m + 2 * proofs,
+                                          scalarHashes: m + proofs, threads: threads)
+        }
+        // The whole verifiable query's bound: the unverifiable query's, plus the proof's work on both sides.
+        let queryVerifiableRaw = (wall: queryRaw.wall + respondRaw.wall - evaluateRaw.wall + verifyRaw.wall,
+                                  cpu: queryRaw.cpu + respondRaw.cpu - evaluateRaw.cpu + verifyRaw.cpu)
+        return [("proofs", proofs), ("proof_bytes_per_item", Double(proofs * DLEQProof.byteCount) / Double(m)),
+                ("respond_seconds", respond.wall), ("respond_raw_seconds", evaluateRaw.wall), ("respond_ratio_to_raw", respond.wall / evaluateRaw.wall),
+                ("respond_cpu_ratio_to_raw", respond.cpu / evaluateRaw.cpu),
+                ("respond_proof_raw_seconds", respondRaw.wall), ("respond_ratio_to_proof_raw", respond.wall / respondRaw.wall),
+                ("respond_cpu_ratio_to_proof_raw", respond.cpu / respondRaw.cpu),
+                ("verify_seconds", verify.wall), ("verify_raw_seconds", verifyRaw.wall), ("verify_ratio_to_raw", verify.wall / verifyRaw.wall),
+                ("verify_cpu_ratio_to_raw", verify.cpu / verifyRaw.cpu),
+                ("verify_ratio_to_multiplication_raw", verify.wall / evaluateRaw.wall),
+                ("verify_cpu_ratio_to_multiplication_raw", verify.cpu / evaluateRaw.cpu),
+                ("query_verifiable_raw_seconds", queryVerifiableRaw.wall), ("query_ratio_to_verifiable_raw", query.wall / queryVerifiableRaw.wall),
+                ("query_cpu_ratio_to_verifiable_raw", query.cpu / queryVerifiableRaw.cpu)]
+    }
+
+    /// Wall-clock and process CPU seconds of `body`.
+    private func measured(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+        let start = DispatchTime.now(), cpuStart = processCPUSeconds()
+        try body()
+        return (seconds(since: start), processCPUSeconds() - cpuStart)
     }
 }

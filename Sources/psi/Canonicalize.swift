@@ -15,9 +15,13 @@ struct Canonicalize: ParsableCommand {
 
     @OptionGroup var input: InputOptions
 
+    func validate() throws {
+        try requireDistinctPaths(input.paths)
+    }
+
     func run() throws {
         try runReportingErrors {
-            let summary = try listReader(input).writeCanonicalForms { FileHandle.standardOutput.write(Data($0.utf8)) }
+            let summary = try listReader(input).writeCanonicalForms { try writeStandardOutput(Data($0.utf8)) }
             report(summary, input)
         }
     }

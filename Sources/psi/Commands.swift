@@ -10,16 +10,24 @@ struct Initiate: ParsableCommand {
     @OptionGroup var agreement: AgreementOptions
     @OptionGroup var output: OutputOptions
 
-    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it; an existing one is refused unless --force).")
     var state: String
 
     @Option(name: .long, help: "The message file to send to the responder.")
     var out: String
 
+    @Flag(name: .long, help: "Replace an existing state file (its exchange is lost). Without it an existing state file is refused.")
+    var force = false
+
+    func validate() throws {
+        try requireDistinctPaths(input.paths + [("--state", state), ("--out", out)])
+    }
+
     func run() throws {
         try runReportingErrors {
             let blinding = try MutualPSIFileExchange.initiate(
-                list: listReader(input), configuration: agreement.configuration(), stateURL: url(state), messageURL: url(out))
+                list: listReader(input), configuration: agreement.configuration(), stateURL: url(state), messageURL: url(out),
+                replacingState: force)
             let summary = blinding.listSummary
             report(summary, input)
             note("blinded \(blinding.inputSummary.distinct) distinct items; session \(blinding.context.sessionID); send \(out) to the responder")
@@ -42,7 +50,7 @@ struct Respond: ParsableCommand {
     @Option(name: .long, help: "The initiator's step-1 message.")
     var request: String
 
-    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it; an existing one is refused unless --force).")
     var state: String
 
     @Option(name: .customLong("out-blinded"), help: "Message file for your own blinded set (send to the initiator).")
@@ -51,12 +59,20 @@ struct Respond: ParsableCommand {
     @Option(name: .customLong("out-reblinded"), help: "Message file for the initiator's set re-blinded (send to the initiator).")
     var outReblinded: String
 
+    @Flag(name: .long, help: "Replace an existing state file (its exchange is lost). Without it an existing state file is refused.")
+    var force = false
+
+    func validate() throws {
+        try requireDistinctPaths(input.paths + [("--request", request), ("--state", state),
+                                  ("--out-blinded", outBlinded), ("--out-reblinded", outReblinded)])
+    }
+
     func run() throws {
         try runReportingErrors {
             let configuration = try agreement.configuration()
             let blinding = try MutualPSIFileExchange.respond(
                 list: listReader(input), configuration: configuration, requestURL: url(request), stateURL: url(state),
-                responderSetURL: url(outBlinded), reblindedURL: url(outReblinded),
+                responderSetURL: url(outBlinded), reblindedURL: url(outReblinded), replacingState: force,
                 reviewPeerSetSize: { size in
                     note("the initiator's set holds \(size) items (limit --max-peer-items \(configuration.maximumPeerSetSize))")
                 })
@@ -106,6 +122,13 @@ struct Finish: ParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Folder for temporary files of large sets (default: the state file's folder).")
     var workDir: String?
 
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if responderSet == nil, reply != nil { throw ValidationError("--reply is for the initiator, which also gives --responder-set") }
+        try requireDistinctPaths([("--state", state), ("--responder-set", responderSet), ("--reblinded", reblinded),
+                                  ("--reply", reply), ("--output", matchesPath)])
+    }
+
     func run() throws {
         try runReportingErrors {
             let parallelism = threads.map { Parallelism(threads: $0) } ?? .allCores
@@ -114,10 +137,14 @@ struct Finish: ParsableCommand {
             let role: String
             if let responderSet {
                 role = "initiator"
-                outcome = try MutualPSIFileExchange.finishInitiator(
-                    stateURL: url(state), responderSetURL: url(responderSet), reblindedURL: url(reblinded),
-                    replyURL: reply.map(url), parallelism: parallelism, progress: ProgressBar.handlerIfTerminal(),
-                    streaming: streaming)
+                do {
+                    outcome = try MutualPSIFileExchange.finishInitiator(
+                        stateURL: url(state), responderSetURL: url(responderSet), reblindedURL: url(reblinded),
+                        replyURL: reply.map(url), parallelism: parallelism, progress: ProgressBar.handlerIfTerminal(),
+                        streaming: streaming)
+                } catch OutputFileError.missingPath(_, let reason) {
+                    throw ValidationError("--reply is required: \(reason)")
+                }
                 if let reply, outcome.replyWritten { note("send \(reply) to the responder") }
             } else {
                 role = "responder"

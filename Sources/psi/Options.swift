@@ -14,6 +14,11 @@ extension PSISuite: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map { $0.description.lowercased() } }
     public var defaultValueDescription: String { description.lowercased() }
+
+    /// The `--suite` value; a retired suite's name is refused with the reason.
+    static func parse(_ name: String) throws -> PSISuite {
+        do { return try PSISuite(validatingName: name) } catch { throw ValidationError(error.localizedDescription) }
+    }
 }
 
 /// The kinds of identifier a list can hold.
@@ -111,10 +116,10 @@ struct InputOptions: ParsableArguments {
         if let column, let number = Int(column), number < 1 {
             throw ValidationError("--column \(number): column numbers start at 1")
         }
-        if let rejects, url(rejects).standardizedFileURL == url(input).standardizedFileURL {
-            throw ValidationError("--rejects must not be the --input file")
-        }
     }
+
+    /// The files these options name, for ``requireDistinctPaths(_:)``.
+    var paths: [(option: String, path: String?)] { [("--input", input), ("--rejects", rejects)] }
 }
 
 /// Settings both institutions must agree on.
@@ -125,7 +130,8 @@ struct AgreementOptions: ParsableArguments {
     @Option(name: .long, help: "What each side learns: \(MutualPSIOutcome.allValueStrings.joined(separator: ", ")).")
     var outcome: MutualPSIOutcome = .bothLearn
 
-    @Option(name: .long, help: "The suite both sides agreed on: ristretto255-sha512 (default) or x25519-sha256 (faster; see Docs/threat-model.md).")
+    @Option(name: .long, help: "The suite both sides agreed on: ristretto255-sha512 (default) or x25519-ell2-sha512 (see Docs/threat-model.md for its speed and checks).",
+            transform: PSISuite.parse)
     var suite: PSISuite = .ristretto255SHA512
 
     @Option(name: .customLong("max-peer-items"),
@@ -139,6 +145,7 @@ struct AgreementOptions: ParsableArguments {
     var workDir: String?
 
     func validate() throws {
+        try validatePurpose(purpose)
         if maxPeerItems < 1 { throw ValidationError("--max-peer-items must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
@@ -158,10 +165,42 @@ struct OutputOptions: ParsableArguments {
 
 func url(_ path: String) -> URL { URL(fileURLWithPath: path) }
 
+/// Refuses a `--purpose` the library would refuse (empty, too long), before any file is read.
+func validatePurpose(_ purpose: String) throws {
+    do { _ = try PurposeLabel(purpose) } catch {
+        throw ValidationError("--purpose: \(error.localizedDescription)")
+    }
+}
+
+/// Refuses two options of one command that name the same file (after symbolic and hard
+/// links), before any file is read or written: an output must never overwrite another output
+/// or an input of the same step (the state under the name of the message to send, say).
+func requireDistinctPaths(_ options: [(option: String, path: String?)]) throws {
+    do { try FilePaths.requireDistinct(options.map { ($0.option, $0.path.map(url)) }) } catch {
+        throw ValidationError(error.localizedDescription)
+    }
+}
+
+/// Writes to standard output, reporting a failure (a full disk under `> file`) as an I/O error
+/// (exit 74) instead of trapping as `FileHandle.write` does.
+func writeStandardOutput(_ data: Data) throws {
+    try data.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw OutputFileError.writeFailed(path: "standard output", reason: String(cString: strerror(errno)))
+            }
+            offset += n
+        }
+    }
+}
+
 /// Prints a JSON object with sorted keys on standard output.
 func printJSON(_ object: [String: Any]) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
+    try writeStandardOutput(data + Data("\n".utf8))
 }
 
 /// The library's streaming reader for the operator's list.
@@ -211,6 +250,6 @@ func deliver(_ matches: [ListRecord], to path: String?, json: Bool, summary: ino
             ["line": $0.lineNumber, "value": $0.original, "canonical": $0.identifier.canonical] as [String: Any]
         }
     } else {
-        FileHandle.standardOutput.write(Data(MutualPSIFileExchange.matchesCSV(matches).utf8))
+        try writeStandardOutput(Data(MutualPSIFileExchange.matchesCSV(matches).utf8))
     }
 }

@@ -18,8 +18,13 @@ struct PSI: ParsableCommand {
         Unbalanced PSI (one hub, many members): psi hub keygen|setup|respond, psi member request|finish.
         Check a list before any exchange: psi canonicalize (each value's canonical form or its error).
 
-        Exit codes: 0 success, 64 usage error, 65 bad input list (also: no valid value, too many invalid, wrong encoding), 66 input file missing or unreadable,
-        76 protocol or message-file error (refused file, wrong session, tampering), 1 other failure.
+        Files: every file of one step must be a different file (64 otherwise). An existing state file
+        is never replaced without --force (hub keygen: --rotate); message files are replaced.
+
+        Exit codes: 0 success, 64 usage error (bad option, two options naming the same file),
+        65 bad input list (also: no valid value, too many invalid, wrong encoding), 66 input file missing or unreadable, 73 output cannot be created (missing or
+        read-only folder, existing state or key), 74 I/O error while writing (disk full), 76 protocol,
+        message-file or state-file error (refused file, wrong session, tampering, finished state), 1 other.
         """,
         subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Canonicalize.self, Sample.self,
                       HubCommand.self, MemberCommand.self]
@@ -31,11 +36,17 @@ enum ExitStatus {
     static let usage: Int32 = 64
     static let badInput: Int32 = 65
     static let noInput: Int32 = 66
+    static let cannotCreate: Int32 = 73
+    static let ioError: Int32 = 74
     static let protocolError: Int32 = 76
     static let failure: Int32 = 1
 
     static func code(for error: any Error) -> Int32 {
         switch error {
+        case OutputFileError.samePath, OutputFileError.missingPath, PSIError.invalidPurposeLabel,
+             UnbalancedPSIError.invalidEncodingParameter: return usage
+        case OutputFileError.exists, OutputFileError.cannotCreate, UnbalancedPSIError.keyFileExists: return cannotCreate
+        case OutputFileError.writeFailed: return ioError
         case IdentifierListError.unreadable, MessageFileError.io, StateFileError.io: return noInput
         case is IdentifierError, is IdentifierListError: return badInput
         case is UnbalancedPSIError: return protocolError
@@ -54,12 +65,24 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let error as ValidationError {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("psi: error: \(error.localizedDescription)\n".utf8))
+        note("psi: error: \(error.localizedDescription)")
         throw ExitCode(ExitStatus.code(for: error))
     }
 }
 
 /// Writes a line to standard error.
 func note(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    writeStandardError(message + "\n")
+}
+
+/// Writes to standard error, ignoring failures (`FileHandle.write` traps when it cannot write).
+func writeStandardError(_ text: String) {
+    let bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return }
+        offset += n
+    }
 }

@@ -20,10 +20,10 @@ final class ProgressBar: @unchecked Sendable {
     private func draw(_ report: ProgressReport) {
         lock.withLock {
             // A new step after one of unknown length: end that step's line.
-            if report.step != lastStep && lastPercent == -2 { FileHandle.standardError.write(Data("\n".utf8)) }
+            if report.step != lastStep && lastPercent == -2 { writeStandardError("\n") }
             guard report.total > 0 else {
                 // A streamed list: its length is not known until it has been read.
-                FileHandle.standardError.write(Data("\r\(report.step): \(report.completed) items".utf8))
+                writeStandardError("\r\(report.step): \(report.completed) items")
                 lastStep = report.step
                 lastPercent = -2
                 return
@@ -40,7 +40,7 @@ final class ProgressBar: @unchecked Sendable {
                 line += "\n"
                 lastPercent = -1
             }
-            FileHandle.standardError.write(Data(line.utf8))
+            writeStandardError(line)
         }
     }
 }

@@ -2,12 +2,13 @@ public import ArgumentParser
 import Foundation
 public import SodiumPSI
 
-extension UnbalancedAnswerMode: ExpressibleByArgument {
-    public init?(argument: String) {
-        guard let value = Self.allCases.first(where: { $0.description == argument }) else { return nil }
-        self = value
-    }
-    public static var allValueStrings: [String] { allCases.map(\.description) }
+/// `--answer`: a string-valued enum, so that the help shows the default by name (ArgumentParser
+/// prints a raw value, and ``UnbalancedAnswerMode``'s raw values are the header bytes).
+enum AnswerOption: String, ExpressibleByArgument, CaseIterable {
+    case intersection
+    case cardinalityOnly = "cardinality-only"
+
+    var mode: UnbalancedAnswerMode { self == .intersection ? .intersection : .cardinalityOnly }
 }
 
 /// Reads the operator's whole list (hub setups and member requests hold it in memory).
@@ -49,17 +50,25 @@ struct HubKeygen: ParsableCommand {
     @Option(name: .long, help: "The hub key file to write (mode 0600; keep it, never send it).")
     var key: String
 
-    @Option(name: .long, help: "What members learn: intersection (which items match) or cardinality-only (how many). Fixed for the key.")
-    var answer: UnbalancedAnswerMode = .intersection
+    @Option(name: .long, help: ArgumentHelp(
+        "What members learn: intersection (which items match) or cardinality-only (how many). Fixed for the key.",
+        discussion: """
+        intersection: every answer carries an RFC 9497 VOPRF proof (DLEQ) that the member verifies against the setup's \
+        public key before it reports anything. cardinality-only is SEMI-HONEST ONLY: a member that blinds each item with \
+        its own scalar (instead of one for the whole request) learns which of its items matched, despite the shuffled \
+        answer; nothing detects it, and its shuffled answers carry no proof. Use it only with members trusted to follow \
+        the protocol, and bound what one can learn with --max-request-items and per-member budgets.
+        """))
+    var answer: AnswerOption = .intersection
 
     @Flag(name: .long, help: "Replace an existing key file (key rotation): publish a new setup afterwards.")
     var rotate = false
 
     func run() throws {
         try runReportingErrors {
-            let key = try UnbalancedPSIFileExchange.generateKey(at: url(self.key), answerMode: answer, rotate: rotate)
-            note("\(rotate ? "rotated" : "generated") hub key \(key.keyID) (\(answer)); publish a new setup with psi hub setup")
-            if output.json { try printJSON(["step": "hub-keygen", "key_id": key.keyID.description, "answer": answer.description]) }
+            let key = try UnbalancedPSIFileExchange.generateKey(at: url(self.key), answerMode: answer.mode, rotate: rotate)
+            note("\(rotate ? "rotated" : "generated") hub key \(key.keyID) (\(answer.mode)); publish a new setup with psi hub setup")
+            if output.json { try printJSON(["step": "hub-keygen", "key_id": key.keyID.description, "answer": answer.mode.description]) }
         }
     }
 }
@@ -102,9 +111,16 @@ struct HubSetup: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        try validatePurpose(purpose)
         if !SetupEncoding.tagByteCountRange.contains(tagBytes) { throw ValidationError("--tag-bytes must be 8 to 32") }
-        if Self.parseRate(fpRate) == nil { throw ValidationError("--fp-rate must be a number such as 1e-6 or a power of two such as 2^-20") }
+        guard let rate = Self.parseRate(fpRate) else {
+            throw ValidationError("--fp-rate must be a number such as 1e-6 or a power of two such as 2^-20")
+        }
+        do { try SetupEncoding.bloomFilter(falsePositiveRate: rate).validate() } catch {
+            throw ValidationError("--fp-rate \(fpRate): \(error.localizedDescription)")
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requireDistinctPaths([("--key", key)] + input.paths + [("--delta-of", deltaOf), ("--out", out)])
     }
 
     /// `2^-20`, `1e-6` or `0.000001`.
@@ -136,7 +152,7 @@ struct HubSetup: ParsableCommand {
                 try printJSON(["step": setup.isDelta ? "hub-delta" : "hub-setup", "setup_id": setup.setupID.description,
                                "key_id": setup.keyID.description, "answer": setup.answerMode.description, "items": setup.itemCount,
                                "encoding": setup.encoding.description, "file_bytes": setup.fileByteCount, "bytes_per_item": perItem,
-                               "false_positive_rate": setup.encoding.falsePositiveRate(itemCount: setup.itemCount),
+                               "false_positive_rate": setup.falsePositiveRate,
                                "input": summary.json, "setup": out])
             }
         }
@@ -146,7 +162,7 @@ struct HubSetup: ParsableCommand {
 struct HubRespond: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "respond",
-        abstract: "Answer a member's request: evaluate its blinded items with the hub key and write the response.")
+        abstract: "Answer a member's request: evaluate its blinded items with the hub key (with a VOPRF proof in intersection mode) and write the response.")
 
     @OptionGroup var output: OutputOptions
 
@@ -170,8 +186,10 @@ struct HubRespond: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        try validatePurpose(purpose)
         if maxRequestItems < 1 { throw ValidationError("--max-request-items must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requireDistinctPaths([("--key", key), ("--request", request), ("--out", out)])
     }
 
     func run() throws {
@@ -205,7 +223,7 @@ struct MemberRequest: ParsableCommand {
     @Option(name: .long, help: "The hub's published setup (its key and answer mode are used).")
     var setup: String
 
-    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it).")
+    @Option(name: .long, help: "Your private state file (created with mode 0600; keep it, never send it; an existing one is refused unless --force).")
     var state: String
 
     @Option(name: .long, help: "The request file to send to the hub.")
@@ -214,13 +232,23 @@ struct MemberRequest: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Flag(name: .long, help: "Replace an existing state file (its query is lost). Without it an existing state file is refused.")
+    var force = false
+
+    func validate() throws {
+        try validatePurpose(purpose)
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requireDistinctPaths(input.paths + [("--setup", setup), ("--state", state), ("--out", out)])
+    }
+
     func run() throws {
         try runReportingErrors {
+            try FilePaths.refuseExisting(url(state), replacing: force)
             let (records, summary) = try readWholeList(input)
             report(summary, input)
             let member = try UnbalancedPSIFileExchange.request(
                 records: records, purpose: try PurposeLabel(purpose), setupURL: url(setup), stateURL: url(state), requestURL: url(out),
-                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+                parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores, replacingState: force)
             note("blinded \(member.items.count) distinct items for key \(member.context.keyID) (\(member.context.answerMode)); session \(member.context.sessionID); send \(out) to the hub")
             if output.json {
                 try printJSON(["step": "member-request", "session": member.context.sessionID.description, "key_id": member.context.keyID.description,
@@ -234,7 +262,7 @@ struct MemberRequest: ParsableCommand {
 struct MemberFinish: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finish",
-        abstract: "Finalise the hub's response and look your items up in the setup (and its deltas).",
+        abstract: "Verify and finalise the hub's response and look your items up in the setup (and its deltas).",
         discussion: "The output lists each match as: line number, the value as written in your input, canonical form (cardinality-only: the count).")
 
     @OptionGroup var output: OutputOptions
@@ -242,7 +270,7 @@ struct MemberFinish: ParsableCommand {
     @Option(name: .long, help: "Your state file from psi member request.")
     var state: String
 
-    @Option(name: .long, help: "The setup the request was made from.")
+    @Option(name: .long, help: "The setup the request was made from (the request names its digest; any other is refused).")
     var setup: String
 
     @Option(name: .long, help: "A delta of that setup (repeat for several).")
@@ -257,6 +285,12 @@ struct MemberFinish: ParsableCommand {
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requireDistinctPaths([("--state", state), ("--setup", setup)] + delta.map { ("--delta", $0) }
+                                 + [("--response", response), ("--output", matchesPath)])
+    }
+
     func run() throws {
         try runReportingErrors {
             let outcome = try UnbalancedPSIFileExchange.finish(
@@ -268,7 +302,8 @@ struct MemberFinish: ParsableCommand {
             switch outcome.result {
             case .intersection:
                 note("\(outcome.result.count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount) "
-                     + "(a non-member matches with probability at most about \(outcome.falsePositiveRate))")
+                     + "(a non-member matches with probability at most about \(outcome.falsePositiveRate)); "
+                     + "the hub's proof that it answered with the setup's key was verified")
                 try deliver(outcome.matches, to: matchesPath, json: output.json, summary: &summary)
             case .cardinality(let count):
                 note("\(count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount); which ones is not revealed")

@@ -48,7 +48,7 @@ struct MalformedCorpusTests {
         edit("text-mode-transfer", { $0.remove(at: 4) }, { .badMagic(path: $0) })
         edit("version-2", { $0[9] = 2 }, { .unsupportedVersion(path: $0, found: 2, supported: 1) })
         edit("suite-unknown", { $0[10] = 0xee }, { .suiteMismatch(path: $0, found: "unknown suite 238", expected: "ristretto255-SHA512") })
-        edit("suite-x25519", { $0[10] = 2 }, { .suiteMismatch(path: $0, found: "x25519-SHA256", expected: "ristretto255-SHA512") })
+        edit("suite-x25519", { $0[10] = 2 }, { .suiteMismatch(path: $0, found: PSISuite.describeUnknown(2), expected: "ristretto255-SHA512") })
         edit("protocol-unbalanced", { $0[11] = 2 }, { .protocolMismatch(path: $0, found: "unbalanced", expected: "mutual") })
         edit("protocol-unknown", { $0[11] = 9 }, { .protocolMismatch(path: $0, found: "unknown protocol 9", expected: "mutual") })
         edit("kind-step-3", { $0[12] = 3 }, {
@@ -66,7 +66,7 @@ struct MalformedCorpusTests {
             .keyMismatch(path: $0, found: String(repeating: "00", count: 15) + "42", expected: String(repeating: "00", count: 16)) })
         edit("count-larger-than-file", { $0[87] = 7 }, { .truncated(path: $0, length: length, expected: length + 32) })
         edit("count-smaller-than-file", { $0[87] = 5 }, { .trailingBytes(path: $0, length: length, expected: length - 32) })
-        edit("count-huge", { $0[80] = 0x40; $0[87] = 0 }, { .truncated(path: $0, length: length, expected: Int.max) })
+        edit("count-huge", { $0[80] = 0x40; $0[87] = 0 }, { .countTooLarge(path: $0, count: 1 << 62, elementSize: 32, length: length) })
         edit("count-2-to-40", { $0[82] = 1; $0[87] = 0 }, { .truncated(path: $0, length: length, expected: 88 + (1 << 40) * 32 + 32) })
         edit("flipped-body-byte", redigest: false, { $0[88 + 70] ^= 0x04 }, { .digestMismatch(path: $0) })
         edit("flipped-digest-byte", redigest: false, { $0[length - 5] ^= 0x80 }, { .digestMismatch(path: $0) })

@@ -111,7 +111,7 @@ struct MessageFileTests {
             try f.read(f.tampered { $0[82] = 1; $0[87] = 0 })
         }
         // A count so large the length overflows.
-        #expect(throws: MessageFileError.truncated(path: p, length: good, expected: Int.max)) {
+        #expect(throws: MessageFileError.countTooLarge(path: p, count: UInt64.max, elementSize: 32, length: good)) {
             try f.read(f.tampered { for i in 80..<88 { $0[i] = 0xff } })
         }
         #expect(throws: MessageFileError.trailingBytes(path: p, length: good + 1, expected: good)) { try f.read(f.tampered({ $0.append(0) }, redigest: false)) }

@@ -183,7 +183,9 @@ struct MutualPSIRefusalTests {
         let a = try MutualPSIInitiator(items: many, configuration: cfg)
         var b = try MutualPSIResponder(items: many, configuration: cfg, secret: secret)
         let reply = try b.respond(to: a.blindedSet)
-        let inOrder = try MutualSuite(.ristretto255SHA512).reblind(a.blindedSet.elements, secret: secret, parallelism: .serial)
+        let points = try MutualSuite(.ristretto255SHA512).reblind(a.blindedSet.elements, secret: secret, parallelism: .serial)
+        let inOrder = try ComparisonHash(.initiatorSetReblinded, initiatorCount: 64, responderCount: 64)
+            .values(of: points, parallelism: .serial)
         #expect(Set(reply.initiatorSetReblinded.elements) == Set(inOrder))
         #expect(reply.initiatorSetReblinded.elements != inOrder)
     }

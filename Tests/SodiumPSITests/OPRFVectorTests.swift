@@ -2,14 +2,17 @@ import Foundation
 import Testing
 @testable import SodiumPSI
 
-/// RFC 9497 Appendix A.1 (ristretto255-SHA512), committed as `Resources/rfc9497-ristretto255-sha512.json`.
+/// RFC 9497 Appendix A.1 (ristretto255-SHA512), committed as `Resources/rfc9497-ristretto255-sha512.json`:
+/// the base-mode (A.1.1) and verifiable-mode (A.1.2) vectors.
 struct RFC9497Vectors: Decodable {
-    struct Suite: Decodable {
+    struct Suite<V: Decodable>: Decodable {
         let mode: Int
         let Seed: String
         let KeyInfo: String
         let skSm: String
-        let vectors: [Vector]
+        /// Verifiable mode only.
+        let pkSm: String?
+        let vectors: [V]
     }
     struct Vector: Decodable {
         let Input: String
@@ -18,8 +21,28 @@ struct RFC9497Vectors: Decodable {
         let EvaluationElement: String
         let Output: String
     }
+    /// A verifiable-mode vector: its fields are single hex strings, or lists for the batched
+    /// vector (one proof over two inputs).
+    struct VerifiableVector: Decodable {
+        let Input: HexList
+        let Blind: HexList
+        let BlindedElement: HexList
+        let EvaluationElement: HexList
+        let Proof: String
+        let ProofRandomScalar: String
+        let Output: HexList
+    }
+    /// A hex string or a list of them.
+    struct HexList: Decodable {
+        let values: [String]
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let one = try? container.decode(String.self) { values = [one] } else { values = try container.decode([String].self) }
+        }
+    }
     let suite: String
-    let oprf: Suite
+    let oprf: Suite<Vector>
+    let voprf: Suite<VerifiableVector>
 
     static func load() throws -> RFC9497Vectors {
         try JSONDecoder().decode(RFC9497Vectors.self, from: Fixtures.resource("rfc9497-ristretto255-sha512.json"))

@@ -20,12 +20,14 @@ struct PSICommand {
         let stderr: String
     }
 
+    /// Runs `psi` (or another `program`, with extra environment variables) in `folder`.
     @discardableResult
-    static func run(_ arguments: [String], in folder: URL) throws -> Result {
+    static func run(_ arguments: [String], in folder: URL, program: URL = executable, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
         process.currentDirectoryURL = folder
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -135,17 +137,29 @@ struct PSICommandTests {
         #expect(try fileMode(banks.a.appendingPathComponent("a.state")) == 0o600)
     }
 
-    @Test("--suite x25519-sha256 runs the whole exchange; inspect shows the suite")
+    @Test("--suite x25519-ell2-sha512 runs the whole exchange; inspect shows the suite")
     func x25519Suite() throws {
         let banks = try TwoBanks()
         defer { banks.cleanUp() }
         let (listA, listB, expected) = Self.phoneLists(seed: 9, sizeA: 120, sizeB: 90, shared: 30)
-        _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn, extra: ["--suite", "x25519-sha256"])
+        _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn, extra: ["--suite", "x25519-ell2-sha512"])
         #expect(try banks.matches(banks.a) == expected)
         #expect(try banks.matches(banks.b) == expected)
         let inspect = try PSICommand.run(["inspect", "1.spsi", "--json"], in: banks.b)
         let json = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as! [String: Any]
-        #expect(json["suite"] as? String == "x25519-SHA256")
+        #expect(json["suite"] as? String == "x25519-ELL2-SHA512")
+    }
+
+    @Test("--suite x25519-sha256, the retired suite, is refused with the reason")
+    func retiredSuite() throws {
+        let banks = try TwoBanks()
+        defer { banks.cleanUp() }
+        try "13800138000\n".write(to: banks.a.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        let run = try PSICommand.run(["initiate", "--input", "a.txt", "--kind", "phone", "--purpose", "p", "--suite", "x25519-sha256",
+                                      "--state", "a.state", "--out", "1.spsi"], in: banks.a)
+        #expect(run.status == 64)
+        #expect(run.stderr.contains(PSIError.retiredSuite(id: 2).localizedDescription))
+        #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("1.spsi").path))
     }
 
     @Test("Matches are reported as the operator wrote them, with line numbers")
@@ -190,7 +204,7 @@ struct PSICommandTests {
         try expectSuccess(PSICommand.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: banks.a.appendingPathComponent("a.state").path)
-        let result = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "1.spsi"], in: banks.a)
+        let result = try PSICommand.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "2b.spsi"], in: banks.a)
         #expect(result.status == 76)
         #expect(result.stderr.contains("permissions 644"))
     }

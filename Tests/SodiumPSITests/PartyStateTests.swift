@@ -48,7 +48,7 @@ struct PartyStateTests {
         }
         // The file is a state file of this library (magic first).
         let bytes = try [UInt8](Data(contentsOf: aURL))
-        #expect(Array(bytes[0..<8]) == Array("SPSISTAT".utf8))
+        #expect(Array(bytes[0..<11]) == Array("SPSISECR".utf8) + [1, 1, 3])
     }
 
     @Test("A state file readable by others is refused", arguments: [0o644, 0o640, 0o604, 0o660])
@@ -69,12 +69,12 @@ struct PartyStateTests {
         let config = MutualPSIConfiguration(purpose: try PurposeLabel("p"), outcome: .bothLearn)
         let bURL = dir.appendingPathComponent("b.state")
         try MutualPSIResponder(items: plainItems(["x"]), configuration: config).save(to: bURL)
-        #expect(throws: StateFileError.invalidStateFile(path: bURL.path, reason: "it belongs to the responder; expected the initiator's state")) {
+        #expect(throws: StateFileError.invalidStateFile(path: bURL.path, reason: "it holds a responder's state; expected an initiator's state")) {
             try MutualPSIInitiator(restoringFrom: bURL)
         }
         let junk = dir.appendingPathComponent("junk.state")
         try SecretFile.write(Array("hello, this is not a state file at all...........".utf8), to: junk)
-        #expect(throws: StateFileError.invalidStateFile(path: junk.path, reason: "it does not start with the state-file magic SPSISTAT")) {
+        #expect(throws: StateFileError.invalidStateFile(path: junk.path, reason: "it does not start with the secret-file magic SPSISECR")) {
             try MutualPSIResponder(restoringFrom: junk)
         }
         let missing = dir.appendingPathComponent("missing.state")

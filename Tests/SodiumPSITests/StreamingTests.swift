@@ -176,18 +176,29 @@ struct StreamingTests {
                                            stateURL: url, messageURL: dir.appendingPathComponent("1.spsi"))
         let original = try [UInt8](Data(contentsOf: url))
         let damaged = StateFileError.invalidStateFile(path: url.path, reason: "its content does not match its digest; the file is damaged")
-        for offset in [50, original.count / 2, original.count - 40, original.count - 1] {
+        // The secret, the body, the description's last byte, the digest.
+        for offset in [30, original.count / 2, original.count - 49, original.count - 1] {
             var bytes = original
             bytes[offset] ^= 0x01
             try SecretFile.write(bytes, to: url)
             #expect(throws: damaged, "byte \(offset)") { try MutualPSIInitiator(restoringFrom: url) }
             #expect(throws: damaged, "byte \(offset)") {
-                try MutualPSIFileExchange.finishInitiator(stateURL: url, responderSetURL: dir.appendingPathComponent("none"),
-                                                          reblindedURL: dir.appendingPathComponent("none"), replyURL: nil)
+                try MutualPSIFileExchange.finishInitiator(stateURL: url, responderSetURL: dir.appendingPathComponent("none-1"),
+                                                          reblindedURL: dir.appendingPathComponent("none-2"), replyURL: nil)
             }
         }
+        // A flipped length in the trailer, or a truncated file: the sections no longer add up
+        // to the file's length, which is checked before anything else is read.
+        var lengthFlipped = original
+        lengthFlipped[original.count - 40] ^= 0x01
+        try SecretFile.write(lengthFlipped, to: url)
+        #expect(throws: StateFileError.invalidStateFile(path: url.path, reason: "its sections do not add up to its length of \(original.count) bytes; the file is damaged")) {
+            try MutualPSIInitiator(restoringFrom: url)
+        }
         try SecretFile.write(Array(original.dropLast(100)), to: url)
-        #expect(throws: damaged) { try MutualPSIInitiator(restoringFrom: url) }
+        #expect(throws: StateFileError.invalidStateFile(path: url.path, reason: "its sections do not add up to its length of \(original.count - 100) bytes; the file is damaged")) {
+            try MutualPSIInitiator(restoringFrom: url)
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 @testable import SodiumPSI
+import CSodium
 
 /// Test helpers shared by the test files.
 enum Fixtures {
@@ -31,27 +32,48 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-extension Array where Element == UInt8 {
-    /// Decodes hexadecimal (either case); nil for odd length or a non-hex character.
-    init?(hexString: some StringProtocol) {
-        let utf8 = Array(hexString.utf8)
-        guard utf8.count % 2 == 0 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-        }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(utf8.count / 2)
-        var i = 0
-        while i < utf8.count {
-            guard let hi = nibble(utf8[i]), let lo = nibble(utf8[i + 1]) else { return nil }
-            bytes.append(hi << 4 | lo)
-            i += 2
-        }
-        self = bytes
+/// A secret-file container taken apart, to forge its parts and put it back together with its
+/// lengths and BLAKE2b digest recomputed, as anyone who can write the file can.
+struct ForgedContainer {
+    var header: [UInt8]
+    var secret: [UInt8]
+    var body: [UInt8]
+    var description: [UInt8]
+
+    init(_ bytes: [UInt8]) {
+        func uint64(_ offset: Int) -> Int { Int(bytes[offset..<(offset + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) }
+        header = Array(bytes[0..<11])
+        let s = uint64(11), b = uint64(bytes.count - 48), l = uint64(bytes.count - 40)
+        secret = Array(bytes[19..<(19 + s)])
+        body = Array(bytes[(19 + s)..<(19 + s + b)])
+        description = Array(bytes[(19 + s + b)..<(19 + s + b + l)])
     }
+
+    init(contentsOf url: URL) throws { self.init([UInt8](try Data(contentsOf: url))) }
+
+    /// The container's bytes, lengths and digest recomputed.
+    var bytes: [UInt8] {
+        func le(_ v: Int) -> [UInt8] { withUnsafeBytes(of: UInt64(v).littleEndian) { Array($0) } }
+        return redigested(header + le(secret.count) + secret + body + description + le(body.count) + le(description.count) + [UInt8](repeating: 0, count: 32))
+    }
+
+    /// Edits the description as a JSON object.
+    mutating func editDescription(_ change: (inout [String: Any]) -> Void) throws {
+        var object = try JSONSerialization.jsonObject(with: Data(description)) as! [String: Any]
+        change(&object)
+        description = [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+    }
+
+    /// Writes the forged container with mode 0600.
+    func write(to url: URL) throws { try SecretFile.write(bytes, to: url) }
+}
+
+/// `bytes` with its last 32 bytes replaced by the BLAKE2b-256 of the rest (libsodium's
+/// one-shot `crypto_generichash`, independent of the library's streaming digest).
+func redigested(_ bytes: [UInt8]) -> [UInt8] {
+    var out = Array(bytes.dropLast(32))
+    var digest = [UInt8](repeating: 0, count: 32)
+    crypto_generichash(&digest, 32, out, UInt64(out.count), nil, 0)
+    out += digest
+    return out
 }

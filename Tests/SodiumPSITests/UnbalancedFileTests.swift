@@ -126,7 +126,7 @@ struct UnbalancedFileTests {
         }
         // A response made under another key than the request's setup.
         let member = try UnbalancedPSIMember(restoringFrom: files.url("member.state"))
-        let other = UnbalancedQueryContext(sessionID: member.context.sessionID, keyID: files.hub.key.keyID,
+        let other = UnbalancedQueryContext(sessionID: member.context.sessionID, setupDigest: member.context.setupDigest, keyID: files.hub.key.keyID,
                                            purposeDigest: member.context.purposeDigest, answerMode: .intersection)
         let forged = try files.hub.respond(to: UnbalancedRequest(context: other, blindedElements: member.request.blindedElements))
         try forged.write(to: files.url("forged.spsi"))
@@ -172,7 +172,7 @@ struct UnbalancedFileTests {
             let files = try HubAndMember(mode: hubMode)
             defer { files.cleanUp() }
             let member = try UnbalancedPSIMember(items: Unbalanced.items(Self.memberList), purpose: Unbalanced.purpose,
-                                                 keyID: files.hub.key.keyID, answerMode: requestMode)
+                                                 setupDigest: Unbalanced.someSetupDigest, keyID: files.hub.key.keyID, answerMode: requestMode)
             try member.request.write(to: files.url("request.spsi"))
             #expect(throws: UnbalancedPSIError.answerModeMismatch(path: files.path("request.spsi"), found: requestMode.description,
                                                                   expected: hubMode.description)) { try files.respond() }
@@ -188,7 +188,8 @@ struct UnbalancedFileTests {
         defer { files.cleanUp() }
         try files.setup(Self.hubList)
         let other = try PurposeLabel("another purpose")
-        let member = try UnbalancedPSIMember(items: Unbalanced.items(Self.memberList), purpose: other, keyID: files.hub.key.keyID, answerMode: .intersection)
+        let member = try UnbalancedPSIMember(items: Unbalanced.items(Self.memberList), purpose: other,
+                                             setupDigest: Unbalanced.someSetupDigest, keyID: files.hub.key.keyID, answerMode: .intersection)
         try member.request.write(to: files.url("request.spsi"))
         #expect(throws: MessageFileError.purposeMismatch(path: files.path("request.spsi"), found: other.digest.hexString,
                                                          expected: Unbalanced.purpose.digest.hexString)) { try files.respond() }
@@ -204,7 +205,7 @@ struct UnbalancedFileTests {
         let files = try HubAndMember()
         defer { files.cleanUp() }
         let member = try UnbalancedPSIMember(items: Unbalanced.items(["a", "b", "c"]), purpose: Unbalanced.purpose,
-                                             keyID: files.hub.key.keyID, answerMode: .intersection)
+                                             setupDigest: Unbalanced.someSetupDigest, keyID: files.hub.key.keyID, answerMode: .intersection)
         var elements = member.request.blindedElements
         elements[1] = .zero
         try UnbalancedRequest(context: member.context, blindedElements: elements).write(to: files.url("request.spsi"))
@@ -232,6 +233,7 @@ struct UnbalancedFileTests {
         body.removeLast(8)
         header.count -= 1
         let writer = try MessageFileWriter(url: files.url("short.spsi"), header: header)
+        try UnbalancedFields(publicKey: setup.publicKey).encoded(elementSize: 8).withUnsafeBytes { try writer.append(elements: $0) }
         try body.withUnsafeBytes { try writer.append(elements: $0) }
         try writer.commit()
         #expect(throws: UnbalancedPSIError.self) { try UnbalancedSetup.read(from: files.url("short.spsi")) }
@@ -276,7 +278,8 @@ struct UnbalancedFuzzSeedTests {
             let items = Unbalanced.items(["a", "b", "c"])
             try hub.makeSetup(items: items, encoding: .truncatedTags(byteCount: 8)).write(to: tags)
             try hub.makeSetup(items: items, encoding: .bloomFilter(falsePositiveRate: 0.01)).write(to: bloom)
-            try UnbalancedPSIMember(items: Unbalanced.items(["a", "z"]), purpose: Self.purpose, keyID: Self.key.keyID,
+            try UnbalancedPSIMember(items: Unbalanced.items(["a", "z"]), purpose: Self.purpose,
+                                    setupDigest: try UnbalancedSetup.read(from: tags).digest, keyID: Self.key.keyID,
                                     answerMode: .intersection).request.write(to: request)
         }
         #expect(try UnbalancedSetup.read(from: tags, purpose: Self.purpose, keyID: Self.key.keyID).itemCount == 3)

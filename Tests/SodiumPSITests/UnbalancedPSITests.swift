@@ -37,6 +37,9 @@ enum Unbalanced {
     }
 
     static let encodings: [SetupEncoding] = [.truncatedTags(byteCount: 12), .bloomFilter(falsePositiveRate: 0x1p-20)]
+
+    /// A setup digest for requests whose setup does not matter to the test (the hub refuses them first).
+    static let someSetupDigest = [UInt8](repeating: 0x5e, count: 32)
 }
 
 @Suite("Unbalanced PSI in memory")
@@ -67,13 +70,13 @@ struct UnbalancedPSITests {
         }
     }
 
-    @Test("Setup values are the RFC 9497 Evaluate outputs of the purpose-prefixed items")
+    @Test("Setup values are the RFC 9497 VOPRF Evaluate outputs of the purpose-prefixed items")
     func setupValuesAreEvaluateOutputs() throws {
         let key = HubKey.generate(answerMode: .intersection)
         let items = Unbalanced.items(["a", "b", "c"])
         let values = try UnbalancedPRF.evaluate(UnbalancedPRF.Inputs(items, purpose: Unbalanced.purpose), key: key, keep: 64,
                                                 parallelism: .serial, progress: nil)
-        let server = OPRF.Server(privateKey: key.privateKey)
+        let server = OPRF.VerifiableServer(privateKey: key.privateKey)
         let expected = try server.evaluate(items.map { [0, UInt8(Unbalanced.purpose.bytes.count)] + Unbalanced.purpose.bytes + $0.psiEncoding })
         #expect(values == expected.flatMap { $0 })
         // The published tags are shuffled truncations of these values.
@@ -98,10 +101,18 @@ struct UnbalancedPSITests {
         #expect(loaded.privateKey.scalar == key.privateKey.scalar)
         #expect(loaded.answerMode == .cardinalityOnly)
         #expect(throws: UnbalancedPSIError.keyFileExists(path: url.path)) { try HubKey.generate(answerMode: .intersection).save(to: url) }
-        // A damaged file: the stored key id no longer matches the scalar.
-        var bytes = [UInt8](try Data(contentsOf: url))
+        // A damaged file: the digest no longer matches.
+        let good = [UInt8](try Data(contentsOf: url))
+        var bytes = good
         bytes[bytes.count - 1] ^= 1
         try SecretFile.write(bytes, to: url)
+        #expect(throws: UnbalancedPSIError.invalidKeyFile(path: url.path, reason: "its content does not match its digest; the file is damaged")) {
+            try HubKey.load(from: url)
+        }
+        // Forged, digest recomputed: the stored key id no longer matches the scalar.
+        bytes = good
+        bytes[19 + 32 + 5] ^= 1
+        try SecretFile.write(redigested(bytes), to: url)
         #expect(throws: UnbalancedPSIError.invalidKeyFile(path: url.path, reason: "the stored key identifier does not match the key; the file is damaged")) {
             try HubKey.load(from: url)
         }
@@ -237,7 +248,9 @@ struct BloomFilterTests {
     @Test("A filter body whose length does not match m, or whose parameters miss ε, is refused")
     func badBodies() throws {
         var filter = try BloomFilter(itemCount: 100, falsePositiveRate: 0.01)
-        Unbalanced.randomValues(1, seed: 3).withUnsafeBytes { filter.insert($0) }
+        Unbalanced.randomValues(100, seed: 3).withUnsafeBytes { raw in
+            for i in 0..<100 { filter.insert(UnsafeRawBufferPointer(rebasing: raw[(i * 64)..<(i * 64 + 64)])) }
+        }
         var body = filter.encodedBody()
         guard case .success(let decoded) = BloomFilter.decode(body: body) else { Issue.record("valid body refused"); return }
         #expect(decoded == filter)
@@ -248,5 +261,78 @@ struct BloomFilterTests {
         body[15] = 1  // k = 1 for the same m and n: far above ε
         guard case .failure(.invalidSetup(_, let reason2)) = BloomFilter.decode(body: body) else { Issue.record("bad k accepted"); return }
         #expect(reason2.contains("above the stated"))
+    }
+
+    /// A filter of `n` random values built for `stated` items, encoded.
+    static func body(n: Int, stated: Int, ε: Double = 0x1p-20, seed: UInt64) throws -> (BloomFilter, [UInt8]) {
+        var filter = try BloomFilter(itemCount: n, falsePositiveRate: ε)
+        Unbalanced.randomValues(n, seed: seed).withUnsafeBytes { raw in
+            for i in 0..<n { filter.insert(UnsafeRawBufferPointer(rebasing: raw[(i * 64)..<(i * 64 + 64)])) }
+        }
+        var body = filter.encodedBody()
+        withUnsafeBytes(of: UInt64(stated).bigEndian) { for (i, byte) in $0.enumerated() { body[16 + i] = byte } }
+        return (filter, body)
+    }
+
+    @Test("A filter whose fill does not fit its stated n and k is refused: every bit set, n understated or overstated")
+    func fillConsistency() throws {
+        func reason(_ body: [UInt8]) -> String? {
+            if case .failure(.invalidSetup(_, let reason)) = BloomFilter.decode(body: body) { return reason }
+            return nil
+        }
+        // Every bit set, for the n and k of a real filter of 1,000 items.
+        let (filter, honest) = try Self.body(n: 1_000, stated: 1_000, seed: 41)
+        #expect(reason(honest) == nil)
+        var full = honest
+        for i in 32..<full.count { full[i] = 0xff }
+        let m = filter.bitCount
+        if m % 64 != 0 {
+            let last = full.count - 8
+            withUnsafeBytes(of: ((UInt64(1) << (m % 64)) - 1).littleEndian) { for (i, byte) in $0.enumerated() { full[last + i] = byte } }
+        }
+        let expected = BloomFilter.expectedSetBits(bitCount: m, hashCount: filter.hashCount, itemCount: 1_000)
+        #expect(reason(full) == "\(m) of its \(m) bits are set, where \(Int(expected.rounded())) ± \(Int(BloomFilter.fillTolerance(bitCount: m))) are expected for the stated n = 1000 items and k = \(filter.hashCount): the filter does not hold the items it states")
+        // A hub understating its list: 1,000 items in a filter sized (and stated) for 600.
+        let (_, understated) = try Self.body(n: 1_000, stated: 600, seed: 42)
+        var sized = try BloomFilter(itemCount: 600, falsePositiveRate: 0x1p-20)
+        Unbalanced.randomValues(1_000, seed: 42).withUnsafeBytes { raw in
+            for i in 0..<1_000 { sized.insert(UnsafeRawBufferPointer(rebasing: raw[(i * 64)..<(i * 64 + 64)])) }
+        }
+        #expect(reason(sized.encodedBody())?.contains("the filter does not hold the items it states") == true)
+        #expect(reason(understated) != nil)
+        // Overstated: 10 items in a filter stating 1,000.
+        var sparse = try BloomFilter(itemCount: 1_000, falsePositiveRate: 0x1p-20)
+        Unbalanced.randomValues(10, seed: 43).withUnsafeBytes { raw in
+            for i in 0..<10 { sparse.insert(UnsafeRawBufferPointer(rebasing: raw[(i * 64)..<(i * 64 + 64)])) }
+        }
+        #expect(reason(sparse.encodedBody())?.contains("the filter does not hold the items it states") == true)
+    }
+
+    @Test("Honest filters of every size pass the fill check", arguments: [0.01, 0x1p-20, 0x1p-40])
+    func honestFillsAccepted(ε: Double) throws {
+        for (index, n) in [0, 1, 2, 3, 5, 10, 50, 200, 1_000, 5_000].enumerated() {
+            for seed in 0..<5 {
+                let (filter, body) = try Self.body(n: n, stated: n, ε: ε, seed: UInt64(1_000 * index + seed))
+                guard case .success(let decoded) = BloomFilter.decode(body: body) else {
+                    Issue.record("n = \(n), ε = \(ε), seed \(seed) refused")
+                    continue
+                }
+                #expect(decoded.falsePositiveRateFromFill == pow(Double(filter.setBitCount) / Double(filter.bitCount), Double(filter.hashCount)))
+            }
+        }
+    }
+
+    @Test("The lookup's false-positive rate is the sum over the setup and deltas of each filter's fill rate")
+    func rateFromFill() throws {
+        let hub = Unbalanced.hub(.intersection)
+        let base = try hub.makeSetup(items: Unbalanced.items((0..<300).map { "b\($0)" }), encoding: .bloomFilter(falsePositiveRate: 0x1p-10))
+        let delta = try hub.makeDelta(items: Unbalanced.items(["d1", "d2"]), base: base)
+        let lookup = try UnbalancedSetupLookup(setup: base, deltas: [delta])
+        let rates = try [base, delta].map { setup in
+            let filter = try #require(setup.bloomFilter)
+            return pow(Double(filter.setBitCount) / Double(filter.bitCount), Double(filter.hashCount))
+        }
+        #expect(lookup.falsePositiveRate == rates[0] + rates[1])
+        #expect(base.falsePositiveRate == rates[0])
     }
 }

@@ -1,8 +1,24 @@
+import CSodium
 import Foundation
 import Testing
 @testable import SodiumPSI
 
-@Suite("Suite x25519-SHA256")
+/// Whether `u` is the u-coordinate of a point of Curve25519's prime-order subgroup, decided
+/// independently of the library's check (other scalars, two ladders): X25519(k, X25519(2^254, u))
+/// with k ≡ −2^-254 (mod ℓ), both multiples of 8 that clamping leaves alone, gives u(−P) = u(P)
+/// exactly for P of order ℓ; a small-order component or a twist point changes it.
+/// k = 0x58924e43…6ad8 computed with Python integers (CRT of −2^-254 mod ℓ and 0 mod 8).
+func inPrimeOrderSubgroup(_ element: BlindedElement) -> Bool {
+    var j = [UInt8](repeating: 0, count: 32)
+    j[31] = 0x40
+    let k = hex("d86a32f241e6f7a27f11bfba4ab520c7052517c0f12ac67af2b90564434e9258")
+    var once = [UInt8](repeating: 0, count: 32), twice = [UInt8](repeating: 0, count: 32)
+    let u = element.rawRepresentation
+    guard crypto_scalarmult_curve25519(&once, j, u) == 0, crypto_scalarmult_curve25519(&twice, k, once) == 0 else { return false }
+    return twice == u
+}
+
+@Suite("Suite x25519-ELL2-SHA512")
 struct X25519SuiteTests {
     @Test("Results equal Set intersection for every outcome and several sizes", arguments: MutualPSIOutcome.allCases, [
         (0, 5, 0), (1, 1, 1), (50, 40, 0), (300, 200, 120), (2_000, 2_500, 700),
@@ -13,7 +29,7 @@ struct X25519SuiteTests {
         let b = plainItems((sizeA - shared..<(sizeA - shared + sizeB)).map { "x\($0)" })
         let expected = Set(a).intersection(b)
         #expect(expected.count == shared)
-        let (ra, rb, peerSize) = try runMutualPSI(a, b, outcome: outcome, suite: .x25519SHA256)
+        let (ra, rb, peerSize) = try runMutualPSI(a, b, outcome: outcome, suite: .x25519ELL2SHA512)
         #expect(peerSize == sizeA)
         switch outcome {
         case .bothLearn:
@@ -28,32 +44,92 @@ struct X25519SuiteTests {
         }
     }
 
+    /// RFC 9380 Appendix J.4.2 (`curve25519_XMD:SHA-512_ELL2_NU_`): P.x for each message,
+    /// big-endian as the RFC prints it. The suite's map is this one under its own DST.
+    @Test("The item-to-point map reproduces RFC 9380's curve25519_XMD:SHA-512_ELL2_NU_ vectors")
+    func rfc9380Vectors() throws {
+        let vectors = [
+            ("", "1bb913f0c9daefa0b3375378ffa534bda5526c97391952a7789eb976edfe4d08"),
+            ("abc", "7c22950b7d900fa866334262fcaea47a441a578df43b894b4625c9b450f9a026"),
+            ("abcdef0123456789", "31ad08a8b0deeb2a4d8b0206ca25f567ab4e042746f792f4b7973f3ae2096c52"),
+            ("q128_" + String(repeating: "q", count: 128), "027877759d155b1997d0d84683a313eb78bdb493271d935b622900459d52ceaa"),
+            ("a512_" + String(repeating: "a", count: 512), "5fd892c0958d1a75f54c3182a18d286efab784e774d1e017ba2fb252998b5dc1"),
+        ]
+        let hasher = HashToGroup(domainSeparationTag: Array("QUUX-V01-CS02-with-curve25519_XMD:SHA-512_ELL2_NU_".utf8))
+        for (message, px) in vectors {
+            var u = [UInt8](repeating: 0, count: 32)
+            let mapped = Array(message.utf8).withUnsafeBytes { hasher.curve25519U(for: $0, into: &u) }
+            #expect(mapped)
+            #expect(u.reversed().hexString == px, "message \(message.prefix(16))")
+        }
+    }
+
     /// Expected values computed independently with libsodium's C API by
-    /// `scripts/kat/x25519_sha256_kat.c` (no code shared with the library).
+    /// `scripts/kat/x25519_ell2_sha512_kat.c` (no code shared with the library; it also
+    /// reproduces RFC 9380 J.4.2 and proves every value a prime-order point by a second route):
+    ///
+    ///     cc -O2 -o /tmp/x25519_kat scripts/kat/x25519_ell2_sha512_kat.c -lsodium
+    ///     /tmp/x25519_kat 00186b61743a206167656e742070686f6e65206e756d62657273 \
+    ///         012b38363133383030313338303030 012b38363133393132333435363738
+    ///
+    /// The arguments are the hashed prefix and the two item encodings this test checks first;
+    /// when the hashed context changes, pass the new bytes and paste the output here.
     @Test("Known answers with fixed secrets")
     func knownAnswers() throws {
-        let suite = MutualSuite(.x25519SHA256)
+        let suite = MutualSuite(.x25519ELL2SHA512)
         let a = try suite.secret(from: (1...32).map { UInt8($0) })
         let b = try suite.secret(from: (0..<32).map { UInt8(0xa0 + $0) })
         let purpose = try PurposeLabel("kat: agent phone numbers")
         let items = try ["+8613800138000", "+8613912345678"].map { try Identifier.phoneNumber($0) }
+        #expect(MutualSuite.messagePrefix(purpose: purpose).hexString == "00186b61743a206167656e742070686f6e65206e756d62657273",
+                "the hashed prefix changed: regenerate the known answers (see this test's comment)")
+        #expect(items.map { var e = [UInt8](); $0.writePSIEncoding(into: &e); return e.hexString }
+                == ["012b38363133383030313338303030", "012b38363133393132333435363738"])
         let aU = try suite.blind(items, purpose: purpose, secret: a, parallelism: .serial)
         let bU = try suite.blind(items, purpose: purpose, secret: b, parallelism: .serial)
         #expect(aU.map(\.rawRepresentation.hexString) == [
-            "56a40b9a7796176b9125ccd9b73d89398f69859328bb30af252aa25a5694873a",
-            "c637b12d75195ad1618b9a27e7ed2663bece95f258155321891d588a251c7376",
+            "5d8d49c44b20643b47f10df3cabda180c7b2e5b160dabe614913a74e8db7de18",
+            "e92b0a05e8ff7a540adaad35e46a5b68367f83b71cd16eb9dc99246268e8db15",
         ])
         #expect(bU.map(\.rawRepresentation.hexString) == [
-            "9f82ef7def7efc88d8ce9b24247ad8499376bdcec837495a4884fdf851d62c70",
-            "d91393a7480b002b1f514a90e3129c922306a8c136fa07e71413e3242fd23b2f",
+            "da5d4587433b56c1a4737211d45166359335c210022f8e37cd11597c90a73632",
+            "8433d83503d39f454aa861e60677ec3c3b4c66c49d4e4b51c059cb19146fde71",
         ])
         let baU = try suite.reblind(aU, secret: b, parallelism: .serial)
         let abU = try suite.reblind(bU, secret: a, parallelism: .serial)
         #expect(baU == abU)
         #expect(baU.map(\.rawRepresentation.hexString) == [
-            "a6f00dcdb135eb39152224bfb510518e446eddbe6c7c710b3bfeeadd9393266b",
-            "a8bfc2f9adb378aedde0edda2c1ba68399189055e665093b1c0a8e2a82d0624c",
+            "c74a372229554569c7e04e87a215682261b769bfc9949bdba9bc2a38ea1ab657",
+            "fddbd0aa4a0bde49b92a048bd8effcced219ed910e4b1bcf73c8b9bf71006274",
         ])
+    }
+
+    /// The finding this suite fixes: with SHA-256 as the map about half of all blinded values
+    /// lay on the twist, so each revealed a bit of its item.
+    @Test("Every blinded and re-blinded value lies in the prime-order subgroup")
+    func honestValuesInSubgroup() throws {
+        let suite = MutualSuite(.x25519ELL2SHA512)
+        let purpose = try PurposeLabel("subgroup")
+        let items = plainItems((0..<400).map { "s\($0)" })
+        let blinded = try suite.blind(items, purpose: purpose, secret: suite.newSecret(), parallelism: .allCores)
+        let reblinded = try suite.reblind(blinded, secret: suite.newSecret(), parallelism: .allCores)
+        #expect(blinded.filter { !inPrimeOrderSubgroup($0) }.isEmpty)
+        #expect(reblinded.filter { !inPrimeOrderSubgroup($0) }.isEmpty)
+        // The criterion catches the retired map: u = SHA-256(item) with the top bit cleared, then
+        // X25519, lands outside for the half of the items whose u lay on the twist.
+        var secret = [UInt8](repeating: 0, count: 32)
+        randombytes_buf(&secret, 32)
+        let retired = try (0..<400).map { i -> BlindedElement in
+            var u = sha256(Array("s\(i)".utf8)), out = [UInt8](repeating: 0, count: 32)
+            u[31] &= 0x7f
+            #expect(crypto_scalarmult_curve25519(&out, secret, u) == 0)
+            return try BlindedElement(rawRepresentation: out)
+        }
+        #expect((150...250).contains(retired.filter { !inPrimeOrderSubgroup($0) }.count))
+        // And the bad points below are outside, while the base point u = 9 is inside.
+        #expect(inPrimeOrderSubgroup(try BlindedElement(rawRepresentation: [9] + [UInt8](repeating: 0, count: 31))))
+        #expect(!inPrimeOrderSubgroup(try BlindedElement(rawRepresentation: Self.twistPoint)))
+        #expect(!inPrimeOrderSubgroup(try BlindedElement(rawRepresentation: Self.torsionPoint)))
     }
 
     @Test("A message of the other suite is refused, in memory and as a file")
@@ -62,23 +138,62 @@ struct X25519SuiteTests {
         let items = plainItems(["a", "b", "c"])
         let ristretto = try MutualPSIInitiator(items: items, configuration: MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn))
         var x25519 = try MutualPSIResponder(items: items, configuration:
-            MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519SHA256))
-        #expect(throws: PSIError.suiteMismatch(expected: "x25519-SHA256", found: "ristretto255-SHA512")) {
+            MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519ELL2SHA512))
+        #expect(throws: PSIError.suiteMismatch(expected: "x25519-ELL2-SHA512", found: "ristretto255-SHA512")) {
             try x25519.respond(to: ristretto.blindedSet)
         }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("1.spsi")
         try ristretto.blindedSet.write(to: url)
-        #expect(throws: MessageFileError.suiteMismatch(path: url.path, found: "ristretto255-SHA512", expected: "x25519-SHA256")) {
-            try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .x25519SHA256, purposeDigest: purpose.digest,
+        #expect(throws: MessageFileError.suiteMismatch(path: url.path, found: "ristretto255-SHA512", expected: "x25519-ELL2-SHA512")) {
+            try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .x25519ELL2SHA512, purposeDigest: purpose.digest,
                                       outcome: .bothLearn, sessionID: nil)
         }
     }
 
-    @Test("All-zero, repeated, non-canonical and low-order values are refused, each with its own error")
+    @Test("The retired suite x25519-SHA256 is refused by name, as a stored suite id and in a message file, with why")
+    func retiredSuite() throws {
+        #expect(PSISuite.allCases.map(\.rawValue) == [1, 3])
+        #expect(PSIError.retiredSuite(id: 2).localizedDescription == "refused the retired suite x25519-SHA256 (2), which leaked one bit of every item; use x25519-ELL2-SHA512 or ristretto255-SHA512")
+        #expect(throws: PSIError.retiredSuite(id: 2)) {
+            try PSISuite(validatingName: "x25519-sha256")
+        }
+        #expect(throws: PSIError.unknownSuite(name: "p256", known: ["ristretto255-sha512", "x25519-ell2-sha512"])) {
+            try PSISuite(validatingName: "p256")
+        }
+        #expect(throws: PSIError.retiredSuite(id: 2)) {
+            try JSONDecoder().decode([PSISuite].self, from: Data("[2]".utf8))
+        }
+        #expect(try JSONDecoder().decode([PSISuite].self, from: Data("[1,3]".utf8)) == [.ristretto255SHA512, .x25519ELL2SHA512])
+
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let purpose = try PurposeLabel("retired")
+        let a = try MutualPSIInitiator(items: plainItems(["a", "b"]), configuration:
+            MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519ELL2SHA512))
+        let url = dir.appendingPathComponent("1.spsi")
+        try a.blindedSet.write(to: url)
+        var bytes = [UInt8](try Data(contentsOf: url))
+        bytes[10] = 2
+        // A file an old version wrote: the digest matches, only the suite is retired.
+        try Data(bytes.dropLast(32) + sha256(Array(bytes.dropLast(32)))).write(to: url)
+        let found = "the retired suite x25519-SHA256 (2), which leaked one bit of every item; use x25519-ELL2-SHA512 or ristretto255-SHA512"
+        #expect(throws: MessageFileError.suiteMismatch(path: url.path, found: found, expected: "x25519-ELL2-SHA512")) {
+            try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, suite: .x25519ELL2SHA512, purposeDigest: purpose.digest,
+                                      outcome: .bothLearn, sessionID: nil)
+        }
+    }
+
+    /// From `scripts/kat/x25519_bad_points.py` (Python integers, run once): u = 2, on the twist
+    /// with a component of large order; and the known answer `a*u` of the first item plus the
+    /// point of order 2 (u′ = 1/u), on the curve but outside the prime-order subgroup.
+    static let twistPoint = hex("0200000000000000000000000000000000000000000000000000000000000000")
+    static let torsionPoint = hex("2bb50c2fb4d5630500b5598c755351c4431f503604ee483a494009be9866962c")
+
+    @Test("All-zero, repeated, non-canonical, low-order, twist and torsion values are refused, each with its own error")
     func badValues() throws {
-        let config = MutualPSIConfiguration(purpose: try PurposeLabel("bad values"), outcome: .bothLearn, suite: .x25519SHA256)
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("bad values"), outcome: .bothLearn, suite: .x25519ELL2SHA512)
         let a = try MutualPSIInitiator(items: plainItems((0..<6).map { "v\($0)" }), configuration: config)
         func respond(replacing index: Int, with bytes: [UInt8]) throws {
             var elements = a.blindedSet.elements
@@ -92,22 +207,62 @@ struct X25519SuiteTests {
         let p = [0xed] + [UInt8](repeating: 0xff, count: 30) + [0x7f]
         #expect(throws: PSIError.invalidElementEncoding(index: 3)) { try respond(replacing: 3, with: p) }
         #expect(throws: PSIError.invalidElementEncoding(index: 0)) { try respond(replacing: 0, with: [UInt8](repeating: 0x11, count: 31) + [0x80]) }
-        // u = 1 has order 4: every clamped secret maps it to zero.
+        // u = 1 has order 4: every clamped scalar maps it to zero.
         #expect(throws: PSIError.lowOrderElement(index: 5)) { try respond(replacing: 5, with: [1] + [UInt8](repeating: 0, count: 31)) }
         // p − 1 is canonical (the largest canonical value) and of low order (order 2).
         #expect(throws: PSIError.lowOrderElement(index: 1)) { try respond(replacing: 1, with: [0xec] + [UInt8](repeating: 0xff, count: 30) + [0x7f]) }
+        // The finding: a twist value, and a curve value with a small-order component.
+        #expect(throws: PSIError.outsidePrimeOrderSubgroup(index: 2)) { try respond(replacing: 2, with: Self.twistPoint) }
+        #expect(throws: PSIError.outsidePrimeOrderSubgroup(index: 4)) { try respond(replacing: 4, with: Self.torsionPoint) }
+    }
+
+    @Test("A twist value in the responder's set is refused by the initiator with its position")
+    func twistValueFromResponder() throws {
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("twist"), outcome: .bothLearn, suite: .x25519ELL2SHA512)
+        let a = try MutualPSIInitiator(items: plainItems((0..<5).map { "t\($0)" }), configuration: config)
+        var b = try MutualPSIResponder(items: plainItems((0..<7).map { "t\($0)" }), configuration: config)
+        let reply = try b.respond(to: a.blindedSet)
+        var elements = reply.responderBlindedSet.elements
+        elements[6] = try BlindedElement(rawRepresentation: Self.twistPoint)
+        #expect(throws: PSIError.outsidePrimeOrderSubgroup(index: 6)) {
+            try a.finish(responderBlindedSet: MutualPSIMessage(kind: .responderBlindedSet, context: a.context, elements: elements),
+                         initiatorSetReblinded: reply.initiatorSetReblinded)
+        }
+    }
+
+    @Test("Streaming: a twist value in a later chunk is refused with its position in the file")
+    func twistValueStreaming() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let purpose = try PurposeLabel("twist streaming")
+        let streaming = StreamingOptions(chunkSize: 9, inMemoryLimit: 5, bucketCount: 3)
+        let config = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519ELL2SHA512, streaming: streaming)
+        let a = try MutualPSIInitiator(items: plainItems((0..<40).map { "w\($0)" }), configuration: config)
+        var elements = a.blindedSet.elements
+        elements[31] = try BlindedElement(rawRepresentation: Self.twistPoint)
+        let request = dir.appendingPathComponent("1.spsi")
+        try MutualPSIMessage(kind: .initiatorBlindedSet, context: a.context, elements: elements).write(to: request)
+        let out = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(throws: MessageFileError.invalidElement(path: request.path, index: 31,
+                                                        reason: PSIError.outsidePrimeOrderSubgroup(index: 31).localizedDescription)) {
+            try MutualPSIFileExchange.respond(records: StreamingTests.records(["w1"]), configuration: config, requestURL: request,
+                                              stateURL: out.appendingPathComponent("b.state"),
+                                              responderSetURL: out.appendingPathComponent("2a.spsi"),
+                                              reblindedURL: out.appendingPathComponent("2b.spsi"))
+        }
     }
 
     @Test("State files keep the suite and the 32-byte x25519 secret")
     func stateRoundTrip() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let config = MutualPSIConfiguration(purpose: try PurposeLabel("state"), outcome: .bothLearn, suite: .x25519SHA256)
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("state"), outcome: .bothLearn, suite: .x25519ELL2SHA512)
         let items = plainItems((0..<40).map { "s\($0)" })
         let a = try MutualPSIInitiator(items: items, configuration: config)
         try a.save(to: dir.appendingPathComponent("a.state"))
         let restored = try MutualPSIInitiator(restoringFrom: dir.appendingPathComponent("a.state"))
-        #expect(restored.configuration.suite == .x25519SHA256)
+        #expect(restored.configuration.suite == .x25519ELL2SHA512)
         var b = try MutualPSIResponder(items: Array(items[20...]), configuration: config)
         let reply = try b.respond(to: restored.blindedSet)
         let done = try restored.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)

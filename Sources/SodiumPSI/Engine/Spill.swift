@@ -19,7 +19,7 @@ final class WorkDirectory {
     init(in parent: URL) throws {
         path = parent.path + "/.sodium-psi-work-" + SessionID.random().description.prefix(12)
         guard mkdir(path, 0o700) == 0 else {
-            throw MessageFileError.io(path: path, reason: "cannot create a work folder: " + String(cString: strerror(errno)))
+            throw OutputFileError.cannotCreate(path: path, reason: "cannot create a work folder: " + String(cString: strerror(errno)))
         }
     }
 
@@ -46,7 +46,7 @@ final class SpillFile {
     init(path: String, bufferSize: Int) throws {
         self.path = path
         descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw Self.error(path) }
+        guard descriptor >= 0 else { throw OutputFileError.cannotCreate(path: path, reason: String(cString: strerror(errno))) }
         buffer = .allocate(byteCount: max(bufferSize, 64), alignment: 16)
     }
 
@@ -117,14 +117,10 @@ final class SpillFile {
             let n = pwrite(descriptor, bytes.baseAddress! + offset, bytes.count - offset, off_t(byteCount - buffered + offset))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw Self.error(path)
+                throw OutputFileError.writeFailed(path: path, reason: String(cString: strerror(errno)))
             }
             offset += n
         }
-    }
-
-    private static func error(_ path: String) -> MessageFileError {
-        .io(path: path, reason: String(cString: strerror(errno)))
     }
 }
 

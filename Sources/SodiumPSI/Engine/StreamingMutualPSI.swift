@@ -125,29 +125,21 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
                        inputSummary: InputSummary(given: given, distinct: given - repeats.count))
 }
 
-/// What is done to each element of a received set.
-enum ReceivedSetUse {
-    /// Re-blind it with this secret (which also checks it).
-    case reblind(SecretBytes)
-    /// Only check it against the suite (it is compared, never multiplied).
-    case check
-}
-
-/// Reads a received set a chunk at a time, re-blinds or checks it on all threads, and calls
-/// `body(start, elements)` with each chunk's result.
+/// Reads a received set a chunk at a time, re-blinds it on all threads (which checks every
+/// element), and calls `body(start, elements)` with each chunk's result.
 ///
 /// An invalid element does not stop the reading: the first one (by position) is thrown once the
 /// whole file has been read and its digest verified, so a damaged file is reported as damaged
 /// rather than as holding a bad element, as ``MessageFileReader/readAllElements(checkEncodings:parallelism:)`` does.
-func streamReceivedSet(_ reader: MessageFileReader, use: ReceivedSetUse, configuration: MutualPSIConfiguration,
+func streamReceivedSet(_ reader: MessageFileReader, secret: SecretBytes, configuration: MutualPSIConfiguration,
                        step: String, _ body: (Int, [BlindedElement]) throws -> Void) throws {
     // The pipeline stores `body` but is finished (or released, which waits) before this returns.
     try withoutActuallyEscaping(body) { body in
-        try streamReceivedSet(reader, use: use, configuration: configuration, step: step, escaping: body)
+        try streamReceivedSet(reader, secret: secret, configuration: configuration, step: step, escaping: body)
     }
 }
 
-private func streamReceivedSet(_ reader: MessageFileReader, use: ReceivedSetUse, configuration: MutualPSIConfiguration,
+private func streamReceivedSet(_ reader: MessageFileReader, secret: SecretBytes, configuration: MutualPSIConfiguration,
                                step: String, escaping body: @escaping (Int, [BlindedElement]) throws -> Void) throws {
     let suite = MutualSuite(reader.header.suite)
     let total = reader.header.count
@@ -160,15 +152,8 @@ private func streamReceivedSet(_ reader: MessageFileReader, use: ReceivedSetUse,
                 { handler(ProgressReport(step: step, completed: job.start + $0.completed, total: total)) }
             }
             do {
-                switch use {
-                case .reblind(let secret):
-                    return (job.start, .success(try suite.reblind(job.elements, secret: secret,
-                                                                  parallelism: configuration.parallelism, progress: progress)))
-                case .check:
-                    try suite.check(job.elements, parallelism: configuration.parallelism)
-                    progress?(ProgressReport(step: step, completed: job.elements.count, total: total))
-                    return (job.start, .success(job.elements))
-                }
+                return (job.start, .success(try suite.reblind(job.elements, secret: secret,
+                                                              parallelism: configuration.parallelism, progress: progress)))
             } catch let error as PSIError {
                 return (job.start, .failure(error.atPosition(offset: job.start)))
             }
@@ -201,6 +186,7 @@ extension PSIError {
         case .invalidElementEncoding(let i?): return .invalidElementEncoding(index: i + offset)
         case .zeroValue(let i?): return .zeroValue(index: i + offset)
         case .lowOrderElement(let i?): return .lowOrderElement(index: i + offset)
+        case .outsidePrimeOrderSubgroup(let i?): return .outsidePrimeOrderSubgroup(index: i + offset)
         default: return self
         }
     }

@@ -10,9 +10,18 @@ public import Foundation
 /// ``MutualPSIResponder``.
 ///
 /// Every step reads and checks all its inputs before anything appears under an output name,
-/// and every output (message, state, result) is written atomically, so a failed step leaves no
-/// partial file under a final name. Temporary files live in a private folder (mode 0700) that
-/// is removed when the step ends.
+/// and every output (message, state, result) is written atomically. The state is committed
+/// first and the messages after it; if any output fails, those already committed are removed,
+/// so a failed step leaves no message to send without the state to finish it. Temporary files
+/// live in a private folder (mode 0700) that is removed when the step ends.
+///
+/// Paths: the files of one step must be distinct files (after symbolic and hard links), or
+/// the step is refused with ``OutputFileError/samePath(path:first:second:)`` before it reads
+/// anything. An existing state file is never replaced unless `replacingState` is true
+/// (``OutputFileError/exists(path:)``). A state finishes one exchange: once finished it
+/// records the SHA-256 of the peer messages it finished with, and a second finish with other
+/// messages is refused (``StateFileError/alreadyFinished(path:)``); the same messages may be
+/// finished again, with the same result.
 public enum MutualPSIFileExchange {
     /// What one side learned, ready to print or save.
     public struct Outcome: Sendable, Equatable {
@@ -67,24 +76,28 @@ public enum MutualPSIFileExchange {
     ///   - configuration: the agreed settings, local policy and streaming bounds.
     ///   - stateURL: where to save this party's state.
     ///   - messageURL: where to write step 1.
+    ///   - replacingState: replace an existing file at `stateURL` (its exchange is lost).
     @discardableResult
     public static func initiate(list: IdentifierListReader, configuration: MutualPSIConfiguration,
-                                stateURL: URL, messageURL: URL) throws -> Blinding {
+                                stateURL: URL, messageURL: URL, replacingState: Bool = false) throws -> Blinding {
         var summary = ListSummary()
-        let blinding = try initiate(source: { summary = try list.forEach($0) }, configuration: configuration,
-                                    stateURL: stateURL, messageURL: messageURL)
+        let blinding = try initiate(source: { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
+                                    stateURL: stateURL, messageURL: messageURL, replacingState: replacingState)
         return blinding.replacingListSummary(summary)
     }
 
     /// Step 1 for records already in memory; repeats are collapsed (first record kept).
     @discardableResult
     public static func initiate(records: [ListRecord], configuration: MutualPSIConfiguration,
-                                stateURL: URL, messageURL: URL) throws -> Blinding {
-        try initiate(source: { try records.forEach($0) }, configuration: configuration, stateURL: stateURL, messageURL: messageURL)
+                                stateURL: URL, messageURL: URL, replacingState: Bool = false) throws -> Blinding {
+        try initiate(source: { try records.forEach($0) }, listURL: nil, configuration: configuration, stateURL: stateURL,
+                     messageURL: messageURL, replacingState: replacingState)
     }
 
-    private static func initiate(source: RecordSource, configuration: MutualPSIConfiguration,
-                                 stateURL: URL, messageURL: URL) throws -> Blinding {
+    private static func initiate(source: RecordSource, listURL: URL?, configuration: MutualPSIConfiguration,
+                                 stateURL: URL, messageURL: URL, replacingState: Bool) throws -> Blinding {
+        try FilePaths.requireDistinct([("the list", listURL), ("the state file", stateURL), ("the step-1 message", messageURL)])
+        try FilePaths.refuseExisting(stateURL, replacing: replacingState)
         let work = try WorkDirectory(in: configuration.streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let suite = MutualSuite(configuration.suite)
         let secret = suite.newSecret()
@@ -94,8 +107,8 @@ public enum MutualPSIFileExchange {
         let message = try MessageFileWriter(url: messageURL, header: .mutual(.initiatorBlindedSet, context: context, count: own.count))
         try message.append(contentsOf: own.sentElements)
         let state = try stateWriter(stateURL, role: .initiator, secret: secret, own: own)
-        try message.commit()
-        try state.finish(own.stateMetadata(configuration, context: context))
+        try state.seal(own.stateMetadata(configuration, context: context))
+        try commitInOrder([state.output(replacing: replacingState), output(message, messageURL)])
         return Blinding(context: context, inputSummary: own.inputSummary, peerSetSize: nil)
     }
 
@@ -110,32 +123,36 @@ public enum MutualPSIFileExchange {
     ///   - stateURL: where to save this party's state (mode 0600).
     ///   - responderSetURL: where to write this party's blinded set.
     ///   - reblindedURL: where to write the initiator's set re-blinded.
+    ///   - replacingState: replace an existing file at `stateURL` (its exchange is lost).
     ///   - reviewPeerSetSize: called with the peer's declared set size before any element is
     ///     read or any work is done; throw to stop.
     @discardableResult
     public static func respond(list: IdentifierListReader, configuration: MutualPSIConfiguration, requestURL: URL,
-                               stateURL: URL, responderSetURL: URL, reblindedURL: URL,
+                               stateURL: URL, responderSetURL: URL, reblindedURL: URL, replacingState: Bool = false,
                                reviewPeerSetSize: (Int) throws -> Void = { _ in }) throws -> Blinding {
         var summary = ListSummary()
-        let blinding = try respond(source: { summary = try list.forEach($0) }, configuration: configuration,
+        let blinding = try respond(source: { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
                                    requestURL: requestURL, stateURL: stateURL, responderSetURL: responderSetURL,
-                                   reblindedURL: reblindedURL, reviewPeerSetSize: reviewPeerSetSize)
+                                   reblindedURL: reblindedURL, replacingState: replacingState, reviewPeerSetSize: reviewPeerSetSize)
         return blinding.replacingListSummary(summary)
     }
 
     /// Step 2 for records already in memory; repeats are collapsed (first record kept).
     @discardableResult
     public static func respond(records: [ListRecord], configuration: MutualPSIConfiguration, requestURL: URL,
-                               stateURL: URL, responderSetURL: URL, reblindedURL: URL,
+                               stateURL: URL, responderSetURL: URL, reblindedURL: URL, replacingState: Bool = false,
                                reviewPeerSetSize: (Int) throws -> Void = { _ in }) throws -> Blinding {
-        try respond(source: { try records.forEach($0) }, configuration: configuration, requestURL: requestURL,
+        try respond(source: { try records.forEach($0) }, listURL: nil, configuration: configuration, requestURL: requestURL,
                     stateURL: stateURL, responderSetURL: responderSetURL, reblindedURL: reblindedURL,
-                    reviewPeerSetSize: reviewPeerSetSize)
+                    replacingState: replacingState, reviewPeerSetSize: reviewPeerSetSize)
     }
 
-    private static func respond(source: RecordSource, configuration: MutualPSIConfiguration, requestURL: URL,
-                                stateURL: URL, responderSetURL: URL, reblindedURL: URL,
+    private static func respond(source: RecordSource, listURL: URL?, configuration: MutualPSIConfiguration, requestURL: URL,
+                                stateURL: URL, responderSetURL: URL, reblindedURL: URL, replacingState: Bool,
                                 reviewPeerSetSize: (Int) throws -> Void) throws -> Blinding {
+        try FilePaths.requireDistinct([("the list", listURL), ("the step-1 message", requestURL), ("the state file", stateURL),
+                                       ("the responder's blinded set", responderSetURL), ("the re-blinded set", reblindedURL)])
+        try FilePaths.refuseExisting(stateURL, replacing: replacingState)
         let request = try MessageFileReader(url: requestURL, expecting: .mutual(
             .initiatorBlindedSet, suite: configuration.suite, purposeDigest: configuration.purpose.digest,
             outcome: configuration.outcome, sessionID: nil))
@@ -152,20 +169,25 @@ public enum MutualPSIFileExchange {
         let own = try blindList(source, configuration: configuration, secret: secret, work: work)
 
         let peerCount = request.header.count
-        let reblinded = try MessageFileWriter(url: reblindedURL, header: .mutual(.initiatorSetReblinded, context: context, count: peerCount))
+        let sent = ComparisonHash(.initiatorSetReblinded, initiatorCount: peerCount, responderCount: own.count)
+        let kept = ComparisonHash(.responderSetReblinded, initiatorCount: peerCount, responderCount: own.count)
+        let reblinded = try MessageFileWriter(url: reblindedURL, header: .mutual(.initiatorSetReblinded, context: context,
+                                                                                  count: peerCount, elementSize: sent.length))
+        // The hashes step 3 must match, kept in the state.
         let doubly = try work.newFile()
         let repeats = ElementPartition(.byValue, options: configuration.streaming, work: work)
         let shuffled = configuration.outcome == .cardinalityOnly
             ? ElementPartition(.random, options: configuration.streaming, work: work) : nil
         try reportingElementErrors(in: requestURL) {
-            try streamReceivedSet(request, use: .reblind(secret), configuration: configuration,
-                                  step: "re-blinding the peer's items") { start, elements in
-                try doubly.append(elements)
-                try repeats.append(elements, positionsFrom: start)
+            try streamReceivedSet(request, secret: secret, configuration: configuration,
+                                  step: "re-blinding the peer's items") { start, points in
+                try repeats.append(points, positionsFrom: start)
+                try doubly.append(kept.values(of: points, parallelism: configuration.parallelism))
+                let values = try sent.values(of: points, parallelism: configuration.parallelism)
                 if let shuffled {
-                    try shuffled.append(elements, positionsFrom: start)
+                    try shuffled.append(values, positionsFrom: start)
                 } else {
-                    try reblinded.append(elements)
+                    try reblinded.append(packed: values, by: sent)
                 }
             }
         }
@@ -173,16 +195,15 @@ public enum MutualPSIFileExchange {
         if let found = try earliestRepeat(in: repeats) {
             throw MessageFileError.duplicateElement(path: requestURL.path, index: found.index, firstIndex: found.firstIndex)
         }
-        try shuffled?.drainShuffled { try reblinded.append($0.map(\.element)) }
+        try shuffled?.drainShuffled { try reblinded.append(packed: $0.map(\.element), by: sent) }
         let responderSet = try MessageFileWriter(url: responderSetURL, header: .mutual(.responderBlindedSet, context: context, count: own.count))
         try responderSet.append(contentsOf: own.sentElements)
         let state = try stateWriter(stateURL, role: .responder, secret: secret, own: own)
         try state.write(contentsOf: doubly)
         var metadata = own.stateMetadata(configuration, context: context)
         metadata.peerCount = peerCount
-        try responderSet.commit()
-        try reblinded.commit()
-        try state.finish(metadata)
+        try state.seal(metadata)
+        try commitInOrder([state.output(replacing: replacingState), output(responderSet, responderSetURL), output(reblinded, reblindedURL)])
         return Blinding(context: context, inputSummary: own.inputSummary, peerSetSize: peerCount)
     }
 
@@ -200,6 +221,8 @@ public enum MutualPSIFileExchange {
     public static func finishInitiator(stateURL: URL, responderSetURL: URL, reblindedURL: URL, replyURL: URL?,
                                        parallelism: Parallelism = .allCores, progress: ProgressHandler? = nil,
                                        streaming: StreamingOptions = .default) throws -> Outcome {
+        try FilePaths.requireDistinct([("the state file", stateURL), ("the responder's blinded set", responderSetURL),
+                                       ("the re-blinded set", reblindedURL), ("the step-3 message", replyURL)])
         let state = try PartyStateFile.Reader(url: stateURL, role: .initiator)
         let m = state.metadata
         guard let context = m.context else {
@@ -209,29 +232,34 @@ public enum MutualPSIFileExchange {
         let responderSet = try MessageFileReader(url: responderSetURL, expecting: .mutual(
             .responderBlindedSet, suite: m.suite, purposeDigest: context.purposeDigest, outcome: m.outcome,
             sessionID: context.sessionID, maximumCount: m.maximumPeerSetSize))
+        let sizes = (initiator: m.itemCount, responder: responderSet.header.count)
+        let compared = ComparisonHash(.initiatorSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
+        let sent = ComparisonHash(.responderSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
         let returnedSet = try MessageFileReader(url: reblindedURL, expecting: .mutual(
             .initiatorSetReblinded, suite: m.suite, purposeDigest: context.purposeDigest, outcome: m.outcome,
-            sessionID: context.sessionID, count: m.itemCount))
+            sessionID: context.sessionID, count: m.itemCount, elementSize: compared.length))
+        let inputs = try finishInputs(state, [responderSetURL, reblindedURL])
         var reply: MessageFileWriter?
         if m.outcome != .initiatorLearns {
             guard let replyURL else {
-                throw PSIError.unexpectedMessage(expected: "a path for step 3 (\(m.outcome) sends it to the responder)",
-                                                 found: "none")
+                throw OutputFileError.missingPath(what: "a path for step 3", reason: "the outcome \(m.outcome) sends step 3 to the responder")
             }
             reply = try MessageFileWriter(url: replyURL, header: .mutual(.responderSetReblinded, context: context,
-                                                                          count: responderSet.header.count))
+                                                                          count: responderSet.header.count, elementSize: sent.length))
         }
         let work = try WorkDirectory(in: streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let peer = ElementPartition(.byValue, options: streaming, work: work)
         let shuffled = m.outcome == .cardinalityOnly ? ElementPartition(.random, options: streaming, work: work) : nil
         try reportingElementErrors(in: responderSetURL) {
-            try streamReceivedSet(responderSet, use: .reblind(state.secret), configuration: configuration,
-                                  step: "re-blinding the peer's items") { start, elements in
-                try peer.append(elements, positionsFrom: start)
+            try streamReceivedSet(responderSet, secret: state.secret, configuration: configuration,
+                                  step: "re-blinding the peer's items") { start, points in
+                try peer.append(compared.values(of: points, parallelism: configuration.parallelism), positionsFrom: start)
+                guard let reply else { return }
+                let values = try sent.values(of: points, parallelism: configuration.parallelism)
                 if let shuffled {
-                    try shuffled.append(elements, positionsFrom: start)
+                    try shuffled.append(values, positionsFrom: start)
                 } else {
-                    try reply?.append(elements)
+                    try reply.append(packed: values, by: sent)
                 }
             }
         }
@@ -243,9 +271,11 @@ public enum MutualPSIFileExchange {
         if let found = match.returnedRepeat {
             throw MessageFileError.duplicateElement(path: reblindedURL.path, index: found.index, firstIndex: found.firstIndex)
         }
-        try shuffled?.drainShuffled { try reply?.append($0.map(\.element)) }
+        try shuffled?.drainShuffled { try reply?.append(packed: $0.map(\.element), by: sent) }
         let (result, matches) = try stateResult(positions: match.positions, state: state,
                                                 peerSetSize: responderSet.header.count, chunkSize: streaming.chunkSize)
+        // Finished before step 3 is sent: should sending fail, the same messages finish again.
+        try markFinished(state, role: .initiator, inputs: inputs)
         try reply?.commit()
         return Outcome(result: result, matches: matches, replyWritten: reply != nil)
     }
@@ -260,6 +290,7 @@ public enum MutualPSIFileExchange {
     ///   - streaming: memory bounds (the work folder defaults to the state file's folder).
     public static func finishResponder(stateURL: URL, replyURL: URL, parallelism: Parallelism = .allCores,
                                        progress: ProgressHandler? = nil, streaming: StreamingOptions = .default) throws -> Outcome {
+        try FilePaths.requireDistinct([("the state file", stateURL), ("the step-3 message", replyURL)])
         let state = try PartyStateFile.Reader(url: stateURL, role: .responder)
         let m = state.metadata
         guard let context = m.context, let peerCount = m.peerCount else {
@@ -270,9 +301,11 @@ public enum MutualPSIFileExchange {
                                            found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
         }
         let configuration = m.configuration(parallelism: parallelism, progress: progress, streaming: streaming)
+        let hash = ComparisonHash(.responderSetReblinded, initiatorCount: peerCount, responderCount: m.itemCount)
         let returnedSet = try MessageFileReader(url: replyURL, expecting: .mutual(
             .responderSetReblinded, suite: m.suite, purposeDigest: context.purposeDigest, outcome: m.outcome,
-            sessionID: context.sessionID, count: m.itemCount))
+            sessionID: context.sessionID, count: m.itemCount, elementSize: hash.length))
+        let inputs = try finishInputs(state, [replyURL])
         let work = try WorkDirectory(in: streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let returned = try partition(returnedSet, configuration: configuration, work: work)
         let peer = ElementPartition(.byValue, options: streaming, work: work)
@@ -288,6 +321,7 @@ public enum MutualPSIFileExchange {
         }
         let (result, matches) = try stateResult(positions: match.positions, state: state, peerSetSize: peerCount,
                                                 chunkSize: streaming.chunkSize)
+        try markFinished(state, role: .responder, inputs: inputs)
         return Outcome(result: result, matches: matches, replyWritten: false)
     }
 
@@ -305,6 +339,29 @@ public enum MutualPSIFileExchange {
         try SecretFile.write(Array(matchesCSV(matches).utf8), to: url)
     }
 
+    /// The SHA-256 of each peer message a finish step reads, refused when the state already
+    /// finished with other messages.
+    private static func finishInputs(_ state: PartyStateFile.Reader, _ urls: [URL]) throws -> [String] {
+        let digests = try urls.map { try fileSHA256($0).hexString }
+        if let finished = state.metadata.finishedWith, finished != digests {
+            throw StateFileError.alreadyFinished(path: state.path)
+        }
+        return digests
+    }
+
+    /// Records in the state that it finished with `inputs` (unless it already had).
+    private static func markFinished(_ state: PartyStateFile.Reader, role: PartyStateFile.Role, inputs: [String]) throws {
+        guard state.metadata.finishedWith == nil else { return }
+        var metadata = state.metadata
+        metadata.finishedWith = inputs
+        try state.rewritten(with: metadata, role: role).commit(replacing: true)
+    }
+
+    /// A message writer as one of a step's outputs.
+    private static func output(_ writer: MessageFileWriter, _ url: URL) -> (commit: () throws -> Void, retract: () -> Void) {
+        (writer.commit, { unlink(url.path) })
+    }
+
     /// A state writer with this party's own sections (records, sent order, blinded set) written.
     private static func stateWriter(_ url: URL, role: PartyStateFile.Role, secret: SecretBytes,
                                     own: BlindedList) throws -> PartyStateFile.Writer {
@@ -315,15 +372,18 @@ public enum MutualPSIFileExchange {
         return state
     }
 
-    /// A returned set (this party's own set re-blinded by the peer, only compared), checked and
-    /// partitioned by value with each element's position.
+    /// A returned set (this party's own set re-blinded by the peer, as hashes that are only
+    /// compared), partitioned by value with each value's position; repeats are found when the
+    /// partition is intersected.
     private static func partition(_ reader: MessageFileReader, configuration: MutualPSIConfiguration,
                                   work: WorkDirectory) throws -> ElementPartition {
         let returned = ElementPartition(.byValue, options: configuration.streaming, work: work)
-        try reportingElementErrors(in: reader.url) {
-            try streamReceivedSet(reader, use: .check, configuration: configuration, step: "checking the returned set") { start, elements in
-                try returned.append(elements, positionsFrom: start)
-            }
+        let length = reader.header.elementSize
+        var start = 0
+        while let raw = try reader.readChunk(maximumElements: configuration.streaming.chunkSize) {
+            let values = raw.withUnsafeBytes { ComparisonHash.unpacked($0, length: length) }
+            try returned.append(values, positionsFrom: start)
+            start += values.count
         }
         return returned
     }
@@ -332,8 +392,8 @@ public enum MutualPSIFileExchange {
     private static func reportingElementErrors<T>(in url: URL, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as PSIError {
             switch error {
-            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?):
-                throw MessageFileError(path: url.path, elementError: error)
+            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?), .outsidePrimeOrderSubgroup(_?):
+                throw MessageFileError.wrapping(path: url.path, elementError: error)
             default: throw error
             }
         }

@@ -88,6 +88,55 @@ public struct GroupElement: Hashable, Sendable {
         return result
     }
 
+    /// The ristretto255 generator B (`1·B`).
+    package static let generator: GroupElement = {
+        var one = [UInt8](repeating: 0, count: Scalar.byteCount)
+        one[0] = 1
+        return one.withUnsafeBytes { generatorMultiplied(byScalarBytes: $0.baseAddress!)! }
+    }()
+
+    /// `scalar · self` for a scalar given as 32 canonical bytes (a public scalar such as a
+    /// proof's, or a secret already in wiped memory).
+    ///
+    /// Returns nil when libsodium refuses: `self` is not a valid encoding, or the product is
+    /// the identity (the scalar is zero, or `self` is the identity).
+    func multiplied(byScalarBytes scalar: UnsafeRawPointer) -> GroupElement? {
+        var result = GroupElement()
+        let status = withUnsafeBytes { p in
+            result.withUnsafeMutableBytes { q in crypto_scalarmult_ristretto255(q.baseAddress!, scalar, p.baseAddress!) }
+        }
+        return status == 0 ? result : nil
+    }
+
+    /// `scalar · B` for a scalar given as 32 canonical bytes; nil when the scalar is zero.
+    static func generatorMultiplied(byScalarBytes scalar: UnsafeRawPointer) -> GroupElement? {
+        var result = GroupElement()
+        let status = result.withUnsafeMutableBytes { q in crypto_scalarmult_ristretto255_base(q.baseAddress!, scalar) }
+        return status == 0 ? result : nil
+    }
+
+    /// `self + other` (`crypto_core_ristretto255_add`); nil when either is not a valid encoding.
+    ///
+    /// The sum may be the identity (all-zero bytes), which only a caller that adds an element
+    /// to its negation, or has found a discrete-log relation, would see.
+    func adding(_ other: GroupElement) -> GroupElement? {
+        var result = GroupElement()
+        let status = withUnsafeBytes { p in
+            other.withUnsafeBytes { q in
+                result.withUnsafeMutableBytes { r in crypto_core_ristretto255_add(r.baseAddress!, p.baseAddress!, q.baseAddress!) }
+            }
+        }
+        return status == 0 ? result : nil
+    }
+
+    /// Why libsodium refused to multiply this element (by a non-zero scalar): it is the
+    /// identity, or not a valid encoding; position `index` in its batch.
+    func multiplicationFailure(index: Int) -> PSIError {
+        // A valid non-identity element times a non-zero scalar is never the identity in a
+        // prime-order group, so the element itself was bad.
+        self == .zero ? .identityElement(index: index) : .invalidElementEncoding(index: index)
+    }
+
     /// Maps 64 uniformly random bytes to an element (`crypto_core_ristretto255_from_hash`,
     /// the one-way map of RFC 9380 / RFC 9496).
     static func fromUniformBytes(_ bytes: UnsafeRawPointer) -> GroupElement {
@@ -115,6 +164,29 @@ extension Sequence where Element == UInt8 {
             out.append(digits[Int(byte & 0x0f)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Bytes from hexadecimal text (either case, no separators); nil for anything else.
+    init?(hexString text: some StringProtocol) {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+        }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(digits.count / 2)
+        for i in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = value(digits[i]), let low = value(digits[i + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        self = bytes
     }
 }
 

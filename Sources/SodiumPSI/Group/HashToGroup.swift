@@ -47,7 +47,7 @@ public struct HashToGroup: Sendable {
         let contiguous = Array(message)
         var output = [UInt8](repeating: 0, count: length)
         contiguous.withUnsafeBytes { msg in
-            output.withUnsafeMutableBytes { out in expand(msg, into: out) }
+            output.withUnsafeMutableBytes { out in expandMessage(msg, into: out) }
         }
         return output
     }
@@ -62,13 +62,27 @@ public struct HashToGroup: Sendable {
     /// Hot-path form of ``element(for:)`` over raw bytes.
     func element(for message: UnsafeRawBufferPointer) -> GroupElement {
         withUnsafeTemporaryAllocation(byteCount: Self.hashBytes, alignment: 16) { uniform in
-            expand(message, into: uniform)
+            expandMessage(message, into: uniform)
             let element = GroupElement.fromUniformBytes(uniform.baseAddress!)
             return element
         }
     }
 
-    private func expand(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+    /// RFC 9497 `HashToScalar` for ristretto255: `expand_message_xmd(prefix || message, DST, 64)`
+    /// read as a little-endian integer and reduced modulo ℓ, into 32 bytes at `output`.
+    ///
+    /// The context's DST must be the caller's `"HashToScalar-" || contextString`.
+    func scalar(for message: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer) {
+        withUnsafeTemporaryAllocation(byteCount: Self.hashBytes, alignment: 16) { uniform in
+            expandMessage(message, into: uniform)
+            crypto_core_ristretto255_scalar_reduce(output, uniform.baseAddress!)
+            sodium_memzero(uniform.baseAddress!, Self.hashBytes)
+        }
+    }
+
+    /// Hot-path form of ``expandMessage(_:length:)``: `output.count` bytes (1...16320) into `output`,
+    /// keeping no copy: the scratch blocks are wiped, and libsodium wipes the hash states it finalises.
+    func expandMessage(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         let length = output.count
         let blocks = (length + Self.hashBytes - 1) / Self.hashBytes
         var state = prefixState
@@ -102,6 +116,8 @@ public struct HashToGroup: Sendable {
                 let count = min(Self.hashBytes, length - start)
                 (output.baseAddress! + start).copyMemory(from: previous, byteCount: count)
             }
+            // The blocks determine the output, which may be a secret (DeriveKeyPair).
+            sodium_memzero(b0, 3 * Self.hashBytes + 3)
         }
     }
 }

@@ -31,13 +31,9 @@ public struct Scalar: Sendable {
         guard bytes.count == Self.byteCount else {
             throw PSIError.invalidLength(what: "scalar", length: bytes.count, expected: Self.byteCount)
         }
-        var wide = [UInt8](repeating: 0, count: 64)
-        defer { sodium_memzero(&wide, wide.count) }
-        wide.withUnsafeMutableBytes { _ = bytes.copyBytes(to: $0) }
         let secret = try SecretBytes(count: Self.byteCount) { out in
-            crypto_core_ristretto255_scalar_reduce(out.baseAddress!, wide)
-            let canonical = wide.withUnsafeBytes { constantTimeEqual(UnsafeRawBufferPointer(out), UnsafeRawBufferPointer(rebasing: $0[0..<32])) }
-            guard canonical else { throw PSIError.nonCanonicalScalar }
+            _ = bytes.copyBytes(to: out)
+            guard isCanonicalScalar(UnsafeRawBufferPointer(out)) else { throw PSIError.nonCanonicalScalar }
             guard sodium_is_zero(out.baseAddress!, 32) == 0 else { throw PSIError.zeroScalar }
         }
         self.init(secret: secret)
@@ -93,4 +89,21 @@ extension Scalar: Equatable {
 extension Scalar: CustomStringConvertible {
     /// Never prints the secret.
     public var description: String { "Scalar(<secret>)" }
+}
+
+/// Whether 32 bytes are a canonical scalar: a little-endian integer below ℓ (zero included).
+///
+/// The scratch copy is wiped, so this may check a secret.
+func isCanonicalScalar(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    precondition(bytes.count == Scalar.byteCount)
+    return withUnsafeTemporaryAllocation(byteCount: 96, alignment: 16) { scratch in
+        let wide = scratch.baseAddress!
+        let reduced = wide + 64
+        wide.initializeMemory(as: UInt8.self, repeating: 0, count: 96)
+        wide.copyMemory(from: bytes.baseAddress!, byteCount: Scalar.byteCount)
+        crypto_core_ristretto255_scalar_reduce(reduced, wide)
+        let canonical = sodium_memcmp(reduced, bytes.baseAddress!, Scalar.byteCount) == 0
+        sodium_memzero(wide, 96)
+        return canonical
+    }
 }

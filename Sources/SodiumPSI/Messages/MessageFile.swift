@@ -11,6 +11,9 @@ public final class MessageFileWriter {
     private var written = 0
 
     /// Starts a message file; nothing appears under `url` until ``commit()``.
+    ///
+    /// - Throws: ``OutputFileError/cannotCreate(path:reason:)`` when the folder is missing or
+    ///   not writable.
     public init(url: URL, header: MessageHeader) throws {
         self.header = header
         self.file = try AtomicFile(path: url.path, mode: 0o644)
@@ -32,6 +35,11 @@ public final class MessageFileWriter {
         try elements.withUnsafeBytes { try append(elements: $0) }
     }
 
+    /// Appends re-blinded values as they travel: `hash.length` bytes each.
+    func append(packed values: [BlindedElement], by hash: ComparisonHash) throws {
+        try hash.packed(values).withUnsafeBytes { try append(elements: $0) }
+    }
+
     /// Appends the elements held in a temporary file.
     func append(contentsOf spill: SpillFile) throws {
         try spill.forEachChunk(maximumBytes: header.elementSize << 15) { try append(elements: $0) }
@@ -40,7 +48,8 @@ public final class MessageFileWriter {
     /// Writes the digest, syncs, and renames the file into place.
     ///
     /// - Throws: ``MessageFileError/writtenCountMismatch(path:written:declared:)`` when the
-    ///   number of appended elements differs from the header's count (nothing is saved).
+    ///   number of appended elements differs from the header's count (nothing is saved), and
+    ///   ``OutputFileError`` when writing or renaming fails.
     public func commit() throws {
         guard written == header.count else {
             file.abort()
@@ -102,7 +111,7 @@ public final class MessageFileReader {
         let n = min(maximumElements, remaining)
         let bytes = try Self.read(handle, count: n * header.elementSize, path: url.path)
         guard bytes.count == n * header.elementSize else {
-            throw MessageFileError.truncated(path: url.path, length: -1, expected: header.expectedFileLength ?? -1)
+            throw MessageFileError.io(path: url.path, reason: "the file ended early: it was changed while being read")
         }
         crypto_hash_sha256_update(&digest, bytes, UInt64(bytes.count))
         remaining -= n
@@ -137,9 +146,30 @@ public final class MessageFileReader {
             try suite.checkNonZeroAndDistinct(elements)
             if checkEncodings { try suite.check(elements, parallelism: parallelism) }
         } catch let error as PSIError {
-            throw MessageFileError(path: url.path, elementError: error)
+            throw MessageFileError.wrapping(path: url.path, elementError: error)
         }
         return elements
+    }
+
+    /// Reads every remaining value of a re-blinded set (hashes of at most 32 bytes, see
+    /// ``ComparisonHash``) zero-padded to 32 bytes, verifies the digest, then refuses the
+    /// all-zero value and repeats.
+    func readAllComparedValues() throws -> [BlindedElement] {
+        let length = header.elementSize
+        guard length <= BlindedElement.byteCount else {
+            throw MessageFileError.elementSizeMismatch(path: url.path, found: length, expected: BlindedElement.byteCount)
+        }
+        var values = [BlindedElement]()
+        values.reserveCapacity(remaining)
+        while let chunk = try readChunk(maximumElements: 1 << 15) {
+            chunk.withUnsafeBytes { values += ComparisonHash.unpacked($0, length: length) }
+        }
+        do {
+            try MutualSuite(header.suite).checkNonZeroAndDistinct(values)
+        } catch let error as PSIError {
+            throw MessageFileError.wrapping(path: url.path, elementError: error)
+        }
+        return values
     }
 
     /// The header of any message file and whether its digest verifies, for `psi inspect`.
@@ -182,7 +212,7 @@ public final class MessageFileReader {
             throw MessageFileError.unsupportedVersion(path: path, found: version, supported: MessageHeader.currentVersion)
         }
         guard let suite = PSISuite(rawValue: b[10]) else {
-            throw MessageFileError.suiteMismatch(path: path, found: "unknown suite \(b[10])",
+            throw MessageFileError.suiteMismatch(path: path, found: PSISuite.describeUnknown(b[10]),
                                                  expected: e.suite?.description ?? PSISuite.allCases.map(\.description).joined(separator: " or "))
         }
         if let expected = e.suite, suite != expected {
@@ -196,11 +226,10 @@ public final class MessageFileReader {
             throw MessageFileError.protocolMismatch(path: path, found: protocolID.description, expected: expected.description)
         }
         let elementSize = Int(b[14]) << 8 | Int(b[15])
-        var count = 0
-        for i in 80..<88 {
-            // A count above Int.max cannot be a real file; clamp so the length check refuses it.
-            count = count > (Int.max >> 8) ? Int.max : count << 8 | Int(b[i])
-        }
+        let declaredCount = b[80..<88].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        // A count above Int.max cannot be a real file; clamp it here and refuse it (with the
+        // declared value, not the clamp) before the count is compared or used.
+        let count = declaredCount > UInt64(Int.max) ? Int.max : Int(declaredCount)
         let header = MessageHeader(suite: suite, protocolID: protocolID, kind: b[12], mode: b[13], elementSize: elementSize,
                                    purposeDigest: Array(b[16..<48]), sessionID: try! SessionID(bytes: Array(b[48..<64])),
                                    keyID: Array(b[64..<80]), count: count)
@@ -232,14 +261,18 @@ public final class MessageFileReader {
         if let key = e.keyID, key != header.keyID {
             throw MessageFileError.keyMismatch(path: path, found: header.keyID.hexString, expected: key.hexString)
         }
+        if header.expectedFileLength == nil || declaredCount > UInt64(Int.max) {
+            throw MessageFileError.countTooLarge(path: path, count: declaredCount, elementSize: elementSize, length: length)
+        }
         if let expected = e.count, expected != count {
             throw MessageFileError.countMismatch(path: path, found: count, expected: expected)
         }
         if let limit = e.maximumCount, count > limit {
             throw MessageFileError.peerSetTooLarge(path: path, count: count, limit: limit)
         }
-        guard let expectedLength = header.expectedFileLength, length >= expectedLength else {
-            throw MessageFileError.truncated(path: path, length: length, expected: header.expectedFileLength ?? Int.max)
+        let expectedLength = header.expectedFileLength!
+        guard length >= expectedLength else {
+            throw MessageFileError.truncated(path: path, length: length, expected: expectedLength)
         }
         guard length == expectedLength else {
             throw MessageFileError.trailingBytes(path: path, length: length, expected: expectedLength)
@@ -268,15 +301,17 @@ public final class MessageFileReader {
 }
 
 extension MessageFileError {
-    /// The file-level form of an element error found while checking or re-blinding a message.
-    init(path: String, elementError error: PSIError) {
+    /// The file-level form of an element error found while checking or re-blinding a message;
+    /// an error that names no element is returned as it is.
+    static func wrapping(path: String, elementError error: PSIError) -> any Error {
         switch error {
-        case .identityElement(let index?), .invalidElementEncoding(let index?), .zeroValue(let index?), .lowOrderElement(let index?):
-            self = .invalidElement(path: path, index: index, reason: error.localizedDescription)
+        case .identityElement(let index?), .invalidElementEncoding(let index?), .zeroValue(let index?), .lowOrderElement(let index?),
+             .outsidePrimeOrderSubgroup(let index?):
+            return MessageFileError.invalidElement(path: path, index: index, reason: error.localizedDescription)
         case .duplicateElement(let index, let first):
-            self = .duplicateElement(path: path, index: index, firstIndex: first)
+            return MessageFileError.duplicateElement(path: path, index: index, firstIndex: first)
         default:
-            self = .invalidElement(path: path, index: -1, reason: error.localizedDescription)
+            return error
         }
     }
 }

@@ -30,6 +30,8 @@ public enum MessageFileError: Error, Sendable, Equatable {
     case countMismatch(path: String, found: Int, expected: Int)
     /// Declares more elements than the local policy accepts.
     case peerSetTooLarge(path: String, count: Int, limit: Int)
+    /// Declares more elements than any file can hold (the declared count, as stored).
+    case countTooLarge(path: String, count: UInt64, elementSize: Int, length: Int)
     /// Shorter than its header says.
     case truncated(path: String, length: Int, expected: Int)
     /// Longer than its header says.
@@ -73,6 +75,8 @@ extension MessageFileError: LocalizedError {
             return "\(path): message holds \(found) elements; expected \(expected)"
         case let .peerSetTooLarge(path, count, limit):
             return "\(path): the peer's set holds \(count) items, more than the allowed maximum of \(limit) (--max-peer-items)"
+        case let .countTooLarge(path, count, elementSize, length):
+            return "\(path): header declares \(count) elements of \(elementSize) bytes, more than any file can hold; the file is \(length) bytes"
         case let .truncated(path, length, expected):
             return "\(path): file is truncated: \(length) bytes; expected \(expected) bytes"
         case let .trailingBytes(path, length, expected):

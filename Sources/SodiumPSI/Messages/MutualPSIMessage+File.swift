@@ -2,9 +2,10 @@ public import Foundation
 
 extension MessageHeader {
     /// The header of a mutual-PSI message of step `kind` in the exchange `context`.
-    static func mutual(_ kind: MutualPSIMessage.Kind, context: ExchangeContext, count: Int) -> MessageHeader {
+    static func mutual(_ kind: MutualPSIMessage.Kind, context: ExchangeContext, count: Int,
+                       elementSize: Int = BlindedElement.byteCount) -> MessageHeader {
         MessageHeader(suite: context.suite, protocolID: .mutual, kind: kind.rawValue, mode: context.outcome.rawValue,
-                      elementSize: BlindedElement.byteCount, purposeDigest: context.purposeDigest,
+                      elementSize: elementSize, purposeDigest: context.purposeDigest,
                       sessionID: context.sessionID, count: count)
     }
 }
@@ -13,21 +14,26 @@ extension MessageExpectation {
     /// What a mutual-PSI message of step `kind` must be (see
     /// ``MutualPSIMessage/read(from:kind:suite:purposeDigest:outcome:sessionID:maximumCount:count:checkEncodings:parallelism:)``).
     static func mutual(_ kind: MutualPSIMessage.Kind, suite: PSISuite, purposeDigest: [UInt8], outcome: MutualPSIOutcome,
-                       sessionID: SessionID?, maximumCount: Int? = nil, count: Int? = nil) -> MessageExpectation {
+                       sessionID: SessionID?, maximumCount: Int? = nil, count: Int? = nil,
+                       elementSize: Int = BlindedElement.byteCount) -> MessageExpectation {
         MessageExpectation(suite: suite, protocolID: .mutual, kinds: [kind.rawValue], mode: outcome.rawValue,
-                           elementSize: BlindedElement.byteCount, purposeDigest: purposeDigest, sessionID: sessionID,
+                           elementSize: elementSize, purposeDigest: purposeDigest, sessionID: sessionID,
                            keyID: [UInt8](repeating: 0, count: 16), count: count, maximumCount: maximumCount)
     }
 }
 
 extension MutualPSIMessage {
     /// The file header for this message.
-    var fileHeader: MessageHeader { .mutual(kind, context: context, count: elements.count) }
+    var fileHeader: MessageHeader { .mutual(kind, context: context, count: elements.count, elementSize: valueLength) }
 
     /// Writes the message as a message file, atomically (see `Docs/file-format.md`).
     public func write(to url: URL) throws {
         let writer = try MessageFileWriter(url: url, header: fileHeader)
-        try writer.append(elements)
+        if valueLength == BlindedElement.byteCount {
+            try writer.append(elements)
+        } else {
+            try ComparisonHash.packed(elements, length: valueLength).withUnsafeBytes { try writer.append(elements: $0) }
+        }
         try writer.commit()
     }
 
@@ -56,14 +62,19 @@ extension MutualPSIMessage {
     public static func read(from url: URL, kind: Kind, suite: PSISuite, purposeDigest: [UInt8], outcome: MutualPSIOutcome,
                             sessionID: SessionID?, maximumCount: Int? = nil, count: Int? = nil,
                             checkEncodings: Bool = true, parallelism: Parallelism = .allCores) throws -> MutualPSIMessage {
-        let reader = try MessageFileReader(url: url, expecting: .mutual(
-            kind, suite: suite, purposeDigest: purposeDigest, outcome: outcome, sessionID: sessionID,
-            maximumCount: maximumCount, count: count))
-        let elements = try reader.readAllElements(checkEncodings: checkEncodings, parallelism: parallelism)
+        let compared = kind == .initiatorSetReblinded || kind == .responderSetReblinded
+        // A re-blinded set's hash length depends on both set sizes, which `check` verifies.
+        var expectation = MessageExpectation.mutual(kind, suite: suite, purposeDigest: purposeDigest, outcome: outcome,
+                                                    sessionID: sessionID, maximumCount: maximumCount, count: count)
+        if compared { expectation.elementSize = nil }
+        let reader = try MessageFileReader(url: url, expecting: expectation)
+        let elements = compared
+            ? try reader.readAllComparedValues()
+            : try reader.readAllElements(checkEncodings: checkEncodings, parallelism: parallelism)
         let header = reader.header
         let received = ExchangeContext(suite: header.suite, outcome: outcome, purposeDigest: header.purposeDigest,
                                        sessionID: header.sessionID)
-        return MutualPSIMessage(kind: kind, context: received, elements: elements, elementsChecked: true,
-                                encodingsChecked: checkEncodings)
+        return MutualPSIMessage(kind: kind, context: received, elements: elements, valueLength: header.elementSize,
+                                elementsChecked: true)
     }
 }

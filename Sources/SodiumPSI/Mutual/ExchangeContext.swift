@@ -92,21 +92,64 @@ public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConver
     /// ristretto255 with hash-to-group by RFC 9380 `expand_message_xmd`(SHA-512): a
     /// prime-order group, the default.
     case ristretto255SHA512 = 1
-    /// X25519 with SHA-256 as the item-to-point map (mutual PSI only): about 1.8 times
-    /// faster; see `Docs/threat-model.md` for what it gives up.
-    case x25519SHA256 = 2
+    /// X25519 over the RFC 9380 map `curve25519_XMD:SHA-512_ELL2_NU_` (mutual PSI only):
+    /// every item maps into Curve25519's prime-order subgroup, and a received value that is to
+    /// be re-blinded is refused unless it lies there. See `Docs/protocol.md` for the
+    /// construction and `Docs/threat-model.md` for its cost against ristretto255.
+    case x25519ELL2SHA512 = 3
 
-    /// The suite with this name, in any case (`ristretto255-sha512`, `x25519-sha256`).
+    /// Suite 2, x25519-SHA256, mapped items to `SHA-256(…)` with the top bit cleared, so about
+    /// half of them landed on the twist and every blinded value told one bit about its item. It
+    /// is no longer read or written.
+    static let retired: [UInt8: String] = [2: "x25519-SHA256"]
+
+    /// How an unknown suite byte is named in errors: a retired suite by its name and why.
+    static func describeUnknown(_ raw: UInt8) -> String {
+        if let name = retired[raw] {
+            return "the retired suite \(name) (\(raw)), which leaked one bit of every item; use \(PSISuite.x25519ELL2SHA512) or \(PSISuite.ristretto255SHA512)"
+        }
+        return "unknown suite \(raw)"
+    }
+
+    /// The suite with this name, in any case (`ristretto255-sha512`, `x25519-ell2-sha512`).
     public init?(name: String) {
         guard let suite = Self.allCases.first(where: { $0.description.lowercased() == name.lowercased() }) else { return nil }
         self = suite
+    }
+
+    /// The suite with this name, in any case.
+    ///
+    /// - Throws: ``PSIError/retiredSuite(id:)`` for a retired suite's name, and
+    ///   ``PSIError/unknownSuite(name:known:)`` for any other unknown name.
+    public init(validatingName name: String) throws {
+        if let suite = PSISuite(name: name) {
+            self = suite
+            return
+        }
+        if let old = Self.retired.first(where: { $0.value.lowercased() == name.lowercased() }) {
+            throw PSIError.retiredSuite(id: old.key)
+        }
+        throw PSIError.unknownSuite(name: name, known: Self.allCases.map { $0.description.lowercased() })
+    }
+
+    /// Decodes the suite id (a state file's), refusing a retired one with why.
+    ///
+    /// - Throws: ``PSIError/retiredSuite(id:)``, or a `DecodingError` for an unknown id.
+    public init(from decoder: any Decoder) throws {
+        let id = try decoder.singleValueContainer().decode(UInt8.self)
+        if let suite = PSISuite(rawValue: id) {
+            self = suite
+            return
+        }
+        if Self.retired[id] != nil { throw PSIError.retiredSuite(id: id) }
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown suite \(id)"))
     }
 
     /// The suite's name.
     public var description: String {
         switch self {
         case .ristretto255SHA512: return "ristretto255-SHA512"
-        case .x25519SHA256: return "x25519-SHA256"
+        case .x25519ELL2SHA512: return "x25519-ELL2-SHA512"
         }
     }
 }

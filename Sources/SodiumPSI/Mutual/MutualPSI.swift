@@ -209,23 +209,21 @@ public struct MutualPSIInitiator: Sendable {
     public func finish(responderBlindedSet: MutualPSIMessage, initiatorSetReblinded: MutualPSIMessage) throws -> Completion {
         try responderBlindedSet.check(kind: .responderBlindedSet, context: context,
                                       maximumCount: configuration.maximumPeerSetSize)
-        try initiatorSetReblinded.check(kind: .initiatorSetReblinded, context: context, count: blindedSet.elements.count)
-        try initiatorSetReblinded.checkEncodings(parallelism: configuration.parallelism)
-        var peerDoubly = try MutualSuite(configuration.suite).reblind(responderBlindedSet.elements, secret: secret, parallelism: configuration.parallelism,
-                                           progress: configuration.progress)
-        let result = intersect(returned: initiatorSetReblinded.elements, peerDoubly: peerDoubly,
+        let sizes = (initiator: blindedSet.elements.count, responder: responderBlindedSet.elements.count)
+        let compared = ComparisonHash(.initiatorSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
+        let sent = ComparisonHash(.responderSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
+        try initiatorSetReblinded.check(kind: .initiatorSetReblinded, context: context, count: sizes.initiator, hash: compared)
+        let peerDoubly = try MutualSuite(configuration.suite).reblind(responderBlindedSet.elements, secret: secret,
+                                                                      parallelism: configuration.parallelism,
+                                                                      progress: configuration.progress)
+        let result = intersect(returned: initiatorSetReblinded.elements,
+                               peerDoubly: try compared.values(of: peerDoubly, parallelism: configuration.parallelism),
                                outcome: configuration.outcome, items: items, sentOrder: sentOrder)
-        switch configuration.outcome {
-        case .initiatorLearns:
-            return Completion(result: result, responderSetReblinded: nil)
-        case .bothLearn:
-            return Completion(result: result, responderSetReblinded:
-                MutualPSIMessage(kind: .responderSetReblinded, context: context, elements: peerDoubly))
-        case .cardinalityOnly:
-            cryptographicShuffle(&peerDoubly)
-            return Completion(result: result, responderSetReblinded:
-                MutualPSIMessage(kind: .responderSetReblinded, context: context, elements: peerDoubly))
-        }
+        guard configuration.outcome != .initiatorLearns else { return Completion(result: result, responderSetReblinded: nil) }
+        var reply = try sent.values(of: peerDoubly, parallelism: configuration.parallelism)
+        if configuration.outcome == .cardinalityOnly { cryptographicShuffle(&reply) }
+        return Completion(result: result, responderSetReblinded:
+            MutualPSIMessage(kind: .responderSetReblinded, context: context, elements: reply, valueLength: sent.length))
     }
 }
 
@@ -249,7 +247,7 @@ public struct MutualPSIResponder: Sendable {
     let secret: SecretBytes
     let blindedElements: [BlindedElement]
     let sentOrder: [Int]
-    /// Set by ``respond(to:)``.
+    /// Set by ``respond(to:)``: the initiator's set re-blinded, as the hashes step 3 must match.
     private(set) var exchange: (context: ExchangeContext, initiatorDoubly: [BlindedElement])?
 
     /// Rebuilds a saved responder (see `PartyState.swift`).
@@ -293,10 +291,17 @@ public struct MutualPSIResponder: Sendable {
     /// The responder adopts the initiator's session identifier; the purpose digest and outcome
     /// must match its own configuration.
     ///
-    /// - Throws: ``PSIError/peerSetTooLarge(count:limit:)`` before any work when the initiator's
+    /// - Throws: ``PSIError/unexpectedMessage(expected:found:)`` when this responder has answered
+    ///   a step 1 already (its secret answers one exchange only),
+    ///   ``PSIError/peerSetTooLarge(count:limit:)`` before any work when the initiator's
     ///   set exceeds ``MutualPSIConfiguration/maximumPeerSetSize``, and the errors of a received
     ///   message otherwise.
     public mutating func respond(to initiatorBlindedSet: MutualPSIMessage) throws -> Reply {
+        // One step 1 per secret: answering a second would re-blind a second peer set with it.
+        if let exchange {
+            throw PSIError.unexpectedMessage(expected: "no second step 1 (this responder answered session \(exchange.context.sessionID) already; blind again for another exchange)",
+                                             found: "a step 1 of session \(initiatorBlindedSet.context.sessionID)")
+        }
         let context = ExchangeContext(suite: configuration.suite, outcome: configuration.outcome,
                                       purposeDigest: configuration.purpose.digest,
                                       sessionID: initiatorBlindedSet.context.sessionID)
@@ -305,12 +310,16 @@ public struct MutualPSIResponder: Sendable {
         let doubly = try MutualSuite(configuration.suite)
             .reblind(initiatorBlindedSet.elements, secret: secret, parallelism: configuration.parallelism,
                      progress: configuration.progress)
-        var returned = doubly
+        let sizes = (initiator: initiatorBlindedSet.elements.count, responder: blindedElements.count)
+        let sent = ComparisonHash(.initiatorSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
+        let kept = ComparisonHash(.responderSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
+        var returned = try sent.values(of: doubly, parallelism: configuration.parallelism)
         if configuration.outcome == .cardinalityOnly { cryptographicShuffle(&returned) }
-        exchange = (context, doubly)
+        exchange = (context, try kept.values(of: doubly, parallelism: configuration.parallelism))
         return Reply(
             responderBlindedSet: MutualPSIMessage(kind: .responderBlindedSet, context: context, elements: blindedElements),
-            initiatorSetReblinded: MutualPSIMessage(kind: .initiatorSetReblinded, context: context, elements: returned),
+            initiatorSetReblinded: MutualPSIMessage(kind: .initiatorSetReblinded, context: context, elements: returned,
+                                                    valueLength: sent.length),
             peerSetSize: initiatorBlindedSet.elements.count)
     }
 
@@ -328,8 +337,10 @@ public struct MutualPSIResponder: Sendable {
             throw PSIError.outcomeMismatch(expected: configuration.outcome.description,
                                            found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
         }
-        try responderSetReblinded.check(kind: .responderSetReblinded, context: exchange.context, count: blindedElements.count)
-        try responderSetReblinded.checkEncodings(parallelism: configuration.parallelism)
+        let hash = ComparisonHash(.responderSetReblinded, initiatorCount: exchange.initiatorDoubly.count,
+                                  responderCount: blindedElements.count)
+        try responderSetReblinded.check(kind: .responderSetReblinded, context: exchange.context, count: blindedElements.count,
+                                        hash: hash)
         return intersect(returned: responderSetReblinded.elements, peerDoubly: exchange.initiatorDoubly,
                          outcome: configuration.outcome, items: items, sentOrder: sentOrder)
     }

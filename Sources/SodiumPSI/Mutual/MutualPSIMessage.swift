@@ -8,8 +8,12 @@ import Foundation
 /// | --- | --- | --- | --- |
 /// | 1 | ``Kind/initiatorBlindedSet`` | A → B | A's items, each `a·H(x)`, shuffled |
 /// | 2 | ``Kind/responderBlindedSet`` | B → A | B's items, each `b·H(y)`, shuffled |
-/// | 2 | ``Kind/initiatorSetReblinded`` | B → A | step 1 re-blinded, `b·a·H(x)`: in received order, or shuffled for cardinality only |
-/// | 3 | ``Kind/responderSetReblinded`` | A → B | step 2's B set re-blinded, `a·b·H(y)` (not sent when only the initiator learns) |
+/// | 2 | ``Kind/initiatorSetReblinded`` | B → A | step 1 re-blinded, as hashes `H₃(b·a·H(x))`: in received order, or shuffled for cardinality only |
+/// | 3 | ``Kind/responderSetReblinded`` | A → B | step 2's B set re-blinded, as hashes `H₄(a·b·H(y))` (not sent when only the initiator learns) |
+///
+/// The re-blinded sets are only compared by their receiver, so they travel as truncated,
+/// domain-separated hashes of the points (see ``valueLength``), never as points the
+/// receiver could copy into its own messages.
 public struct MutualPSIMessage: Sendable, Equatable {
     /// Which step of the exchange a message is.
     public enum Kind: UInt8, Sendable, Codable, CaseIterable, CustomStringConvertible {
@@ -37,37 +41,41 @@ public struct MutualPSIMessage: Sendable, Equatable {
     public let kind: Kind
     /// The exchange the message belongs to.
     public let context: ExchangeContext
-    /// The elements, 32 bytes each on the wire.
+    /// The elements. For the blinded sets, 32-byte points; for the re-blinded sets, hashes of
+    /// ``valueLength`` bytes, zero-padded to 32 in memory.
     public let elements: [BlindedElement]
+    /// Bytes of each element on the wire: 32 for a blinded set, and for a re-blinded set the
+    /// hash length both sides derive from the two set sizes (10 bytes for a million items a side).
+    public let valueLength: Int
     /// True when the elements were already checked for all-zero values and repeats (by the
     /// file reader), so ``check(kind:context:count:maximumCount:)`` need not do it again.
     let elementsChecked: Bool
-    /// True when every element's encoding was also checked against the suite (by the file
-    /// reader), so a set that is only compared need not be checked again.
-    let encodingsChecked: Bool
 
     /// Assembles a message, for example after reading it from a transport.
-    public init(kind: Kind, context: ExchangeContext, elements: [BlindedElement]) {
-        self.init(kind: kind, context: context, elements: elements, elementsChecked: false, encodingsChecked: false)
+    ///
+    /// - Parameters:
+    ///   - valueLength: bytes of each element on the wire (see ``valueLength``); for a
+    ///     re-blinded set the bytes past it must be zero.
+    public init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], valueLength: Int = BlindedElement.byteCount) {
+        self.init(kind: kind, context: context, elements: elements, valueLength: valueLength,
+                  elementsChecked: false)
     }
 
-    init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], elementsChecked: Bool, encodingsChecked: Bool) {
+    init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], valueLength: Int = BlindedElement.byteCount,
+         elementsChecked: Bool) {
         self.kind = kind
         self.context = context
         self.elements = elements
+        self.valueLength = valueLength
         self.elementsChecked = elementsChecked
-        self.encodingsChecked = encodingsChecked
     }
 
-    /// Checks every element's encoding against the suite, unless the reader already did.
-    func checkEncodings(parallelism: Parallelism) throws {
-        guard !encodingsChecked else { return }
-        try MutualSuite(context.suite).check(elements, parallelism: parallelism)
-    }
+    /// Whether the step's elements are hashes that are only compared (the re-blinded sets).
+    var isCompared: Bool { kind == .initiatorSetReblinded || kind == .responderSetReblinded }
 
     /// Messages are equal when their step, exchange and elements are.
     public static func == (lhs: MutualPSIMessage, rhs: MutualPSIMessage) -> Bool {
-        lhs.kind == rhs.kind && lhs.context == rhs.context && lhs.elements == rhs.elements
+        lhs.kind == rhs.kind && lhs.context == rhs.context && lhs.valueLength == rhs.valueLength && lhs.elements == rhs.elements
     }
 
     /// Checks a received message: its step, its exchange, its size, and that no element repeats.
@@ -77,13 +85,24 @@ public struct MutualPSIMessage: Sendable, Equatable {
     ///   - context: the exchange expected.
     ///   - count: the exact element count expected, when known.
     ///   - maximumCount: the largest peer set accepted by policy.
-    func check(kind expectedKind: Kind, context expected: ExchangeContext, count: Int? = nil, maximumCount: Int? = nil) throws {
+    ///   - hash: for a re-blinded set, the hash its values must be of (its length is checked).
+    func check(kind expectedKind: Kind, context expected: ExchangeContext, count: Int? = nil, maximumCount: Int? = nil,
+               hash: ComparisonHash? = nil) throws {
         guard kind == expectedKind else {
             throw PSIError.unexpectedMessage(expected: expectedKind.description, found: kind.description)
         }
         try expected.check(received: context)
         if let count, elements.count != count {
             throw PSIError.countMismatch(what: kind.description, count: elements.count, expected: count)
+        }
+        let expectedLength = hash?.length ?? BlindedElement.byteCount
+        guard valueLength == expectedLength else {
+            throw PSIError.invalidLength(what: "each value of the \(kind)", length: valueLength, expected: expectedLength)
+        }
+        if valueLength < BlindedElement.byteCount,
+           let index = elements.firstIndex(where: { $0.withUnsafeBytes { $0[valueLength...].contains { $0 != 0 } } }) {
+            throw PSIError.invalidLength(what: "value at position \(index) of the \(kind)", length: BlindedElement.byteCount,
+                                         expected: valueLength)
         }
         if let maximumCount, elements.count > maximumCount {
             throw PSIError.peerSetTooLarge(count: elements.count, limit: maximumCount)

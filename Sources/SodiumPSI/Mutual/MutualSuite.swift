@@ -4,7 +4,7 @@ internal import CSodium
 /// One value of a mutual-PSI message: a blinded or re-blinded item, 32 bytes.
 ///
 /// Its meaning depends on the exchange's suite: a ristretto255 element, or an X25519
-/// u-coordinate. Values received from a peer are checked by the suite before use (see
+/// u-coordinate of a point of Curve25519's prime-order subgroup. Values received from a peer are checked by the suite before use (see
 /// ``MutualPSIMessage``). Stored inline, so `[BlindedElement]` is one contiguous buffer.
 public struct BlindedElement: Hashable, Sendable, CustomStringConvertible {
     /// The size of every value.
@@ -65,8 +65,25 @@ struct MutualSuite: Sendable {
 
     /// ristretto255: hash to group by RFC 9380 under this DST.
     static let ristrettoDST = Array("SodiumPSI-V1-mutual-ristretto255-SHA512".utf8)
-    /// x25519: SHA-256 under this tag, then the top bit cleared.
-    static let x25519DST = Array("SodiumPSI-V1-mutual-x25519-SHA256".utf8)
+    /// x25519: RFC 9380 `curve25519_XMD:SHA-512_ELL2_NU_` under this DST (see
+    /// ``HashToGroup/curve25519U(for:into:)``): every hashed item is a point of the curve's
+    /// prime-order subgroup, never of the twist.
+    static let x25519DST = Array("SodiumPSI-V2-mutual-x25519-ELL2-SHA512".utf8)
+
+    /// The bytes hashed before every item's encoding, in both suites. The one place the
+    /// hashed context is built; `scripts/kat/x25519_ell2_sha512_kat.c` takes these bytes
+    /// as its first argument.
+    static func messagePrefix(purpose: PurposeLabel) -> [UInt8] {
+        i2osp2(purpose.bytes.count) + purpose.bytes
+    }
+
+    /// The DST of the suite's hash.
+    var domainSeparationTag: [UInt8] {
+        switch suite {
+        case .ristretto255SHA512: return Self.ristrettoDST
+        case .x25519ELL2SHA512: return Self.x25519DST
+        }
+    }
 
     init(_ suite: PSISuite) { self.suite = suite }
 
@@ -75,7 +92,7 @@ struct MutualSuite: Sendable {
     func newSecret() -> SecretBytes {
         switch suite {
         case .ristretto255SHA512: return Scalar.random().secret
-        case .x25519SHA256: return SecretBytes(count: 32) { fillRandom($0) }
+        case .x25519ELL2SHA512: return SecretBytes(count: 32) { fillRandom($0) }
         }
     }
 
@@ -84,7 +101,7 @@ struct MutualSuite: Sendable {
         switch suite {
         case .ristretto255SHA512:
             return try Scalar(rawRepresentation: bytes).secret
-        case .x25519SHA256:
+        case .x25519ELL2SHA512:
             guard bytes.count == 32 else { throw PSIError.invalidLength(what: "x25519 secret", length: bytes.count, expected: 32) }
             let secret = SecretBytes(count: 32) { _ = bytes.copyBytes(to: $0) }
             guard secret.withUnsafeBytes({ sodium_is_zero($0.baseAddress!, 32) }) == 0 else { throw PSIError.zeroScalar }
@@ -96,13 +113,12 @@ struct MutualSuite: Sendable {
     func blind(_ items: [Identifier], purpose: PurposeLabel, secret: SecretBytes, parallelism: Parallelism,
                progress: ProgressHandler? = nil) throws -> [BlindedElement] {
         let report = progress.map { (step: "blinding own items", handler: $0) }
-        let prefix = i2osp2(purpose.bytes.count) + purpose.bytes
+        let hasher = HashToGroup(domainSeparationTag: domainSeparationTag, messagePrefix: Self.messagePrefix(purpose: purpose))
         var result = [BlindedElement](repeating: .zero, count: items.count)
         try secret.withUnsafeBytes { n in
             try result.withUnsafeMutableBufferPointer { out in
                 switch suite {
                 case .ristretto255SHA512:
-                    let hasher = HashToGroup(domainSeparationTag: Self.ristrettoDST, messagePrefix: prefix)
                     try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
                         var encoding = [UInt8]()
                         for i in range {
@@ -117,25 +133,18 @@ struct MutualSuite: Sendable {
                             guard status == 0 else { throw PSIError.invalidInput }
                         }
                     }
-                case .x25519SHA256:
-                    var base = crypto_hash_sha256_state()
-                    crypto_hash_sha256_init(&base)
-                    let tag = [UInt8(Self.x25519DST.count)] + Self.x25519DST + prefix
-                    crypto_hash_sha256_update(&base, tag, UInt64(tag.count))
-                    let prefixState = base
+                case .x25519ELL2SHA512:
                     try forEachRange(count: items.count, parallelism: parallelism, progress: report) { range in
-                        var u = [UInt8](repeating: 0, count: 32)
                         var encoding = [UInt8]()
+                        var u = [UInt8](repeating: 0, count: 32)
                         for i in range {
-                            var state = prefixState
                             items[i].writePSIEncoding(into: &encoding)
-                            crypto_hash_sha256_update(&state, encoding, UInt64(encoding.count))
-                            crypto_hash_sha256_final(&state, &u)
-                            u[31] &= 0x7f
+                            // Only an item that maps to a small-order point fails (probability 2^-250).
+                            guard encoding.withUnsafeBytes({ hasher.curve25519U(for: $0, into: &u) }) else { throw PSIError.invalidInput }
                             let status = Swift.withUnsafeMutableBytes(of: &out[i]) {
                                 crypto_scalarmult_curve25519($0.baseAddress!, n.baseAddress!, u)
                             }
-                            // Only an item that hashed to a low-order point fails (negligible).
+                            // A clamped secret never maps a point of order ℓ to zero.
                             guard status == 0 else { throw PSIError.invalidInput }
                         }
                     }
@@ -145,8 +154,10 @@ struct MutualSuite: Sendable {
         return result
     }
 
-    /// `secret · e` for each received element, in parallel. The multiplication decodes every
-    /// element, so it also checks it: a bad one is reported with its position.
+    /// `secret · e` for each received element, in parallel, each checked first: a bad one is
+    /// reported with its position. ristretto255's multiplication decodes (and so checks) the
+    /// element; an x25519 value costs one more ladder to prove it lies in the prime-order
+    /// subgroup (``Curve25519/membership(of:)``).
     func reblind(_ elements: [BlindedElement], secret: SecretBytes, parallelism: Parallelism,
                  progress: ProgressHandler? = nil) throws -> [BlindedElement] {
         var result = [BlindedElement](repeating: .zero, count: elements.count)
@@ -161,14 +172,19 @@ struct MutualSuite: Sendable {
                             guard elements[i].withUnsafeBytes({ $0[31] & 0x80 }) == 0 else {
                                 throw PSIError.invalidElementEncoding(index: i)
                             }
-                        case .x25519SHA256:
+                        case .x25519ELL2SHA512:
                             try checkX25519(elements[i], index: i)
+                            switch elements[i].withUnsafeBytes({ Curve25519.membership(of: $0.baseAddress!) }) {
+                            case .primeOrderSubgroup: break
+                            case .lowOrder: throw PSIError.lowOrderElement(index: i)
+                            case .outside: throw PSIError.outsidePrimeOrderSubgroup(index: i)
+                            }
                         }
                         let status = elements[i].withUnsafeBytes { p in
                             Swift.withUnsafeMutableBytes(of: &out[i]) { q in
                                 switch suite {
                                 case .ristretto255SHA512: return crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
-                                case .x25519SHA256: return crypto_scalarmult_curve25519(q.baseAddress!, n.baseAddress!, p.baseAddress!)
+                                case .x25519ELL2SHA512: return crypto_scalarmult_curve25519(q.baseAddress!, n.baseAddress!, p.baseAddress!)
                                 }
                             }
                         }
@@ -181,6 +197,9 @@ struct MutualSuite: Sendable {
     }
 
     /// Checks received values that are only compared, never multiplied, in parallel.
+    ///
+    /// x25519 values get the encoding checks only: the subgroup check costs a ladder, and
+    /// ``reblind(_:secret:parallelism:progress:)`` makes it on every value that is multiplied.
     func check(_ elements: [BlindedElement], parallelism: Parallelism) throws {
         try forEachRange(count: elements.count, parallelism: parallelism) { range in
             for i in range {
@@ -188,7 +207,7 @@ struct MutualSuite: Sendable {
                 case .ristretto255SHA512:
                     if elements[i] == .zero { throw PSIError.identityElement(index: i) }
                     try elements[i].withUnsafeBytes { try checkRistretto255Encoding($0, index: i) }
-                case .x25519SHA256:
+                case .x25519ELL2SHA512:
                     try checkX25519(elements[i], index: i)
                 }
             }
@@ -219,6 +238,7 @@ struct MutualSuite: Sendable {
 
     /// X25519 is defined for every u, but the values this library sends are always canonical
     /// (below p = 2^255 − 19) and never zero; anything else did not come from an honest peer.
+    /// The cheap checks; ``reblind(_:secret:parallelism:progress:)`` adds the subgroup check.
     private func checkX25519(_ element: BlindedElement, index: Int) throws {
         try checkNotZero(element, index: index)
         let canonical = element.withUnsafeBytes { b -> Bool in
@@ -237,7 +257,7 @@ struct MutualSuite: Sendable {
             // A valid non-identity element times a non-zero scalar is never the identity in a
             // prime-order group, so the input itself was bad.
             return element == .zero ? .identityElement(index: index) : .invalidElementEncoding(index: index)
-        case .x25519SHA256:
+        case .x25519ELL2SHA512:
             return .lowOrderElement(index: index)
         }
     }

@@ -3,36 +3,30 @@ internal import CSodium
 
 /// A party's state between protocol steps, for exchanges over files.
 ///
-/// A state file holds the party's secret, so it is written with mode 0600 and refused when
-/// others can read it (see ``SecretFile``). It is written as a stream and read back a section
-/// at a time, so its size does not bound the lists a party can hold. Layout (version 2):
+/// A state file holds the party's secret, so it is a ``SecretContainer`` (mode 0600, refused
+/// when others can read it or another user owns it, digest-checked). It is written as a stream
+/// and read back a section at a time, so its size does not bound the lists a party can hold.
+/// Content 1 (initiator) or 2 (responder), layout version 3; the secret is the party's 32-byte
+/// scalar, and the body holds (integers little-endian):
 ///
-/// | offset | size | content |
-/// | --- | --- | --- |
-/// | 0 | 8 | magic `SPSISTAT` |
-/// | 8 | 1 | version, 2 |
-/// | 9 | 1 | role: 1 initiator, 2 responder |
-/// | 10 | 32 | the secret |
-/// | 42 | `recordBytes` | the party's distinct records in input order (see ``RecordCoding``) |
-/// | … | 8 × `itemCount` | sent order: for each position of the set sent, the record's index (UInt64, little-endian) |
-/// | … | 32 × `itemCount` | the blinded set as sent |
-/// | … | 32 × `peerCount` | responder after step 2: the initiator's set re-blinded |
-/// | … | L | JSON: everything else (``PartyStateFile/Metadata``) |
-/// | … | 4 | L, big-endian |
-/// | … | 32 | BLAKE2b-256 of every byte before it (libsodium's `crypto_generichash`: the state is local, and BLAKE2b hashes it about three times as fast as SHA-256) |
+/// | size | content |
+/// | --- | --- |
+/// | `recordBytes` | the party's distinct records in input order (see ``RecordCoding``) |
+/// | 8 × `itemCount` | sent order: for each position of the set sent, the record's index (UInt64) |
+/// | 32 × `itemCount` | the blinded set as sent |
+/// | 32 × `peerCount` | responder after step 2: the initiator's set re-blinded |
+///
+/// The description is JSON: everything else (``PartyStateFile/Metadata``).
 enum PartyStateFile {
-    static let magic = Array("SPSISTAT".utf8)
-    static let version: UInt8 = 2
     static let secretByteCount = 32
-    static let headerByteCount = 8 + 2 + 32
-    static let trailerByteCount = 4 + 32
 
     enum Role: UInt8 {
         case initiator = 1, responder = 2
         var name: String { self == .initiator ? "initiator" : "responder" }
+        var content: SecretContainer.Content { self == .initiator ? .initiatorState : .responderState }
     }
 
-    /// The public part of the state, stored as JSON after the sections.
+    /// The public part of the state, stored as the container's description.
     struct Metadata: Codable {
         var suite: PSISuite
         var purpose: PurposeLabel
@@ -47,121 +41,97 @@ enum PartyStateFile {
         var recordBytes: Int
         /// Responder after step 2: the initiator's set size.
         var peerCount: Int?
+        /// Once the party has finished: the SHA-256 (hex) of each peer message its finish step
+        /// read, in the step's order. A state finishes against these messages only.
+        var finishedWith: [String]?
 
         func configuration(parallelism: Parallelism, progress: ProgressHandler?,
                            streaming: StreamingOptions = .default) -> MutualPSIConfiguration {
             MutualPSIConfiguration(purpose: purpose, outcome: outcome, suite: suite, maximumPeerSetSize: maximumPeerSetSize,
                                    parallelism: parallelism, progress: progress, streaming: streaming)
         }
+
+        func encoded() throws -> [UInt8] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return [UInt8](try encoder.encode(self))
+        }
     }
 
     /// Writes a state file as a stream: the sections in the order of the layout, then
-    /// ``finish(_:)``. Nothing appears under the final name before then.
+    /// ``seal(_:)`` and ``commit(replacing:)``. Nothing appears under the final name before then.
     final class Writer {
-        private let file: AtomicFile
-        private let digest = StateDigest()
+        private let container: SecretContainer.Writer
 
         init(url: URL, role: Role, secret: SecretBytes) throws {
-            do { file = try AtomicFile(path: url.path, mode: 0o600) } catch MessageFileError.io(let path, let reason) {
-                throw StateFileError.io(path: path, reason: reason)
-            }
-            try write(magic + [version, role.rawValue])
-            try secret.withUnsafeBytes { try write($0) }
+            container = try secret.withUnsafeBytes { try SecretContainer.Writer(url: url, content: role.content, secret: $0) }
         }
 
-        func write(_ bytes: UnsafeRawBufferPointer) throws {
-            guard bytes.count > 0 else { return }
-            digest.update(bytes)
-            do { try file.write(bytes) } catch MessageFileError.io(let path, let reason) {
-                throw StateFileError.io(path: path, reason: reason)
-            }
-        }
+        fileprivate init(container: SecretContainer.Writer) { self.container = container }
 
-        func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+        func write(_ bytes: UnsafeRawBufferPointer) throws { try container.write(bytes) }
+
+        func write(_ bytes: [UInt8]) throws { try container.write(bytes) }
 
         /// Copies a temporary file into the state.
-        func write(contentsOf spill: SpillFile) throws {
-            try spill.forEachChunk(maximumBytes: 1 << 20) { try write($0) }
-        }
+        func write(contentsOf spill: SpillFile) throws { try container.write(contentsOf: spill) }
 
-        /// Writes the metadata and the digest and renames the file into place.
-        func finish(_ metadata: Metadata) throws {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let json = [UInt8](try encoder.encode(metadata))
-            try write(json)
-            try write([UInt8(json.count >> 24 & 0xff), UInt8(json.count >> 16 & 0xff), UInt8(json.count >> 8 & 0xff), UInt8(json.count & 0xff)])
-            let sum = digest.finish()
-            do {
-                try file.write(sum)
-                try file.commit()
-            } catch MessageFileError.io(let path, let reason) {
-                throw StateFileError.io(path: path, reason: reason)
-            }
+        /// Writes the metadata and the digest (not yet under the final name).
+        func seal(_ metadata: Metadata) throws { try container.seal(description: metadata.encoded()) }
+
+        /// Moves the sealed state under its final name; unless `replacing`, an existing file
+        /// there is refused (``OutputFileError/exists(path:)``).
+        func commit(replacing: Bool) throws { try container.commit(replacing: replacing) }
+
+        /// Removes the committed state (a later output of the same step failed).
+        func retract() { container.retract() }
+
+        /// This state as one of a step's outputs (see ``commitInOrder(_:)``).
+        func output(replacing: Bool) -> (commit: () throws -> Void, retract: () -> Void) {
+            ({ try self.commit(replacing: replacing) }, retract)
         }
     }
 
-    /// Opens a state file, checks its permissions, role, digest and layout, and reads its
+    /// Opens a state file, checks its container, role, metadata and layout, and reads its
     /// sections on demand.
     final class Reader {
         let metadata: Metadata
-        let secret: SecretBytes
-        private let file: SecretFileReader
-        private var path: String { file.path }
+        private let container: SecretContainer.Reader
+        var secret: SecretBytes { container.secret }
+        var path: String { container.path }
+        private var file: SecretFileReader { container.file }
 
-        var recordsOffset: Int { headerByteCount }
-        var sentOrderOffset: Int { recordsOffset + metadata.recordBytes }
-        var sentElementsOffset: Int { sentOrderOffset + 8 * metadata.itemCount }
-        var peerElementsOffset: Int { sentElementsOffset + 32 * metadata.itemCount }
+        private var recordsOffset: Int { container.bodyOffset }
+        private var sentOrderOffset: Int { recordsOffset + metadata.recordBytes }
+        private var sentElementsOffset: Int { sentOrderOffset + 8 * metadata.itemCount }
+        private var peerElementsOffset: Int { sentElementsOffset + 32 * metadata.itemCount }
 
-        init(url: URL, role: Role) throws {
-            file = try SecretFileReader(url: url)
+        /// - Parameter expectedOwner: see ``SecretFileReader``.
+        init(url: URL, role: Role, expectedOwner: uid_t = geteuid()) throws {
             let path = url.path
             func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: path, reason: reason) }
-            let length = file.length
-            guard length >= headerByteCount + trailerByteCount,
-                  try file.bytes(at: 0, count: magic.count) == magic else {
-                throw invalid("it does not start with the state-file magic SPSISTAT")
-            }
-            let versionAndRole = try file.bytes(at: magic.count, count: 2)
-            guard versionAndRole[0] == version else {
-                throw invalid("format version \(versionAndRole[0]); expected \(version)")
-            }
-            guard versionAndRole[1] == role.rawValue else {
-                let found = Role(rawValue: versionAndRole[1])?.name ?? "unknown role \(versionAndRole[1])"
-                throw invalid("it belongs to the \(found); expected the \(role.name)'s state")
-            }
-            // The digest first: everything after it may then be trusted to be what was written.
-            let state = StateDigest()
-            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-            defer { chunk.deallocate() }
-            var offset = 0
-            while offset < length - 32 {
-                let n = min(chunk.count, length - 32 - offset)
-                try file.read(at: offset, into: UnsafeMutableRawBufferPointer(rebasing: chunk[0..<n]))
-                state.update(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-                offset += n
-            }
-            guard try file.bytes(at: length - 32, count: 32) == state.finish() else {
-                throw invalid("its content does not match its digest; the file is damaged")
-            }
-            let lengthBytes = try file.bytes(at: length - trailerByteCount, count: 4)
-            let jsonLength = lengthBytes.reduce(0) { $0 << 8 | Int($1) }
-            guard jsonLength <= length - headerByteCount - trailerByteCount else { throw invalid("the state description length is out of range") }
-            let json = try file.bytes(at: length - trailerByteCount - jsonLength, count: jsonLength)
-            do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(json)) } catch {
+            container = try SecretContainer.Reader(url: url, content: role.content, invalid: invalid, expectedOwner: expectedOwner)
+            do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(container.description)) } catch let error as PSIError {
+                throw invalid(error.localizedDescription)  // a retired suite, with why
+            } catch {
                 throw invalid("the state description cannot be decoded")
             }
             let m = metadata
+            // Every count is checked against the body's real length before it is used in an
+            // offset, with overflow-checked arithmetic (a forged count may be anything).
             guard m.itemCount >= 0, m.recordBytes >= 0, (m.peerCount ?? 0) >= 0,
-                  headerByteCount + m.recordBytes + 40 * m.itemCount + 32 * (m.peerCount ?? 0) + jsonLength + trailerByteCount == length else {
+                  let ownSets = checkedProduct(UInt64(m.itemCount), 40), let peerSet = checkedProduct(UInt64(m.peerCount ?? 0), 32),
+                  let sections = checkedSum([UInt64(m.recordBytes), ownSets, peerSet]),
+                  sections == UInt64(container.bodyByteCount) else {
                 throw invalid("its sections do not add up to its length")
+            }
+            guard m.recordBytes >= RecordCoding.minimumByteCount * m.itemCount else {
+                throw invalid("its records section is too short for \(m.itemCount) records")
             }
             guard (m.peerCount == nil) == (role == .initiator || m.context == nil) else {
                 throw invalid("the exchange and the stored peer set disagree")
             }
-            let secretBytes = try file.bytes(at: 10, count: secretByteCount)
-            do { secret = try MutualSuite(m.suite).secret(from: secretBytes) } catch {
+            do { _ = try container.secret.withUnsafeBytes { try MutualSuite(m.suite).secret(from: $0) } } catch {
                 throw invalid("the secret is not valid for suite \(m.suite)")
             }
         }
@@ -198,13 +168,24 @@ enum PartyStateFile {
         }
 
         /// Calls `body` with the sent order (record indices by position) a chunk at a time,
-        /// each entry checked to be a valid record index.
+        /// checking as it goes that the entries form a permutation of the records (each a valid
+        /// record index, none twice): a forged order could otherwise report the wrong records.
         func forEachSentOrderChunk(_ chunkSize: Int, _ body: (_ start: Int, [UInt64]) throws -> Void) throws {
+            let n = UInt64(metadata.itemCount)
+            var seen = [UInt64](repeating: 0, count: (metadata.itemCount + 63) / 64)
             try forEachChunk(at: sentOrderOffset, count: metadata.itemCount, of: UInt64.self, chunkSize) { start, chunk in
-                guard chunk.allSatisfy({ $0 < UInt64(metadata.itemCount) }) else {
-                    throw StateFileError.invalidStateFile(path: path, reason: "the sent order names a record that does not exist")
+                for (offset, raw) in chunk.enumerated() {
+                    let index = UInt64(littleEndian: raw)
+                    guard index < n else {
+                        throw StateFileError.invalidStateFile(path: path, reason: "sent position \(start + offset) names record \(index), which does not exist")
+                    }
+                    let (word, bit) = (Int(index >> 6), UInt64(1) << (index & 63))
+                    guard seen[word] & bit == 0 else {
+                        throw StateFileError.invalidStateFile(path: path, reason: "the sent order is not a permutation of the records: sent position \(start + offset) repeats record \(index)")
+                    }
+                    seen[word] |= bit
                 }
-                try body(start, chunk)
+                try body(start, chunk.map { UInt64(littleEndian: $0) })
             }
         }
 
@@ -229,6 +210,16 @@ enum PartyStateFile {
                 start += n
             }
         }
+
+        /// A sealed copy of this state (secret and sections) with other metadata, to be
+        /// committed over it (marking it finished).
+        func rewritten(with metadata: Metadata, role: Role) throws -> Writer {
+            let url = URL(fileURLWithPath: path)
+            let writer = try secret.withUnsafeBytes { try SecretContainer.Writer(url: url, content: role.content, secret: $0) }
+            try container.copyBody(at: 0, count: container.bodyByteCount, to: writer)
+            try writer.seal(description: metadata.encoded())
+            return Writer(container: writer)
+        }
     }
 }
 
@@ -249,30 +240,12 @@ extension SpillFile: ByteSource {
     }
 }
 
-/// BLAKE2b-256 (`crypto_generichash`) over a stream. libsodium's state must be 64-byte
-/// aligned, which Swift cannot promise for a stack value, so it lives in its own allocation.
-final class StateDigest {
-    private let state = UnsafeMutableRawPointer.allocate(byteCount: crypto_generichash_statebytes(), alignment: 64)
-
-    init() { crypto_generichash_init(OpaquePointer(state), nil, 0, 32) }
-
-    deinit { state.deallocate() }
-
-    func update(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0 else { return }
-        crypto_generichash_update(OpaquePointer(state), bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
-    }
-
-    func finish() -> [UInt8] {
-        var sum = [UInt8](repeating: 0, count: 32)
-        crypto_generichash_final(OpaquePointer(state), &sum, 32)
-        return sum
-    }
-}
-
 /// The binary form of a ``ListRecord`` in state files: line (UInt64), kind tag (1 byte),
 /// canonical form and original text (each a UInt32 length and UTF-8); integers little-endian.
 enum RecordCoding {
+    /// The fewest bytes a record takes (both texts empty).
+    static let minimumByteCount = 17
+
     static func encode(_ record: ListRecord, into bytes: inout [UInt8]) {
         func append<T: FixedWidthInteger>(_ value: T) {
             withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
@@ -370,14 +343,17 @@ extension PartyStateFile {
         metadata.recordBytes = bytes.count
         metadata.itemCount = records.count
         metadata.peerCount = peerElements?.count
-        try writer.finish(metadata)
+        try writer.seal(metadata)
+        try writer.commit(replacing: true)
     }
 
     /// Reads a whole state into arrays, checking the sent order is a permutation and every
-    /// stored element is valid for the suite.
+    /// stored element is valid for the suite. A finished state is refused: restored, it could
+    /// finish a second time.
     static func readAll(role: Role, from url: URL) throws
         -> (reader: Reader, records: [ListRecord], sentOrder: [Int], sentElements: [BlindedElement], peerElements: [BlindedElement]?) {
         let reader = try Reader(url: url, role: role)
+        guard reader.metadata.finishedWith == nil else { throw StateFileError.alreadyFinished(path: url.path) }
         let n = reader.metadata.itemCount
         var records = [ListRecord]()
         records.reserveCapacity(n)
@@ -385,12 +361,11 @@ extension PartyStateFile {
         var sentOrder = [Int]()
         sentOrder.reserveCapacity(n)
         try reader.forEachSentOrderChunk(1 << 16) { _, chunk in sentOrder += chunk.map { Int($0) } }
-        guard Set(sentOrder).count == n else {
-            throw StateFileError.invalidStateFile(path: url.path, reason: "the sent order is not a permutation of the records")
-        }
         func elements(peer: Bool) throws -> [BlindedElement] {
             var all = [BlindedElement]()
             try reader.forEachElementChunk(peer: peer, 1 << 16) { _, chunk in all += chunk }
+            // The stored peer set holds hashes (``ComparisonHash``), not points.
+            guard !peer else { return all }
             do { try MutualSuite(reader.metadata.suite).check(all, parallelism: .allCores) } catch let error as PSIError {
                 throw StateFileError.invalidStateFile(path: url.path, reason: "a stored element is not valid: \(error.localizedDescription)")
             }
@@ -406,7 +381,8 @@ extension MutualPSIConfiguration {
     /// The metadata of a state saved under this configuration (counts are filled in on write).
     func stateMetadata(inputSummary: InputSummary, context: ExchangeContext?) -> PartyStateFile.Metadata {
         PartyStateFile.Metadata(suite: suite, purpose: purpose, outcome: outcome, maximumPeerSetSize: maximumPeerSetSize,
-                                inputSummary: inputSummary, context: context, itemCount: 0, recordBytes: 0, peerCount: nil)
+                                inputSummary: inputSummary, context: context, itemCount: 0, recordBytes: 0, peerCount: nil,
+                                finishedWith: nil)
     }
 }
 
@@ -422,8 +398,9 @@ extension MutualPSIInitiator {
 
     /// Restores an initiator saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
     ///
-    /// - Throws: ``StateFileError`` when the file is readable by others, is not an initiator's
-    ///   state, or is damaged.
+    /// - Throws: ``StateFileError`` when the file is readable by others or belongs to another
+    ///   user, is not an initiator's state, is damaged, or has finished its exchange
+    ///   (``StateFileError/alreadyFinished(path:)``).
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
         let (reader, records, sentOrder, sent, _) = try PartyStateFile.readAll(role: .initiator, from: url)
         let m = reader.metadata
@@ -450,8 +427,15 @@ extension MutualPSIResponder {
 
     /// Restores a responder saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
     ///
-    /// - Throws: ``StateFileError`` when the file is readable by others, is not a responder's
-    ///   state, or is damaged.
+    /// - Throws: ``StateFileError`` when the file is readable by others or belongs to another
+    ///   user, is not a responder's state, is damaged, or has finished its exchange
+    ///   (``StateFileError/alreadyFinished(path:)``).
+    ///
+    /// - Warning: a responder saved before it answered step 1 answers one step 1 only (a
+    ///   restored responder refuses a second). Restoring the same saved file twice, to answer
+    ///   two initiators, would re-blind both sets with one secret: save after ``respond(to:)``,
+    ///   or delete the file once it is restored. (``MutualPSIFileExchange`` always blinds with a
+    ///   fresh secret.)
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
         let (reader, records, sentOrder, sent, peer) = try PartyStateFile.readAll(role: .responder, from: url)
         let m = reader.metadata

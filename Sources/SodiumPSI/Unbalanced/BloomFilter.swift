@@ -82,6 +82,28 @@ public struct BloomFilter: Sendable, Equatable {
         Self.estimatedFalsePositiveRate(bitCount: bitCount, hashCount: hashCount, itemCount: itemCount)
     }
 
+    /// Number of bits set.
+    public var setBitCount: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+    /// The false-positive rate of this filter's actual bits, `(set bits / m)^k`: a value not
+    /// inserted has its `k` independent positions all set with exactly this probability. It
+    /// does not rely on the stated `n`.
+    public var falsePositiveRateFromFill: Double {
+        pow(Double(setBitCount) / Double(bitCount), Double(hashCount))
+    }
+
+    /// The expected number of set bits after inserting `n` distinct values, `m·(1 − (1 − 1/m)^(k·n))`.
+    static func expectedSetBits(bitCount m: Int, hashCount k: Int, itemCount n: Int) -> Double {
+        Double(m) * -expm1(Double(k) * Double(n) * log1p(-1 / Double(m)))
+    }
+
+    /// How far the set bits may lie from ``expectedSetBits(bitCount:hashCount:itemCount:)``:
+    /// `4·√m + 1`. The number of set bits has a standard deviation of at most `√m / 2`, so an
+    /// honest filter lies outside this band with probability below 10^-13 (Hoeffding's bound,
+    /// which holds for these negatively associated bits), while a filter whose stated `n` is
+    /// far below (or above) its items, or with every bit set, does not.
+    static func fillTolerance(bitCount m: Int) -> Double { 4 * Double(m).squareRoot() + 1 }
+
     /// Adds a value (its first 32 bytes are used).
     public mutating func insert(_ value: UnsafeRawBufferPointer) {
         let m = UInt64(bitCount)
@@ -174,6 +196,12 @@ public struct BloomFilter: Sendable, Equatable {
         if m % 64 != 0, words[wordCount - 1] >> (m % 64) != 0 {
             return fail("bits beyond m = \(m) are set")
         }
-        return .success(BloomFilter(bitCount: Int(m), hashCount: Int(k), itemCount: Int(n), falsePositiveRate: ε, words: words))
+        let filter = BloomFilter(bitCount: Int(m), hashCount: Int(k), itemCount: Int(n), falsePositiveRate: ε, words: words)
+        let expected = expectedSetBits(bitCount: Int(m), hashCount: Int(k), itemCount: Int(n))
+        let tolerance = fillTolerance(bitCount: Int(m))
+        guard abs(Double(filter.setBitCount) - expected) <= tolerance else {
+            return fail("\(filter.setBitCount) of its \(m) bits are set, where \(Int(expected.rounded())) ± \(Int(tolerance)) are expected for the stated n = \(n) items and k = \(k): the filter does not hold the items it states")
+        }
+        return .success(filter)
     }
 }

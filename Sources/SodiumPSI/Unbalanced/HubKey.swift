@@ -59,17 +59,17 @@ public struct HubKeyID: Sendable, Hashable, Codable, CustomStringConvertible {
 ///
 /// Load it once (``load(from:)``) and share it: it is immutable and `Sendable`.
 ///
-/// The key file (mode 0600, refused when group or others may access it) holds:
-/// the magic `SPSIHKEY`, a version byte (1), the answer-mode byte, the 32-byte scalar skS, and
-/// the 16-byte key identifier (checked against the scalar on load, which catches damage).
+/// The key file is a ``SecretContainer`` (mode 0600, refused when group or others may access
+/// it or another user owns it, digest-checked) of content 4, layout version 2, exactly 116
+/// bytes: the secret is the 32-byte scalar skS; the body is the answer-mode byte and the 16-byte
+/// key identifier (checked against the scalar on load); the description is empty.
 ///
 /// Rotation: generate a new key (``generate(answerMode:)``) and save it over the old file with
 /// `replacing: true`, then publish a new setup. Requests made from setups under the old key
 /// are refused by the hub (``UnbalancedPSIError/requestUnderOtherKey(path:requestKeyID:hubKeyID:)``).
 public struct HubKey: Sendable {
-    static let magic = Array("SPSIHKEY".utf8)
-    static let version: UInt8 = 1
-    static let fileByteCount = 8 + 1 + 1 + Scalar.byteCount + HubKeyID.byteCount
+    /// The key file's body: the answer mode and the key identifier.
+    static let bodyByteCount = 1 + HubKeyID.byteCount
 
     /// The OPRF private key.
     public let privateKey: OPRF.PrivateKey
@@ -101,45 +101,47 @@ public struct HubKey: Sendable {
     /// - Parameters:
     ///   - url: the key file.
     ///   - replacing: replace an existing file (key rotation). Without it an existing file is
-    ///     never overwritten.
-    /// - Throws: ``UnbalancedPSIError/keyFileExists(path:)``, ``StateFileError/io(path:reason:)``.
+    ///     never overwritten: the file is linked under its name, which fails if anything is
+    ///     there, so no file that appears meanwhile is overwritten either.
+    /// - Throws: ``UnbalancedPSIError/keyFileExists(path:)``, ``OutputFileError``.
     public func save(to url: URL, replacing: Bool = false) throws {
-        if !replacing, FileManager.default.fileExists(atPath: url.path) {
-            throw UnbalancedPSIError.keyFileExists(path: url.path)
+        let writer = try privateKey.scalar.secret.withUnsafeBytes {
+            try SecretContainer.Writer(url: url, content: .hubKey, secret: $0)
         }
-        // Reserved up front so that no reallocation leaves an unwiped copy of the scalar behind.
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(Self.fileByteCount)
-        defer { sodium_memzero(&bytes, bytes.count) }
-        bytes += Self.magic + [Self.version, answerMode.rawValue]
-        privateKey.scalar.secret.withUnsafeBytes { bytes.append(contentsOf: $0) }
-        bytes += keyID.bytes
-        try SecretFile.write(bytes, to: url)
+        try writer.write([answerMode.rawValue] + keyID.bytes)
+        try writer.seal(description: [])
+        do { try writer.commit(replacing: replacing) } catch OutputFileError.exists(let path) {
+            throw UnbalancedPSIError.keyFileExists(path: path)
+        }
     }
 
     /// Reads a key file.
     ///
     /// - Throws: ``StateFileError/insecurePermissions(path:mode:)`` when others may access the
-    ///   file, ``StateFileError/io(path:reason:)`` when it cannot be read, and
-    ///   ``UnbalancedPSIError/invalidKeyFile(path:reason:)`` when it is not a valid key file.
+    ///   file, ``StateFileError/foreignOwner(path:owner:)`` for another user's file,
+    ///   ``StateFileError/io(path:reason:)`` when it cannot be read, and
+    ///   ``UnbalancedPSIError/invalidKeyFile(path:reason:)`` when it is not a valid key file
+    ///   (its size, checked before anything is read, is exactly 116 bytes).
     public static func load(from url: URL) throws -> HubKey {
-        var bytes = try SecretFile.read(from: url)
-        defer { sodium_memzero(&bytes, bytes.count) }
+        try load(from: url, expectedOwner: geteuid())
+    }
+
+    static func load(from url: URL, expectedOwner: uid_t) throws -> HubKey {
         func invalid(_ reason: String) -> UnbalancedPSIError { .invalidKeyFile(path: url.path, reason: reason) }
-        guard bytes.count >= 10, Array(bytes[0..<8]) == magic else {
-            throw invalid("it does not start with the hub key magic SPSIHKEY")
+        let container = try SecretContainer.Reader(url: url, content: .hubKey, invalid: invalid, expectedOwner: expectedOwner)
+        guard container.bodyByteCount == bodyByteCount, container.description.isEmpty else {
+            throw invalid("its body is \(container.bodyByteCount) bytes and its description \(container.description.count); expected \(bodyByteCount) and 0")
         }
-        guard bytes[8] == version else { throw invalid("format version \(bytes[8]); expected \(version)") }
-        guard bytes.count == fileByteCount else { throw invalid("it is \(bytes.count) bytes long; expected \(fileByteCount)") }
-        guard let mode = UnbalancedAnswerMode(rawValue: bytes[9]) else {
-            throw invalid("unknown answer mode \(bytes[9]); expected 1 (intersection) or 2 (cardinality-only)")
+        let body = try container.bodyBytes(at: 0, count: bodyByteCount)
+        guard let mode = UnbalancedAnswerMode(rawValue: body[0]) else {
+            throw invalid("unknown answer mode \(body[0]); expected 1 (intersection) or 2 (cardinality-only)")
         }
         let scalar: Scalar
-        do { scalar = try Scalar(rawRepresentation: bytes[10..<42]) } catch {
+        do { scalar = try container.secret.withUnsafeBytes { try Scalar(rawRepresentation: $0) } } catch {
             throw invalid("the key is not a valid non-zero scalar")
         }
         let key = HubKey(privateKey: try OPRF.PrivateKey(scalar: scalar), answerMode: mode)
-        guard key.keyID.bytes == Array(bytes[42..<58]) else {
+        guard key.keyID.bytes == Array(body[1...]) else {
             throw invalid("the stored key identifier does not match the key; the file is damaged")
         }
         return key

@@ -5,10 +5,12 @@ internal import CSodium
 ///
 /// - OPRF input of an item: `I2OSP(len(purpose), 2) || purpose || psiEncoding`, so a setup
 ///   for one purpose is useless for another.
-/// - Intersection mode: the RFC 9497 output `F(k, x) = SHA-512(I2OSP(len(x),2) || x ||
-///   I2OSP(32,2) || k·H(x) || "Finalize")`, computed by the hub with Evaluate and by the
-///   member with Blind / BlindEvaluate / Finalize.
-/// - Cardinality-only mode: `T(x) = SHA-512("SodiumPSI-V1-unbalanced-cardinality" || k·H(x))`,
+/// - Intersection mode: the RFC 9497 VOPRF (mode 0x01) output `F(k, x) = SHA-512(I2OSP(len(x),2) || x ||
+///   I2OSP(32,2) || k·H₁(x) || "Finalize")`, `H₁` the verifiable mode's HashToGroup, computed
+///   by the hub with Evaluate and by the member with Blind / BlindEvaluate / Finalize, the
+///   hub proving each answer.
+/// - Cardinality-only mode: `T(x) = SHA-512("SodiumPSI-V1-unbalanced-cardinality" || k·H₀(x))`,
+///   `H₀` the base mode's HashToGroup (no proof can be given for a shuffled answer),
 ///   which does not depend on `x` except through `k·H(x)`, so a member can compute it from a
 ///   shuffled response (see `Docs/unbalanced.md`).
 ///
@@ -78,7 +80,7 @@ enum UnbalancedPRF {
                     defer { sodium_memzero(full.baseAddress!, outputByteCount) }
                     for i in range {
                         try inputs.withInput(i) { input in
-                            let issued = try OPRF.inputElement(input).multiplied(by: scalar)
+                            let issued = try OPRF.inputElement(input, mode: mode.oprfMode).multiplied(by: scalar)
                             switch mode {
                             case .intersection: OPRF.finalizeHash(input: input, element: issued, into: full.baseAddress!)
                             case .cardinalityOnly: cardinalityTag(issued, into: full.baseAddress!)
@@ -113,4 +115,10 @@ enum UnbalancedPRF {
         elements.withUnsafeMutableBytes { out in body.withUnsafeBytes { out.copyMemory(from: $0) } }
         return elements
     }
+}
+
+extension UnbalancedAnswerMode {
+    /// The RFC 9497 mode whose HashToGroup the values use: verifiable for intersection answers
+    /// (each answer carries a DLEQ proof), base for cardinality-only (a shuffled answer cannot).
+    var oprfMode: OPRF.Mode { self == .intersection ? .verifiable : .base }
 }

@@ -4,7 +4,10 @@ public import Foundation
 /// and its members (the `psi hub` and `psi member` commands are thin shells around this type).
 ///
 /// Every step checks its inputs completely before it writes anything, and every output (key,
-/// setup, message, state, result) is written atomically.
+/// setup, message, state, result) is written atomically; the member's state is committed
+/// before its request. The files of one step must be distinct files
+/// (``OutputFileError/samePath(path:first:second:)``), and an existing key or member state is
+/// replaced only when asked.
 public enum UnbalancedPSIFileExchange {
     /// What a member learned, ready to print or save.
     public struct Outcome: Sendable, Equatable {
@@ -53,8 +56,9 @@ public enum UnbalancedPSIFileExchange {
 
     /// Hub: encodes new entries like the published setup at `baseURL` and writes a delta.
     ///
-    /// Only the base's header (and, for a filter, its parameter block) is read: the identifier,
-    /// key, purpose, mode and encoding that the delta must share.
+    /// Only the base's header, its public key (checked against its key id) and, for a filter,
+    /// its parameter block are read: the identifier, key, purpose, mode and encoding that the
+    /// delta must share.
     ///
     /// - Parameters:
     ///   - records: the entries appended to the list.
@@ -65,9 +69,11 @@ public enum UnbalancedPSIFileExchange {
     @discardableResult
     public static func publishDelta(records: [ListRecord], hub: UnbalancedPSIHub, baseURL: URL, deltaURL: URL,
                                     progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
+        try FilePaths.requireDistinct([("the published setup", baseURL), ("the delta", deltaURL)])
         let reader = try UnbalancedSetup.openSetup(baseURL, purpose: hub.purpose, keyID: nil)
         let header = reader.header
         let (mode, code) = try UnbalancedSetup.setupMode(header, path: baseURL.path)
+        _ = try UnbalancedSetup.readPublicKey(reader)
         let encoding: SetupEncoding
         if code == 1 {
             encoding = .truncatedTags(byteCount: header.elementSize)
@@ -99,6 +105,7 @@ public enum UnbalancedPSIFileExchange {
     @discardableResult
     public static func respond(hub: UnbalancedPSIHub, requestURL: URL, responseURL: URL,
                                reviewRequestSize: (Int) throws -> Void = { _ in }) throws -> UnbalancedResponse {
+        try FilePaths.requireDistinct([("the request", requestURL), ("the response", responseURL)])
         let request = try UnbalancedRequest.read(from: requestURL, purpose: hub.purpose, key: hub.key,
                                                  maximumCount: hub.maximumRequestSize, reviewCount: reviewRequestSize)
         let response = try hub.respond(to: request)
@@ -116,17 +123,23 @@ public enum UnbalancedPSIFileExchange {
     ///   - stateURL: where to write the member's state.
     ///   - requestURL: where to write the request.
     ///   - parallelism: threads.
+    ///   - replacingState: replace an existing file at `stateURL` (its query is lost); without
+    ///     it an existing file is refused with ``OutputFileError/exists(path:)``.
     @discardableResult
     public static func request(records: [ListRecord], purpose: PurposeLabel, setupURL: URL, stateURL: URL, requestURL: URL,
-                               parallelism: Parallelism = .allCores) throws -> UnbalancedPSIMember {
+                               parallelism: Parallelism = .allCores, replacingState: Bool = false) throws -> UnbalancedPSIMember {
+        try FilePaths.requireDistinct([("the setup", setupURL), ("the state file", stateURL), ("the request", requestURL)])
+        try FilePaths.refuseExisting(stateURL, replacing: replacingState)
         let setup = try UnbalancedSetup.read(from: setupURL, purpose: purpose)
         guard !setup.isDelta else {
             throw UnbalancedPSIError.invalidSetup(path: setupURL.path, reason: "it is a setup delta; expected the full setup")
         }
         let records = distinctRecords(records)
         let member = try UnbalancedPSIMember(items: records.map(\.identifier), purpose: purpose, setup: setup, parallelism: parallelism)
-        try member.request.write(to: requestURL)
-        try MemberStateFile.write(member, records: records, to: stateURL)
+        let state = try MemberStateFile.writer(member, records: records, to: stateURL)
+        // The state first: a request is never left to send without the state to finish it.
+        try commitInOrder([({ try state.commit(replacing: replacingState) }, state.retract),
+                           ({ try member.request.write(to: requestURL) }, { unlink(requestURL.path) })])
         return member
     }
 
@@ -141,6 +154,8 @@ public enum UnbalancedPSIFileExchange {
     ///   - parallelism: threads.
     public static func finish(stateURL: URL, responseURL: URL, setupURL: URL, deltaURLs: [URL] = [],
                               parallelism: Parallelism = .allCores) throws -> Outcome {
+        try FilePaths.requireDistinct([("the state file", stateURL), ("the response", responseURL), ("the setup", setupURL)]
+                                      + deltaURLs.enumerated().map { ("delta \($0.offset + 1)", $0.element) })
         let (member, records) = try MemberStateFile.read(from: stateURL, parallelism: parallelism)
         let context = member.context
         let response = try UnbalancedResponse.read(from: responseURL, request: context, count: member.request.blindedElements.count)

@@ -44,7 +44,8 @@ public struct UnbalancedPSIHub: Sendable {
         self.parallelism = parallelism
     }
 
-    /// Evaluates the PRF on every item of the list (RFC 9497 Evaluate in intersection mode),
+    /// Evaluates the PRF on every item of the list (RFC 9497 Evaluate in verifiable mode, for
+    /// intersection answers),
     /// and encodes the values: shuffled truncated tags, or a Bloom filter.
     ///
     /// - Parameters:
@@ -124,12 +125,16 @@ public struct UnbalancedPSIHub: Sendable {
             }
             body = .filter(filter)
         }
-        return UnbalancedSetup(isDelta: isDelta, setupID: setupID, keyID: key.keyID, purposeDigest: purpose.digest,
+        return UnbalancedSetup(isDelta: isDelta, setupID: setupID, publicKey: key.privateKey.publicKey, purposeDigest: purpose.digest,
                                answerMode: key.answerMode, encoding: encoding, itemCount: items.count, body: body, origin: "setup")
     }
 
-    /// Answers a request: RFC 9497 BlindEvaluate of every blinded element, in the request's
-    /// order (intersection mode) or shuffled (cardinality-only mode).
+    /// Answers a request: RFC 9497 BlindEvaluate of every blinded element — in verifiable mode
+    /// (VOPRF), in the request's order with one batched DLEQ proof per 65,535 elements
+    /// (intersection mode), or shuffled and without a proof (cardinality-only mode).
+    ///
+    /// The request's ``UnbalancedQueryContext/setupDigest`` names the setup the member will
+    /// finish against; the hub does not need to check it (log it with the request).
     ///
     /// Safe to call concurrently from many threads.
     ///
@@ -155,15 +160,22 @@ public struct UnbalancedPSIHub: Sendable {
         guard request.blindedElements.count <= maximumRequestSize else {
             throw UnbalancedPSIError.requestTooLarge(path: path, count: request.blindedElements.count, limit: maximumRequestSize)
         }
-        var evaluated = try reportingElementErrors(path) {
+        return try reportingElementErrors(path) {
             try UnbalancedPRF.checkReceived(request.blindedElements)
-            return try multiply(request.blindedElements, by: key.privateKey.scalar, parallelism: parallelism)
+            switch key.answerMode {
+            case .intersection:
+                let evaluation = try OPRF.VerifiableServer(privateKey: key.privateKey).blindEvaluate(request.blindedElements,
+                                                                                                     parallelism: parallelism)
+                return UnbalancedResponse(context: context, evaluatedElements: evaluation.evaluatedElements, proofs: evaluation.proofs,
+                                          origin: "response")
+            case .cardinalityOnly:
+                var evaluated = try multiply(request.blindedElements, by: key.privateKey.scalar, parallelism: parallelism)
+                // The member must not learn which of its items matched, only how many; a
+                // shuffled answer has no pairs a DLEQ proof could cover.
+                cryptographicShuffle(&evaluated)
+                return UnbalancedResponse(context: context, evaluatedElements: evaluated, proofs: [], origin: "response")
+            }
         }
-        if key.answerMode == .cardinalityOnly {
-            // The member must not learn which of its items matched: only how many.
-            cryptographicShuffle(&evaluated)
-        }
-        return UnbalancedResponse(context: context, evaluatedElements: evaluated, origin: "response")
     }
 }
 

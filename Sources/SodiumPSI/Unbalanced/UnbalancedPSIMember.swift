@@ -47,24 +47,28 @@ public struct UnbalancedPSIMember: Sendable {
     /// The query's context (session, key, purpose, mode).
     public var context: UnbalancedQueryContext { request.context }
 
-    /// Blinds the items for a query against a setup under `keyID` in `answerMode`.
+    /// Blinds the items for a query against the setup with digest `setupDigest`, under `keyID`
+    /// in `answerMode`.
     ///
     /// - Parameters:
     ///   - items: the member's list; repeats are collapsed.
     ///   - purpose: the purpose label of the hub's list.
+    ///   - setupDigest: the setup's ``UnbalancedSetup/digest`` (the request carries it, and
+    ///     ``finish(response:lookup:)`` accepts only that setup).
     ///   - keyID: the key of the setup (the request carries it).
     ///   - answerMode: the answer mode of the setup.
     ///   - parallelism: threads.
     /// - Throws: ``PSIError/invalidInput`` in the negligible case an item hashes to the identity.
-    public init(items: [Identifier], purpose: PurposeLabel, keyID: HubKeyID, answerMode: UnbalancedAnswerMode,
+    public init(items: [Identifier], purpose: PurposeLabel, setupDigest: [UInt8], keyID: HubKeyID, answerMode: UnbalancedAnswerMode,
                 parallelism: Parallelism = .allCores) throws {
         let items = distinctItems(items).0
         let inputs = UnbalancedPRF.Inputs(items, purpose: purpose)
-        let context = UnbalancedQueryContext(sessionID: .random(), keyID: keyID, purposeDigest: purpose.digest, answerMode: answerMode)
+        let context = UnbalancedQueryContext(sessionID: .random(), setupDigest: setupDigest, keyID: keyID, purposeDigest: purpose.digest,
+                                             answerMode: answerMode)
         let elements: [GroupElement]
         switch answerMode {
         case .intersection:
-            let batch = try OPRF.blind(inputs.arrays, parallelism: parallelism)
+            let batch = try OPRF.blind(inputs.arrays, mode: .verifiable, parallelism: parallelism)
             elements = batch.blindedElements
             secret = batch.blinds
         case .cardinalityOnly:
@@ -72,7 +76,7 @@ public struct UnbalancedPSIMember: Sendable {
             var blinded = [GroupElement](repeating: .zero, count: items.count)
             try blinded.withUnsafeMutableBufferPointer { out in
                 try forEachRange(count: items.count, parallelism: parallelism) { range in
-                    for i in range { out[i] = try inputs.withInput(i) { try OPRF.inputElement($0) }.multiplied(by: r) }
+                    for i in range { out[i] = try inputs.withInput(i) { try OPRF.inputElement($0, mode: .base) }.multiplied(by: r) }
                 }
             }
             elements = blinded
@@ -84,15 +88,16 @@ public struct UnbalancedPSIMember: Sendable {
         self.request = UnbalancedRequest(context: context, blindedElements: elements, origin: "request")
     }
 
-    /// Blinds the items for a query against `setup` (its key and answer mode).
+    /// Blinds the items for a query against `setup` (its digest, key and answer mode).
     ///
     /// - Throws: ``MessageFileError/purposeMismatch(path:found:expected:)`` when the setup is
-    ///   for another purpose, and the errors of ``init(items:purpose:keyID:answerMode:parallelism:)``.
+    ///   for another purpose, and the errors of ``init(items:purpose:setupDigest:keyID:answerMode:parallelism:)``.
     public init(items: [Identifier], purpose: PurposeLabel, setup: UnbalancedSetup, parallelism: Parallelism = .allCores) throws {
         guard setup.purposeDigest == purpose.digest else {
             throw MessageFileError.purposeMismatch(path: setup.origin, found: setup.purposeDigest.hexString, expected: purpose.digest.hexString)
         }
-        try self.init(items: items, purpose: purpose, keyID: setup.keyID, answerMode: setup.answerMode, parallelism: parallelism)
+        try self.init(items: items, purpose: purpose, setupDigest: setup.digest, keyID: setup.keyID, answerMode: setup.answerMode,
+                      parallelism: parallelism)
     }
 
     init(restoring items: [Identifier], purpose: PurposeLabel, request: UnbalancedRequest, secret: SecretBytes, parallelism: Parallelism) {
@@ -103,22 +108,28 @@ public struct UnbalancedPSIMember: Sendable {
         self.parallelism = parallelism
     }
 
-    /// Finalises the hub's response and looks the values up in the setup.
+    /// Verifies and finalises the hub's response, and looks the values up in the setup.
+    ///
+    /// In intersection mode the response's DLEQ proofs are verified against the setup's public
+    /// key before anything is unblinded: a response evaluated under another key, or altered, is
+    /// refused and no result is produced.
     ///
     /// - Parameters:
     ///   - response: the hub's answer to ``request``.
-    ///   - lookup: the setup the request was made from, with its deltas.
+    ///   - lookup: the setup the request was made against, with its deltas.
     /// - Returns: the member's matches (intersection mode) or their number (cardinality-only).
-    /// - Throws: ``UnbalancedPSIError/responseUnderOtherKey(path:responseKeyID:setupKeyID:)``,
+    /// - Throws: ``UnbalancedPSIError/invalidResponseProof(path:proof:reason:)``,
+    ///   ``UnbalancedPSIError/responseUnderOtherKey(path:responseKeyID:setupKeyID:)``,
     ///   ``UnbalancedPSIError/setupUnderOtherKey(path:setupKeyID:requestKeyID:)`` (a stale setup),
-    ///   ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``,
+    ///   ``UnbalancedPSIError/setupMismatch(path:setupDigest:requestSetupDigest:)`` (another
+    ///   setup under the same key), ``UnbalancedPSIError/answerModeMismatch(path:found:expected:)``,
     ///   ``MessageFileError/sessionMismatch(path:found:expected:)``,
     ///   ``MessageFileError/countMismatch(path:found:expected:)``,
     ///   ``MessageFileError/purposeMismatch(path:found:expected:)`` and
     ///   ``UnbalancedPSIError/invalidElement(path:index:reason:)``.
     ///
-    /// - Warning: base mode has no proof that the hub used the key of the setup; a hub that
-    ///   answers with another key makes the member find nothing (see the threat model).
+    /// - Warning: cardinality-only answers are shuffled and carry no proof: a hub that answers
+    ///   with another key makes the member count nothing (see the threat model).
     public func finish(response: UnbalancedResponse, lookup: UnbalancedSetupLookup) throws -> UnbalancedPSIResult {
         let context = request.context
         let path = response.origin
@@ -129,6 +140,10 @@ public struct UnbalancedPSIMember: Sendable {
         guard lookup.keyID == context.keyID else {
             throw UnbalancedPSIError.setupUnderOtherKey(path: lookup.origin, setupKeyID: lookup.keyID.description,
                                                         requestKeyID: context.keyID.description)
+        }
+        guard lookup.setupDigest == context.setupDigest else {
+            throw UnbalancedPSIError.setupMismatch(path: lookup.origin, setupDigest: lookup.setupDigest.hexString,
+                                                   requestSetupDigest: context.setupDigest.hexString)
         }
         guard response.context.sessionID == context.sessionID else {
             throw MessageFileError.sessionMismatch(path: path, found: response.context.sessionID.description, expected: context.sessionID.description)
@@ -147,12 +162,18 @@ public struct UnbalancedPSIMember: Sendable {
         switch context.answerMode {
         case .intersection:
             let inputs = UnbalancedPRF.Inputs(items, purpose: purpose).arrays
-            let batch = OPRF.BlindedBatch(blindedElements: request.blindedElements, blinds: secret)
+            let batch = OPRF.BlindedBatch(blindedElements: request.blindedElements, mode: .verifiable, blinds: secret)
+            let evaluation = OPRF.VerifiableEvaluation(evaluatedElements: evaluated, proofs: response.proofs)
             let outputs: [[UInt8]]
             do {
-                outputs = try OPRF.finalize(inputs, batch: batch, evaluatedElements: evaluated, parallelism: parallelism)
-            } catch PSIError.scalarMultiplicationFailed {
-                throw UnbalancedPSIError.invalidElement(path: path, index: -1, reason: "an evaluated element is not a valid ristretto255 encoding")
+                outputs = try reportingElementErrors(path) {
+                    try OPRF.finalize(inputs, batch: batch, evaluation: evaluation, publicKey: lookup.publicKey, parallelism: parallelism)
+                }
+            } catch PSIError.invalidProof(let index) {
+                throw UnbalancedPSIError.invalidResponseProof(path: path, proof: index, reason: Self.unverifiedProofReason)
+            } catch PSIError.proofCountMismatch(let count, let expected) {
+                throw UnbalancedPSIError.invalidResponseProof(path: path, proof: min(count, expected),
+                                                              reason: "is missing or extra: the response carries \(count) proofs; expected \(expected)")
             }
             let indices = outputs.indices.filter { i in outputs[i].withUnsafeBytes { lookup.contains($0) } }
             return .intersection(indices: indices, items: indices.map { items[$0] })
@@ -175,87 +196,92 @@ public struct UnbalancedPSIMember: Sendable {
     public func finish(response: UnbalancedResponse, setup: UnbalancedSetup, deltas: [UnbalancedSetup] = []) throws -> UnbalancedPSIResult {
         try finish(response: response, lookup: UnbalancedSetupLookup(setup: setup, deltas: deltas))
     }
+
+    /// Why a response proof that decodes is refused.
+    static let unverifiedProofReason = "does not verify against the hub public key of the setup: the hub did not answer with the setup's key, or the response was altered"
 }
 
 // MARK: - State file
 
 /// A member's state between `request` and `finish`, for exchanges over files.
 ///
-/// Layout: the magic `SPSIUMEM`, a version byte (1), the answer-mode byte, the secret's length
-/// (4 bytes, big-endian), the secret (the blinds, or the one blind `r`), then a JSON document
-/// with the public rest. Written with mode 0600 and refused when others can read it.
+/// A ``SecretContainer`` (mode 0600, refused when others can read it or another user owns it,
+/// digest-checked) of content 3, layout version 3. The secret is the blinds (intersection mode:
+/// 32 bytes an item; cardinality-only: the one blind `r`); the body holds the member's records
+/// (``RecordCoding``, `recordBytes` bytes) and then its blinded elements (32 bytes an item);
+/// the description is JSON (``Description``), including the digest of the setup the request names.
 enum MemberStateFile {
-    static let magic = Array("SPSIUMEM".utf8)
-    static let version: UInt8 = 1
-
-    struct Payload: Codable {
+    struct Description: Codable {
         var purpose: PurposeLabel
         var answerMode: UnbalancedAnswerMode
         var keyID: HubKeyID
         var sessionID: SessionID
-        var items: [Identifier]
-        var records: [ListRecord]?
-        var blindedElements: Data
+        /// The digest of the setup the request names (32 bytes).
+        var setupDigest: Data
+        var itemCount: Int
+        var recordBytes: Int
     }
 
-    static func write(_ member: UnbalancedPSIMember, records: [ListRecord]?, to url: URL) throws {
+    /// A sealed member state, to be committed (see ``SecretContainer/Writer/commit(replacing:)``).
+    static func writer(_ member: UnbalancedPSIMember, records: [ListRecord]?, to url: URL) throws -> SecretContainer.Writer {
         let context = member.context
-        var blinded = Data(capacity: member.request.blindedElements.count * GroupElement.byteCount)
-        for element in member.request.blindedElements { element.withUnsafeBytes { blinded.append(contentsOf: $0) } }
-        let payload = Payload(purpose: member.purpose, answerMode: context.answerMode, keyID: context.keyID,
-                              sessionID: context.sessionID, items: member.items, records: records, blindedElements: blinded)
+        let records = records ?? member.items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) }
+        let writer = try member.secret.withUnsafeBytes { try SecretContainer.Writer(url: url, content: .memberState, secret: $0) }
+        var encoded = [UInt8]()
+        for record in records { RecordCoding.encode(record, into: &encoded) }
+        try writer.write(encoded)
+        try member.request.blindedElements.withUnsafeBytes { try writer.write($0) }
+        let description = Description(purpose: member.purpose, answerMode: context.answerMode, keyID: context.keyID,
+                                      sessionID: context.sessionID, setupDigest: Data(context.setupDigest), itemCount: records.count,
+                                      recordBytes: encoded.count)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let description = try encoder.encode(payload)
-        let length = member.secret.count
-        // Reserved up front so that no reallocation leaves an unwiped copy of the blinds behind.
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(14 + length + description.count)
-        defer { sodium_memzero(&bytes, bytes.count) }
-        bytes += magic + [version, context.answerMode.rawValue,
-                          UInt8(length >> 24 & 0xff), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)]
-        member.secret.withUnsafeBytes { bytes.append(contentsOf: $0) }
-        bytes += description
-        try SecretFile.write(bytes, to: url)
+        try writer.seal(description: [UInt8](try encoder.encode(description)))
+        return writer
     }
 
-    static func read(from url: URL, parallelism: Parallelism) throws -> (UnbalancedPSIMember, [ListRecord]) {
-        var bytes = try SecretFile.read(from: url)
-        defer { sodium_memzero(&bytes, bytes.count) }
+    static func read(from url: URL, parallelism: Parallelism, expectedOwner: uid_t = geteuid()) throws -> (UnbalancedPSIMember, [ListRecord]) {
         func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: url.path, reason: reason) }
-        guard bytes.count >= 14, Array(bytes[0..<8]) == magic else {
-            throw invalid("it does not start with the member state magic SPSIUMEM")
-        }
-        guard bytes[8] == version else { throw invalid("format version \(bytes[8]); expected \(version)") }
-        let length = bytes[10..<14].reduce(0) { $0 << 8 | Int($1) }
-        guard bytes.count >= 14 + length else { throw invalid("it is shorter than its secret") }
-        let payload: Payload
-        do { payload = try JSONDecoder().decode(Payload.self, from: Data(bytes[(14 + length)...])) } catch {
+        let container = try SecretContainer.Reader(url: url, content: .memberState, invalid: invalid, expectedOwner: expectedOwner)
+        let d: Description
+        do { d = try JSONDecoder().decode(Description.self, from: Data(container.description)) } catch {
             throw invalid("the state description cannot be decoded")
         }
-        guard payload.answerMode.rawValue == bytes[9] else { throw invalid("the answer modes of the secret and the description differ") }
-        let n = payload.items.count
-        let expectedLength = payload.answerMode == .intersection ? n * Scalar.byteCount : Scalar.byteCount
-        guard length == expectedLength, payload.blindedElements.count == n * GroupElement.byteCount else {
-            throw invalid("the secret or the blinded elements do not match \(n) items")
+        // Every count is checked against the file's real sizes, overflow-checked, before it is used.
+        let n = d.itemCount
+        guard n >= 0, d.recordBytes >= 0, let elementBytes = checkedProduct(UInt64(n), UInt64(GroupElement.byteCount)),
+              checkedSum([UInt64(d.recordBytes), elementBytes]) == UInt64(container.bodyByteCount),
+              d.recordBytes >= RecordCoding.minimumByteCount * n else {
+            throw invalid("its sections do not add up to its length")
         }
-        let secret = try SecretBytes(count: length) { out in
-            bytes.withUnsafeBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[14..<(14 + length)])) }
-            // Every blind must be a canonical non-zero scalar (a zero blind would break inversion).
-            for offset in stride(from: 0, to: length, by: Scalar.byteCount) {
-                guard (try? Scalar(rawRepresentation: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(out)[offset..<(offset + 32)]))) != nil else {
+        let expectedSecret = d.answerMode == .intersection ? elementBytes : UInt64(Scalar.byteCount)
+        guard UInt64(container.secret.count) == expectedSecret else {
+            throw invalid("the secret is \(container.secret.count) bytes; expected \(expectedSecret) for \(n) items in \(d.answerMode) mode")
+        }
+        // Every blind must be a canonical non-zero scalar (a zero blind would break inversion).
+        try container.secret.withUnsafeBytes { blinds in
+            for offset in stride(from: 0, to: blinds.count, by: Scalar.byteCount) {
+                guard (try? Scalar(rawRepresentation: UnsafeRawBufferPointer(rebasing: blinds[offset..<(offset + Scalar.byteCount)]))) != nil else {
                     throw invalid("a stored blind is not a valid scalar")
                 }
             }
         }
-        let elements = UnbalancedPRF.elements(fromBody: [UInt8](payload.blindedElements))
-        let context = UnbalancedQueryContext(sessionID: payload.sessionID, keyID: payload.keyID, purposeDigest: payload.purpose.digest,
-                                             answerMode: payload.answerMode)
-        let member = UnbalancedPSIMember(restoring: payload.items, purpose: payload.purpose,
+        var decoder = RecordCoding.Decoder(file: container.file, offset: container.bodyOffset, byteCount: d.recordBytes)
+        var records = [ListRecord]()
+        records.reserveCapacity(n)
+        for index in 0..<n {
+            guard let record = try decoder.next() else { throw invalid("record \(index) is damaged") }
+            records.append(record)
+        }
+        let elements = UnbalancedPRF.elements(fromBody: try container.bodyBytes(at: d.recordBytes, count: Int(elementBytes)))
+        guard d.setupDigest.count == MessageHeader.digestByteCount else {
+            throw invalid("its setup digest is \(d.setupDigest.count) bytes; expected \(MessageHeader.digestByteCount)")
+        }
+        let context = UnbalancedQueryContext(sessionID: d.sessionID, setupDigest: [UInt8](d.setupDigest), keyID: d.keyID,
+                                             purposeDigest: d.purpose.digest, answerMode: d.answerMode)
+        let member = UnbalancedPSIMember(restoring: records.map(\.identifier), purpose: d.purpose,
                                          request: UnbalancedRequest(context: context, blindedElements: elements, origin: "request"),
-                                         secret: secret, parallelism: parallelism)
-        let records = payload.records ?? payload.items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) }
-        guard records.map(\.identifier) == payload.items else { throw invalid("saved records do not match the saved items") }
+                                         secret: container.secret, parallelism: parallelism)
         return (member, records)
     }
 }
@@ -264,13 +290,13 @@ extension UnbalancedPSIMember {
     /// Saves the member (including its blinds) to a state file with mode 0600, for
     /// ``finish(response:lookup:)`` in a later process.
     public func save(to url: URL) throws {
-        try MemberStateFile.write(self, records: nil, to: url)
+        try MemberStateFile.writer(self, records: nil, to: url).commit(replacing: true)
     }
 
     /// Restores a member saved with ``save(to:)``.
     ///
-    /// - Throws: ``StateFileError`` when the file is readable by others, is not a member's
-    ///   state, or is damaged.
+    /// - Throws: ``StateFileError`` when the file is readable by others or belongs to another
+    ///   user, is not a member's state, or is damaged.
     public init(restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
         self = try MemberStateFile.read(from: url, parallelism: parallelism).0
     }

@@ -1,4 +1,5 @@
 public import Foundation
+internal import CSodium
 
 /// The message kinds of unbalanced PSI (header byte 12; see `Docs/file-format.md`).
 public enum UnbalancedMessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -100,7 +101,8 @@ public enum SetupEncoding: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A hub's published setup, or a delta appended to one: the PRF values of the hub's list under
-/// its key, shuffled (tags) or in a Bloom filter. Members keep it and query against it many times.
+/// its key, shuffled (tags) or in a Bloom filter, and the hub's public key. Members keep it and
+/// query against it many times.
 ///
 /// It reveals the list's size (and, with tags, nothing else without the hub's key).
 public struct UnbalancedSetup: Sendable {
@@ -118,6 +120,13 @@ public struct UnbalancedSetup: Sendable {
     public let encoding: SetupEncoding
     /// Number of list items in this file (a delta: the appended items only).
     public let itemCount: Int
+    /// The hub's public key `pkS`, against which a member verifies each intersection-mode
+    /// response (its key id is ``keyID``).
+    public let publicKey: GroupElement
+    /// SHA-256 of the setup's file before its digest (header and body): the file's own trailing
+    /// digest. A request names the setup it was made against by this digest, and the member
+    /// finishes only against that setup.
+    public private(set) var digest: [UInt8] = []
 
     enum Body: Sendable {
         /// `itemCount × t` bytes of tags.
@@ -128,17 +137,66 @@ public struct UnbalancedSetup: Sendable {
     /// Where it was read from, for error messages.
     let origin: String
 
-    init(isDelta: Bool, setupID: SessionID, keyID: HubKeyID, purposeDigest: [UInt8], answerMode: UnbalancedAnswerMode,
+    /// A member item outside the list matches with about this probability: for tags
+    /// `n / 2^(8·t)`, for a filter the rate of its actual bits (``BloomFilter/falsePositiveRateFromFill``),
+    /// whatever `n` it states.
+    public var falsePositiveRate: Double {
+        switch body {
+        case .tags: return encoding.falsePositiveRate(itemCount: itemCount)
+        case .filter(let filter): return filter.falsePositiveRateFromFill
+        }
+    }
+
+    init(isDelta: Bool, setupID: SessionID, publicKey: GroupElement, purposeDigest: [UInt8], answerMode: UnbalancedAnswerMode,
          encoding: SetupEncoding, itemCount: Int, body: Body, origin: String) {
         self.isDelta = isDelta
         self.setupID = setupID
-        self.keyID = keyID
+        self.keyID = HubKeyID(publicKey: publicKey)
+        self.publicKey = publicKey
         self.purposeDigest = purposeDigest
         self.answerMode = answerMode
         self.encoding = encoding
         self.itemCount = itemCount
         self.body = body
         self.origin = origin
+        self.digest = computeDigest()
+    }
+
+    /// The file's trailing digest, from the same bytes ``write(to:)`` writes.
+    private func computeDigest() -> [UInt8] {
+        var state = crypto_hash_sha256_state()
+        crypto_hash_sha256_init(&state)
+        let header = self.header.encoded()
+        crypto_hash_sha256_update(&state, header, UInt64(header.count))
+        forEachBodyPart { part in
+            if part.count > 0 { crypto_hash_sha256_update(&state, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count)) }
+        }
+        var digest = [UInt8](repeating: 0, count: MessageHeader.digestByteCount)
+        crypto_hash_sha256_final(&state, &digest)
+        return digest
+    }
+
+    /// The body after the header, in order and in pieces of whole elements: the field elements
+    /// (the public key), then the tags (1 MiB at a time) or the filter.
+    private func forEachBodyPart(_ consume: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let elementSize = header.elementSize
+        try UnbalancedFields(publicKey: publicKey).encoded(elementSize: elementSize).withUnsafeBytes(consume)
+        switch body {
+        case .tags(let tags):
+            let step = max(1, (1 << 20) / elementSize) * elementSize
+            try tags.withUnsafeBytes { raw in
+                for start in stride(from: 0, to: raw.count, by: step) {
+                    try consume(UnsafeRawBufferPointer(rebasing: raw[start..<min(raw.count, start + step)]))
+                }
+            }
+        case .filter(let filter):
+            try filter.encodedBody().withUnsafeBytes(consume)
+        }
+    }
+
+    /// Field elements of a setup whose elements are `elementSize` bytes.
+    static func fieldElementCount(elementSize: Int) -> Int {
+        UnbalancedFields.elementCount(.setup, answerMode: .intersection, elementSize: elementSize, itemCount: 0)
     }
 
     /// The Bloom filter, for a filter setup.
@@ -160,7 +218,8 @@ public struct UnbalancedSetup: Sendable {
         return MessageHeader(suite: .ristretto255SHA512, protocolID: .unbalanced,
                              kind: (isDelta ? UnbalancedMessageKind.setupDelta : .setup).rawValue,
                              mode: encoding.code << 4 | answerMode.rawValue, elementSize: elementSize,
-                             purposeDigest: purposeDigest, sessionID: setupID, keyID: keyID.bytes, count: count)
+                             purposeDigest: purposeDigest, sessionID: setupID, keyID: keyID.bytes,
+                             count: Self.fieldElementCount(elementSize: elementSize) + count)
     }
 
     /// Size of this setup's file in bytes (header, body, digest).
@@ -172,18 +231,7 @@ public struct UnbalancedSetup: Sendable {
     /// Writes the setup as a message file (atomically).
     public func write(to url: URL) throws {
         let writer = try MessageFileWriter(url: url, header: header)
-        switch body {
-        case .tags(let tags):
-            // 1 MiB at a time: the writer buffers and hashes as it goes.
-            let step = max(1, (1 << 20) / max(1, header.elementSize)) * header.elementSize
-            try tags.withUnsafeBytes { raw in
-                for start in stride(from: 0, to: raw.count, by: step) {
-                    try writer.append(elements: UnsafeRawBufferPointer(rebasing: raw[start..<min(raw.count, start + step)]))
-                }
-            }
-        case .filter(let filter):
-            try filter.encodedBody().withUnsafeBytes { try writer.append(elements: $0) }
-        }
+        try forEachBodyPart { try writer.append(elements: $0) }
         try writer.commit()
     }
 
@@ -200,26 +248,26 @@ public struct UnbalancedSetup: Sendable {
         let reader = try openSetup(url, purpose: purpose, keyID: keyID)
         let header = reader.header
         let (mode, encodingCode) = try setupMode(header, path: url.path)
-        var body = [UInt8]()
-        body.reserveCapacity(header.count * header.elementSize)
-        while let chunk = try reader.readChunk(maximumElements: max(1, (1 << 20) / header.elementSize)) { body += chunk }
         let isDelta = header.kind == UnbalancedMessageKind.setupDelta.rawValue
-        let keyID = try HubKeyID(bytes: header.keyID)
+        let publicKey = try readPublicKey(reader)
+        var body = [UInt8]()
+        body.reserveCapacity((header.count - fieldElementCount(elementSize: header.elementSize)) * header.elementSize)
+        while let chunk = try reader.readChunk(maximumElements: max(1, (1 << 20) / header.elementSize)) { body += chunk }
         switch encodingCode {
         case 1:
             guard SetupEncoding.tagByteCountRange.contains(header.elementSize) else {
                 throw UnbalancedPSIError.invalidSetup(path: url.path, reason: "tags are \(header.elementSize) bytes; expected 8 to 32")
             }
-            return UnbalancedSetup(isDelta: isDelta, setupID: header.sessionID, keyID: keyID, purposeDigest: header.purposeDigest,
+            return UnbalancedSetup(isDelta: isDelta, setupID: header.sessionID, publicKey: publicKey, purposeDigest: header.purposeDigest,
                                    answerMode: mode, encoding: .truncatedTags(byteCount: header.elementSize),
-                                   itemCount: header.count, body: .tags(body), origin: url.path)
+                                   itemCount: body.count / header.elementSize, body: .tags(body), origin: url.path)
         default:
             guard header.elementSize == 8 else {
                 throw UnbalancedPSIError.invalidSetup(path: url.path, reason: "a Bloom filter's elements are \(header.elementSize) bytes; expected 8")
             }
             switch BloomFilter.decode(body: body) {
             case .success(let filter):
-                return UnbalancedSetup(isDelta: isDelta, setupID: header.sessionID, keyID: keyID, purposeDigest: header.purposeDigest,
+                return UnbalancedSetup(isDelta: isDelta, setupID: header.sessionID, publicKey: publicKey, purposeDigest: header.purposeDigest,
                                        answerMode: mode, encoding: .bloomFilter(falsePositiveRate: filter.falsePositiveRate),
                                        itemCount: filter.itemCount, body: .filter(filter), origin: url.path)
             case .failure(.invalidSetup(_, let reason)):
@@ -228,6 +276,20 @@ public struct UnbalancedSetup: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Reads a setup's field elements: the hub's public key, checked against the header's key id.
+    ///
+    /// - Throws: ``UnbalancedPSIError/missingFields(path:count:expected:)`` when the file does
+    ///   not hold them, and ``UnbalancedPSIError/invalidSetup(path:reason:)`` when they do not decode.
+    static func readPublicKey(_ reader: MessageFileReader) throws -> GroupElement {
+        let header = reader.header
+        let fields = fieldElementCount(elementSize: header.elementSize)
+        guard header.count >= fields else {
+            throw UnbalancedPSIError.missingFields(path: reader.url.path, count: header.count, expected: fields)
+        }
+        let bytes = try reader.readChunk(maximumElements: fields) ?? []
+        return try UnbalancedFields.decode(bytes, kind: .setup, keyID: HubKeyID(bytes: header.keyID), path: reader.url.path).publicKey!
     }
 
     /// Opens a setup file and checks its header (nothing of the body is read).
@@ -269,8 +331,12 @@ struct Tag: Hashable {
 public struct UnbalancedSetupLookup: Sendable {
     /// The base setup's identifier.
     public let setupID: SessionID
+    /// The base setup's digest (``UnbalancedSetup/digest``), which a request names.
+    public let setupDigest: [UInt8]
     /// The key of the setup.
     public let keyID: HubKeyID
+    /// The hub's public key, from the setup.
+    public let publicKey: GroupElement
     /// SHA-256 of the purpose label.
     public let purposeDigest: [UInt8]
     /// The answer mode the setup serves.
@@ -278,7 +344,8 @@ public struct UnbalancedSetupLookup: Sendable {
     /// List items in the setup and its deltas.
     public let itemCount: Int
     /// A member item outside the list matches with at most about this probability (the sum
-    /// over the setup and its deltas).
+    /// over the setup and its deltas of ``UnbalancedSetup/falsePositiveRate``: a filter's from
+    /// its actual bits).
     public let falsePositiveRate: Double
 
     private let tagByteCount: Int
@@ -326,11 +393,13 @@ public struct UnbalancedSetupLookup: Sendable {
         }
         let all = [setup] + deltas
         setupID = setup.setupID
+        setupDigest = setup.digest
         keyID = setup.keyID
+        publicKey = setup.publicKey
         purposeDigest = setup.purposeDigest
         answerMode = setup.answerMode
         itemCount = all.reduce(0) { $0 + $1.itemCount }
-        falsePositiveRate = all.reduce(0) { $0 + $1.encoding.falsePositiveRate(itemCount: $1.itemCount) }
+        falsePositiveRate = all.reduce(0) { $0 + $1.falsePositiveRate }
         origin = setup.origin
         var tags = Set<Tag>()
         var filters = [BloomFilter]()
