@@ -192,7 +192,7 @@ extension IdentifierListError: LocalizedError {
 ///
 /// The file is read in 64 KiB chunks, so a list of tens of millions of lines is never held in
 /// memory by ``forEach(_:)``. It is converted to UTF-8 from ``encoding`` first (a byte-order
-/// mark must agree with it and is removed); then split as ``RecordScanner`` describes: lines
+/// mark must agree with it and is removed); then split into records (Docs/protocol.md, "Reading a list file"): lines
 /// end at LF, CR or CR LF, CSV follows RFC 4180 (quoted fields with `""` escapes, delimiters and
 /// line breaks inside quotes) with the chosen ``delimiter``.
 ///
