@@ -27,7 +27,9 @@ let package = Package(
         .target(
             name: "SodiumPSI",
             dependencies: ["CSodium"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // iconv (list encodings) is in glibc on Linux, and a separate system library on macOS.
+            linkerSettings: [.linkedLibrary("iconv", .when(platforms: [.macOS]))]
         ),
         .executableTarget(
             name: "psi",

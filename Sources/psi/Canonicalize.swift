@@ -7,17 +7,17 @@ import SodiumPSI
 struct Canonicalize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print each value's canonical form or its error, as an exchange would read the list (nothing is sent).",
-        discussion: """
-        Reads the list exactly as initiate, respond, hub setup and member request do (same options, same
-        refusals) and prints CSV on standard output: line,value,canonical,error — one row per value, valid
-        or not, in file order. The counts go to standard error. The output holds your raw values.
-        """)
+        discussion: "Reads the list exactly as initiate, respond, hub setup and member request do (same options, same refusals) and prints CSV on standard output: line,value,canonical,error, one row per value, valid or not, in file order. The counts go to standard error. The output holds your raw values.")
 
     @OptionGroup var input: InputOptions
 
+    func validate() throws {
+        try requireDistinctPaths(input.paths)
+    }
+
     func run() throws {
         try runReportingErrors {
-            let summary = try listReader(input).writeCanonicalForms { FileHandle.standardOutput.write(Data($0.utf8)) }
+            let summary = try listReader(input).writeCanonicalForms { try writeStandardOutput(Data($0.utf8)) }
             report(summary, input)
         }
     }

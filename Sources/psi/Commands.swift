@@ -21,7 +21,7 @@ struct Initiate: ParsableCommand {
     var force = false
 
     func validate() throws {
-        try requireDistinctPaths([("--input", input.input), ("--state", state), ("--out", out)] + parties.party.paths)
+        try requireDistinctPaths(input.paths + [("--state", state), ("--out", out)] + parties.party.paths)
     }
 
     func run() throws {
@@ -66,7 +66,7 @@ struct Respond: ParsableCommand {
     var force = false
 
     func validate() throws {
-        try requireDistinctPaths([("--input", input.input), ("--request", request), ("--state", state),
+        try requireDistinctPaths(input.paths + [("--request", request), ("--state", state),
                                   ("--out-blinded", outBlinded), ("--out-reblinded", outReblinded)] + parties.party.paths)
     }
 

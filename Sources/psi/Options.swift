@@ -55,6 +55,10 @@ extension Delimiter: ExpressibleByArgument {
         }
     }
     public static var allValueStrings: [String] { ["comma", "tab", "semicolon", "pipe"] }
+    public static var allValueDescriptions: [String: String] {
+        ["comma": "',' (CSV; also written ',')", "tab": "a tab (TSV; also written \\t)",
+         "semicolon": "';' (also written ';')", "pipe": "'|' (also written '|')"]
+    }
     public var defaultValueDescription: String { "comma" }
 }
 
@@ -100,10 +104,10 @@ struct InputOptions: ParsableArguments {
 
     // Not `--encoding`: `psi hub setup` already has one (tags or bloom) for what it writes.
     @Option(name: .customLong("input-encoding"),
-            help: "The input's character encoding: \(ListEncoding.allCases.map(\.rawValue).joined(separator: ", ")) (GBK exports are read as gb18030).")
+            help: "The input's character encoding (GBK exports are read as gb18030; utf-16: by the byte-order mark, else little-endian).")
     var encoding: ListEncoding = .utf8
 
-    @Option(name: .long, help: "The character between CSV fields: comma, tab, semicolon or pipe (needs --column).")
+    @Option(name: .long, help: "The character between CSV fields (needs --column; default: comma).")
     var delimiter: Delimiter?
 
     func validate() throws {
@@ -116,10 +120,10 @@ struct InputOptions: ParsableArguments {
         if let column, let number = Int(column), number < 1 {
             throw ValidationError("--column \(number): column numbers start at 1")
         }
-        if let rejects, url(rejects).standardizedFileURL == url(input).standardizedFileURL {
-            throw ValidationError("--rejects must not be the --input file")
-        }
     }
+
+    /// The files these options name, for ``requireDistinctPaths(_:)``.
+    var paths: [(option: String, path: String?)] { [("--input", input), ("--rejects", rejects)] }
 }
 
 /// Settings both institutions must agree on.

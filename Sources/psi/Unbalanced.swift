@@ -127,7 +127,7 @@ struct HubSetup: ParsableCommand {
             throw ValidationError("--fp-rate \(fpRate): \(error.localizedDescription)")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        try requireDistinctPaths([("--key", key), ("--identity", identity), ("--input", input.input), ("--delta-of", deltaOf), ("--out", out)])
+        try requireDistinctPaths([("--key", key), ("--identity", identity)] + input.paths + [("--delta-of", deltaOf), ("--out", out)])
     }
 
     /// `2^-20`, `1e-6` or `0.000001`.
@@ -261,7 +261,7 @@ struct MemberRequest: ParsableCommand {
     func validate() throws {
         try validatePurpose(purpose)
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        try requireDistinctPaths([("--input", input.input), ("--setup", setup), ("--state", state), ("--out", out)] + party.paths)
+        try requireDistinctPaths(input.paths + [("--setup", setup), ("--state", state), ("--out", out)] + party.paths)
     }
 
     func run() throws {

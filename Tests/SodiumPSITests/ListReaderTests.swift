@@ -460,7 +460,7 @@ struct ListPolicyTests {
         let link = url.deletingLastPathComponent().appendingPathComponent("link.csv")
         try FileManager.default.createSymbolicLink(at: link, withDestinationURL: url)
         for target in [url, link] {
-            #expect(throws: IdentifierListError.rejectsFileIsInput(path: target.path)) {
+            #expect(throws: OutputFileError.samePath(path: target.path, first: "the list", second: "the rejects file")) {
                 try IdentifierListReader(url: url, kind: .phoneNumber, rejectsURL: target).readAll()
             }
         }
@@ -543,6 +543,13 @@ struct ListCommandTests {
             #expect(try Self.initiate("list.csv", in: dir, column + bad).status == 64, "\(bad)")
         }
         #expect(try Self.initiate("list.csv", in: dir, ["--delimiter", "tab"]).status == 64)
+        #expect(try Self.initiate("list.csv", in: dir, column + ["--rejects", "1.spsi"]).status == 64)  // the message's path
+        // A rejects file that cannot be created is an output failure (73), and nothing is sent.
+        try? FileManager.default.removeItem(at: dir.appendingPathComponent("1.spsi"))
+        try? FileManager.default.removeItem(at: dir.appendingPathComponent("a.state"))
+        let noFolder = try Self.initiate("list.csv", in: dir, column + ["--rejects", "missing/rejects.csv"])
+        #expect(noFolder.status == 73, "\(noFolder.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("1.spsi").path))
     }
 
     @Test("psi canonicalize: a GB18030 tab-separated export, each value's canonical form or error")

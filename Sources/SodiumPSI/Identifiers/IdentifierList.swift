@@ -141,8 +141,6 @@ public enum IdentifierListError: Error, Sendable, Equatable {
     case noValidValues(path: String, read: Int, firstInvalid: InvalidRecord?)
     /// More invalid values than ``IdentifierListReader/invalidLimit`` allows, among `read` values.
     case tooManyInvalidValues(path: String, invalid: Int, read: Int, limit: InvalidValueLimit)
-    /// The rejects file is the list itself (it would replace the list).
-    case rejectsFileIsInput(path: String)
 }
 
 extension IdentifierListError: LocalizedError {
@@ -185,8 +183,6 @@ extension IdentifierListError: LocalizedError {
             case .fraction:
                 return "\(path): \(invalid) of the \(read) values read are invalid (\(InvalidValueLimit.percent(Double(invalid) / Double(max(read, 1))))%); the limit is \(limit) (--max-invalid)"
             }
-        case let .rejectsFileIsInput(path):
-            return "\(path): the rejects file is the list being read; expected another path"
         }
     }
 }
@@ -196,7 +192,7 @@ extension IdentifierListError: LocalizedError {
 ///
 /// The file is read in 64 KiB chunks, so a list of tens of millions of lines is never held in
 /// memory by ``forEach(_:)``. It is converted to UTF-8 from ``encoding`` first (a byte-order
-/// mark must agree with it and is removed); then split as ``RecordScanner`` describes: lines
+/// mark must agree with it and is removed); then split into records (Docs/protocol.md, "Reading a list file"): lines
 /// end at LF, CR or CR LF, CSV follows RFC 4180 (quoted fields with `""` escapes, delimiters and
 /// line breaks inside quotes) with the chosen ``delimiter``.
 ///
@@ -302,7 +298,7 @@ public struct IdentifierListReader: Sendable {
             throw IdentifierListError.unreadable(path: path, reason: describe(error))
         }
         defer { try? handle.close() }
-        let rejects = try rejectsURL.map { try RejectsFile(url: $0, input: handle, inputPath: path) }
+        let rejects = try rejectsURL.map { try RejectsFile(url: $0, inputURL: url) }
         let summary: ListSummary
         do {
             summary = try read(handle, column: column, body: body) { record in

@@ -46,13 +46,20 @@ public enum ListEncoding: String, Sendable, CaseIterable {
 
 /// An encoding a list was found to be in.
 public enum TextForm: String, Sendable, Equatable, CaseIterable, CustomStringConvertible {
+    /// UTF-8.
     case utf8 = "UTF-8"
+    /// UTF-16, least significant byte first.
     case utf16LittleEndian = "UTF-16LE"
+    /// UTF-16, most significant byte first.
     case utf16BigEndian = "UTF-16BE"
+    /// UTF-32, least significant byte first (recognised, not read).
     case utf32LittleEndian = "UTF-32LE"
+    /// UTF-32, most significant byte first (recognised, not read).
     case utf32BigEndian = "UTF-32BE"
+    /// GB18030 (and its subsets GBK and GB2312).
     case gb18030 = "GB18030"
 
+    /// The form's usual name.
     public var description: String { rawValue }
 
     /// The byte-order mark (U+FEFF) in this form.
@@ -97,6 +104,7 @@ public enum FoundEncoding: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The form and the evidence, for messages.
     public var description: String {
         switch self {
         case .byteOrderMark(let form):
@@ -269,6 +277,7 @@ struct DecodedChunks {
         case .utf16, .utf16LittleEndian: form = .utf16LittleEndian
         case .utf16BigEndian: form = .utf16BigEndian
         }
+        let sample = Array(first.prefix(Self.sampleSize))
         if let mark = EncodingDetector.byteOrderMark(first) {
             guard encoding.accepts(mark) else {
                 throw IdentifierListError.encodingMismatch(path: path, found: .byteOrderMark(mark), expected: encoding)
@@ -276,7 +285,6 @@ struct DecodedChunks {
             form = mark
             first.removeFirst(mark.byteOrderMark.count)
         } else if form == .utf8 || form == .gb18030 {
-            let sample = Array(first.prefix(Self.sampleSize))
             if let wide = EncodingDetector.nulPattern(sample) {
                 throw IdentifierListError.encodingMismatch(path: path, found: .nulPattern(wide), expected: encoding)
             }
@@ -285,9 +293,9 @@ struct DecodedChunks {
             if form == .gb18030, sample.contains(where: { $0 >= 0x80 }), EncodingDetector.isUTF8(sample, allowingCutEnd: true) {
                 throw IdentifierListError.encodingMismatch(path: path, found: .validText(.utf8), expected: encoding)
             }
-        } else if !first.contains(0), first.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+        } else if !sample.contains(0), sample.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
             // Every UTF-16 line break has a zero byte; line breaks without one are 8-bit text.
-            let found = EncodingDetector.eightBitForm(first).map(FoundEncoding.validText) ?? .unknown
+            let found = EncodingDetector.eightBitForm(sample).map(FoundEncoding.validText) ?? .unknown
             throw IdentifierListError.encodingMismatch(path: path, found: found, expected: encoding)
         }
         transcoder = form == .utf8 ? nil : try Transcoder(from: form)

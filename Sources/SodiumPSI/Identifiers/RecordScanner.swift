@@ -58,11 +58,13 @@ struct ScannedRecord {
 /// - A record longer than ``maximumRecordBytes`` (delimiters and quotes counted) or a NUL byte
 ///   anywhere is refused: memory stays bounded, and NUL never occurs in text.
 ///
-/// CSV splitting is written here rather than taken from a package: SwiftCSV and CSV.swift
-/// (the packages available) either read the whole file into one string or do not report the
-/// physical line each record starts on, which every error must name; and the core library
-/// depends on libsodium alone.
-enum RecordScanner {
+/// CSV splitting is written here rather than taken from a package (checked: SwiftCSV 0.10.0
+/// and CSV.swift 2.5.2, the ones available). SwiftCSV reads the whole file into one `String`.
+/// CSV.swift streams, but decodes only UTF-8/16/32 (not GB18030), builds each row as an array
+/// of `String`s with no bound on a row's size or field count, and counts rows, not the physical
+/// line each record starts on, which every error here must name. And the core library depends
+/// on libsodium alone.
+struct RecordScanner {
     /// The longest record accepted, so that memory stays bounded whatever the input.
     static let maximumRecordBytes = 1 << 20
 
@@ -70,70 +72,86 @@ enum RecordScanner {
     /// `body` must copy what it keeps.
     static func scan(_ chunks: inout some ByteChunks, path: String, delimiter: UInt8?,
                      _ body: (ScannedRecord) throws -> Void) throws {
-        var record = ScannedRecord()
-        var line = 1
-        var inQuotes = false, quoteJustClosed = false, fieldStarted = false, recordStarted = false
-        var pendingCR = false
-        var recordBytes = 0
-
-        func endRecord() throws {
-            record.endField()
-            try body(record)
-            record.reset()
-            fieldStarted = false
-            quoteJustClosed = false
-            recordStarted = false
-            recordBytes = 0
-        }
-
+        var scanner = RecordScanner(path: path, delimiter: delimiter)
         while let chunk = try chunks.next() {
-            for byte in chunk {
-                if byte == 0 { throw IdentifierListError.nulByte(path: path, line: line) }
-                recordBytes += 1
-                if recordBytes > maximumRecordBytes {
-                    throw IdentifierListError.recordTooLong(path: path, line: record.line, maximumBytes: maximumRecordBytes)
-                }
-                if pendingCR {
-                    pendingCR = false
-                    if byte == 0x0A {  // the LF of a CR LF: the line was counted at the CR
-                        if inQuotes { record.append(byte) }
-                        continue
-                    }
-                }
-                if inQuotes {
-                    if byte == 0x22 { inQuotes = false; quoteJustClosed = true; continue }
-                    if byte == 0x0A || byte == 0x0D { line += 1; pendingCR = byte == 0x0D }
-                    record.append(byte)
-                    continue
-                }
-                if byte == 0x0A || byte == 0x0D {
-                    try endRecord()
-                    line += 1
-                    record.line = line
-                    pendingCR = byte == 0x0D
-                    continue
-                }
-                recordStarted = true
-                if let delimiter {
-                    if byte == delimiter {
-                        record.endField()
-                        fieldStarted = false
-                        quoteJustClosed = false
-                        continue
-                    }
-                    if byte == 0x22 {
-                        if quoteJustClosed { record.append(0x22); inQuotes = true; quoteJustClosed = false }  // "" escape
-                        else if !fieldStarted { inQuotes = true; fieldStarted = true }
-                        else { record.append(byte) }  // a quote inside an unquoted field is text
-                        continue
-                    }
-                }
-                quoteJustClosed = false
-                fieldStarted = true
-                record.append(byte)
-            }
+            try scanner.consume(chunk, body)
         }
+        try scanner.finish(body)
+    }
+
+    private let path: String
+    private let delimiter: UInt8?
+    private var record = ScannedRecord()
+    private var line = 1
+    private var inQuotes = false, quoteJustClosed = false, fieldStarted = false, recordStarted = false
+    private var pendingCR = false
+    private var recordBytes = 0
+
+    private init(path: String, delimiter: UInt8?) {
+        self.path = path
+        self.delimiter = delimiter
+    }
+
+    private mutating func endRecord(_ body: (ScannedRecord) throws -> Void) throws {
+        record.endField()
+        try body(record)
+        record.reset()
+        fieldStarted = false
+        quoteJustClosed = false
+        recordStarted = false
+        recordBytes = 0
+    }
+
+    private mutating func consume(_ chunk: [UInt8], _ body: (ScannedRecord) throws -> Void) throws {
+        for byte in chunk {
+            if byte == 0 { throw IdentifierListError.nulByte(path: path, line: line) }
+            recordBytes += 1
+            if recordBytes > Self.maximumRecordBytes {
+                throw IdentifierListError.recordTooLong(path: path, line: record.line, maximumBytes: Self.maximumRecordBytes)
+            }
+            if pendingCR {
+                pendingCR = false
+                if byte == 0x0A {  // the LF of a CR LF: the line was counted at the CR
+                    if inQuotes { record.append(byte) }
+                    continue
+                }
+            }
+            if inQuotes {
+                if byte == 0x22 { inQuotes = false; quoteJustClosed = true; continue }
+                if byte == 0x0A || byte == 0x0D { line += 1; pendingCR = byte == 0x0D }
+                record.append(byte)
+                continue
+            }
+            if byte == 0x0A || byte == 0x0D {
+                try endRecord(body)
+                line += 1
+                record.line = line
+                pendingCR = byte == 0x0D
+                continue
+            }
+            recordStarted = true
+            if let delimiter {
+                if byte == delimiter {
+                    record.endField()
+                    fieldStarted = false
+                    quoteJustClosed = false
+                    continue
+                }
+                if byte == 0x22 {
+                    if quoteJustClosed { record.append(0x22); inQuotes = true; quoteJustClosed = false }  // "" escape
+                    else if !fieldStarted { inQuotes = true; fieldStarted = true }
+                    else { record.append(byte) }  // a quote inside an unquoted field is text
+                    continue
+                }
+            }
+            quoteJustClosed = false
+            fieldStarted = true
+            record.append(byte)
+        }
+    }
+
+    private mutating func finish(_ body: (ScannedRecord) throws -> Void) throws {
         if inQuotes { throw IdentifierListError.unterminatedQuote(path: path, line: record.line) }
-        if recordStarted { try endRecord() }
+        if recordStarted { try endRecord(body) }
     }
 }

@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Writing RFC 4180 fields and rows, for the CSV files made from an operator's list.
 enum CSVText {
@@ -28,13 +23,11 @@ enum CSVText {
 final class RejectsFile {
     private let file: AtomicFile
 
-    /// Creates the file, refusing the path of the list being read (`input`).
-    init(url: URL, input: FileHandle, inputPath: String) throws {
-        var listStatus = stat(), rejectsStatus = stat()
-        if fstat(input.fileDescriptor, &listStatus) == 0, stat(url.path, &rejectsStatus) == 0,
-           listStatus.st_dev == rejectsStatus.st_dev, listStatus.st_ino == rejectsStatus.st_ino {
-            throw IdentifierListError.rejectsFileIsInput(path: url.path)
-        }
+    /// Creates the file, refusing the path of the list being read (`inputURL`), which it would replace.
+    ///
+    /// - Throws: ``OutputFileError/samePath(path:first:second:)``, or what creating the file throws.
+    init(url: URL, inputURL: URL) throws {
+        try FilePaths.requireDistinct([("the list", inputURL), ("the rejects file", url)])
         file = try AtomicFile(path: url.path, mode: 0o600)
         try file.write(Array(CSVText.row(["line", "reason", "value", "record"]).utf8))
     }
