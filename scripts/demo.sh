@@ -98,4 +98,12 @@ check "$B" agent-phones "$RUN/answer-key/phones.txt"
 check "$A" forged-documents "$RUN/answer-key/documents.txt"
 check "$B" forged-documents "$RUN/answer-key/documents.txt"
 check "$B" agent-phones.unbalanced "$RUN/answer-key/phones.txt"
+
+# A compliance officer checks each bank's signed receipt and that both describe the same run.
+echo
+echo "== verifying the signed run receipts"
+for name in agent-phones forged-documents; do
+    "$PSI" receipt verify "$A/$name.a.state.receipt.json" --peer-receipt "$B/$name.b.state.receipt.json" --peers "$A/peers.json"
+done
+"$PSI" receipt verify "$B/member.state.receipt.json" --peer-receipt "$A/hub-response.spsi.receipt.json" --peers "$B/peers.json"
 echo "demo passed: see $A/*.matches.csv and $B/*.matches.csv"

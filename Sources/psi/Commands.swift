@@ -65,9 +65,12 @@ struct Respond: ParsableCommand {
     @Flag(name: .long, help: "Replace an existing state file (its exchange is lost). Without it an existing state file is refused.")
     var force = false
 
+    @OptionGroup var receipt: ReceiptOptions
+
     func validate() throws {
         try requireDistinctPaths(input.paths + [("--request", request), ("--state", state),
-                                  ("--out-blinded", outBlinded), ("--out-reblinded", outReblinded)] + parties.party.paths)
+                                  ("--out-blinded", outBlinded), ("--out-reblinded", outReblinded),
+                                  ("--receipt", receipt.path(nextTo: state))] + parties.party.paths)
     }
 
     func run() throws {
@@ -79,6 +82,8 @@ struct Respond: ParsableCommand {
                 reviewPeerSetSize: { size in
                     note("the initiator's set holds \(size) items (limit --max-peer-items \(configuration.maximumPeerSetSize))")
                 })
+            // Only the initiator learns: this is the responder's last step, and it signs the receipt.
+            if let signed = blinding.receipt { try receipt.write(signed, nextTo: state) }
             let summary = blinding.listSummary
             report(summary, input)
             let peerSetSize = blinding.peerSetSize ?? 0
@@ -128,11 +133,14 @@ struct Finish: ParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Folder for temporary files of large sets (default: the state file's folder).")
     var workDir: String?
 
+    @OptionGroup var receipt: ReceiptOptions
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if responderSet == nil, reply != nil { throw ValidationError("--reply is for the initiator, which also gives --responder-set") }
         try requireDistinctPaths([("--state", state), ("--responder-set", responderSet), ("--reblinded", reblinded),
-                                  ("--reply", reply), ("--output", matchesPath)] + parties.party.paths)
+                                  ("--reply", reply), ("--output", matchesPath), ("--receipt", receipt.path(nextTo: state))]
+                                 + parties.party.paths)
     }
 
     func run() throws {
@@ -164,6 +172,7 @@ struct Finish: ParsableCommand {
                                                                     parallelism: parallelism, progress: ProgressBar.handlerIfTerminal(),
                                                                     streaming: streaming, reviewPurpose: review)
             }
+            try receipt.write(outcome.receipt, nextTo: state)
             try present(outcome, role: role)
         }
     }

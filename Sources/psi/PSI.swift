@@ -30,7 +30,7 @@ struct PSI: ParsableCommand {
         message-file or state-file error (refused file, wrong session, tampering, finished state), 1 other.
         """,
         subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Canonicalize.self, Sample.self,
-                      HubCommand.self, MemberCommand.self, IdentityCommand.self]
+                      HubCommand.self, MemberCommand.self, IdentityCommand.self, ReceiptCommand.self]
     )
 }
 
@@ -54,7 +54,8 @@ enum ExitStatus {
         case IdentifierListError.unreadable, MessageFileError.io, StateFileError.io, TrustError.io: return noInput
         case is IdentifierError, is IdentifierListError: return badInput
         case is UnbalancedPSIError: return protocolError
-        case is MessageFileError, is PSIError, is StateFileError, is TrustError: return protocolError
+        case ReceiptError.io: return noInput
+        case is MessageFileError, is PSIError, is StateFileError, is TrustError, is ReceiptError: return protocolError
         default: return failure
         }
     }

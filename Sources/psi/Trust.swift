@@ -126,3 +126,78 @@ extension InputOptions {
     /// The identifier type the list is read as.
     var identifierType: IdentifierType { IdentifierType(kind: kind.kind, caseInsensitive: caseInsensitive) }
 }
+
+/// Where a finishing step writes its signed receipt.
+struct ReceiptOptions: ParsableArguments {
+    @Option(name: .long, help: "Where to write this run's signed receipt (JSON; default: the state file's name, or the response's for psi hub respond, with .receipt.json).")
+    var receipt: String?
+
+    /// The receipt's path: the option, or `file` with `.receipt.json`.
+    func path(nextTo file: String) -> String { receipt ?? file + ".receipt.json" }
+
+    /// Writes a receipt and says where.
+    func write(_ signed: RunReceipt, nextTo file: String) throws {
+        let path = path(nextTo: file)
+        try signed.write(to: url(path))
+        note("signed receipt \(path) (psi receipt verify \(path))")
+    }
+}
+
+/// `psi receipt …`: what a compliance officer runs.
+struct ReceiptCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receipt",
+        abstract: "Verify signed run receipts: who exchanged what with whom, and that two parties' receipts describe one run.",
+        subcommands: [ReceiptVerify.self])
+}
+
+struct ReceiptVerify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a receipt's signature and, with --peer-receipt, that both parties' receipts describe the same run.",
+        discussion: """
+        A receipt is signed by the party that wrote it, with the key it names; compare that key's fingerprint with the one
+        you know for the institution (or pass --peers to have the names of a peers file printed). Exit code 76 when a
+        signature does not verify or the receipts describe different runs.
+        """)
+
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: "A receipt (JSON) written by psi finish, psi member finish or psi hub respond.")
+    var file: String
+
+    @Option(name: .customLong("peer-receipt"), help: "The other party's receipt of the same run.")
+    var peerReceipt: String?
+
+    @Option(name: .long, help: "A peers file, to name the parties.")
+    var peers: String?
+
+    func run() throws {
+        try runReportingErrors {
+            let list = try peers.map { try PeerList(contentsOf: url($0)) }
+            if let list { ErrorNames.shared.register(list, identity: nil) }
+            func party(_ key: PartyPublicKey) -> String {
+                list?.name(of: key).map { "\(key.fingerprint) (\"\($0)\")" } ?? key.fingerprint
+            }
+            let receipt = try RunReceipt(contentsOf: url(file))
+            try receipt.verify(origin: file)
+            var summary: [String: Any] = [
+                "receipt": file, "signature_valid": true, "signer": party(receipt.party), "peer": party(receipt.peer),
+                "role": receipt.role.rawValue, "protocol": receipt.protocolID.description, "purpose": receipt.purpose.value,
+                "session": receipt.sessionID.description, "result_count": receipt.resultCount ?? NSNull(),
+                "started_at": RunReceipt.timestamp(receipt.startedAt), "finished_at": RunReceipt.timestamp(receipt.finishedAt),
+            ]
+            note("\(file): signature verifies: \(receipt.role.rawValue) \(party(receipt.party)) with \(party(receipt.peer)), "
+                 + "purpose \"\(receipt.purpose.value)\", session \(receipt.sessionID), "
+                 + "\(receipt.resultCount.map { "\($0) in common" } ?? "no result learned")")
+            if let peerReceipt {
+                let other = try RunReceipt(contentsOf: url(peerReceipt))
+                try receipt.checkSameRun(as: other, origin: file, otherOrigin: peerReceipt)
+                summary["peer_receipt"] = peerReceipt
+                summary["same_run"] = true
+                note("\(peerReceipt): signature verifies; both receipts describe the same run")
+            }
+            if output.json { try printJSON(summary) }
+        }
+    }
+}

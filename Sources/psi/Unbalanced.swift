@@ -174,6 +174,7 @@ struct HubRespond: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
     @OptionGroup var party: PartyOptions
+    @OptionGroup var receipt: ReceiptOptions
 
     @Option(name: .long, help: "The hub key file.")
     var key: String
@@ -204,7 +205,8 @@ struct HubRespond: ParsableCommand {
         try validatePurpose(purpose)
         if maxRequestItems < 1 { throw ValidationError("--max-request-items must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        try requireDistinctPaths([("--key", key), ("--request", request), ("--out", out)] + party.paths)
+        try requireDistinctPaths([("--key", key), ("--request", request), ("--out", out), ("--receipt", receipt.path(nextTo: out))]
+                                 + party.paths)
     }
 
     func run() throws {
@@ -215,9 +217,11 @@ struct HubRespond: ParsableCommand {
                                        identifierType: IdentifierType(kind: kind.kind, caseInsensitive: caseInsensitive),
                                        members: Set(list.peers(for: purpose).map(\.publicKey)), maximumRequestSize: maxRequestItems,
                                        parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
-            let response = try UnbalancedPSIFileExchange.respond(hub: hub, requestURL: url(request), responseURL: url(out)) { size in
+            let answer = try UnbalancedPSIFileExchange.respond(hub: hub, requestURL: url(request), responseURL: url(out)) { size in
                 note("the request holds \(size) items (limit --max-request-items \(maxRequestItems))")
             }
+            try receipt.write(answer.receipt, nextTo: out)
+            let response = answer.response
             let member = list.name(of: response.context.member).map { "\"\($0)\"" } ?? response.context.member.fingerprint
             note("answered \(response.evaluatedElements.count) items of \(member) (session \(response.context.sessionID)); send \(out) to the member")
             if output.json {
@@ -293,6 +297,7 @@ struct MemberFinish: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
     @OptionGroup var party: PartyOptions
+    @OptionGroup var receipt: ReceiptOptions
 
     @Option(name: .long, help: "The hub: its name in your peers file (the hub of your request).")
     var hub: String
@@ -318,7 +323,8 @@ struct MemberFinish: ParsableCommand {
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         try requireDistinctPaths([("--state", state), ("--setup", setup)] + delta.map { ("--delta", $0) }
-                                 + [("--response", response), ("--output", matchesPath)] + party.paths)
+                                 + [("--response", response), ("--output", matchesPath), ("--receipt", receipt.path(nextTo: state))]
+                                 + party.paths)
     }
 
     func run() throws {
@@ -329,6 +335,7 @@ struct MemberFinish: ParsableCommand {
                 stateURL: url(state), identity: identity, hub: named.publicKey, responseURL: url(response), setupURL: url(setup),
                 deltaURLs: delta.map(url), parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores,
                 reviewPurpose: { purpose in _ = try list.peer(named: hub, for: purpose) })
+            try receipt.write(outcome.receipt, nextTo: state)
             var summary: [String: Any] = ["step": "member-finish", "intersection_size": outcome.result.count,
                                           "own_set_size": outcome.requestSize, "setup_size": outcome.setupItemCount,
                                           "false_positive_rate": outcome.falsePositiveRate]

@@ -31,6 +31,8 @@ public enum MutualPSIFileExchange {
         public let matches: [ListRecord]
         /// Whether this step wrote a message for the peer (the initiator's step 3).
         public let replyWritten: Bool
+        /// The run's receipt, signed by this party (write it with ``RunReceipt/write(to:)``).
+        public let receipt: RunReceipt
     }
 
     /// What step 1 or step 2 did with this party's list.
@@ -43,28 +45,34 @@ public enum MutualPSIFileExchange {
         public let listSummary: ListSummary
         /// Responder only: the initiator's set size.
         public let peerSetSize: Int?
+        /// Responder when only the initiator learns: respond is its last step, so it signs the
+        /// run's receipt here. Nil otherwise (the finish steps do).
+        public let receipt: RunReceipt?
 
         /// A summary for records given as an array (all valid).
-        init(context: ExchangeContext, inputSummary: InputSummary, peerSetSize: Int?) {
+        init(context: ExchangeContext, inputSummary: InputSummary, peerSetSize: Int?, receipt: RunReceipt? = nil) {
             var summary = ListSummary()
             summary.read = inputSummary.given
             summary.valid = inputSummary.given
             summary.duplicatesCollapsed = inputSummary.duplicatesCollapsed
-            self.init(context: context, inputSummary: inputSummary, listSummary: summary, peerSetSize: peerSetSize)
+            self.init(context: context, inputSummary: inputSummary, listSummary: summary, peerSetSize: peerSetSize, receipt: receipt)
         }
 
-        private init(context: ExchangeContext, inputSummary: InputSummary, listSummary: ListSummary, peerSetSize: Int?) {
+        private init(context: ExchangeContext, inputSummary: InputSummary, listSummary: ListSummary, peerSetSize: Int?,
+                     receipt: RunReceipt?) {
             self.context = context
             self.inputSummary = inputSummary
             self.listSummary = listSummary
             self.peerSetSize = peerSetSize
+            self.receipt = receipt
         }
 
         /// The same, with the counts of reading a list file (repeats counted by the blinding).
         func replacingListSummary(_ summary: ListSummary) -> Blinding {
             var summary = summary
             summary.duplicatesCollapsed = inputSummary.duplicatesCollapsed
-            return Blinding(context: context, inputSummary: inputSummary, listSummary: summary, peerSetSize: peerSetSize)
+            return Blinding(context: context, inputSummary: inputSummary, listSummary: summary, peerSetSize: peerSetSize,
+                            receipt: receipt)
         }
     }
 
@@ -98,6 +106,7 @@ public enum MutualPSIFileExchange {
                                  stateURL: URL, messageURL: URL, replacingState: Bool) throws -> Blinding {
         try FilePaths.requireDistinct([("the list", listURL), ("the state file", stateURL), ("the step-1 message", messageURL)])
         try FilePaths.refuseExisting(stateURL, replacing: replacingState)
+        let startedAt = Date()
         let work = try WorkDirectory(in: configuration.streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let suite = MutualSuite(configuration.suite)
         let secret = suite.newSecret()
@@ -107,7 +116,9 @@ public enum MutualPSIFileExchange {
                                             signer: configuration.identity)
         try message.append(contentsOf: own.sentElements)
         let state = try stateWriter(stateURL, role: .initiator, secret: secret, own: own)
-        try state.seal(own.stateMetadata(configuration, context: context))
+        var metadata = own.stateMetadata(configuration, context: context)
+        metadata.transcript = PartyStateFile.Transcript(startedAt: startedAt, sent: [try sealed(message, .initiatorBlindedSet)], received: [])
+        try state.seal(metadata)
         try commitInOrder([state.output(replacing: replacingState), output(message, messageURL)])
         return Blinding(context: context, inputSummary: own.inputSummary, peerSetSize: nil)
     }
@@ -153,6 +164,7 @@ public enum MutualPSIFileExchange {
         try FilePaths.requireDistinct([("the list", listURL), ("the step-1 message", requestURL), ("the state file", stateURL),
                                        ("the responder's blinded set", responderSetURL), ("the re-blinded set", reblindedURL)])
         try FilePaths.refuseExisting(stateURL, replacing: replacingState)
+        let startedAt = Date()
         let request = try MessageFileReader(url: requestURL, expecting: .mutual(
             .initiatorBlindedSet, configuration: configuration, sessionID: nil))
         try reviewPeerSetSize(request.header.count)
@@ -202,9 +214,17 @@ public enum MutualPSIFileExchange {
         try state.write(contentsOf: doubly)
         var metadata = own.stateMetadata(configuration, context: context)
         metadata.peerCount = peerCount
+        let transcript = PartyStateFile.Transcript(
+            startedAt: startedAt, sent: [try sealed(responderSet, .responderBlindedSet), try sealed(reblinded, .initiatorSetReblinded)],
+            received: [RunReceipt.Message(kind: MutualPSIMessage.Kind.initiatorBlindedSet.rawValue, sha256: request.fileDigest!)])
+        metadata.transcript = transcript
         try state.seal(metadata)
         try commitInOrder([state.output(replacing: replacingState), output(responderSet, responderSetURL), output(reblinded, reblindedURL)])
-        return Blinding(context: context, inputSummary: own.inputSummary, peerSetSize: peerCount)
+        // Only the initiator learns: this is the responder's last step.
+        let receipt = configuration.outcome != .initiatorLearns ? nil
+            : Self.receipt(.responder, metadata, identity: configuration.identity, context: context,
+                           peerSetSize: peerCount, resultCount: nil, transcript: transcript)
+        return Blinding(context: context, inputSummary: own.inputSummary, peerSetSize: peerCount, receipt: receipt)
     }
 
     /// Step 3 (initiator): reads the two step-2 files, computes the result and, unless only
@@ -283,8 +303,15 @@ public enum MutualPSIFileExchange {
                                                 peerSetSize: responderSet.header.count, chunkSize: streaming.chunkSize)
         // Finished before step 3 is sent: should sending fail, the same messages finish again.
         try markFinished(state, role: .initiator, inputs: inputs)
+        var transcript = try stored(m, stateURL)
+        transcript.received = zip([MutualPSIMessage.Kind.responderBlindedSet, .initiatorSetReblinded], inputs).map {
+            RunReceipt.Message(kind: $0.rawValue, sha256: [UInt8](hexString: $1)!)
+        }
+        if let reply { transcript.sent.append(try sealed(reply, .responderSetReblinded)) }
         try reply?.commit()
-        return Outcome(result: result, matches: matches, replyWritten: reply != nil)
+        let receipt = Self.receipt(.initiator, m, identity: identity, context: context, peerSetSize: responderSet.header.count,
+                                   resultCount: result.count, transcript: transcript)
+        return Outcome(result: result, matches: matches, replyWritten: reply != nil, receipt: receipt)
     }
 
     /// Step 4 (responder): reads step 3 and computes the result.
@@ -336,7 +363,11 @@ public enum MutualPSIFileExchange {
         let (result, matches) = try stateResult(positions: match.positions, state: state, peerSetSize: peerCount,
                                                 chunkSize: streaming.chunkSize)
         try markFinished(state, role: .responder, inputs: inputs)
-        return Outcome(result: result, matches: matches, replyWritten: false)
+        var transcript = try stored(m, stateURL)
+        transcript.received += inputs.map { RunReceipt.Message(kind: MutualPSIMessage.Kind.responderSetReblinded.rawValue, sha256: [UInt8](hexString: $0)!) }
+        let receipt = Self.receipt(.responder, m, identity: identity, context: context, peerSetSize: peerCount,
+                                   resultCount: result.count, transcript: transcript)
+        return Outcome(result: result, matches: matches, replyWritten: false, receipt: receipt)
     }
 
     /// The matches as CSV: a header, then `line,value,canonical` per match (RFC 4180 quoting).
@@ -369,6 +400,29 @@ public enum MutualPSIFileExchange {
         var metadata = state.metadata
         metadata.finishedWith = inputs
         try state.rewritten(with: metadata, role: role).commit(replacing: true)
+    }
+
+    /// Seals a message (its trailer written, not yet under its name) and names it for a receipt.
+    private static func sealed(_ writer: MessageFileWriter, _ kind: MutualPSIMessage.Kind) throws -> RunReceipt.Message {
+        try writer.seal()
+        return RunReceipt.Message(kind: kind.rawValue, sha256: writer.fileDigest!)
+    }
+
+    /// The messages of the earlier steps, as the state recorded them.
+    private static func stored(_ m: PartyStateFile.Metadata, _ url: URL) throws -> PartyStateFile.Transcript {
+        guard let transcript = m.transcript else {
+            throw StateFileError.invalidStateFile(path: url.path, reason: "it does not record the messages of its earlier steps")
+        }
+        return transcript
+    }
+
+    /// The run's receipt, signed by `identity`.
+    private static func receipt(_ role: RunReceipt.Role, _ m: PartyStateFile.Metadata, identity: PartyIdentity, context: ExchangeContext,
+                                peerSetSize: Int, resultCount: Int?, transcript: PartyStateFile.Transcript) -> RunReceipt {
+        RunReceipt(role: role, protocolID: .mutual, suite: m.suite, outcome: m.outcome.description, identifierType: m.identifierType,
+                   purpose: m.purpose, sessionID: context.sessionID, identity: identity, peer: m.peer, ownSetSize: m.itemCount,
+                   peerSetSize: peerSetSize, resultCount: resultCount, setupDigest: nil, sent: transcript.sent,
+                   received: transcript.received, startedAt: transcript.startedAt, finishedAt: Date())
     }
 
     /// A message writer as one of a step's outputs.

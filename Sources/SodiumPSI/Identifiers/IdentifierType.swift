@@ -39,6 +39,13 @@ public struct IdentifierType: Sendable, Hashable, Codable, CustomStringConvertib
         }
     }
 
+    /// The type with this ``description``, if any.
+    init?(description: String) {
+        let all = Identifier.Kind.allCases.map { IdentifierType(kind: $0) } + [IdentifierType(kind: .plain, caseInsensitive: true)]
+        guard let type = all.first(where: { $0.description == description }) else { return nil }
+        self = type
+    }
+
     /// Refuses an item that this type would not have produced: another kind, or a plain
     /// identifier with upper-case letters under a case-insensitive type.
     ///

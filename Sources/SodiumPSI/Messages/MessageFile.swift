@@ -11,7 +11,7 @@ public final class MessageFileWriter {
     private let signer: PartyIdentity
     private var digest = crypto_hash_sha256_state()
     private var written = 0
-    /// SHA-256 of the whole file as written, trailer included (set by ``commit()``).
+    /// SHA-256 of the whole file as written, trailer included (set by ``seal()``).
     public private(set) var fileDigest: [UInt8]?
 
     /// Starts a message file; nothing appears under `url` until ``commit()``.
@@ -55,12 +55,13 @@ public final class MessageFileWriter {
         try spill.forEachChunk(maximumBytes: header.elementSize << 15) { try append(elements: $0) }
     }
 
-    /// Writes the digest and the signature, syncs, and renames the file into place.
+    /// Writes the digest and the signature (the file is complete, but not yet under its final
+    /// name), and sets ``fileDigest``. ``commit()`` seals first if this was not called.
     ///
     /// - Throws: ``MessageFileError/writtenCountMismatch(path:written:declared:)`` when the
-    ///   number of appended elements differs from the header's count (nothing is saved), and
-    ///   ``OutputFileError`` when writing or renaming fails.
-    public func commit() throws {
+    ///   number of appended elements differs from the header's count (nothing is saved).
+    public func seal() throws {
+        guard fileDigest == nil else { return }
         guard written == header.count else {
             file.abort()
             throw MessageFileError.writtenCountMismatch(path: file.path, written: written, declared: header.count)
@@ -74,8 +75,15 @@ public final class MessageFileWriter {
         try hashAndWrite(trailer)
         var whole = [UInt8](repeating: 0, count: 32)
         crypto_hash_sha256_final(&digest, &whole)
-        try file.commit()
         fileDigest = whole
+    }
+
+    /// Seals the file if needed, syncs it, and renames it into place.
+    ///
+    /// - Throws: the errors of ``seal()``, and ``OutputFileError`` when writing or renaming fails.
+    public func commit() throws {
+        try seal()
+        try file.commit()
     }
 
     private func hashAndWrite(_ bytes: [UInt8]) throws {

@@ -49,6 +49,9 @@ enum PartyStateFile {
         /// Once the party has finished: the SHA-256 (hex) of each peer message its finish step
         /// read, in the step's order. A state finishes against these messages only.
         var finishedWith: [String]?
+        /// The messages of the party's earlier steps and when its first step started, for the
+        /// run's receipt (nil in a state saved by the in-memory API).
+        var transcript: Transcript?
 
         /// The configuration the state was made under, with the identity given again.
         ///
@@ -73,6 +76,13 @@ enum PartyStateFile {
             encoder.outputFormatting = [.sortedKeys]
             return [UInt8](try encoder.encode(self))
         }
+    }
+
+    /// What a party's receipt needs from its earlier steps.
+    struct Transcript: Codable {
+        var startedAt: Date
+        var sent: [RunReceipt.Message]
+        var received: [RunReceipt.Message]
     }
 
     /// Writes a state file as a stream: the sections in the order of the layout, then
@@ -400,7 +410,7 @@ extension MutualPSIConfiguration {
         PartyStateFile.Metadata(suite: suite, purpose: purpose, outcome: outcome, identityKey: identity.publicKey, peer: peer,
                                 identifierType: identifierType, maximumPeerSetSize: maximumPeerSetSize,
                                 inputSummary: inputSummary, context: context, itemCount: 0, recordBytes: 0, peerCount: nil,
-                                finishedWith: nil)
+                                finishedWith: nil, transcript: nil)
     }
 }
 

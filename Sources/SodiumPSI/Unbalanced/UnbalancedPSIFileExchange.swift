@@ -21,6 +21,16 @@ public enum UnbalancedPSIFileExchange {
         public let setupItemCount: Int
         /// A member item outside the list matches with at most about this probability.
         public let falsePositiveRate: Double
+        /// The query's receipt, signed by the member (write it with ``RunReceipt/write(to:)``).
+        public let receipt: RunReceipt
+    }
+
+    /// What the hub's respond step did: the response written and the receipt of the request.
+    public struct HubAnswer: Sendable {
+        /// The response written.
+        public let response: UnbalancedResponse
+        /// The receipt of this answered request, signed by the hub.
+        public let receipt: RunReceipt
     }
 
     /// Hub: generates a key serving `answerMode` and writes it with mode 0600.
@@ -109,12 +119,22 @@ public enum UnbalancedPSIFileExchange {
     ///     accepted, before any element is read; throw to stop.
     @discardableResult
     public static func respond(hub: UnbalancedPSIHub, requestURL: URL, responseURL: URL,
-                               reviewRequestSize: (Int) throws -> Void = { _ in }) throws -> UnbalancedResponse {
+                               reviewRequestSize: (Int) throws -> Void = { _ in }) throws -> HubAnswer {
         try FilePaths.requireDistinct([("the request", requestURL), ("the response", responseURL)])
+        let startedAt = Date()
         let request = try UnbalancedRequest.read(from: requestURL, for: hub, reviewCount: reviewRequestSize)
         let response = try hub.respond(to: request)
-        try response.write(to: responseURL, signedBy: hub.identity)
-        return response
+        let sent = try response.write(to: responseURL, signedBy: hub.identity)
+        let context = request.context
+        // The hub learns only the request's size; its list's size is the setup's, not known here.
+        let receipt = RunReceipt(role: .hub, protocolID: .unbalanced, suite: .ristretto255SHA512, outcome: context.answerMode.description,
+                                 identifierType: hub.identifierType, purpose: hub.purpose, sessionID: context.sessionID,
+                                 identity: hub.identity, peer: context.member, ownSetSize: nil,
+                                 peerSetSize: request.blindedElements.count, resultCount: nil, setupDigest: context.setupDigest,
+                                 sent: [RunReceipt.Message(kind: UnbalancedMessageKind.response.rawValue, sha256: sent)],
+                                 received: [RunReceipt.Message(kind: UnbalancedMessageKind.request.rawValue, sha256: request.fileDigest!)],
+                                 startedAt: startedAt, finishedAt: Date())
+        return HubAnswer(response: response, receipt: receipt)
     }
 
     /// Member: reads and checks the setup (signed by `hub`), blinds `records`, writes the
@@ -138,6 +158,7 @@ public enum UnbalancedPSIFileExchange {
                                parallelism: Parallelism = .allCores, replacingState: Bool = false) throws -> UnbalancedPSIMember {
         try FilePaths.requireDistinct([("the setup", setupURL), ("the state file", stateURL), ("the request", requestURL)])
         try FilePaths.refuseExisting(stateURL, replacing: replacingState)
+        let startedAt = Date()
         let setup = try UnbalancedSetup.read(from: setupURL, hub: hub, reader: identity.publicKey, purpose: purpose)
         guard !setup.isDelta else {
             throw UnbalancedPSIError.invalidSetup(path: setupURL.path, reason: "it is a setup delta; expected the full setup")
@@ -145,10 +166,17 @@ public enum UnbalancedPSIFileExchange {
         let records = distinctRecords(records)
         let member = try UnbalancedPSIMember(items: records.map(\.identifier), purpose: purpose, identifierType: identifierType,
                                              setup: setup, identity: identity, parallelism: parallelism)
-        let state = try MemberStateFile.writer(member, records: records, to: stateURL)
+        // The request is sealed first, so that the state can record its digest for the receipt.
+        let request = try MessageFileWriter(url: requestURL, header: member.request.fileHeader, signer: identity)
+        try member.request.writeBody(to: request)
+        try request.seal()
+        let transcript = PartyStateFile.Transcript(
+            startedAt: startedAt, sent: [RunReceipt.Message(kind: UnbalancedMessageKind.request.rawValue, sha256: request.fileDigest!)],
+            received: [])
+        let state = try MemberStateFile.writer(member, records: records, transcript: transcript, to: stateURL)
         // The state first: a request is never left to send without the state to finish it.
         try commitInOrder([({ try state.commit(replacing: replacingState) }, state.retract),
-                           ({ try member.request.write(to: requestURL, signedBy: identity) }, { unlink(requestURL.path) })])
+                           ({ try request.commit() }, { unlink(requestURL.path) })])
         return member
     }
 
@@ -170,7 +198,7 @@ public enum UnbalancedPSIFileExchange {
                               reviewPurpose: (PurposeLabel) throws -> Void = { _ in }) throws -> Outcome {
         try FilePaths.requireDistinct([("the state file", stateURL), ("the response", responseURL), ("the setup", setupURL)]
                                       + deltaURLs.enumerated().map { ("delta \($0.offset + 1)", $0.element) })
-        let (member, records) = try MemberStateFile.read(from: stateURL, identity: identity, parallelism: parallelism)
+        let (member, records, stored) = try MemberStateFile.read(from: stateURL, identity: identity, parallelism: parallelism)
         let context = member.context
         try reviewPurpose(member.purpose)
         guard hub == context.hub else {
@@ -186,8 +214,19 @@ public enum UnbalancedPSIFileExchange {
         let result = try member.finish(response: response, lookup: lookup)
         var matches = [ListRecord]()
         if case .intersection(let indices, _) = result { matches = indices.map { records[$0] } }
+        guard let transcript = stored else {
+            throw StateFileError.invalidStateFile(path: stateURL.path, reason: "it does not record the request it made")
+        }
+        let received = [RunReceipt.Message(kind: UnbalancedMessageKind.response.rawValue, sha256: response.fileDigest!),
+                        RunReceipt.Message(kind: UnbalancedMessageKind.setup.rawValue, sha256: setup.fileDigest!)]
+            + deltas.map { RunReceipt.Message(kind: UnbalancedMessageKind.setupDelta.rawValue, sha256: $0.fileDigest!) }
+        let receipt = RunReceipt(role: .member, protocolID: .unbalanced, suite: .ristretto255SHA512, outcome: context.answerMode.description,
+                                 identifierType: context.identifierType, purpose: member.purpose, sessionID: context.sessionID,
+                                 identity: identity, peer: hub, ownSetSize: member.items.count, peerSetSize: lookup.itemCount,
+                                 resultCount: result.count, setupDigest: context.setupDigest, sent: transcript.sent,
+                                 received: received, startedAt: transcript.startedAt, finishedAt: Date())
         return Outcome(result: result, matches: matches, requestSize: member.items.count, setupItemCount: lookup.itemCount,
-                       falsePositiveRate: lookup.falsePositiveRate)
+                       falsePositiveRate: lookup.falsePositiveRate, receipt: receipt)
     }
 
     /// The first record of each identifier, in input order.

@@ -254,10 +254,14 @@ enum MemberStateFile {
         var setupDigest: Data
         var itemCount: Int
         var recordBytes: Int
+        /// The request the member sent and when its request step started, for the receipt
+        /// (nil in a state saved by ``UnbalancedPSIMember/save(to:)``).
+        var transcript: PartyStateFile.Transcript?
     }
 
     /// A sealed member state, to be committed (see ``SecretContainer/Writer/commit(replacing:)``).
-    static func writer(_ member: UnbalancedPSIMember, records: [ListRecord]?, to url: URL) throws -> SecretContainer.Writer {
+    static func writer(_ member: UnbalancedPSIMember, records: [ListRecord]?, transcript: PartyStateFile.Transcript? = nil,
+                       to url: URL) throws -> SecretContainer.Writer {
         let context = member.context
         let records = records ?? member.items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) }
         let writer = try member.secret.withUnsafeBytes { try SecretContainer.Writer(url: url, content: .memberState, secret: $0) }
@@ -268,7 +272,7 @@ enum MemberStateFile {
         let description = Description(purpose: member.purpose, answerMode: context.answerMode, member: context.member,
                                       hub: context.hub, identifierType: context.identifierType, keyID: context.keyID,
                                       sessionID: context.sessionID, setupDigest: Data(context.setupDigest), itemCount: records.count,
-                                      recordBytes: encoded.count)
+                                      recordBytes: encoded.count, transcript: transcript)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try writer.seal(description: [UInt8](try encoder.encode(description)))
@@ -278,7 +282,7 @@ enum MemberStateFile {
     /// - Throws: ``PSIError/identityMismatch(found:expected:)`` when `identity` is not the
     ///   member's the state was made with, and ``StateFileError`` for a damaged file.
     static func read(from url: URL, identity: PartyIdentity, parallelism: Parallelism,
-                     expectedOwner: uid_t = geteuid()) throws -> (UnbalancedPSIMember, [ListRecord]) {
+                     expectedOwner: uid_t = geteuid()) throws -> (UnbalancedPSIMember, [ListRecord], PartyStateFile.Transcript?) {
         func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: url.path, reason: reason) }
         let container = try SecretContainer.Reader(url: url, content: .memberState, invalid: invalid, expectedOwner: expectedOwner)
         let d: Description
@@ -324,7 +328,7 @@ enum MemberStateFile {
         let member = UnbalancedPSIMember(restoring: records.map(\.identifier), purpose: d.purpose,
                                          request: UnbalancedRequest(context: context, blindedElements: elements, origin: "request"),
                                          identity: identity, secret: container.secret, parallelism: parallelism)
-        return (member, records)
+        return (member, records, d.transcript)
     }
 }
 

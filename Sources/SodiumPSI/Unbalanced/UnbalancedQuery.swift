@@ -57,6 +57,8 @@ public struct UnbalancedRequest: Sendable {
     public let blindedElements: [GroupElement]
     /// Where it was read from, for error messages.
     let origin: String
+    /// SHA-256 of the file it was read from (for the run's receipt); nil when not read from a file.
+    var fileDigest: [UInt8]?
 
     /// Wraps blinded elements (for a service that moves them over its own transport).
     public init(context: UnbalancedQueryContext, blindedElements: [GroupElement]) {
@@ -72,9 +74,23 @@ public struct UnbalancedRequest: Sendable {
     /// Writes the request as a message file signed by the member (atomically).
     ///
     /// - Precondition: `identity` is the context's ``UnbalancedQueryContext/member``.
-    public func write(to url: URL, signedBy identity: PartyIdentity) throws {
-        try writeMessage(context.header(.request, itemCount: blindedElements.count), UnbalancedFields(setupDigest: context.setupDigest),
-                         blindedElements, to: url, signer: identity)
+    /// - Returns: the file's SHA-256.
+    @discardableResult
+    public func write(to url: URL, signedBy identity: PartyIdentity) throws -> [UInt8] {
+        let writer = try MessageFileWriter(url: url, header: fileHeader, signer: identity)
+        try writeBody(to: writer)
+        try writer.commit()
+        return writer.fileDigest!
+    }
+
+    /// The request's file header.
+    var fileHeader: MessageHeader { context.header(.request, itemCount: blindedElements.count) }
+
+    /// Appends the request's field elements and blinded elements.
+    func writeBody(to writer: MessageFileWriter) throws {
+        try UnbalancedFields(setupDigest: context.setupDigest).encoded(elementSize: writer.header.elementSize)
+            .withUnsafeBytes { try writer.append(elements: $0) }
+        try blindedElements.withUnsafeBytes { try writer.append(elements: $0) }
     }
 
     /// Reads a request for `hub`, checking its header against the hub's key, identity,
@@ -111,7 +127,9 @@ public struct UnbalancedRequest: Sendable {
                                              purposeDigest: reader.header.purposeDigest, answerMode: key.answerMode,
                                              member: reader.header.sender, hub: hub.identity.publicKey,
                                              identifierType: hub.identifierType)
-        return UnbalancedRequest(context: context, blindedElements: try readElements(reader), origin: url.path)
+        var read = UnbalancedRequest(context: context, blindedElements: try readElements(reader), origin: url.path)
+        read.fileDigest = reader.fileDigest
+        return read
     }
 }
 
@@ -129,6 +147,8 @@ public struct UnbalancedResponse: Sendable {
     public let proofs: [DLEQProof]
     /// Where it was read from, for error messages.
     let origin: String
+    /// SHA-256 of the file it was read from (for the run's receipt); nil when not read from a file.
+    var fileDigest: [UInt8]?
 
     /// Wraps evaluated elements and proofs (for a service that moves them over its own transport).
     public init(context: UnbalancedQueryContext, evaluatedElements: [GroupElement], proofs: [DLEQProof]) {
@@ -146,7 +166,9 @@ public struct UnbalancedResponse: Sendable {
     ///
     /// - Precondition: ``proofs`` holds the number of proofs the mode requires, and `identity`
     ///   is the context's ``UnbalancedQueryContext/hub``.
-    public func write(to url: URL, signedBy identity: PartyIdentity) throws {
+    /// - Returns: the file's SHA-256.
+    @discardableResult
+    public func write(to url: URL, signedBy identity: PartyIdentity) throws -> [UInt8] {
         try writeMessage(context.header(.response, itemCount: evaluatedElements.count), UnbalancedFields(proofs: proofs),
                          evaluatedElements, to: url, signer: identity)
     }
@@ -175,7 +197,9 @@ public struct UnbalancedResponse: Sendable {
             throw UnbalancedPSIError.responseUnderOtherKey(path: path, responseKeyID: found, setupKeyID: expected)
         }
         let fields = try readFields(reader, .response, fieldElements: fieldElements, keyID: request.keyID)
-        return UnbalancedResponse(context: request, evaluatedElements: try readElements(reader), proofs: fields.proofs, origin: url.path)
+        var read = UnbalancedResponse(context: request, evaluatedElements: try readElements(reader), proofs: fields.proofs, origin: url.path)
+        read.fileDigest = reader.fileDigest
+        return read
     }
 }
 
@@ -222,10 +246,12 @@ private func readElements(_ reader: MessageFileReader) throws -> [GroupElement] 
     return UnbalancedPRF.elements(fromBody: body)
 }
 
+/// Writes a request or response; returns the file's SHA-256.
 private func writeMessage(_ header: MessageHeader, _ fields: UnbalancedFields, _ elements: [GroupElement], to url: URL,
-                          signer: PartyIdentity) throws {
+                          signer: PartyIdentity) throws -> [UInt8] {
     let writer = try MessageFileWriter(url: url, header: header, signer: signer)
     try fields.encoded(elementSize: header.elementSize).withUnsafeBytes { try writer.append(elements: $0) }
     try elements.withUnsafeBytes { try writer.append(elements: $0) }
     try writer.commit()
+    return writer.fileDigest!
 }

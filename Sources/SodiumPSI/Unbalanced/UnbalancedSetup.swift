@@ -140,6 +140,8 @@ public struct UnbalancedSetup: Sendable {
     let body: Body
     /// Where it was read from, for error messages.
     let origin: String
+    /// SHA-256 of the file it was read from (for the run's receipt); nil when not read from a file.
+    var fileDigest: [UInt8]?
 
     /// A member item outside the list matches with about this probability: for tags
     /// `n / 2^(8·t)`, for a filter the rate of its actual bits (``BloomFilter/falsePositiveRateFromFill``),
@@ -259,6 +261,12 @@ public struct UnbalancedSetup: Sendable {
     public static func read(from url: URL, hub: PartyPublicKey, reader: PartyPublicKey, purpose: PurposeLabel? = nil,
                             keyID: HubKeyID? = nil) throws -> UnbalancedSetup {
         let file = try openSetup(url, hub: hub, reader: reader, purpose: purpose, keyID: keyID)
+        var setup = try read(file, url: url)
+        setup.fileDigest = file.fileDigest
+        return setup
+    }
+
+    private static func read(_ file: MessageFileReader, url: URL) throws -> UnbalancedSetup {
         let header = file.header
         let (mode, encodingCode) = try setupMode(header, path: url.path)
         let isDelta = header.kind == UnbalancedMessageKind.setupDelta.rawValue
