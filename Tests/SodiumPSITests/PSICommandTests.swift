@@ -401,6 +401,33 @@ struct TrustCommandTests {
         #expect(json["signature_valid"] as? Bool == true && json["identifier_type"] as? String == "phone numbers")
     }
 
+    @Test("Each finish writes a signed receipt next to its state; psi receipt verify checks one, and a pair, and refuses an altered one (76)")
+    func receipts() throws {
+        let banks = try TwoBanks()
+        defer { banks.cleanUp() }
+        let (listA, listB, expected) = PSICommandTests.phoneLists(seed: 21, sizeA: 30, sizeB: 20, shared: 6)
+        _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn)
+        try FileManager.default.copyItem(at: banks.b.appendingPathComponent("b.state.receipt.json"),
+                                         to: banks.a.appendingPathComponent("b.receipt.json"))
+        let pair = try PSICommand.run(["receipt", "verify", "a.state.receipt.json", "--peer-receipt", "b.receipt.json",
+                                       "--peers", "peers.json", "--json"], in: banks.a)
+        try expectSuccess(pair)
+        let json = try JSONSerialization.jsonObject(with: Data(pair.stdout.utf8)) as! [String: Any]
+        #expect(json["same_run"] as? Bool == true && json["result_count"] as? Int == expected.count)
+        #expect(json["peer"] as? String == "\(TestParties.b.publicKey.fingerprint) (\"Bank B\")")
+        #expect(pair.stderr.contains("both receipts describe the same run"))
+        // One field changed: the signature no longer verifies.
+        let url = banks.a.appendingPathComponent("b.receipt.json")
+        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        object["resultCount"] = expected.count + 1
+        try JSONSerialization.data(withJSONObject: object).write(to: url)
+        let altered = try PSICommand.run(["receipt", "verify", "b.receipt.json"], in: banks.a)
+        #expect(altered.status == 76)
+        #expect(altered.stderr.contains("b.receipt.json: the signature does not verify with the signer's key \(TestParties.b.publicKey.fingerprint); the receipt was altered"))
+        let text = try String(contentsOf: banks.a.appendingPathComponent("a.state.receipt.json"), encoding: .utf8)
+        for number in expected { #expect(!text.contains(number.dropFirst(3))) }
+    }
+
     @Test("A peer used for a purpose it is not listed for is refused; a kind mismatch is refused naming both; a forged header fails inspect")
     func purposesAndKinds() throws {
         let banks = try TwoBanks()
