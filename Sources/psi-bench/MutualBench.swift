@@ -102,6 +102,9 @@ struct Mutual: ParsableCommand {
                                                              peerMultiplications: 2 * n, threads: common.threads)
         let raw = timing?.total
         let rawCPU = processCPUSeconds() - rawCPUStart
+        // Four message files, each signed once by its sender and verified once by its reader.
+        let signatures = messageSignatureSeconds()
+        let signatureSeconds = 4 * (signatures.sign + signatures.verify)
         return Report(fields: [
             ("benchmark", "mutual"), ("path", inMemory ? "in-memory API" : "streaming file exchange"),
             ("suite", suite.description), ("items_per_side", n),
@@ -111,6 +114,8 @@ struct Mutual: ParsableCommand {
             ("cpu_seconds", cpu), ("raw_cpu_seconds", raw == nil ? NSNull() : rawCPU),
             ("cpu_ratio_to_raw", raw == nil ? NSNull() : cpu / rawCPU),
             ("raw_phase_seconds", timing?.fields ?? NSNull()),
+            ("signature_sign_seconds_per_message", signatures.sign), ("signature_verify_seconds_per_message", signatures.verify),
+            ("signature_seconds", signatureSeconds), ("signature_share_of_seconds", signatureSeconds / elapsed),
         ] + (steps.isEmpty ? [] : [("step_seconds", steps)]))
     }
 

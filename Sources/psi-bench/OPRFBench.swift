@@ -117,6 +117,10 @@ struct OPRFBench: ParsableCommand {
                    ("query_ratio_to_raw", elapsed / queryRaw.wall), ("query_cpu_ratio_to_raw", query.cpu / queryRaw.cpu),
                    ("query_items_per_second", Double(m) / elapsed), ("query_wire_bytes_per_item", Double(wire) / Double(m)),
                    ("query_matches", result.count)]
+        // The request and the response: each signed once by its sender and verified once by its reader.
+        let signatures = messageSignatureSeconds()
+        fields += [("query_signature_seconds", 2 * (signatures.sign + signatures.verify)),
+                   ("query_signature_share_of_seconds", 2 * (signatures.sign + signatures.verify) / elapsed)]
         if mode == .intersection {
             fields += try proofCost(hub: hub, request: request, queryRaw: queryRaw, query: query)
         }
