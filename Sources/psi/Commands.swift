@@ -210,14 +210,10 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let list = try peers.map { try PeerList(contentsOf: url($0)) }
-            if let list { ErrorNames.shared.register(list, identity: nil) }
+            let list = try optionalPeers(peers)
             let inspection = try MessageFileReader.inspect(url: url(file))
             let header = inspection.header
-            func party(_ key: PartyPublicKey?) -> String {
-                guard let key else { return "any reader" }
-                return list?.name(of: key).map { "\(key.fingerprint) (\"\($0)\")" } ?? key.fingerprint
-            }
+            func party(_ key: PartyPublicKey?) -> String { named(key, in: list) }
             var fields: [(String, Any)] = [
                 ("file", file), ("format_version", Int(header.version)), ("suite", header.suite.description),
                 ("protocol", header.protocolID.description), ("kind", header.kindDescription),

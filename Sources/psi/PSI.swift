@@ -17,6 +17,8 @@ struct PSI: ParsableCommand {
           A: psi finish    → result (and 3-responder-reblinded.spsi unless --outcome initiator-learns)
           B: psi finish    → result (both-learn and cardinality-only)
         Both sides must use the same --purpose, --outcome, --kind (and --case-insensitive); each names the other with --peer.
+        Each finish step writes a signed receipt (STATE.receipt.json); check both sides' with
+          psi receipt verify a.state.receipt.json --peer-receipt b.state.receipt.json
 
         Unbalanced PSI (one hub, many members): psi hub keygen|setup|respond, psi member request|finish.
         Check a list before any exchange: psi canonicalize (each value's canonical form or its error).

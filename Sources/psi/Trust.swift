@@ -99,6 +99,20 @@ struct MutualPartyOptions: ParsableArguments {
     }
 }
 
+/// An optional peers file, whose names then decorate error messages.
+func optionalPeers(_ path: String?) throws -> PeerList? {
+    guard let path else { return nil }
+    let list = try PeerList(contentsOf: url(path))
+    ErrorNames.shared.register(list, identity: nil)
+    return list
+}
+
+/// A key as a command prints it: its fingerprint, and its name in `list` when listed.
+func named(_ key: PartyPublicKey?, in list: PeerList?) -> String {
+    guard let key else { return "any reader" }
+    return list?.name(of: key).map { "\(key.fingerprint) (\"\($0)\")" } ?? key.fingerprint
+}
+
 /// The names of the keys a command knows, so that its errors say "Bank B (ed25519:…)" rather
 /// than a bare fingerprint.
 final class ErrorNames: @unchecked Sendable {
@@ -174,11 +188,8 @@ struct ReceiptVerify: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let list = try peers.map { try PeerList(contentsOf: url($0)) }
-            if let list { ErrorNames.shared.register(list, identity: nil) }
-            func party(_ key: PartyPublicKey) -> String {
-                list?.name(of: key).map { "\(key.fingerprint) (\"\($0)\")" } ?? key.fingerprint
-            }
+            let list = try optionalPeers(peers)
+            func party(_ key: PartyPublicKey) -> String { named(key, in: list) }
             let receipt = try RunReceipt(contentsOf: url(file))
             try receipt.verify(origin: file)
             var summary: [String: Any] = [

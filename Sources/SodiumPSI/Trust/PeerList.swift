@@ -60,11 +60,7 @@ public struct PeerList: Sendable, Equatable {
     /// - Throws: ``TrustError/io(path:reason:)``, ``TrustError/invalidPeersFile(path:reason:)``
     ///   saying which entry and field is wrong and what was expected.
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw TrustError.io(path: url.path, reason: describe(error))
-        }
-        try self.init(json: data, origin: url.path)
+        try self.init(json: try readTrustFile(url) { TrustError.io(path: url.path, reason: $0) }, origin: url.path)
     }
 
     /// Parses the JSON of a peers file.
@@ -142,5 +138,12 @@ public struct PeerList: Sendable, Equatable {
     /// The name of the peer with this key, if listed.
     public func name(of key: PartyPublicKey) -> String? {
         peers.first { $0.publicKey == key }?.name
+    }
+}
+
+/// A small file's bytes (a peers file, a receipt), or the caller's error with the reason.
+func readTrustFile(_ url: URL, error: (String) -> any Error) throws -> Data {
+    do { return try Data(contentsOf: url) } catch let failure {
+        throw error(describe(failure))
     }
 }

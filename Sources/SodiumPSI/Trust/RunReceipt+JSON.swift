@@ -36,11 +36,7 @@ extension RunReceipt {
     ///
     /// - Throws: ``ReceiptError/io(path:reason:)``, ``ReceiptError/invalidReceipt(path:reason:)``.
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ReceiptError.io(path: url.path, reason: describe(error))
-        }
-        try self.init(json: data, origin: url.path)
+        try self.init(json: try readTrustFile(url) { ReceiptError.io(path: url.path, reason: $0) }, origin: url.path)
     }
 
     /// Parses a receipt's JSON, refusing unknown or missing fields and derived fields (a

@@ -170,7 +170,7 @@ public struct UnbalancedSetup: Sendable {
         self.digest = computeDigest()
     }
 
-    /// The file's trailing digest, from the same bytes ``write(to:)`` writes.
+    /// The file's stored digest, from the same bytes ``write(to:signedBy:)`` writes.
     private func computeDigest() -> [UInt8] {
         var state = crypto_hash_sha256_state()
         crypto_hash_sha256_init(&state)
