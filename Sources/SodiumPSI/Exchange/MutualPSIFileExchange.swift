@@ -233,7 +233,7 @@ public enum MutualPSIFileExchange {
     /// - Parameters:
     ///   - stateURL: the state saved by step 1.
     ///   - identity: this party's identity, which the state was made with.
-    ///   - peer: the responder's identity key, which the state was made with.
+    ///   - peerKey: the responder's identity key (argument label `peer`), which the state was made with.
     ///   - responderSetURL: the responder's blinded set.
     ///   - reblindedURL: this party's set re-blinded by the responder.
     ///   - replyURL: where to write step 3 (required unless the outcome is initiator-learns).
@@ -319,7 +319,7 @@ public enum MutualPSIFileExchange {
     /// - Parameters:
     ///   - stateURL: the state saved by step 2.
     ///   - identity: this party's identity, which the state was made with.
-    ///   - peer: the initiator's identity key, which the state was made with.
+    ///   - peerKey: the initiator's identity key (argument label `peer`), which the state was made with.
     ///   - replyURL: step 3, this party's set re-blinded by the initiator.
     ///   - parallelism: threads to use.
     ///   - progress: called as the checks progress.

@@ -9,8 +9,8 @@ public enum SodiumPSIVersion {
 /// A signed record of one finished run for a compliance officer: who exchanged with whom, for
 /// what purpose, in which session, how large the sets were, how many matched, the SHA-256 of
 /// every message file sent and received, and when. It never holds an item, a match or a
-/// secret. The party that ran the step signs it with its identity; ``verify()`` checks it alone
-/// and ``checkSameRun(as:)`` checks that two parties' receipts describe one exchange.
+/// secret. The party that ran the step signs it with its identity; ``verify(origin:)`` checks it alone
+/// and ``checkSameRun(as:origin:otherOrigin:)`` checks that two parties' receipts describe one exchange.
 ///
 /// The bytes signed are a fixed text (see `Docs/file-format.md`, "Run receipts"), so that any
 /// implementation can verify a receipt without reproducing a JSON encoder.

@@ -184,7 +184,7 @@ public enum UnbalancedPSIFileExchange {
     /// and computes what the member learns.
     ///
     /// - Parameters:
-    ///   - stateURL: the member's state from ``request(records:purpose:identifierType:identity:hub:setupURL:stateURL:requestURL:parallelism:)``.
+    ///   - stateURL: the member's state from ``request(records:purpose:identifierType:identity:hub:setupURL:stateURL:requestURL:parallelism:replacingState:)``.
     ///   - identity: the member's identity, which the state was made with.
     ///   - hub: the hub's identity key, which the state was made with.
     ///   - responseURL: the hub's response.
