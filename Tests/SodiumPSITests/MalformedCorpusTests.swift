@@ -58,8 +58,9 @@ struct MalformedCorpusTests {
         }
         edit("bad-magic", { $0[1] = 0x51 }, { .badMagic(path: $0) })
         edit("text-mode-transfer", { $0.remove(at: 4) }, { .badMagic(path: $0) })
-        edit("version-1", { $0[9] = 1 }, { .unsupportedVersion(path: $0, found: 1, supported: 2) })
-        edit("version-3", { $0[9] = 3 }, { .unsupportedVersion(path: $0, found: 3, supported: 2) })
+        edit("version-1", { $0[9] = 1 }, { .unsupportedVersion(path: $0, found: 1, supported: 3) })
+        edit("version-2", { $0[9] = 2 }, { .unsupportedVersion(path: $0, found: 2, supported: 3) })
+        edit("version-4", { $0[9] = 4 }, { .unsupportedVersion(path: $0, found: 4, supported: 3) })
         edit("suite-unknown", { $0[10] = 0xee }, { .suiteMismatch(path: $0, found: "unknown suite 238", expected: "ristretto255-SHA512") })
         edit("suite-x25519", { $0[10] = 2 }, { .suiteMismatch(path: $0, found: PSISuite.describeUnknown(2), expected: "ristretto255-SHA512") })
         edit("protocol-unbalanced", { $0[11] = 2 }, { .protocolMismatch(path: $0, found: "unbalanced", expected: "mutual") })

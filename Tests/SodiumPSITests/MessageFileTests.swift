@@ -79,7 +79,7 @@ struct MessageFileTests {
         let inspection = try MessageFileReader.inspect(url: f.url)
         let header = inspection.header
         #expect(inspection.signatureValid && inspection.digestValid)
-        #expect(header.version == 2 && header.count == 12 && header.kind == 1 && header.mode == 1 && header.elementSize == 32)
+        #expect(header.version == 3 && header.count == 12 && header.kind == 1 && header.mode == 1 && header.elementSize == 32)
         #expect(header.sessionID == f.message.context.sessionID && header.purposeDigest == f.purpose.digest)
         #expect(header.sender == TestParties.a.publicKey && header.recipient == TestParties.b.publicKey)
         #expect(header.identifierType == .plain && header.extensions.records.isEmpty)
@@ -103,7 +103,7 @@ struct MessageFileTests {
         #expect(throws: MessageFileError.badMagic(path: p)) { try f.read(edited { $0[0] = 0x54 }) }
         // A text-mode transfer turns CR LF into LF.
         #expect(throws: MessageFileError.badMagic(path: p)) { try f.read(edited { $0.remove(at: 4) }) }
-        #expect(throws: MessageFileError.unsupportedVersion(path: p, found: 3, supported: 2)) { try f.read(edited { $0[9] = 3 }) }
+        #expect(throws: MessageFileError.unsupportedVersion(path: p, found: 4, supported: 3)) { try f.read(edited { $0[9] = 4 }) }
         #expect(throws: MessageFileError.suiteMismatch(path: p, found: "unknown suite 9", expected: "ristretto255-SHA512")) {
             try f.read(edited { $0[10] = 9 })
         }
@@ -146,14 +146,42 @@ struct MessageFileTests {
         let url = dir.appendingPathComponent("v1.spsi")
         try Data(hex(Self.versionOneExampleHex)).write(to: url)
         let config = MutualPSIConfiguration(purpose: try PurposeLabel("example"), outcome: .bothLearn).counterpart
-        let error = MessageFileError.unsupportedVersion(path: url.path, found: 1, supported: 2)
+        let error = MessageFileError.unsupportedVersion(path: url.path, found: 1, supported: 3)
         #expect(throws: error) { try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, configuration: config, sessionID: nil) }
         #expect(throws: error) { try MessageFileReader.inspect(url: url) }
-        #expect(error.localizedDescription == "\(url.path): format version 1 is no longer read; re-run the exchange with this version (it writes and reads version 2)")
+        #expect(error.localizedDescription == "\(url.path): format version 1 is no longer read; re-run the exchange with this version (it writes and reads version 3)")
         // Even an empty version 1 message (120 bytes, shorter than any version 2 file).
         try Data(hex(Self.versionOneExampleHex).prefix(88) + [UInt8](repeating: 0, count: 32)).write(to: url)
         #expect(throws: error) { try MessageFileReader.inspect(url: url) }
     }
+
+    /// Format version 2 hashed items under the purpose label alone: its values must never be
+    /// compared with version 3's (they would silently give 0 matches), so the file is refused.
+    @Test("A version 2 file (the old hashed context) is refused as such, never read into 0 matches")
+    func versionTwo() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // The version 2 example of the old Docs/file-format.md, from the identity of seed 01 to that of seed 02.
+        let url = dir.appendingPathComponent("v2.spsi")
+        try Data(hex(Self.versionTwoExampleHex)).write(to: url)
+        let sender = try PartyIdentity(seed: [UInt8](repeating: 0x01, count: 32))
+        let recipient = try PartyIdentity(seed: [UInt8](repeating: 0x02, count: 32))
+        let config = MutualPSIConfiguration(purpose: try PurposeLabel("example"), outcome: .bothLearn, identity: recipient,
+                                            peer: sender.publicKey, identifierType: .phone)
+        let error = MessageFileError.unsupportedVersion(path: url.path, found: 2, supported: 3)
+        #expect(throws: error) { try MutualPSIMessage.read(from: url, kind: .initiatorBlindedSet, configuration: config, sessionID: nil) }
+        #expect(throws: error) { try MessageFileReader.inspect(url: url) }
+        #expect(error.localizedDescription == "\(url.path): format version 2 is no longer read; re-run the exchange with this version (it writes and reads version 3)")
+        let records = [ListRecord(identifier: try .phoneNumber("+8613800138000"), original: "+8613800138000", lineNumber: 1)]
+        #expect(throws: error) {
+            try MutualPSIFileExchange.respond(records: records, configuration: config, requestURL: url, stateURL: dir.appendingPathComponent("b.state"),
+                                              responderSetURL: dir.appendingPathComponent("2a.spsi"),
+                                              reblindedURL: dir.appendingPathComponent("2b.spsi"))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["v2.spsi"])
+    }
+
+    static let versionTwoExampleHex = "535053490d0a1a0a00020101010100200100000050d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c000102030405060708090a0b0c0d0e0f000000000000000000000000000000008a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940000000000000002841486c65ffae243ba869fd71bfc11af9776cc706a94b281a0f566097a56083dda927a1132b05db8283ce610a8cd76bd24a9f6f9e418cc79762cf9e059749e252eeca227385e991029e5738c7b3dfeaa470d811592e50e76c489ff1af59ed860830d786e23e8ae5a4c8d104289ffdbcda36af89756c4fb3eba2234fedcf26f9555a4133a1caecb9f85f7f3d7ecb88cffa9b9671b6a2130afb3a71c5e090e7d0a"
 
     static let versionOneExampleHex = "535053490d0a1a0a000101010101002050d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c000102030405060708090a0b0c0d0e0f000000000000000000000000000000000000000000000002841486c65ffae243ba869fd71bfc11af9776cc706a94b281a0f566097a56083dda927a1132b05db8283ce610a8cd76bd24a9f6f9e418cc79762cf9e059749e25a7b636519122692afd0f7684111ad8ab816038e8c5dc6e951f0f6680379f018b"
 
@@ -381,5 +409,5 @@ struct MessageFileTests {
         #expect(bytes.hexString == Self.exampleHex, "\(bytes.hexString)")
     }
 
-    static let exampleHex = "535053490d0a1a0a00020101010100200100000050d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c000102030405060708090a0b0c0d0e0f000000000000000000000000000000008a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940000000000000002841486c65ffae243ba869fd71bfc11af9776cc706a94b281a0f566097a56083dda927a1132b05db8283ce610a8cd76bd24a9f6f9e418cc79762cf9e059749e252eeca227385e991029e5738c7b3dfeaa470d811592e50e76c489ff1af59ed860830d786e23e8ae5a4c8d104289ffdbcda36af89756c4fb3eba2234fedcf26f9555a4133a1caecb9f85f7f3d7ecb88cffa9b9671b6a2130afb3a71c5e090e7d0a"
+    static let exampleHex = "535053490d0a1a0a00030101010100200100000050d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c000102030405060708090a0b0c0d0e0f000000000000000000000000000000008a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940000000000000002841486c65ffae243ba869fd71bfc11af9776cc706a94b281a0f566097a56083dda927a1132b05db8283ce610a8cd76bd24a9f6f9e418cc79762cf9e059749e25e727da4f583fcbca51df83f5bb9a9d722e5248eac0d97ebce5c53fe514e4fe562cef67b832d661cc077c4b49982697da403979609dd5e0ce1fd8ef01dedf50af8b34299adb6c97724f1b9faf4d05560f370f4c0b2fb7c18b7f857b2919098701"
 }

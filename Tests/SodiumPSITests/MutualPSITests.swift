@@ -181,8 +181,8 @@ struct MutualPSIRefusalTests {
     func blindedSetIsShuffled() throws {
         let secret = MutualSuite(.ristretto255SHA512).newSecret()
         let many = plainItems((0..<64).map { "s\($0)" })
-        let one = try MutualPSIInitiator(items: many, configuration: config, secret: secret)
-        let two = try MutualPSIInitiator(items: many, configuration: config, secret: secret)
+        let one = try MutualPSIInitiator(items: many, configuration: config, secret: secret, sessionID: .zero)
+        let two = try MutualPSIInitiator(items: many, configuration: config, secret: secret, sessionID: .zero)
         #expect(Set(one.blindedSet.elements) == Set(two.blindedSet.elements))
         #expect(one.blindedSet.elements != two.blindedSet.elements)
         let unshuffled = try MutualSuite(.ristretto255SHA512).blind(many, purpose: purpose, secret: secret, parallelism: .serial)

@@ -24,13 +24,14 @@ struct PartyStateTests {
 
         let initiator = try MutualPSIInitiator(items: a, configuration: config)
         try initiator.save(to: aURL)
-        try MutualPSIResponder(items: b, configuration: config.counterpart).save(to: bURL)
-        #expect(try fileMode(aURL) == 0o600)
-        #expect(try fileMode(bURL) == 0o600)
-
-        var responder = try MutualPSIResponder(identity: TestParties.b, restoringFrom: bURL)
+        // A responder blinds only once step 1 has arrived (in its exchange), so it saves after answering.
+        var responder = try MutualPSIResponder(items: b, configuration: config.counterpart)
+        #expect(throws: PSIError.unexpectedMessage(expected: "a step 1 answered before saving (a responder blinds its items in the initiator's exchange)",
+                                                   found: "no step 1 yet")) { try responder.save(to: bURL) }
         let reply = try responder.respond(to: initiator.blindedSet)
         try responder.save(to: bURL)
+        #expect(try fileMode(aURL) == 0o600)
+        #expect(try fileMode(bURL) == 0o600)
 
         let restoredA = try MutualPSIInitiator(identity: TestParties.a, restoringFrom: aURL)
         #expect(restoredA.blindedSet == initiator.blindedSet)
@@ -48,7 +49,7 @@ struct PartyStateTests {
         }
         // The file is a state file of this library (magic first).
         let bytes = try [UInt8](Data(contentsOf: aURL))
-        #expect(Array(bytes[0..<11]) == Array("SPSISECR".utf8) + [1, 1, 4])
+        #expect(Array(bytes[0..<11]) == Array("SPSISECR".utf8) + [1, 1, 5])
     }
 
     @Test("A state file readable by others is refused", arguments: [0o644, 0o640, 0o604, 0o660])
@@ -68,7 +69,10 @@ struct PartyStateTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = MutualPSIConfiguration(purpose: try PurposeLabel("p"), outcome: .bothLearn)
         let bURL = dir.appendingPathComponent("b.state")
-        try MutualPSIResponder(items: plainItems(["x"]), configuration: config.counterpart).save(to: bURL)
+        let initiator = try MutualPSIInitiator(items: plainItems(["x"]), configuration: config)
+        var responder = try MutualPSIResponder(items: plainItems(["x"]), configuration: config.counterpart)
+        _ = try responder.respond(to: initiator.blindedSet)
+        try responder.save(to: bURL)
         #expect(throws: StateFileError.invalidStateFile(path: bURL.path, reason: "it holds a responder's state; expected an initiator's state")) {
             try MutualPSIInitiator(identity: TestParties.a, restoringFrom: bURL)
         }

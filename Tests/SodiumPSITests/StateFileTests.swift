@@ -55,7 +55,7 @@ struct StateFileTests {
         try f.initiate()
         let bytes = [UInt8](try Data(contentsOf: f.url("a.state")))
         #expect(Array(bytes[0..<8]) == Array("SPSISECR".utf8))
-        #expect(Array(bytes[8..<11]) == [1, 1, 4])                       // container 1, initiator state, layout 4
+        #expect(Array(bytes[8..<11]) == [1, 1, 5])                       // container 1, initiator state, layout 5
         #expect(Array(bytes[11..<19]) == [32, 0, 0, 0, 0, 0, 0, 0])       // S = 32, little-endian
         let forged = ForgedContainer(bytes)
         #expect(19 + forged.secret.count + forged.body.count + forged.description.count + 48 == bytes.count)
@@ -462,7 +462,9 @@ struct StateFuzzSeedTests {
             try f.initiate(["a", "b", "c"])
             try f.respond(["b", "c", "d"])
             let config = MutualPSIConfiguration(purpose: try PurposeLabel("fuzz"), outcome: .cardinalityOnly)
-            try MutualPSIResponder(items: plainItems(["x", "y"]), configuration: config.counterpart).save(to: f.url("early.state"))
+            var early = try MutualPSIResponder(items: plainItems(["x", "y"]), configuration: config.counterpart)
+            _ = try early.respond(to: try MutualPSIInitiator(items: plainItems(["y", "z"]), configuration: config).blindedSet)
+            try early.save(to: f.url("early.state"))
             let files = try HubAndMember()
             defer { files.cleanUp() }
             try files.setup(["a", "b"])

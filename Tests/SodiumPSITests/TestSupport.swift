@@ -81,6 +81,22 @@ extension ExchangeContext {
     }
 }
 
+extension SessionID {
+    /// The session of tests that blind outside an exchange: 16 zero bytes.
+    static let zero = try! SessionID(bytes: [UInt8](repeating: 0, count: byteCount))
+}
+
+extension MutualSuite {
+    /// Blinds items in an exchange between the test banks (A initiates) under `purpose`, in
+    /// session ``SessionID/zero``.
+    func blind(_ items: [Identifier], purpose: PurposeLabel, secret: SecretBytes, parallelism: Parallelism,
+               identifierType: IdentifierType = .plain, sessionID: SessionID = .zero) throws -> [BlindedElement] {
+        try blind(items, context: ExchangeContext(suite: suite, outcome: .bothLearn, purposeDigest: purpose.digest,
+                                                  sessionID: sessionID, identifierType: identifierType),
+                  secret: secret, parallelism: parallelism)
+    }
+}
+
 extension MutualPSIMessage {
     /// Writes the message signed by its sender (one of the test parties).
     func write(to url: URL) throws {

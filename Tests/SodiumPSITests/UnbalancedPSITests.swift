@@ -70,14 +70,17 @@ struct UnbalancedPSITests {
         }
     }
 
-    @Test("Setup values are the RFC 9497 VOPRF Evaluate outputs of the purpose-prefixed items")
+    @Test("Setup values are the RFC 9497 VOPRF Evaluate outputs of the context-prefixed items")
     func setupValuesAreEvaluateOutputs() throws {
         let key = HubKey.generate(answerMode: .intersection)
         let items = Unbalanced.items(["a", "b", "c"])
-        let values = try UnbalancedPRF.evaluate(UnbalancedPRF.Inputs(items, purpose: Unbalanced.purpose), key: key, keep: 64,
-                                                parallelism: .serial, progress: nil)
+        let values = try UnbalancedPRF.evaluate(UnbalancedPRF.Inputs(items, purpose: Unbalanced.purpose, identifierType: .plain),
+                                                key: key, keep: 64, parallelism: .serial, progress: nil)
         let server = OPRF.VerifiableServer(privateKey: key.privateKey)
-        let expected = try server.evaluate(items.map { [0, UInt8(Unbalanced.purpose.bytes.count)] + Unbalanced.purpose.bytes + $0.psiEncoding })
+        // Docs/unbalanced.md: tag, context version 1, suite 1, purpose digest, identifier type (plain, no flags), each length-prefixed.
+        let field = { (bytes: [UInt8]) in [UInt8(bytes.count >> 8), UInt8(bytes.count & 0xff)] + bytes }
+        let prefix = field(Array("SodiumPSI-unbalanced-context".utf8)) + field([1]) + field([1]) + field(Unbalanced.purpose.digest) + field([3, 0])
+        let expected = try server.evaluate(items.map { prefix + $0.psiEncoding })
         #expect(values == expected.flatMap { $0 })
         // The published tags are shuffled truncations of these values.
         let hub = UnbalancedPSIHub(key: key, purpose: Unbalanced.purpose)

@@ -14,21 +14,32 @@ struct WorkedExampleTests {
     static let itemsA = ["13800138000", "13912345678"]
     static let itemsB = ["+86 138 0013 8000", "15012345678"]
 
+    static let session = try! SessionID(bytes: Array(0..<16))
+
     static func block() throws -> String {
         let suite = MutualSuite(.ristretto255SHA512)
         let a = try suite.secret(from: secretA), b = try suite.secret(from: secretB)
         let label = try PurposeLabel(purpose)
-        let hasher = HashToGroup(domainSeparationTag: MutualSuite.ristrettoDST, messagePrefix: i2osp2(label.bytes.count) + label.bytes)
+        let context = ExchangeContext(suite: .ristretto255SHA512, outcome: .bothLearn, purposeDigest: label.digest,
+                                      sessionID: session, identifierType: .phone)
+        let prefix = HashedContext(mutual: context).bytes
+        let hasher = suite.hasher(for: context)
         var lines = ["```", "purpose label P      = \"\(purpose)\"  (\(label.bytes.hexString))",
+                     "SHA-256(P)           = \(label.digest.hexString)",
+                     "initiator key (A)    = \(context.initiator.bytes.hexString)",
+                     "responder key (B)    = \(context.responder.bytes.hexString)",
+                     "session              = \(session.bytes.hexString)",
+                     "identifier type      = 0100 (phone numbers, no flags)",
+                     "hashed context X     = \(prefix.hexString)",
                      "DST                  = \"\(String(decoding: MutualSuite.ristrettoDST, as: UTF8.self))\"",
                      "secret a (A)         = \(secretA.hexString)",
                      "secret b (B)         = \(secretB.hexString)"]
         func describe(_ side: String, _ raw: String, own: SecretBytes, peer: SecretBytes) throws {
             let id = try Identifier.phoneNumber(raw)
-            let message = i2osp2(label.bytes.count) + label.bytes + id.psiEncoding
+            let message = prefix + id.psiEncoding
             let uniform = HashToGroup(domainSeparationTag: MutualSuite.ristrettoDST).expandMessage(message, length: 64)
             let point = hasher.element(for: id.psiEncoding)
-            let once = try suite.blind([id], purpose: label, secret: own, parallelism: .serial)[0]
+            let once = try suite.blind([id], context: context, secret: own, parallelism: .serial)[0]
             let twice = try suite.reblind([once], secret: peer, parallelism: .serial)[0]
             lines += ["", "\(side) item \"\(raw)\"",
                       "  canonical          = \(id.canonical)",

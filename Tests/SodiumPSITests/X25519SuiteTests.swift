@@ -65,15 +65,20 @@ struct X25519SuiteTests {
     }
 
     /// Expected values computed independently with libsodium's C API by
-    /// `scripts/kat/x25519_ell2_sha512_kat.c` (no code shared with the library; it also
-    /// reproduces RFC 9380 J.4.2 and proves every value a prime-order point by a second route):
+    /// `scripts/kat/x25519_ell2_sha512_kat.c` (no code shared with the library; it builds the
+    /// hashed context from its fields, reproduces RFC 9380 J.4.2 and proves every value a
+    /// prime-order point by a second route):
     ///
     ///     cc -O2 -o /tmp/x25519_kat scripts/kat/x25519_ell2_sha512_kat.c -lsodium
-    ///     /tmp/x25519_kat 00186b61743a206167656e742070686f6e65206e756d62657273 \
+    ///     /tmp/x25519_kat "kat: agent phone numbers" 000102030405060708090a0b0c0d0e0f \
+    ///         a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1 \
+    ///         b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2 1 0 \
     ///         012b38363133383030313338303030 012b38363133393132333435363738
     ///
-    /// The arguments are the hashed prefix and the two item encodings this test checks first;
-    /// when the hashed context changes, pass the new bytes and paste the output here.
+    /// The arguments are the purpose label, the session, the Ed25519 seeds of the initiator
+    /// (`TestParties.a`) and the responder (`TestParties.b`), the identifier kind and flags
+    /// (phone numbers) and the two item encodings; when the hashed context changes, run it
+    /// again and paste the output here.
     @Test("Known answers with fixed secrets")
     func knownAnswers() throws {
         let suite = MutualSuite(.x25519ELL2SHA512)
@@ -81,26 +86,37 @@ struct X25519SuiteTests {
         let b = try suite.secret(from: (0..<32).map { UInt8(0xa0 + $0) })
         let purpose = try PurposeLabel("kat: agent phone numbers")
         let items = try ["+8613800138000", "+8613912345678"].map { try Identifier.phoneNumber($0) }
-        #expect(MutualSuite.messagePrefix(purpose: purpose).hexString == "00186b61743a206167656e742070686f6e65206e756d62657273",
-                "the hashed prefix changed: regenerate the known answers (see this test's comment)")
+        let session = try SessionID(bytes: Array(0..<16))
+        let context = ExchangeContext(suite: .x25519ELL2SHA512, outcome: .bothLearn, purposeDigest: purpose.digest,
+                                      sessionID: session, identifierType: .phone)
+        #expect(HashedContext(mutual: context).bytes.hexString == "0018536f6469756d5053492d6d757475616c2d636f6e7465787400010100010300207ab932b827fc1e85b1a2de6a004f02e5bd08b61f97ef0d7d29af08f38d7c98f00020bc7cbcb5636375fa1d82434d466724d92377f53b980695dd49d26d0ce12205a5002055154f42065ea5a1bea05463826be2684eb92df92c100027aabaae57ca5542070010000102030405060708090a0b0c0d0e0f00020100")
         #expect(items.map { var e = [UInt8](); $0.writePSIEncoding(into: &e); return e.hexString }
                 == ["012b38363133383030313338303030", "012b38363133393132333435363738"])
-        let aU = try suite.blind(items, purpose: purpose, secret: a, parallelism: .serial)
-        let bU = try suite.blind(items, purpose: purpose, secret: b, parallelism: .serial)
+        let hasher = suite.hasher(for: context)
+        var mapped = [String]()
+        for item in items {
+            var u = [UInt8](repeating: 0, count: 32)
+            #expect(item.psiEncoding.withUnsafeBytes { hasher.curve25519U(for: $0, into: &u) })
+            mapped.append(u.hexString)
+        }
+        #expect(mapped == ["118b19187f8f33a5903a4ec024131e27c4e6caa5adae50bb662fb8a96365e524",
+              "475b708ab3b2adbefb520083a7abc4ce7fc908a6bfa170b756e6b97c8fc59a49"])
+        let aU = try suite.blind(items, context: context, secret: a, parallelism: .serial)
+        let bU = try suite.blind(items, context: context, secret: b, parallelism: .serial)
         #expect(aU.map(\.rawRepresentation.hexString) == [
-            "5d8d49c44b20643b47f10df3cabda180c7b2e5b160dabe614913a74e8db7de18",
-            "e92b0a05e8ff7a540adaad35e46a5b68367f83b71cd16eb9dc99246268e8db15",
+            "569fde72c9099f4ae21e0a732e009298fab17bcbb6607b44a552a18f432ed34d",
+            "d762f99c9c5979b7f350779a8244ca7d539bbb661c6c84593c448a540c22ee30",
         ])
         #expect(bU.map(\.rawRepresentation.hexString) == [
-            "da5d4587433b56c1a4737211d45166359335c210022f8e37cd11597c90a73632",
-            "8433d83503d39f454aa861e60677ec3c3b4c66c49d4e4b51c059cb19146fde71",
+            "2abb8c3b4ab335894af69cafdc56549c779235f9611e751a3c712424bbc9362c",
+            "9f84e456e114dd63fe744ea80a7df5f397910341df9227767314e831d66d0c7d",
         ])
         let baU = try suite.reblind(aU, secret: b, parallelism: .serial)
         let abU = try suite.reblind(bU, secret: a, parallelism: .serial)
         #expect(baU == abU)
         #expect(baU.map(\.rawRepresentation.hexString) == [
-            "c74a372229554569c7e04e87a215682261b769bfc9949bdba9bc2a38ea1ab657",
-            "fddbd0aa4a0bde49b92a048bd8effcced219ed910e4b1bcf73c8b9bf71006274",
+            "c85e603dd9fa14d1c73f36c31adaad0d79b1d533008dafb86faef4c349b1e464",
+            "265788ff11e4b83858cfbee3c59dbb26c2a1050eeab4b919e68c985e9b426b30",
         ])
     }
 

@@ -4,14 +4,15 @@
  * (no code shared with the Swift library).
  *
  *   cc -O2 -o /tmp/x25519_kat scripts/kat/x25519_ell2_sha512_kat.c -lsodium
- *   /tmp/x25519_kat PREFIX_HEX ITEM_HEX...
+ *   /tmp/x25519_kat PURPOSE SESSION_HEX INITIATOR_SEED_HEX RESPONDER_SEED_HEX KIND FLAGS ITEM_HEX...
  *
- * PREFIX_HEX: the exact bytes hashed before every item (the Swift side's
- * MutualSuite.messagePrefix(purpose:)); ITEM_HEX: each item's encoding (kind tag, then the
- * canonical value's UTF-8 bytes). The test says which bytes it expects.
+ * The hashed context is built here from its fields (kat_common.h: the purpose label, the
+ * session, the two parties' Ed25519 seeds, the identifier kind and flags; suite 3); ITEM_HEX:
+ * each item's encoding (kind tag, then the canonical value's UTF-8 bytes). The test gives the
+ * command line.
  *
  * Item to point: u = u-coordinate of RFC 9380 encode_to_curve, suite
- * curve25519_XMD:SHA-512_ELL2_NU_, msg = PREFIX || ITEM,
+ * curve25519_XMD:SHA-512_ELL2_NU_, msg = CONTEXT || ITEM,
  * DST = "SodiumPSI-V2-mutual-x25519-ELL2-SHA512": expand_message_xmd (SHA-512, 48 bytes)
  * read as a big-endian integer mod p, Elligator 2, cofactor clearing. Here: 16 zero bytes and
  * those 48 bytes into crypto_core_ed25519_from_hash (which reads 64 bytes big-endian mod p),
@@ -25,40 +26,9 @@
  *
  * Secrets: a = 01 02 ... 20, b = a0 a1 ... bf (32 bytes each), clamped by X25519.
  */
-#include <sodium.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "kat_common.h"
 
 static const char DST[] = "SodiumPSI-V2-mutual-x25519-ELL2-SHA512";
-
-static void expand_message_xmd(unsigned char *out, size_t len, const unsigned char *msg, size_t mlen,
-                               const char *dst) {
-    unsigned char b0[64], bi[64], x[64], zpad[128] = { 0 };
-    unsigned char lib[2] = { (unsigned char) (len >> 8), (unsigned char) len }, zero = 0;
-    unsigned char dlen = (unsigned char) strlen(dst);
-    crypto_hash_sha512_state st;
-    crypto_hash_sha512_init(&st);
-    crypto_hash_sha512_update(&st, zpad, sizeof zpad);
-    crypto_hash_sha512_update(&st, msg, mlen);
-    crypto_hash_sha512_update(&st, lib, 2);
-    crypto_hash_sha512_update(&st, &zero, 1);
-    crypto_hash_sha512_update(&st, (const unsigned char *) dst, dlen);
-    crypto_hash_sha512_update(&st, &dlen, 1);
-    crypto_hash_sha512_final(&st, b0);
-    memset(bi, 0, sizeof bi); /* so that b_1 = H(b_0 || 1 || DST') below */
-    for (unsigned char i = 1; (size_t) (i - 1) * 64 < len; i++) {
-        for (int j = 0; j < 64; j++) x[j] = b0[j] ^ bi[j];
-        crypto_hash_sha512_init(&st);
-        crypto_hash_sha512_update(&st, x, 64);
-        crypto_hash_sha512_update(&st, &i, 1);
-        crypto_hash_sha512_update(&st, (const unsigned char *) dst, dlen);
-        crypto_hash_sha512_update(&st, &dlen, 1);
-        crypto_hash_sha512_final(&st, bi);
-        size_t off = (size_t) (i - 1) * 64, n = len - off < 64 ? len - off : 64;
-        memcpy(out + off, bi, n);
-    }
-}
 
 /* encode_to_curve: the Edwards point (prime-order subgroup) and its Montgomery u. */
 static void encode_to_curve(unsigned char ed[32], unsigned char u[32], const unsigned char *msg, size_t mlen,
@@ -69,23 +39,6 @@ static void encode_to_curve(unsigned char ed[32], unsigned char u[32], const uns
         fprintf(stderr, "map failed\n");
         exit(2);
     }
-}
-
-static void hex(const char *label, const unsigned char *b, size_t n) {
-    printf("%s ", label);
-    for (size_t i = 0; i < n; i++) printf("%02x", b[i]);
-    printf("\n");
-}
-
-static size_t unhex(unsigned char *out, size_t cap, const char *s) {
-    size_t n = strlen(s) / 2;
-    if (strlen(s) % 2 != 0 || n > cap) { fprintf(stderr, "bad hex: %s\n", s); exit(1); }
-    for (size_t i = 0; i < n; i++) {
-        unsigned int v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1) { fprintf(stderr, "bad hex: %s\n", s); exit(1); }
-        out[i] = (unsigned char) v;
-    }
-    return n;
 }
 
 /* RFC 9380 J.4.2: P.x (big-endian, as the RFC prints it) for each message. */
@@ -129,14 +82,12 @@ static void multiply(unsigned char q[32], unsigned char qed[32], const unsigned 
 
 int main(int argc, char **argv) {
     if (sodium_init() < 0) return 1;
-    if (argc < 3) { fprintf(stderr, "usage: %s PREFIX_HEX ITEM_HEX...\n", argv[0]); return 1; }
+    unsigned char msg[4096];
+    size_t plen = context_from_arguments(msg, 3, argc, argv);
     rfc9380_vectors();
     unsigned char a[32], b[32];
     for (int i = 0; i < 32; i++) { a[i] = (unsigned char) (i + 1); b[i] = (unsigned char) (0xa0 + i); }
-    unsigned char msg[4096];
-    size_t plen = unhex(msg, sizeof msg, argv[1]);
-    hex("prefix", msg, plen);
-    for (int k = 2; k < argc; k++) {
+    for (int k = 7; k < argc; k++) {
         size_t ilen = unhex(msg + plen, sizeof msg - plen, argv[k]);
         unsigned char ed[32], u[32], au[32], aed[32], bu[32], bed[32], bau[32], baed[32], abu[32], abed[32];
         encode_to_curve(ed, u, msg, plen + ilen, DST);

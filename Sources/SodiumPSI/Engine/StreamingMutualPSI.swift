@@ -22,11 +22,11 @@ struct BlindedList {
 /// Where records come from: a list file read as a stream, or an array.
 typealias RecordSource = ((ListRecord) throws -> Void) throws -> Void
 
-/// Blinds every record (a chunk at a time, on all threads), drops repeated items keeping the
+/// Blinds every record in `context` (a chunk at a time, on all threads), drops repeated items keeping the
 /// first record of each (equal items blind to equal values, which meet in one bucket), and
 /// shuffles the set to send with the CSPRNG. A record of another identifier type than the
 /// configuration's is refused (``PSIError/itemTypeMismatch(index:found:expected:)``).
-func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, secret: SecretBytes,
+func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, context: ExchangeContext, secret: SecretBytes,
                work: WorkDirectory) throws -> BlindedList {
     let suite = MutualSuite(configuration.suite)
     let options = configuration.streaming
@@ -43,7 +43,7 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
             let progress = configuration.progress.map { handler -> ProgressHandler in
                 { handler(ProgressReport(step: $0.step, completed: job.start + $0.completed, total: 0)) }
             }
-            let elements = try suite.blind(job.records.map(\.identifier), purpose: configuration.purpose, secret: secret,
+            let elements = try suite.blind(job.records.map(\.identifier), context: context, secret: secret,
                                            parallelism: configuration.parallelism, progress: progress)
             return (job.start, job.records, elements)
         },

@@ -110,8 +110,8 @@ public enum MutualPSIFileExchange {
         let work = try WorkDirectory(in: configuration.streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let suite = MutualSuite(configuration.suite)
         let secret = suite.newSecret()
-        let own = try blindList(source, configuration: configuration, secret: secret, work: work)
         let context = configuration.context(sessionID: .random(), role: .initiator)
+        let own = try blindList(source, configuration: configuration, context: context, secret: secret, work: work)
         let message = try MessageFileWriter(url: messageURL, header: .mutual(.initiatorBlindedSet, context: context, count: own.count),
                                             signer: configuration.identity)
         try message.append(contentsOf: own.sentElements)
@@ -176,7 +176,7 @@ public enum MutualPSIFileExchange {
         let work = try WorkDirectory(in: configuration.streaming.workDirectory ?? stateURL.deletingLastPathComponent())
         let suite = MutualSuite(configuration.suite)
         let secret = suite.newSecret()
-        let own = try blindList(source, configuration: configuration, secret: secret, work: work)
+        let own = try blindList(source, configuration: configuration, context: context, secret: secret, work: work)
 
         let peerCount = request.header.count
         let sent = ComparisonHash(.initiatorSetReblinded, initiatorCount: peerCount, responderCount: own.count)

@@ -23,7 +23,7 @@ public struct MessageHeader: Sendable, Equatable {
     /// Size of the fixed part of the header (before the extension block).
     public static let fixedByteCount = 156
     /// The format version this library writes and reads.
-    public static let currentVersion: UInt16 = 2
+    public static let currentVersion: UInt16 = 3
     /// The file magic: `SPSI\r\n\u{1a}\n`; the CR LF and SUB bytes catch text-mode transfers.
     public static let magic: [UInt8] = [0x53, 0x50, 0x53, 0x49, 0x0D, 0x0A, 0x1A, 0x0A]
     /// Size of the trailing SHA-256 digest.

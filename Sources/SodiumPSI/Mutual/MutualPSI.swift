@@ -119,12 +119,12 @@ public enum MutualPSIResult: Sendable, Equatable {
     }
 }
 
-/// Blinds a party's distinct items and shuffles them; returns the elements to send and, for
-/// each position, the index of the item sent there.
-func blindAndShuffle(_ items: [Identifier], configuration: MutualPSIConfiguration,
+/// Blinds a party's distinct items in `context` and shuffles them; returns the elements to
+/// send and, for each position, the index of the item sent there.
+func blindAndShuffle(_ items: [Identifier], configuration: MutualPSIConfiguration, context: ExchangeContext,
                      secret: SecretBytes) throws -> (elements: [BlindedElement], sentOrder: [Int]) {
     var elements = try MutualSuite(configuration.suite)
-        .blind(items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism,
+        .blind(items, context: context, secret: secret, parallelism: configuration.parallelism,
                progress: configuration.progress)
     let sentOrder = cryptographicShuffle(&elements)
     return (elements, sentOrder)
@@ -202,14 +202,15 @@ public struct MutualPSIInitiator: Sendable {
         try self.init(items: items, configuration: configuration, secret: MutualSuite(configuration.suite).newSecret())
     }
 
-    /// Blinds with a given secret (known-answer tests only).
-    init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes) throws {
+    /// Blinds with a given secret and session (known-answer tests only).
+    init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes,
+         sessionID: SessionID = .random()) throws {
         try configuration.identifierType.check(items)
         (self.items, self.inputSummary) = distinctItems(items)
         self.configuration = configuration
         self.secret = secret
-        self.context = configuration.context(sessionID: .random(), role: .initiator)
-        let (elements, sentOrder) = try blindAndShuffle(self.items, configuration: configuration, secret: secret)
+        self.context = configuration.context(sessionID: sessionID, role: .initiator)
+        let (elements, sentOrder) = try blindAndShuffle(self.items, configuration: configuration, context: context, secret: secret)
         self.sentOrder = sentOrder
         self.blindedSet = MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements)
     }
@@ -269,36 +270,44 @@ public struct MutualPSIResponder: Sendable {
     public let inputSummary: InputSummary
 
     let secret: SecretBytes
-    let blindedElements: [BlindedElement]
-    let sentOrder: [Int]
-    /// Set by ``respond(to:)``: the initiator's set re-blinded, as the hashes step 3 must match.
-    private(set) var exchange: (context: ExchangeContext, initiatorDoubly: [BlindedElement])?
+    /// Set by ``respond(to:)``.
+    private(set) var exchange: Exchange?
+
+    /// The exchange a responder answered.
+    struct Exchange: Sendable {
+        /// The initiator's session, adopted.
+        let context: ExchangeContext
+        /// This party's items blinded under the context, in the order sent.
+        let blindedElements: [BlindedElement]
+        /// `sentOrder[position]` is the index in ``MutualPSIResponder/items`` of the element sent at `position`.
+        let sentOrder: [Int]
+        /// The initiator's set re-blinded, as the hashes step 3 must match.
+        let initiatorDoubly: [BlindedElement]
+    }
 
     /// Rebuilds a saved responder (see `PartyState.swift`).
     init(restoring configuration: MutualPSIConfiguration, items: [Identifier], inputSummary: InputSummary, secret: SecretBytes,
-         blindedElements: [BlindedElement], sentOrder: [Int], exchange: (ExchangeContext, [BlindedElement])?) {
+         exchange: Exchange) {
         self.configuration = configuration
         self.items = items
         self.inputSummary = inputSummary
         self.secret = secret
-        self.blindedElements = blindedElements
-        self.sentOrder = sentOrder
-        self.exchange = exchange.map { (context: $0.0, initiatorDoubly: $0.1) }
+        self.exchange = exchange
     }
 
-    /// Blinds and shuffles this party's items (before or after step 1 arrives) under a fresh
-    /// random secret.
+    /// Checks and collapses this party's items under a fresh random secret. They are blinded
+    /// when step 1 arrives: every item is hashed under the initiator's session and both
+    /// parties' identities (``respond(to:)``).
     public init(items: [Identifier], configuration: MutualPSIConfiguration) throws {
         try self.init(items: items, configuration: configuration, secret: MutualSuite(configuration.suite).newSecret())
     }
 
-    /// Blinds with a given secret (known-answer tests only).
+    /// With a given secret (known-answer tests only).
     init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes) throws {
         try configuration.identifierType.check(items)
         (self.items, self.inputSummary) = distinctItems(items)
         self.configuration = configuration
         self.secret = secret
-        (self.blindedElements, self.sentOrder) = try blindAndShuffle(self.items, configuration: configuration, secret: secret)
     }
 
     /// Step 2: the responder's messages.
@@ -311,7 +320,7 @@ public struct MutualPSIResponder: Sendable {
         public let peerSetSize: Int
     }
 
-    /// Checks step 1, re-blinds it and returns step 2.
+    /// Checks step 1, re-blinds it, blinds this party's items in its exchange and returns step 2.
     ///
     /// The responder adopts the initiator's session identifier; the sender (the configured
     /// peer), the recipient (this party), the identifier type, the purpose digest and the
@@ -334,12 +343,14 @@ public struct MutualPSIResponder: Sendable {
         let doubly = try MutualSuite(configuration.suite)
             .reblind(initiatorBlindedSet.elements, secret: secret, parallelism: configuration.parallelism,
                      progress: configuration.progress)
+        let (blindedElements, sentOrder) = try blindAndShuffle(items, configuration: configuration, context: context, secret: secret)
         let sizes = (initiator: initiatorBlindedSet.elements.count, responder: blindedElements.count)
         let sent = ComparisonHash(.initiatorSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
         let kept = ComparisonHash(.responderSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
         var returned = try sent.values(of: doubly, parallelism: configuration.parallelism)
         if configuration.outcome == .cardinalityOnly { cryptographicShuffle(&returned) }
-        exchange = (context, try kept.values(of: doubly, parallelism: configuration.parallelism))
+        exchange = Exchange(context: context, blindedElements: blindedElements, sentOrder: sentOrder,
+                            initiatorDoubly: try kept.values(of: doubly, parallelism: configuration.parallelism))
         return Reply(
             responderBlindedSet: MutualPSIMessage(kind: .responderBlindedSet, context: context, elements: blindedElements),
             initiatorSetReblinded: MutualPSIMessage(kind: .initiatorSetReblinded, context: context, elements: returned,
@@ -362,10 +373,10 @@ public struct MutualPSIResponder: Sendable {
                                            found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
         }
         let hash = ComparisonHash(.responderSetReblinded, initiatorCount: exchange.initiatorDoubly.count,
-                                  responderCount: blindedElements.count)
-        try responderSetReblinded.check(kind: .responderSetReblinded, context: exchange.context, count: blindedElements.count,
-                                        hash: hash)
+                                  responderCount: exchange.blindedElements.count)
+        try responderSetReblinded.check(kind: .responderSetReblinded, context: exchange.context,
+                                        count: exchange.blindedElements.count, hash: hash)
         return intersect(returned: responderSetReblinded.elements, peerDoubly: exchange.initiatorDoubly,
-                         outcome: configuration.outcome, items: items, sentOrder: sentOrder)
+                         outcome: configuration.outcome, items: items, sentOrder: exchange.sentOrder)
     }
 }

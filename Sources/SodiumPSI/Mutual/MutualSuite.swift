@@ -70,11 +70,11 @@ struct MutualSuite: Sendable {
     /// prime-order subgroup, never of the twist.
     static let x25519DST = Array("SodiumPSI-V2-mutual-x25519-ELL2-SHA512".utf8)
 
-    /// The bytes hashed before every item's encoding, in both suites. The one place the
-    /// hashed context is built; `scripts/kat/x25519_ell2_sha512_kat.c` takes these bytes
-    /// as its first argument.
-    static func messagePrefix(purpose: PurposeLabel) -> [UInt8] {
-        i2osp2(purpose.bytes.count) + purpose.bytes
+    /// The hasher of items in `context`: the suite's DST, and ``HashedContext`` absorbed once
+    /// as the message prefix, so hashing an item copies the cached SHA-512 state.
+    /// `scripts/kat/` computes the same bytes independently.
+    func hasher(for context: ExchangeContext) -> HashToGroup {
+        HashToGroup(domainSeparationTag: domainSeparationTag, messagePrefix: HashedContext(mutual: context).bytes)
     }
 
     /// The DST of the suite's hash.
@@ -109,11 +109,13 @@ struct MutualSuite: Sendable {
         }
     }
 
-    /// `secret · H(item)` for each item, in item order, in parallel.
-    func blind(_ items: [Identifier], purpose: PurposeLabel, secret: SecretBytes, parallelism: Parallelism,
+    /// `secret · H(item)` for each item, in item order, in parallel, each item hashed under
+    /// the exchange's ``HashedContext``.
+    func blind(_ items: [Identifier], context: ExchangeContext, secret: SecretBytes, parallelism: Parallelism,
                progress: ProgressHandler? = nil) throws -> [BlindedElement] {
+        precondition(context.suite == suite)
         let report = progress.map { (step: "blinding own items", handler: $0) }
-        let hasher = HashToGroup(domainSeparationTag: domainSeparationTag, messagePrefix: Self.messagePrefix(purpose: purpose))
+        let hasher = self.hasher(for: context)
         var result = [BlindedElement](repeating: .zero, count: items.count)
         try secret.withUnsafeBytes { n in
             try result.withUnsafeMutableBufferPointer { out in

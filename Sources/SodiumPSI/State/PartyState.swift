@@ -6,7 +6,7 @@ internal import CSodium
 /// A state file holds the party's secret, so it is a ``SecretContainer`` (mode 0600, refused
 /// when others can read it or another user owns it, digest-checked). It is written as a stream
 /// and read back a section at a time, so its size does not bound the lists a party can hold.
-/// Content 1 (initiator) or 2 (responder), layout version 4; the secret is the party's 32-byte
+/// Content 1 (initiator) or 2 (responder), layout version 5; the secret is the party's 32-byte
 /// scalar, and the body holds (integers little-endian):
 ///
 /// | size | content |
@@ -449,13 +449,20 @@ extension MutualPSIInitiator {
 
 extension MutualPSIResponder {
     /// Saves this party (including its secret) to a state file with mode 0600, for
-    /// ``respond(to:)`` or ``finish(responderSetReblinded:)`` in a later process.
+    /// ``finish(responderSetReblinded:)`` in a later process.
+    ///
+    /// - Throws: ``PSIError/unexpectedMessage(expected:found:)`` before ``respond(to:)``: the
+    ///   items are blinded only in the initiator's exchange, so there is nothing to save yet.
     public func save(to url: URL) throws {
+        guard let exchange else {
+            throw PSIError.unexpectedMessage(expected: "a step 1 answered before saving (a responder blinds its items in the initiator's exchange)",
+                                             found: "no step 1 yet")
+        }
         try PartyStateFile.write(role: .responder, secret: secret,
-                                 metadata: configuration.stateMetadata(inputSummary: inputSummary, context: exchange?.context),
+                                 metadata: configuration.stateMetadata(inputSummary: inputSummary, context: exchange.context),
                                  records: items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) },
-                                 sentOrder: sentOrder, sentElements: blindedElements,
-                                 peerElements: exchange?.initiatorDoubly, to: url)
+                                 sentOrder: exchange.sentOrder, sentElements: exchange.blindedElements,
+                                 peerElements: exchange.initiatorDoubly, to: url)
     }
 
     /// Restores a responder saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
@@ -465,22 +472,17 @@ extension MutualPSIResponder {
     ///   - identity: this party's identity (the state keeps only its public key).
     ///   - parallelism: threads for later steps.
     /// - Throws: ``StateFileError`` when the file is readable by others or belongs to another
-    ///   user, is not a responder's state, is damaged, or has finished its exchange
+    ///   user, is not a responder's state after step 2, is damaged, or has finished its exchange
     ///   (``StateFileError/alreadyFinished(path:)``); ``PSIError/identityMismatch(found:expected:)``
     ///   for another identity.
-    ///
-    /// - Warning: a responder saved before it answered step 1 answers one step 1 only (a
-    ///   restored responder refuses a second). Restoring the same saved file twice, to answer
-    ///   two initiators, would re-blind both sets with one secret: save after ``respond(to:)``,
-    ///   or delete the file once it is restored. (``MutualPSIFileExchange`` always blinds with a
-    ///   fresh secret.)
     public init(restoringFrom url: URL, identity: PartyIdentity, parallelism: Parallelism = .allCores) throws {
         let (reader, records, sentOrder, sent, peer) = try PartyStateFile.readAll(role: .responder, from: url)
         let m = reader.metadata
-        var exchange: (ExchangeContext, [BlindedElement])?
-        if let context = m.context, let peer { exchange = (context, peer) }
+        guard let context = m.context, let peer else {
+            throw StateFileError.invalidStateFile(path: url.path, reason: "the responder has not answered step 1 yet")
+        }
         self.init(restoring: try m.configuration(identity: identity, parallelism: parallelism, progress: nil), items: records.map(\.identifier),
-                  inputSummary: m.inputSummary, secret: reader.secret, blindedElements: sent,
-                  sentOrder: sentOrder, exchange: exchange)
+                  inputSummary: m.inputSummary, secret: reader.secret,
+                  exchange: Exchange(context: context, blindedElements: sent, sentOrder: sentOrder, initiatorDoubly: peer))
     }
 }

@@ -120,10 +120,11 @@ enum SecretContainer {
         /// The file's exact length, when fixed (a hub key).
         let fileByteCount: Int?
 
-        // Layout 4 of the states records the parties' identity keys and the identifier type.
-        static let initiatorState = Content(code: 1, version: 4, name: "an initiator's state", secretByteCount: 32, fileByteCount: nil)
-        static let responderState = Content(code: 2, version: 4, name: "a responder's state", secretByteCount: 32, fileByteCount: nil)
-        static let memberState = Content(code: 3, version: 4, name: "a member's state", secretByteCount: nil, fileByteCount: nil)
+        // Layout 5 of the states holds elements hashed under ``HashedContext`` (layout 4 recorded
+        // the parties' identity keys and the identifier type, but hashed only the purpose).
+        static let initiatorState = Content(code: 1, version: 5, name: "an initiator's state", secretByteCount: 32, fileByteCount: nil)
+        static let responderState = Content(code: 2, version: 5, name: "a responder's state", secretByteCount: 32, fileByteCount: nil)
+        static let memberState = Content(code: 3, version: 5, name: "a member's state", secretByteCount: nil, fileByteCount: nil)
         static let hubKey = Content(code: 4, version: 2, name: "a hub key", secretByteCount: 32,
                                     fileByteCount: headerByteCount + 32 + HubKey.bodyByteCount + trailerByteCount)
         static let identity = Content(code: 5, version: 1, name: "a party identity", secretByteCount: PartyIdentity.seedByteCount,

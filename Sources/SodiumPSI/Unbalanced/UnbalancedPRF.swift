@@ -3,8 +3,8 @@ internal import CSodium
 
 /// The PRF values unbalanced PSI compares, in one place for the hub and the member.
 ///
-/// - OPRF input of an item: `I2OSP(len(purpose), 2) || purpose || psiEncoding`, so a setup
-///   for one purpose is useless for another.
+/// - OPRF input of an item: ``HashedContext`` (purpose and identifier type) `|| psiEncoding`,
+///   so a setup for one purpose, or one identifier type, is useless for another.
 /// - Intersection mode: the RFC 9497 VOPRF (mode 0x01) output `F(k, x) = SHA-512(I2OSP(len(x),2) || x ||
 ///   I2OSP(32,2) || k·H₁(x) || "Finalize")`, `H₁` the verifiable mode's HashToGroup, computed
 ///   by the hub with Evaluate and by the member with Blind / BlindEvaluate / Finalize, the
@@ -26,8 +26,8 @@ enum UnbalancedPRF {
         var offsets: [Int] = [0]
         var count: Int { offsets.count - 1 }
 
-        init(_ items: [Identifier], purpose: PurposeLabel) {
-            let prefix = UnbalancedPRF.prefix(purpose)
+        init(_ items: [Identifier], purpose: PurposeLabel, identifierType: IdentifierType) {
+            let prefix = UnbalancedPRF.prefix(purpose, identifierType: identifierType)
             bytes.reserveCapacity(items.count * (prefix.count + 16))
             offsets.reserveCapacity(items.count + 1)
             for item in items {
@@ -46,14 +46,9 @@ enum UnbalancedPRF {
         var arrays: [[UInt8]] { (0..<count).map { Array(bytes[offsets[$0]..<offsets[$0 + 1]]) } }
     }
 
-    /// `I2OSP(len(purpose), 2) || purpose`.
-    static func prefix(_ purpose: PurposeLabel) -> [UInt8] {
-        i2osp2(purpose.bytes.count) + purpose.bytes
-    }
-
-    /// The OPRF input of one item.
-    static func input(_ item: Identifier, purpose: PurposeLabel) -> [UInt8] {
-        prefix(purpose) + item.psiEncoding
+    /// The bytes before every item's encoding in its OPRF input.
+    static func prefix(_ purpose: PurposeLabel, identifierType: IdentifierType) -> [UInt8] {
+        HashedContext(unbalancedPurpose: purpose, identifierType: identifierType).bytes
     }
 
     /// `SHA-512("SodiumPSI-V1-unbalanced-cardinality" || element)` into 64 bytes at `output`.

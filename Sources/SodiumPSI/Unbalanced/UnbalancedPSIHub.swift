@@ -123,7 +123,7 @@ public struct UnbalancedPSIHub: Sendable {
         try identifierType.check(items)
         let items = distinctItems(items).0
         let keep = encoding.keptByteCount
-        let values = try UnbalancedPRF.evaluate(UnbalancedPRF.Inputs(items, purpose: purpose), key: key, keep: keep,
+        let values = try UnbalancedPRF.evaluate(UnbalancedPRF.Inputs(items, purpose: purpose, identifierType: identifierType), key: key, keep: keep,
                                                 parallelism: parallelism, progress: progress)
         let body: UnbalancedSetup.Body
         switch encoding {

@@ -70,7 +70,7 @@ public struct UnbalancedPSIMember: Sendable {
                 parallelism: Parallelism = .allCores) throws {
         try identifierType.check(items)
         let items = distinctItems(items).0
-        let inputs = UnbalancedPRF.Inputs(items, purpose: purpose)
+        let inputs = UnbalancedPRF.Inputs(items, purpose: purpose, identifierType: identifierType)
         let context = UnbalancedQueryContext(sessionID: .random(), setupDigest: setupDigest, keyID: keyID, purposeDigest: purpose.digest,
                                              answerMode: answerMode, member: identity.publicKey, hub: hub, identifierType: identifierType)
         let elements: [GroupElement]
@@ -191,7 +191,7 @@ public struct UnbalancedPSIMember: Sendable {
         try reportingElementErrors(path) { try UnbalancedPRF.checkReceived(evaluated) }
         switch context.answerMode {
         case .intersection:
-            let inputs = UnbalancedPRF.Inputs(items, purpose: purpose).arrays
+            let inputs = UnbalancedPRF.Inputs(items, purpose: purpose, identifierType: context.identifierType).arrays
             let batch = OPRF.BlindedBatch(blindedElements: request.blindedElements, mode: .verifiable, blinds: secret)
             let evaluation = OPRF.VerifiableEvaluation(evaluatedElements: evaluated, proofs: response.proofs)
             let outputs: [[UInt8]]
@@ -236,7 +236,7 @@ public struct UnbalancedPSIMember: Sendable {
 /// A member's state between `request` and `finish`, for exchanges over files.
 ///
 /// A ``SecretContainer`` (mode 0600, refused when others can read it or another user owns it,
-/// digest-checked) of content 3, layout version 4. The secret is the blinds (intersection mode:
+/// digest-checked) of content 3, layout version 5. The secret is the blinds (intersection mode:
 /// 32 bytes an item; cardinality-only: the one blind `r`); the body holds the member's records
 /// (``RecordCoding``, `recordBytes` bytes) and then its blinded elements (32 bytes an item);
 /// the description is JSON (``Description``), including the digest of the setup the request names.
