@@ -77,8 +77,8 @@ struct MalformedCorpusTests {
             .identifierTypeMismatch(path: $0, found: "unknown identifier kind 9 with identifier flags 0", expected: "phone numbers") })
         edit("identifier-flags-unknown", { $0[17] = 0x80 }, {
             .identifierTypeMismatch(path: $0, found: "phone numbers with identifier flags 128", expected: "phone numbers") })
-        edit("extension-block-too-long", { $0[18] = 0x10; $0[19] = 0x01 }, {
-            .badExtensionBlock(path: $0, problem: .tooLong(length: 4097)) })
+        edit("extension-block-too-long", { $0[18] = 0x40; $0[19] = 0x01 }, {
+            .badExtensionBlock(path: $0, problem: .tooLong(length: 16_385)) })
         edit("extension-block-unsorted", { b in
             b.insert(contentsOf: [4, 0, 0, 2, 0, 0], at: fixed)
             b[19] = 6

@@ -120,8 +120,8 @@ struct MessageFileTests {
                                                                 expected: "plain identifiers")) { try f.read(edited { $0[17] = 2 }) }
         #expect(throws: MessageFileError.identifierTypeMismatch(path: p, found: "phone numbers with identifier flags 1",
                                                                 expected: "plain identifiers")) { try f.read(edited { $0[16] = 1; $0[17] = 1 }) }
-        #expect(throws: MessageFileError.badExtensionBlock(path: p, problem: .tooLong(length: 4097))) {
-            try f.read(edited { $0[18] = 0x10; $0[19] = 0x01 })
+        #expect(throws: MessageFileError.badExtensionBlock(path: p, problem: .tooLong(length: 16_385))) {
+            try f.read(edited { $0[18] = 0x40; $0[19] = 0x01 })
         }
         let otherPurpose = try edited { $0[20] ^= 0xff }
         #expect(throws: MessageFileError.purposeMismatch(path: p, found: ([f.purpose.digest[0] ^ 0xff] + f.purpose.digest.dropFirst()).hexString,
@@ -262,8 +262,8 @@ struct MessageFileTests {
         let reader = try MessageFileReader(url: url, expecting: MessageExpectation(trustedSenders: [TestParties.a.publicKey]))
         #expect(reader.header == header)
         #expect(try f.read(url).elements == f.message.elements)
-        #expect(throws: PSIError.inputTooLong(what: "extension block", length: 4100, maximum: 4096)) {
-            try header.extensions.set([UInt8](repeating: 0, count: 4090), for: 2)
+        #expect(throws: PSIError.inputTooLong(what: "extension block", length: 16_390, maximum: 16_384)) {
+            try header.extensions.set([UInt8](repeating: 0, count: 16_380), for: 2)
         }
         header.extensions.removeValue(for: 9)
         #expect(header.extensions.records.map(\.type) == [1])

@@ -233,7 +233,6 @@ struct UnbalancedFileTests {
         body.removeLast(8)
         header.count -= 1
         let writer = try MessageFileWriter(url: files.url("short.spsi"), header: header, signer: TestParties.hub)
-        try UnbalancedFields(publicKey: setup.publicKey).encoded(elementSize: 8).withUnsafeBytes { try writer.append(elements: $0) }
         try body.withUnsafeBytes { try writer.append(elements: $0) }
         try writer.commit()
         #expect(throws: UnbalancedPSIError.self) { try UnbalancedSetup.read(from: files.url("short.spsi")) }

@@ -29,7 +29,7 @@ struct VerifiableHubTests {
         return member
     }
 
-    @Test("Wire layout: the setup carries pkS and its digest is the file's; the request names that digest; the response carries one proof")
+    @Test("Wire layout: pkS, the setup digest and the proof ride in the signed header's extension block; bodies hold list data only")
     func layout() throws {
         let files = try HubAndMember()
         defer { files.cleanUp() }
@@ -37,17 +37,21 @@ struct VerifiableHubTests {
         let setupBytes = [UInt8](try Data(contentsOf: files.url("setup.spsi")))
         #expect(setup.publicKey == files.hub.key.privateKey.publicKey)
         #expect(setup.digest == Array(setupBytes.dropLast(64).suffix(32)))
-        // 12-byte tags: pkS takes the first three elements (32 bytes and 4 zero bytes).
-        #expect(Array(setupBytes[156..<188]) == files.hub.key.privateKey.publicKey.rawRepresentation)
+        // Extension block of 35 bytes: record 1 (32 bytes), pkS; then the 60 tags of 12 bytes.
+        #expect(Array(setupBytes[18..<20]) == [0, 35] && Array(setupBytes[156..<159]) == [1, 0, 32])
+        #expect(Array(setupBytes[159..<191]) == files.hub.key.privateKey.publicKey.rawRepresentation)
         #expect(Array(setupBytes[120..<124]) == [0, 0, 0, 0])
-        #expect(try MessageFileReader.inspect(url: files.url("setup.spsi")).header.count == 3 + 60)
+        #expect(try MessageFileReader.inspect(url: files.url("setup.spsi")).header.count == 60)
+        #expect(setupBytes.count == 156 + 35 + 60 * 12 + 96)
         #expect(try UnbalancedSetup.read(from: files.url("setup.spsi")).digest == setup.digest)
 
         let member = try files.request(Self.memberList)
         let requestBytes = [UInt8](try Data(contentsOf: files.url("request.spsi")))
-        #expect(Array(requestBytes[156..<188]) == setup.digest)
+        #expect(Array(requestBytes[18..<20]) == [0, 35] && Array(requestBytes[156..<159]) == [2, 0, 32])
+        #expect(Array(requestBytes[159..<191]) == setup.digest)
         #expect(member.context.setupDigest == setup.digest)
-        #expect(try MessageFileReader.inspect(url: files.url("request.spsi")).header.count == 1 + 5)
+        #expect(try MessageFileReader.inspect(url: files.url("request.spsi")).header.count == 5)
+        #expect(requestBytes.count == 156 + 35 + 5 * 32 + 96)
         let read = try UnbalancedRequest.read(from: files.url("request.spsi"), purpose: Unbalanced.purpose, key: files.hub.key, maximumCount: 5)
         #expect(read.context == member.context && read.blindedElements == member.request.blindedElements)
 
@@ -55,8 +59,10 @@ struct VerifiableHubTests {
         let response = try UnbalancedResponse.read(from: files.url("response.spsi"), request: member.context, count: 5)
         #expect(response.proofs.count == 1)
         let responseBytes = [UInt8](try Data(contentsOf: files.url("response.spsi")))
-        #expect(Array(responseBytes[156..<220]) == response.proofs[0].rawRepresentation)
-        #expect(try MessageFileReader.inspect(url: files.url("response.spsi")).header.count == 2 + 5)
+        #expect(Array(responseBytes[18..<20]) == [0, 67] && Array(responseBytes[156..<159]) == [3, 0, 64])
+        #expect(Array(responseBytes[159..<223]) == response.proofs[0].rawRepresentation)
+        #expect(try MessageFileReader.inspect(url: files.url("response.spsi")).header.count == 5)
+        #expect(responseBytes.count == 156 + 67 + 5 * 32 + 96)
         // The proof is RFC 9497's, under the VOPRF context: it verifies with the DLEQ API directly.
         try OPRF.verifiableParameters.dleq.verifyProof(response.proofs[0], base: .generator, commitment: setup.publicKey,
                                                         inputs: member.request.blindedElements, outputs: response.evaluatedElements)
@@ -72,7 +78,7 @@ struct VerifiableHubTests {
         let other = OPRF.VerifiableServer(privateKey: .random())
         let evaluation = try other.blindEvaluate(member.request.blindedElements)
         try Self.resealed(files.url("response.spsi")) { body in
-            body = evaluation.proofs[0].rawRepresentation + evaluation.evaluatedElements.flatMap(\.rawRepresentation)
+            body = [3, 0, 64] + evaluation.proofs[0].rawRepresentation + evaluation.evaluatedElements.flatMap(\.rawRepresentation)
         }
         #expect(throws: UnbalancedPSIError.invalidResponseProof(path: files.path("response.spsi"), proof: 0,
                                                                 reason: UnbalancedPSIMember.unverifiedProofReason)) { try files.finish() }
@@ -90,29 +96,29 @@ struct VerifiableHubTests {
         // Element 2 replaced by a valid element: k·(another blinded element), so only the proof tells.
         let elsewhere = try member.request.blindedElements[0].multiplied(by: files.hub.key.privateKey.scalar).multiplied(by: .random())
         try Self.resealed(files.url("response.spsi")) { body in
-            body.replaceSubrange((64 + 2 * 32)..<(64 + 3 * 32), with: elsewhere.rawRepresentation)
+            body.replaceSubrange((67 + 2 * 32)..<(67 + 3 * 32), with: elsewhere.rawRepresentation)
         }
         #expect(throws: refused) { try files.finish() }
         // Two honest elements swapped.
         try Data(honest).write(to: files.url("response.spsi"))
         try Self.resealed(files.url("response.spsi")) { body in
-            let first = Array(body[64..<96])
-            body.replaceSubrange(64..<96, with: body[96..<128])
-            body.replaceSubrange(96..<128, with: first)
+            let first = Array(body[67..<99])
+            body.replaceSubrange(67..<99, with: body[99..<131])
+            body.replaceSubrange(99..<131, with: first)
         }
         #expect(throws: refused) { try files.finish() }
-        // s altered by one bit.
+        // s altered by one bit (the block: record type and length, c, s).
         try Data(honest).write(to: files.url("response.spsi"))
         try Self.resealed(files.url("response.spsi")) { body in body[40] ^= 0x01 }
         #expect(throws: refused) { try files.finish() }
         // c made non-canonical: refused on decoding.
         try Data(honest).write(to: files.url("response.spsi"))
-        try Self.resealed(files.url("response.spsi")) { body in body[31] = 0xff }
+        try Self.resealed(files.url("response.spsi")) { body in body[34] = 0xff }
         #expect(throws: UnbalancedPSIError.invalidResponseProof(path: files.path("response.spsi"), proof: 0,
                                                                 reason: "is not a proof encoding (a scalar is not below the group order)")) { try files.finish() }
         // An element made invalid: refused with its position, before any proof arithmetic.
         try Data(honest).write(to: files.url("response.spsi"))
-        try Self.resealed(files.url("response.spsi")) { body in body.replaceSubrange(96..<128, with: [UInt8](repeating: 0, count: 32)) }
+        try Self.resealed(files.url("response.spsi")) { body in body.replaceSubrange(99..<131, with: [UInt8](repeating: 0, count: 32)) }
         #expect(throws: UnbalancedPSIError.invalidElement(path: files.path("response.spsi"), index: 1,
                                                           reason: PSIError.identityElement(index: 1).localizedDescription)) { try files.finish() }
         // The honest response finishes.
@@ -178,21 +184,46 @@ struct VerifiableHubTests {
         defer { files.cleanUp() }
         let setup = try files.setup(Self.hubList, encoding: .bloomFilter(falsePositiveRate: 0x1p-20))
         let other = OPRF.PrivateKey.random().publicKey
-        try Self.resealed(files.url("setup.spsi")) { body in body.replaceSubrange(0..<32, with: other.rawRepresentation) }
+        try Self.resealed(files.url("setup.spsi")) { body in body.replaceSubrange(3..<35, with: other.rawRepresentation) }
         #expect(throws: UnbalancedPSIError.invalidSetup(path: files.path("setup.spsi"),
                                                         reason: "its hub public key has key id \(HubKeyID(publicKey: other)), not the header's \(setup.keyID)")) {
             try UnbalancedSetup.read(from: files.url("setup.spsi"))
         }
-        try Self.resealed(files.url("setup.spsi")) { body in body.replaceSubrange(0..<32, with: [UInt8](repeating: 0xff, count: 32)) }
+        try Self.resealed(files.url("setup.spsi")) { body in body.replaceSubrange(3..<35, with: [UInt8](repeating: 0xff, count: 32)) }
         #expect(throws: UnbalancedPSIError.invalidSetup(path: files.path("setup.spsi"), reason: "its hub public key is not a valid ristretto255 element")) {
             try UnbalancedSetup.read(from: files.url("setup.spsi"))
         }
-        // A request file cut down to its header: no room for the setup digest.
+        // A setup without its key record, a request without its setup digest or with a short one,
+        // a response without its proofs or with one proof too few (each signed by its sender).
+        func rewritten(_ name: String, by signer: PartyIdentity, _ edit: (inout MessageExtensions) throws -> Void) throws {
+            let reader = try MessageFileReader.inspect(url: files.url(name))
+            var header = reader.header
+            try edit(&header.extensions)
+            let bytes = [UInt8](try Data(contentsOf: files.url(name)))
+            let body = Array(bytes[reader.header.byteCount..<(bytes.count - MessageHeader.trailerByteCount)])
+            let writer = try MessageFileWriter(url: files.url(name), header: header, signer: signer)
+            try body.withUnsafeBytes { try writer.append(elements: $0) }
+            try writer.commit()
+        }
         try files.setup(Self.hubList)
+        try rewritten("setup.spsi", by: TestParties.hub) { $0.removeValue(for: 1) }
+        #expect(throws: UnbalancedPSIError.badExtensionRecord(path: files.path("setup.spsi"), type: 1,
+                                                              reason: "is missing; expected the hub's public key (32 bytes)")) {
+            try UnbalancedSetup.read(from: files.url("setup.spsi"))
+        }
+        try files.setup(Self.hubList)
+        let member = try files.request(Self.memberList)
+        try rewritten("request.spsi", by: TestParties.member) { $0.removeValue(for: 2) }
+        #expect(throws: UnbalancedPSIError.badExtensionRecord(path: files.path("request.spsi"), type: 2,
+                                                              reason: "is missing; expected the setup digest (32 bytes)")) { try files.respond() }
+        try rewritten("request.spsi", by: TestParties.member) { try $0.set(Array(member.context.setupDigest.dropLast()), for: .setupDigest) }
+        #expect(throws: UnbalancedPSIError.badExtensionRecord(path: files.path("request.spsi"), type: 2,
+                                                              reason: "holds 31 bytes; expected the setup digest (32 bytes)")) { try files.respond() }
+        try FileManager.default.removeItem(at: files.url("member.state"))
         try files.request(Self.memberList)
-        var header = try MessageFileReader.inspect(url: files.url("request.spsi")).header
-        header.count = 0
-        try MessageFileWriter(url: files.url("request.spsi"), header: header, signer: TestParties.member).commit()
-        #expect(throws: UnbalancedPSIError.missingFields(path: files.path("request.spsi"), count: 0, expected: 1)) { try files.respond() }
+        try files.respond()
+        try rewritten("response.spsi", by: TestParties.hub) { $0.removeValue(for: 3) }
+        #expect(throws: UnbalancedPSIError.badExtensionRecord(path: files.path("response.spsi"), type: 3,
+                                                              reason: "is missing; expected the response's DLEQ proofs (64 bytes)")) { try files.finish() }
     }
 }

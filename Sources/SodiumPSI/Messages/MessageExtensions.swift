@@ -4,12 +4,40 @@ import Foundation
 /// big-endian, `value`), types strictly ascending, each at most once, at most
 /// ``maximumByteCount`` bytes in all. It is covered by the digest and the signature like the
 /// rest of the header. Each protocol step says which types it requires (see
-/// `Docs/file-format.md`); a reader ignores types it does not use.
+/// ``RecordType`` and `Docs/file-format.md`); a reader ignores types it does not use.
 public struct MessageExtensions: Sendable, Equatable {
-    /// The largest block, in bytes (records with their type and length bytes).
-    public static let maximumByteCount = 4096
+    /// The largest block, in bytes (records with their type and length bytes): room for 255
+    /// DLEQ proofs, one per 65,535 elements.
+    public static let maximumByteCount = 16_384
     /// Bytes of a record before its value: type and length.
     static let recordOverhead = 3
+    /// The largest value of a block's only record.
+    static let maximumValueByteCount = maximumByteCount - recordOverhead
+
+    /// The record types this version defines, for every protocol.
+    public enum RecordType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+        /// Unbalanced setup or delta: the hub's public key `pkS` (32 bytes).
+        case hubPublicKey = 1
+        /// Unbalanced request: the digest of the setup it is made against (32 bytes).
+        case setupDigest = 2
+        /// Unbalanced response, intersection mode: one 64-byte DLEQ proof per 65,535 evaluated elements.
+        case dleqProofs = 3
+        /// Verifiable mutual PSI, step 1: the initiator's commitment `A = a·G` (32 bytes).
+        case initiatorCommitment = 4
+        /// Verifiable mutual PSI, step 3: one 64-byte DLEQ proof per 65,535 points.
+        case reblindingProofs = 5
+
+        /// The record's content, as errors name it.
+        public var description: String {
+            switch self {
+            case .hubPublicKey: return "the hub's public key"
+            case .setupDigest: return "the setup digest"
+            case .dleqProofs: return "the response's DLEQ proofs"
+            case .initiatorCommitment: return "the initiator's commitment a·G"
+            case .reblindingProofs: return "the step-3 DLEQ proofs"
+            }
+        }
+    }
 
     /// One record.
     public struct Record: Sendable, Equatable {
@@ -45,6 +73,15 @@ public struct MessageExtensions: Sendable, Equatable {
         }
         records = (others + [Record(type: type, value: value)]).sorted { $0.type < $1.type }
     }
+
+    /// The value of the record of `type`, if present.
+    public subscript(type: RecordType) -> [UInt8]? { self[type.rawValue] }
+
+    /// Sets (adds or replaces) the record of `type`.
+    ///
+    /// - Throws: ``PSIError/inputTooLong(what:length:maximum:)`` when the block would exceed
+    ///   ``maximumByteCount`` bytes.
+    public mutating func set(_ value: [UInt8], for type: RecordType) throws { try set(value, for: type.rawValue) }
 
     /// Removes the record of `type`, if present.
     public mutating func removeValue(for type: UInt8) {

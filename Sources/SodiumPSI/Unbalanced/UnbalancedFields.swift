@@ -4,20 +4,16 @@ import Foundation
 /// and deltas), the digest of the setup a request is made against (requests), and the DLEQ
 /// proofs of an intersection-mode response.
 ///
-/// On the wire they are the **field elements**: the first elements of the body, counted in the
-/// header's element count and covered by the digest like every other element. Their bytes, in
-/// the order below, are zero-padded to whole elements of the message's element size:
+/// On the wire they are typed records of the header's extension block (see
+/// ``MessageExtensions/RecordType``), covered by the digest and the sender's signature with the
+/// rest of the header; the body holds list data only:
 ///
-/// | message | fields | field elements |
+/// | message | record | value |
 /// | --- | --- | --- |
-/// | setup, delta | `pkS` (32 bytes) | ⌈32 / element size⌉ |
-/// | request | setup digest (32 bytes) | 1 |
-/// | response, intersection | one 64-byte proof per 65,535 elements | 2·⌈n / 65,535⌉ |
-/// | response, cardinality-only | none | 0 |
-///
-/// This is the one place that knows the layout: when the message format's header extension
-/// block arrives, the fields move there and only ``encoded(elementSize:)`` and
-/// ``decode(_:kind:keyID:path:)`` change.
+/// | setup, delta | 1, hub public key | `pkS` (32 bytes) |
+/// | request | 2, setup digest | the setup's trailing SHA-256 (32 bytes) |
+/// | response, intersection | 3, DLEQ proofs | one 64-byte proof `c || s` per 65,535 elements |
+/// | response, cardinality-only | none | |
 struct UnbalancedFields: Sendable, Equatable {
     /// The hub's public key `pkS` (setups and deltas).
     var publicKey: GroupElement?
@@ -26,52 +22,61 @@ struct UnbalancedFields: Sendable, Equatable {
     /// The DLEQ proofs of an intersection-mode response.
     var proofs: [DLEQProof] = []
 
-    /// Field elements of a message of `kind` whose list part holds `itemCount` elements.
-    static func elementCount(_ kind: UnbalancedMessageKind, answerMode: UnbalancedAnswerMode, elementSize: Int, itemCount: Int) -> Int {
-        switch kind {
-        case .setup, .setupDelta:
-            return (GroupElement.byteCount + elementSize - 1) / elementSize
-        case .request:
-            return 1
-        case .response:
-            return answerMode == .intersection ? 2 * OPRF.verifiableParameters.dleq.proofCount(pairs: itemCount) : 0
-        }
+    /// The most evaluated elements one response can prove: as many 65,535-element segments as
+    /// proofs fit in one extension record.
+    static let maximumProvenElements = MessageExtensions.maximumValueByteCount / DLEQProof.byteCount
+        * DLEQ.maximumBatchSize
+
+    /// The extension block carrying these fields.
+    func extensions() throws -> MessageExtensions {
+        var block = MessageExtensions()
+        if let publicKey { try block.set(publicKey.rawRepresentation, for: .hubPublicKey) }
+        if let setupDigest { try block.set(setupDigest, for: .setupDigest) }
+        if !proofs.isEmpty { try block.set(proofs.flatMap(\.rawRepresentation), for: .dleqProofs) }
+        return block
     }
 
-    /// The field elements' bytes: the fields in order, zero-padded to whole elements.
-    func encoded(elementSize: Int) -> [UInt8] {
-        var bytes = publicKey?.rawRepresentation ?? []
-        bytes += setupDigest ?? []
-        for proof in proofs { bytes += proof.rawRepresentation }
-        let padded = (bytes.count + elementSize - 1) / elementSize * elementSize
-        return bytes + [UInt8](repeating: 0, count: padded - bytes.count)
-    }
-
-    /// Decodes the field elements' bytes of a received message.
+    /// Decodes the records a received message of `kind` requires; records of other types are ignored.
     ///
-    /// - Throws: ``UnbalancedPSIError/invalidSetup(path:reason:)`` for a setup whose public key
-    ///   is not a valid element, does not match the header's key identifier, or whose padding is
-    ///   not zero; ``UnbalancedPSIError/invalidResponseProof(path:proof:reason:)`` for a proof
-    ///   scalar that is not below ℓ.
-    static func decode(_ bytes: [UInt8], kind: UnbalancedMessageKind, keyID: HubKeyID,
-                       path: String) throws -> UnbalancedFields {
+    /// - Parameters:
+    ///   - itemCount: for a response, the number of evaluated elements (its proofs' count follows).
+    /// - Throws: ``UnbalancedPSIError/badExtensionRecord(path:type:reason:)`` for a missing record
+    ///   or one of the wrong length; ``UnbalancedPSIError/invalidSetup(path:reason:)`` for a setup
+    ///   whose public key is not a valid element or does not match the header's key identifier;
+    ///   ``UnbalancedPSIError/invalidResponseProof(path:proof:reason:)`` for a proof scalar that
+    ///   is not below ℓ.
+    static func decode(_ block: MessageExtensions, kind: UnbalancedMessageKind, answerMode: UnbalancedAnswerMode,
+                       itemCount: Int, keyID: HubKeyID, path: String) throws -> UnbalancedFields {
+        func record(_ type: MessageExtensions.RecordType, length: Int) throws -> [UInt8] {
+            guard let value = block[type] else {
+                throw UnbalancedPSIError.badExtensionRecord(path: path, type: type.rawValue,
+                                                            reason: "is missing; expected \(type) (\(length) bytes)")
+            }
+            guard value.count == length else {
+                throw UnbalancedPSIError.badExtensionRecord(path: path, type: type.rawValue,
+                                                            reason: "holds \(value.count) bytes; expected \(type) (\(length) bytes)")
+            }
+            return value
+        }
         var fields = UnbalancedFields()
         switch kind {
         case .setup, .setupDelta:
-            guard let key = try? GroupElement(validating: bytes[0..<GroupElement.byteCount]) else {
+            let bytes = try record(.hubPublicKey, length: GroupElement.byteCount)
+            guard let key = try? GroupElement(validating: bytes) else {
                 throw UnbalancedPSIError.invalidSetup(path: path, reason: "its hub public key is not a valid ristretto255 element")
             }
             guard HubKeyID(publicKey: key) == keyID else {
                 throw UnbalancedPSIError.invalidSetup(path: path, reason: "its hub public key has key id \(HubKeyID(publicKey: key)), not the header's \(keyID)")
             }
-            guard bytes[GroupElement.byteCount...].allSatisfy({ $0 == 0 }) else {
-                throw UnbalancedPSIError.invalidSetup(path: path, reason: "the padding after its hub public key is not zero")
-            }
             fields.publicKey = key
         case .request:
-            fields.setupDigest = bytes
+            fields.setupDigest = try record(.setupDigest, length: MessageHeader.digestByteCount)
         case .response:
-            fields.proofs = try stride(from: 0, to: bytes.count, by: DLEQProof.byteCount).enumerated().map { index, offset in
+            guard answerMode == .intersection else { return fields }
+            let count = OPRF.verifiableParameters.dleq.proofCount(pairs: itemCount)
+            let bytes = try record(.dleqProofs, length: count * DLEQProof.byteCount)
+            fields.proofs = try (0..<count).map { index in
+                let offset = index * DLEQProof.byteCount
                 do { return try DLEQProof(rawRepresentation: bytes[offset..<(offset + DLEQProof.byteCount)]) } catch {
                     throw UnbalancedPSIError.invalidResponseProof(path: path, proof: index, reason: "is not a proof encoding (a scalar is not below the group order)")
                 }

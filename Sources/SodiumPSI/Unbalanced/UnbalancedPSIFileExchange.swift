@@ -167,7 +167,7 @@ public enum UnbalancedPSIFileExchange {
         let member = try UnbalancedPSIMember(items: records.map(\.identifier), purpose: purpose, identifierType: identifierType,
                                              setup: setup, identity: identity, parallelism: parallelism)
         // The request is sealed first, so that the state can record its digest for the receipt.
-        let request = try MessageFileWriter(url: requestURL, header: member.request.fileHeader, signer: identity)
+        let request = try MessageFileWriter(url: requestURL, header: try member.request.fileHeader(), signer: identity)
         try member.request.writeBody(to: request)
         try request.seal()
         let transcript = PartyStateFile.Transcript(

@@ -45,7 +45,8 @@ public struct UnbalancedPSIHub: Sendable {
     ///   - purpose: the purpose label of the list.
     ///   - identifierType: the identifier type of the list.
     ///   - members: the members whose requests are answered (none: the hub only publishes setups).
-    ///   - maximumRequestSize: the largest request answered (at least 1).
+    ///   - maximumRequestSize: the largest request answered (at least 1, at most 16,711,425: the
+    ///     most elements one response's extension block can prove, 255 proofs of 65,535).
     ///   - parallelism: threads for evaluation.
     public init(key: HubKey, identity: PartyIdentity, purpose: PurposeLabel, identifierType: IdentifierType,
                 members: Set<PartyPublicKey> = [], maximumRequestSize: Int = defaultMaximumRequestSize,
@@ -55,7 +56,7 @@ public struct UnbalancedPSIHub: Sendable {
         self.purpose = purpose
         self.identifierType = identifierType
         self.members = members
-        self.maximumRequestSize = max(1, maximumRequestSize)
+        self.maximumRequestSize = min(max(1, maximumRequestSize), UnbalancedFields.maximumProvenElements)
         self.parallelism = parallelism
     }
 

@@ -35,16 +35,12 @@ public struct UnbalancedQueryContext: Sendable, Equatable {
         self.identifierType = identifierType
     }
 
-    /// The header of a request or response whose list part holds `itemCount` elements.
-    func header(_ kind: UnbalancedMessageKind, itemCount: Int) -> MessageHeader {
+    /// The header of a request or response of `itemCount` elements, `fields` in its extension block.
+    func header(_ kind: UnbalancedMessageKind, itemCount: Int, fields: UnbalancedFields) throws -> MessageHeader {
         MessageHeader(suite: .ristretto255SHA512, protocolID: .unbalanced, kind: kind.rawValue, mode: answerMode.rawValue,
                       elementSize: GroupElement.byteCount, identifierType: identifierType, purposeDigest: purposeDigest,
                       sessionID: sessionID, keyID: keyID.bytes, sender: kind == .request ? member : hub,
-                      recipient: kind == .request ? hub : member, count: fieldElementCount(kind, itemCount: itemCount) + itemCount)
-    }
-
-    func fieldElementCount(_ kind: UnbalancedMessageKind, itemCount: Int) -> Int {
-        UnbalancedFields.elementCount(kind, answerMode: answerMode, elementSize: GroupElement.byteCount, itemCount: itemCount)
+                      recipient: kind == .request ? hub : member, count: itemCount, extensions: try fields.extensions())
     }
 }
 
@@ -77,19 +73,19 @@ public struct UnbalancedRequest: Sendable {
     /// - Returns: the file's SHA-256.
     @discardableResult
     public func write(to url: URL, signedBy identity: PartyIdentity) throws -> [UInt8] {
-        let writer = try MessageFileWriter(url: url, header: fileHeader, signer: identity)
+        let writer = try MessageFileWriter(url: url, header: try fileHeader(), signer: identity)
         try writeBody(to: writer)
         try writer.commit()
         return writer.fileDigest!
     }
 
-    /// The request's file header.
-    var fileHeader: MessageHeader { context.header(.request, itemCount: blindedElements.count) }
+    /// The request's file header, the setup digest in its extension block.
+    func fileHeader() throws -> MessageHeader {
+        try context.header(.request, itemCount: blindedElements.count, fields: UnbalancedFields(setupDigest: context.setupDigest))
+    }
 
-    /// Appends the request's field elements and blinded elements.
+    /// Appends the request's blinded elements.
     func writeBody(to writer: MessageFileWriter) throws {
-        try UnbalancedFields(setupDigest: context.setupDigest).encoded(elementSize: writer.header.elementSize)
-            .withUnsafeBytes { try writer.append(elements: $0) }
         try blindedElements.withUnsafeBytes { try writer.append(elements: $0) }
     }
 
@@ -110,19 +106,14 @@ public struct UnbalancedRequest: Sendable {
     public static func read(from url: URL, for hub: UnbalancedPSIHub,
                             reviewCount: (Int) throws -> Void = { _ in }) throws -> UnbalancedRequest {
         let key = hub.key
-        let fieldElements = UnbalancedFields.elementCount(.request, answerMode: key.answerMode, elementSize: GroupElement.byteCount, itemCount: 0)
-        let reader: MessageFileReader
-        do {
-            reader = try openQuery(url, .request, expecting: MessageExpectation(
-                identifierType: hub.identifierType, purposeDigest: hub.purpose.digest, keyID: key.keyID.bytes,
-                trustedSenders: hub.members, recipient: hub.identity.publicKey,
-                maximumCount: hub.maximumRequestSize + fieldElements), mode: key.answerMode)
-        } catch UnbalancedPSIError.requestTooLarge(let path, let count, let limit) {
-            throw UnbalancedPSIError.requestTooLarge(path: path, count: count - fieldElements, limit: limit - fieldElements)
-        }
+        let reader = try openQuery(url, .request, expecting: MessageExpectation(
+            identifierType: hub.identifierType, purposeDigest: hub.purpose.digest, keyID: key.keyID.bytes,
+            trustedSenders: hub.members, recipient: hub.identity.publicKey,
+            maximumCount: hub.maximumRequestSize), mode: key.answerMode)
         let keyID = try HubKeyID(bytes: reader.header.keyID)
-        let fields = try readFields(reader, .request, fieldElements: fieldElements, keyID: keyID)
-        try reviewCount(reader.header.count - fieldElements)
+        let fields = try UnbalancedFields.decode(reader.header.extensions, kind: .request, answerMode: key.answerMode, itemCount: 0,
+                                                 keyID: keyID, path: url.path)
+        try reviewCount(reader.header.count)
         let context = UnbalancedQueryContext(sessionID: reader.header.sessionID, setupDigest: fields.setupDigest!, keyID: keyID,
                                              purposeDigest: reader.header.purposeDigest, answerMode: key.answerMode,
                                              member: reader.header.sender, hub: hub.identity.publicKey,
@@ -169,7 +160,7 @@ public struct UnbalancedResponse: Sendable {
     /// - Returns: the file's SHA-256.
     @discardableResult
     public func write(to url: URL, signedBy identity: PartyIdentity) throws -> [UInt8] {
-        try writeMessage(context.header(.response, itemCount: evaluatedElements.count), UnbalancedFields(proofs: proofs),
+        try writeMessage(context.header(.response, itemCount: evaluatedElements.count, fields: UnbalancedFields(proofs: proofs)),
                          evaluatedElements, to: url, signer: identity)
     }
 
@@ -186,35 +177,21 @@ public struct UnbalancedResponse: Sendable {
     ///   ``UnbalancedPSIError/invalidResponseProof(path:proof:reason:)`` for a proof that is not
     ///   a proof encoding, and ``MessageFileError`` (digest, session, count of all elements, …).
     public static func read(from url: URL, request: UnbalancedQueryContext, count: Int) throws -> UnbalancedResponse {
-        let fieldElements = request.fieldElementCount(.response, itemCount: count)
         let reader: MessageFileReader
         do {
             reader = try openQuery(url, .response, expecting: MessageExpectation(
                 identifierType: request.identifierType, purposeDigest: request.purposeDigest, sessionID: request.sessionID,
                 keyID: request.keyID.bytes, trustedSenders: [request.hub], recipient: request.member,
-                count: fieldElements + count), mode: request.answerMode)
+                count: count), mode: request.answerMode)
         } catch UnbalancedPSIError.requestUnderOtherKey(let path, let found, let expected) {
             throw UnbalancedPSIError.responseUnderOtherKey(path: path, responseKeyID: found, setupKeyID: expected)
         }
-        let fields = try readFields(reader, .response, fieldElements: fieldElements, keyID: request.keyID)
+        let fields = try UnbalancedFields.decode(reader.header.extensions, kind: .response, answerMode: request.answerMode,
+                                                 itemCount: count, keyID: request.keyID, path: url.path)
         var read = UnbalancedResponse(context: request, evaluatedElements: try readElements(reader), proofs: fields.proofs, origin: url.path)
         read.fileDigest = reader.fileDigest
         return read
     }
-}
-
-/// Reads and decodes a request's or response's field elements (the header's count is checked).
-///
-/// - Throws: ``UnbalancedPSIError/missingFields(path:count:expected:)`` for a file that does
-///   not even hold its field elements.
-private func readFields(_ reader: MessageFileReader, _ kind: UnbalancedMessageKind, fieldElements: Int,
-                        keyID: HubKeyID) throws -> UnbalancedFields {
-    guard reader.header.count >= fieldElements else {
-        throw UnbalancedPSIError.missingFields(path: reader.url.path, count: reader.header.count, expected: fieldElements)
-    }
-    guard fieldElements > 0 else { return UnbalancedFields() }
-    let bytes = try reader.readChunk(maximumElements: fieldElements) ?? []
-    return try UnbalancedFields.decode(bytes, kind: kind, keyID: keyID, path: reader.url.path)
 }
 
 /// Opens a request or response and checks its header; maps the generic key, size and mode
@@ -247,10 +224,9 @@ private func readElements(_ reader: MessageFileReader) throws -> [GroupElement] 
 }
 
 /// Writes a request or response; returns the file's SHA-256.
-private func writeMessage(_ header: MessageHeader, _ fields: UnbalancedFields, _ elements: [GroupElement], to url: URL,
+private func writeMessage(_ header: MessageHeader, _ elements: [GroupElement], to url: URL,
                           signer: PartyIdentity) throws -> [UInt8] {
     let writer = try MessageFileWriter(url: url, header: header, signer: signer)
-    try fields.encoded(elementSize: header.elementSize).withUnsafeBytes { try writer.append(elements: $0) }
     try elements.withUnsafeBytes { try writer.append(elements: $0) }
     try writer.commit()
     return writer.fileDigest!

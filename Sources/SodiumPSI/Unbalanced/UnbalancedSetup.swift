@@ -184,11 +184,10 @@ public struct UnbalancedSetup: Sendable {
         return digest
     }
 
-    /// The body after the header, in order and in pieces of whole elements: the field elements
-    /// (the public key), then the tags (1 MiB at a time) or the filter.
+    /// The body after the header, in order and in pieces of whole elements: the tags (1 MiB at
+    /// a time) or the filter. (The public key is in the header's extension block.)
     private func forEachBodyPart(_ consume: (UnsafeRawBufferPointer) throws -> Void) rethrows {
         let elementSize = header.elementSize
-        try UnbalancedFields(publicKey: publicKey).encoded(elementSize: elementSize).withUnsafeBytes(consume)
         switch body {
         case .tags(let tags):
             let step = max(1, (1 << 20) / elementSize) * elementSize
@@ -200,11 +199,6 @@ public struct UnbalancedSetup: Sendable {
         case .filter(let filter):
             try filter.encodedBody().withUnsafeBytes(consume)
         }
-    }
-
-    /// Field elements of a setup whose elements are `elementSize` bytes.
-    static func fieldElementCount(elementSize: Int) -> Int {
-        UnbalancedFields.elementCount(.setup, answerMode: .intersection, elementSize: elementSize, itemCount: 0)
     }
 
     /// The Bloom filter, for a filter setup.
@@ -227,8 +221,8 @@ public struct UnbalancedSetup: Sendable {
                              kind: (isDelta ? UnbalancedMessageKind.setupDelta : .setup).rawValue,
                              mode: encoding.code << 4 | answerMode.rawValue, elementSize: elementSize,
                              identifierType: identifierType, purposeDigest: purposeDigest, sessionID: setupID,
-                             keyID: keyID.bytes, sender: hub, recipient: nil,
-                             count: Self.fieldElementCount(elementSize: elementSize) + count)
+                             keyID: keyID.bytes, sender: hub, recipient: nil, count: count,
+                             extensions: try! UnbalancedFields(publicKey: publicKey).extensions())  // 35 bytes always fit
     }
 
     /// Size of this setup's file in bytes (header, body, trailer).
@@ -275,7 +269,7 @@ public struct UnbalancedSetup: Sendable {
         }
         let publicKey = try readPublicKey(file)
         var body = [UInt8]()
-        body.reserveCapacity((header.count - fieldElementCount(elementSize: header.elementSize)) * header.elementSize)
+        body.reserveCapacity(header.count * header.elementSize)
         while let chunk = try file.readChunk(maximumElements: max(1, (1 << 20) / header.elementSize)) { body += chunk }
         switch encodingCode {
         case 1:
@@ -304,18 +298,14 @@ public struct UnbalancedSetup: Sendable {
         }
     }
 
-    /// Reads a setup's field elements: the hub's public key, checked against the header's key id.
+    /// The hub's public key from a setup's extension block, checked against the header's key id.
     ///
-    /// - Throws: ``UnbalancedPSIError/missingFields(path:count:expected:)`` when the file does
-    ///   not hold them, and ``UnbalancedPSIError/invalidSetup(path:reason:)`` when they do not decode.
+    /// - Throws: ``UnbalancedPSIError/badExtensionRecord(path:type:reason:)`` when the record is
+    ///   missing or of the wrong length, and ``UnbalancedPSIError/invalidSetup(path:reason:)``
+    ///   when it is not a valid element of that key id.
     static func readPublicKey(_ reader: MessageFileReader) throws -> GroupElement {
-        let header = reader.header
-        let fields = fieldElementCount(elementSize: header.elementSize)
-        guard header.count >= fields else {
-            throw UnbalancedPSIError.missingFields(path: reader.url.path, count: header.count, expected: fields)
-        }
-        let bytes = try reader.readChunk(maximumElements: fields) ?? []
-        return try UnbalancedFields.decode(bytes, kind: .setup, keyID: HubKeyID(bytes: header.keyID), path: reader.url.path).publicKey!
+        try UnbalancedFields.decode(reader.header.extensions, kind: .setup, answerMode: .intersection, itemCount: 0,
+                                    keyID: HubKeyID(bytes: reader.header.keyID), path: reader.url.path).publicKey!
     }
 
     /// Opens a setup file and checks its header (nothing of the body is read).
