@@ -370,18 +370,15 @@ public enum MutualPSIFileExchange {
         return Outcome(result: result, matches: matches, replyWritten: false, receipt: receipt)
     }
 
-    /// The matches as CSV: a header, then `line,value,canonical` per match (RFC 4180 quoting).
+    /// The matches as CSV, one row a match (``MatchesTable/init(records:column:)``; to list every
+    /// row of the list with its columns, see ``MatchesTable/init(joining:keep:)``).
     public static func matchesCSV(_ matches: [ListRecord]) -> String {
-        var csv = CSVText.row(["line", "value", "canonical"])
-        for match in matches {
-            csv += CSVText.row([String(match.lineNumber), match.original, match.identifier.canonical])
-        }
-        return csv
+        MatchesTable(records: matches).csv
     }
 
     /// Writes ``matchesCSV(_:)`` atomically with mode 0600: the matches are confidential.
     public static func writeMatches(_ matches: [ListRecord], to url: URL) throws {
-        try SecretFile.write(Array(matchesCSV(matches).utf8), to: url)
+        try MatchesTable(records: matches).write(to: url)
     }
 
     /// The SHA-256 of each peer message a finish step reads, refused when the state already
