@@ -84,7 +84,7 @@ struct MessageFileTests {
         #expect(header.sender == TestParties.a.publicKey && header.recipient == TestParties.b.publicKey)
         #expect(header.identifierType == .plain && header.extensions.records.isEmpty)
         // The writer's whole-file digest is the file's SHA-256, as `sha256sum` computes it.
-        let writer = try MessageFileWriter(url: f.dir.appendingPathComponent("again.spsi"), header: f.message.fileHeader, signer: TestParties.a)
+        let writer = try MessageFileWriter(url: f.dir.appendingPathComponent("again.spsi"), header: f.message.header, signer: TestParties.a)
         try writer.append(f.message.elements)
         try writer.commit()
         #expect(writer.fileDigest == sha256(try [UInt8](Data(contentsOf: f.dir.appendingPathComponent("again.spsi")))))
@@ -221,7 +221,7 @@ struct MessageFileTests {
     func extensionBlock() throws {
         let f = try MessageFixture(count: 2)
         defer { f.cleanUp() }
-        var header = f.message.fileHeader
+        var header = f.message.header
         try header.extensions.set([1, 2, 3], for: 9)
         try header.extensions.set([], for: 1)
         try header.extensions.set([7], for: 9)
@@ -340,7 +340,7 @@ struct MessageFileTests {
         let f = try MessageFixture(count: 2)
         defer { f.cleanUp() }
         let target = f.dir.appendingPathComponent("out.spsi")
-        let header = f.message.fileHeader
+        let header = f.message.header
         do {
             let writer = try MessageFileWriter(url: target, header: header, signer: TestParties.a)
             try writer.append([f.message.elements[0]])
@@ -376,7 +376,7 @@ struct MessageFileTests {
                                       purposeDigest: try PurposeLabel("example").digest,
                                       sessionID: try SessionID(bytes: Array(0..<16)), initiator: sender.publicKey,
                                       responder: recipient.publicKey, identifierType: .phone)
-        try MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements).write(to: url, signedBy: sender)
+        try MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements, signedBy: sender).write(to: url)
         let bytes = try [UInt8](Data(contentsOf: url))
         #expect(bytes.hexString == Self.exampleHex, "\(bytes.hexString)")
     }
