@@ -4,12 +4,13 @@ import Testing
 
 /// Runs a whole in-memory exchange and returns what each side learned.
 func runMutualPSI(_ a: [Identifier], _ b: [Identifier], outcome: MutualPSIOutcome, suite: PSISuite = .ristretto255SHA512,
-                  threads: Int = 2) throws -> (initiator: MutualPSIResult, responder: MutualPSIResult?, replyPeerSize: Int) {
+                  threads: Int = 2, streaming: StreamingOptions = .default)
+    throws -> (initiator: MutualPSIResult, responder: MutualPSIResult?, replyPeerSize: Int) {
     let purpose = try PurposeLabel("test: agent phone numbers")
     // The identifier type both declare: that of the lists' items.
     let type = IdentifierType(kind: (a.first ?? b.first)?.kind ?? .plain)
     let config = MutualPSIConfiguration(purpose: purpose, outcome: outcome, suite: suite, identifierType: type,
-                                        parallelism: Parallelism(threads: threads))
+                                        parallelism: Parallelism(threads: threads), streaming: streaming)
     let initiator = try MutualPSIInitiator(items: a, configuration: config)
     var responder = try MutualPSIResponder(items: b, configuration: config.counterpart)
     let reply = try responder.respond(to: initiator.blindedSet)
