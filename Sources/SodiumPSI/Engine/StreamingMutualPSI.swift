@@ -68,6 +68,7 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
         try configuration.identifierType.check(record.identifier, index: given + chunk.count)
         chunk.append(record)
         if chunk.count == options.chunkSize {
+            try configuration.checkCancelled()
             try blinding.submit((given, chunk))
             given += chunk.count
             chunk.removeAll(keepingCapacity: true)
@@ -179,6 +180,7 @@ private func streamReceivedSet(_ reader: MessageFileReader, secret: SecretBytes,
         })
     var start = 0
     while let raw = try reader.readChunk(maximumElements: configuration.streaming.chunkSize) {
+        try configuration.checkCancelled()
         let elements = raw.withUnsafeBytes { bytes in
             (0..<(bytes.count / BlindedElement.byteCount)).map {
                 BlindedElement(unchecked: bytes.baseAddress! + $0 * BlindedElement.byteCount)

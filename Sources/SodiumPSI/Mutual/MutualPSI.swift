@@ -28,8 +28,10 @@ public struct MutualPSIConfiguration: Sendable {
     public var parallelism: Parallelism
     /// Called as blinding and re-blinding progress (from worker threads); nil for none.
     public var progress: ProgressHandler?
-    /// How ``MutualPSIFileExchange`` bounds its memory (chunks, buckets, work folder).
+    /// How the steps bound their memory (chunks, buckets, work folder).
     public var streaming: StreamingOptions
+    /// Set by ``PSIExecutor`` for an `async` step: cancelled with the step's task.
+    var cancellation: CancellationFlag?
 
     /// Creates a configuration.
     ///
@@ -222,7 +224,12 @@ public struct MutualPSIInitiator: Sendable {
 
     /// Blinds with a given secret (known-answer tests only).
     init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes?) throws {
-        let step = try MutualSteps.initiate(records(of: items), configuration: configuration, secret: secret,
+        try self.init(source: records(of: items), configuration: configuration, secret: secret)
+    }
+
+    /// Step 1 from any record source (an array, an `AsyncSequence`).
+    init(source: RecordSource, configuration: MutualPSIConfiguration, secret: SecretBytes?) throws {
+        let step = try MutualSteps.initiate(source, configuration: configuration, secret: secret,
                                             work: .inMemory(), state: .memory,
                                             message: .memory(name: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory))
         try self.init(configuration: configuration, state: KeptState(step.state.memoryState()),
@@ -258,6 +265,12 @@ public struct MutualPSIInitiator: Sendable {
     ///   the wrong step, another exchange, not signed by the peer, too large, of the wrong count,
     ///   or holds an invalid or repeated element — the checks of a message file.
     public func finish(responderBlindedSet: MutualPSIMessage, initiatorSetReblinded: MutualPSIMessage) throws -> Completion {
+        try finish(responderBlindedSet: responderBlindedSet, initiatorSetReblinded: initiatorSetReblinded, configuration: configuration)
+    }
+
+    /// The step with `configuration` (an executor's threads, progress and cancellation).
+    func finish(responderBlindedSet: MutualPSIMessage, initiatorSetReblinded: MutualPSIMessage,
+                configuration: MutualPSIConfiguration) throws -> Completion {
         let done = try MutualSteps.finishInitiator(
             state: state.reader, configuration: configuration,
             responderSet: .bytes(responderBlindedSet.serializedBytes, name: MutualPSIMessage.Kind.responderBlindedSet.nameInMemory),
@@ -334,7 +347,12 @@ public struct MutualPSIResponder: Sendable {
 
     /// Blinds with a given secret (known-answer tests only).
     init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes?) throws {
-        let state = try MutualSteps.blindResponder(records(of: items), configuration: configuration, secret: secret, work: .inMemory())
+        try self.init(source: records(of: items), configuration: configuration, secret: secret)
+    }
+
+    /// Blinds records from any source (an array, an `AsyncSequence`).
+    init(source: RecordSource, configuration: MutualPSIConfiguration, secret: SecretBytes?) throws {
+        let state = try MutualSteps.blindResponder(source, configuration: configuration, secret: secret, work: .inMemory())
         try self.init(configuration: configuration, state: KeptState(state))
     }
 
@@ -367,6 +385,11 @@ public struct MutualPSIResponder: Sendable {
     ///   initiator's set exceeds ``MutualPSIConfiguration/maximumPeerSetSize``, and the errors of
     ///   a received message file otherwise.
     public mutating func respond(to initiatorBlindedSet: MutualPSIMessage) throws -> Reply {
+        try respond(to: initiatorBlindedSet, configuration: configuration)
+    }
+
+    /// The step with `configuration` (an executor's threads, progress and cancellation).
+    mutating func respond(to initiatorBlindedSet: MutualPSIMessage, configuration: MutualPSIConfiguration) throws -> Reply {
         let m = state.reader.metadata
         // One step 1 per secret: answering a second would re-blind a second peer set with it.
         if let context = m.context {
@@ -393,6 +416,11 @@ public struct MutualPSIResponder: Sendable {
     ///   ``respond(to:)``, ``PSIError/outcomeMismatch(expected:found:)`` when only the initiator
     ///   learns, and the errors of a received message file otherwise.
     public func finish(responderSetReblinded: MutualPSIMessage) throws -> MutualPSIResult {
+        try finish(responderSetReblinded: responderSetReblinded, configuration: configuration)
+    }
+
+    /// The step with `configuration` (an executor's threads, progress and cancellation).
+    func finish(responderSetReblinded: MutualPSIMessage, configuration: MutualPSIConfiguration) throws -> MutualPSIResult {
         guard state.reader.metadata.context != nil else {
             throw PSIError.unexpectedMessage(expected: MutualPSIMessage.Kind.initiatorBlindedSet.description,
                                              found: responderSetReblinded.kind.description)
