@@ -88,7 +88,6 @@ struct MutualPSITests {
         let a = plainItems((0..<sizeA).map { _ in "v\(rng.next() % universe)" })
         let b = plainItems((0..<sizeB).map { _ in "v\(rng.next() % universe)" })
         let expected = Set(a).intersection(b)
-        #expect(!expected.isEmpty || sizeA < 50)
         for outcome in MutualPSIOutcome.allCases where sizeA <= 2_000 || outcome == .bothLearn {
             let (ra, rb, _) = try runMutualPSI(a, b, outcome: outcome)
             switch outcome {

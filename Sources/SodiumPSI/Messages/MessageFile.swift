@@ -67,6 +67,7 @@ public final class MessageFileWriter {
     }
 
     private init(sink: Sink, path: String, header: MessageHeader, signer: PartyIdentity) throws {
+        ensureSodiumInitialized()
         precondition(signer.publicKey == header.sender, "a message is signed by the sender its header names")
         self.header = header
         self.signer = signer
@@ -337,6 +338,7 @@ public final class MessageFileReader {
     }
 
     private init(input: MessageInput, expecting expectation: MessageExpectation, requireValidSignature: Bool) throws {
+        ensureSodiumInitialized()
         self.input = input
         self.requireValidSignature = requireValidSignature
         let path = input.path

@@ -50,6 +50,7 @@ public struct MutualPSIConfiguration: Sendable {
                 identifierType: IdentifierType, suite: PSISuite = .ristretto255SHA512,
                 maximumPeerSetSize: Int = defaultMaximumPeerSetSize, parallelism: Parallelism = .allCores,
                 progress: ProgressHandler? = nil, streaming: StreamingOptions = .default) {
+        ensureSodiumInitialized()
         self.identity = identity
         self.peer = peer
         self.identifierType = identifierType
