@@ -101,7 +101,8 @@ struct HashedContextTests {
         #expect(done.result.count == 0)
         // Declared honestly, the mismatch is refused before any work, naming both types.
         var honest = try MutualPSIResponder(items: Self.items, configuration: Self.bank(TestParties.b, peer: TestParties.a, identifierType: caseless))
-        #expect(throws: PSIError.identifierTypeMismatch(found: "plain identifiers", expected: "plain identifiers, case-insensitive")) {
+        #expect(throws: MessageFileError.identifierTypeMismatch(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory,
+                                                                found: "plain identifiers", expected: "plain identifiers, case-insensitive")) {
             try honest.respond(to: a.blindedSet)
         }
     }
