@@ -39,10 +39,11 @@ JSON
 AS_A=(--identity bank-a.identity --peers peers.json --peer "Bank B")
 AS_B=(--identity bank-b.identity --peers peers.json --peer "Bank A")
 
-# exchange LIST OUTCOME PURPOSE -- A's reading options -- B's reading options -- A's kept columns -- B's kept columns
+# exchange LIST OUTCOME PURPOSE [agreement options] -- A's reading options -- B's reading options -- A's kept columns -- B's kept columns
 exchange() {
-    local list=$1 outcome=$2 purpose=$3; shift 4
-    local readA=() readB=() keepA=() keepB=()
+    local list=$1 outcome=$2 purpose=$3; shift 3
+    local agreement=() readA=() readB=() keepA=() keepB=()
+    while [ "$1" != -- ]; do agreement+=("$1"); shift; done; shift
     while [ "$1" != -- ]; do readA+=("$1"); shift; done; shift
     while [ "$1" != -- ]; do readB+=("$1"); shift; done; shift
     while [ "$1" != -- ]; do keepA+=("$1"); shift; done; shift
@@ -50,10 +51,10 @@ exchange() {
     local name=${list%.*}
     echo
     echo "== $list: purpose \"$purpose\", outcome $outcome"
-    (cd "$A" && "$PSI" initiate --input "$list" "${readA[@]}" --purpose "$purpose" --outcome "$outcome" \
+    (cd "$A" && "$PSI" initiate --input "$list" "${readA[@]}" --purpose "$purpose" --outcome "$outcome" "${agreement[@]}" \
         "${AS_A[@]}" --state "$name.a.state" --out "$name.1-initiator-blinded.spsi")
     transfer "$A/$name.1-initiator-blinded.spsi" "$B"
-    (cd "$B" && "$PSI" respond --input "$list" "${readB[@]}" --purpose "$purpose" --outcome "$outcome" \
+    (cd "$B" && "$PSI" respond --input "$list" "${readB[@]}" --purpose "$purpose" --outcome "$outcome" "${agreement[@]}" \
         "${AS_B[@]}" --initiator-blinded "$name.1-initiator-blinded.spsi" --state "$name.b.state" \
         --out-responder-blinded "$name.2-responder-blinded.spsi" --out-initiator-reblinded "$name.2-initiator-reblinded.spsi")
     transfer "$B/$name.2-responder-blinded.spsi" "$A"
@@ -74,7 +75,8 @@ exchange agent-phones.csv both-learn "demo 2026: suspected agent phone numbers" 
     -- --kind phone --column 代理电话 --input-encoding gb18030 \
     -- --keep case_id,risk_tag \
     -- --keep 案件编号,风险等级
-exchange forged-documents.txt both-learn "demo 2026: forged hardship documents" -- --kind document -- --kind document -- --
+# Verifiable mode: bank A proves its step 3, so it cannot move matches between bank B's records.
+exchange forged-documents.txt both-learn "demo 2026: forged hardship documents" --verifiable -- --kind document -- --kind document -- --
 
 echo
 echo "== the joined matches: every case row of a shared number, ready to join back to each case system"

@@ -20,6 +20,9 @@ struct Mutual: ParsableCommand {
     @Flag(name: .customLong("in-memory"), help: "Measure the in-memory API (every set held in memory) instead of the streaming file exchange.")
     var inMemory = false
 
+    @Flag(name: .long, help: "Also run the exchange in verifiable mode (ristretto255) and report its cost beside the plain run's, as ratios to the same raw libsodium bound.")
+    var verifiable = false
+
     @Flag(name: .customLong("skip-raw"), help: "Skip the raw libsodium lower bound (for memory measurements of very large sets, where it doubles the run time); raw_seconds and ratio_to_raw are then null.")
     var skipRaw = false
 
@@ -48,7 +51,51 @@ struct Mutual: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = { (name: String) in folder.appendingPathComponent(name) }
 
-        let configs = try benchConfigurations(suite: suite, maximumPeerSetSize: n, parallelism: common.parallelism,
+        let plain = try exchange(suite: suite, verifiable: false, n: n, overlap: overlap, file: file)
+        let proved = verifiable && suite == .ristretto255SHA512
+            ? try exchange(suite: suite, verifiable: true, n: n, overlap: overlap, file: { file("verifiable-" + $0) }) : nil
+        let (elapsed, cpu, steps, wireBytes) = (plain.seconds, plain.cpu, plain.steps, plain.wireBytes)
+        let peak = peakResidentBytes()
+        // Per side: one item-to-point hash and one multiplication to blind, one to re-blind the peer's set.
+        let rawCPUStart = processCPUSeconds()
+        let timing = skipRaw ? nil : RawLibsodium.lowerBound(suite: suite, hashes: 2 * n, ownMultiplications: 2 * n,
+                                                             peerMultiplications: 2 * n, threads: common.threads)
+        let raw = timing?.total
+        let rawCPU = processCPUSeconds() - rawCPUStart
+        // Four message files, each signed once by its sender and verified once by its reader.
+        let signatures = messageSignatureSeconds()
+        let signatureSeconds = 4 * (signatures.sign + signatures.verify)
+        return Report(fields: [
+            ("benchmark", "mutual"), ("path", inMemory ? "in-memory API" : "streaming file exchange"),
+            ("suite", suite.description), ("items_per_side", n),
+            ("threads", common.threads), ("batch", common.batch), ("seconds", elapsed), ("raw_seconds", raw ?? NSNull()), ("ratio_to_raw", raw.map { elapsed / $0 } ?? NSNull()),
+            ("items_per_second", Double(2 * n) / elapsed), ("peak_rss_bytes", peak),
+            ("wire_bytes_per_item", Double(wireBytes) / Double(2 * n)), ("intersection_size", overlap),
+            ("cpu_seconds", cpu), ("raw_cpu_seconds", raw == nil ? NSNull() : rawCPU),
+            ("cpu_ratio_to_raw", raw == nil ? NSNull() : cpu / rawCPU),
+            ("raw_phase_seconds", timing?.fields ?? NSNull()),
+            ("signature_sign_seconds_per_message", signatures.sign), ("signature_verify_seconds_per_message", signatures.verify),
+            ("signature_seconds", signatureSeconds), ("signature_share_of_seconds", signatureSeconds / elapsed),
+        ] + (steps.isEmpty ? [] : [("step_seconds", steps)]) + verifiableFields(proved, plain: plain, raw: raw, rawCPU: rawCPU, n: n))
+    }
+
+    /// The verifiable run's figures beside the plain run's, against the same raw bound.
+    private func verifiableFields(_ proved: (seconds: Double, cpu: Double, steps: [Double], wireBytes: Int)?,
+                                  plain: (seconds: Double, cpu: Double, steps: [Double], wireBytes: Int),
+                                  raw: Double?, rawCPU: Double, n: Int) -> [(String, Any)] {
+        guard let v = proved else { return [] }
+        let ratio: Any = raw.map { v.seconds / $0 } ?? NSNull()
+        let cpuRatio: Any = raw == nil ? NSNull() : v.cpu / rawCPU
+        return [("verifiable_seconds", v.seconds), ("verifiable_ratio_to_raw", ratio),
+                ("verifiable_cpu_seconds", v.cpu), ("verifiable_cpu_ratio_to_raw", cpuRatio),
+                ("verifiable_cost_over_plain", v.seconds / plain.seconds), ("verifiable_cpu_cost_over_plain", v.cpu / plain.cpu),
+                ("verifiable_wire_bytes_per_item", Double(v.wireBytes) / Double(2 * n))]
+    }
+
+    /// One exchange, timed: wall and CPU seconds, each step's seconds (file exchange), wire bytes.
+    private func exchange(suite: PSISuite, verifiable: Bool, n: Int, overlap: Int, file: @escaping (String) -> URL) throws
+        -> (seconds: Double, cpu: Double, steps: [Double], wireBytes: Int) {
+        let configs = try benchConfigurations(suite: suite, verifiable: verifiable, maximumPeerSetSize: n, parallelism: common.parallelism,
                                               streaming: common.streaming)
         let config = configs.a
         let resultA: Int, resultB: Int
@@ -95,28 +142,7 @@ struct Mutual: ParsableCommand {
         let wireBytes = try ["1.spsi", "2a.spsi", "2b.spsi", "3.spsi"].reduce(0) {
             $0 + ((try FileManager.default.attributesOfItem(atPath: file($1).path)[.size] as? NSNumber)?.intValue ?? 0)
         }
-        let peak = peakResidentBytes()
-        // Per side: one item-to-point hash and one multiplication to blind, one to re-blind the peer's set.
-        let rawCPUStart = processCPUSeconds()
-        let timing = skipRaw ? nil : RawLibsodium.lowerBound(suite: suite, hashes: 2 * n, ownMultiplications: 2 * n,
-                                                             peerMultiplications: 2 * n, threads: common.threads)
-        let raw = timing?.total
-        let rawCPU = processCPUSeconds() - rawCPUStart
-        // Four message files, each signed once by its sender and verified once by its reader.
-        let signatures = messageSignatureSeconds()
-        let signatureSeconds = 4 * (signatures.sign + signatures.verify)
-        return Report(fields: [
-            ("benchmark", "mutual"), ("path", inMemory ? "in-memory API" : "streaming file exchange"),
-            ("suite", suite.description), ("items_per_side", n),
-            ("threads", common.threads), ("batch", common.batch), ("seconds", elapsed), ("raw_seconds", raw ?? NSNull()), ("ratio_to_raw", raw.map { elapsed / $0 } ?? NSNull()),
-            ("items_per_second", Double(2 * n) / elapsed), ("peak_rss_bytes", peak),
-            ("wire_bytes_per_item", Double(wireBytes) / Double(2 * n)), ("intersection_size", overlap),
-            ("cpu_seconds", cpu), ("raw_cpu_seconds", raw == nil ? NSNull() : rawCPU),
-            ("cpu_ratio_to_raw", raw == nil ? NSNull() : cpu / rawCPU),
-            ("raw_phase_seconds", timing?.fields ?? NSNull()),
-            ("signature_sign_seconds_per_message", signatures.sign), ("signature_verify_seconds_per_message", signatures.verify),
-            ("signature_seconds", signatureSeconds), ("signature_share_of_seconds", signatureSeconds / elapsed),
-        ] + (steps.isEmpty ? [] : [("step_seconds", steps)]))
+        return (elapsed, cpu, steps, wireBytes)
     }
 
     /// The in-memory API (`MutualPSIInitiator`, `MutualPSIResponder`) with each message written

@@ -70,12 +70,13 @@ func syntheticValue(_ n: Int) -> String { "+86139\(String(format: "%08d", n))" }
 /// Synthetic distinct phone numbers; `overlap` of them shared by both sides.
 /// The two sides' configurations of a benchmark exchange: each with its own identity, naming
 /// the other as peer, over plain identifiers.
-func benchConfigurations(suite: PSISuite, maximumPeerSetSize: Int, parallelism: Parallelism,
+func benchConfigurations(suite: PSISuite, verifiable: Bool = false, maximumPeerSetSize: Int, parallelism: Parallelism,
                          streaming: StreamingOptions = .default) throws -> (a: MutualPSIConfiguration, b: MutualPSIConfiguration) {
     let identityA = PartyIdentity(), identityB = PartyIdentity()
     func configuration(_ identity: PartyIdentity, _ peer: PartyIdentity) throws -> MutualPSIConfiguration {
         MutualPSIConfiguration(purpose: try PurposeLabel("psi-bench"), outcome: .bothLearn, identity: identity, peer: peer.publicKey,
-                               identifierType: IdentifierType(kind: .plain), suite: suite, maximumPeerSetSize: maximumPeerSetSize,
+                               identifierType: IdentifierType(kind: .plain), suite: suite, verifiable: verifiable,
+                               maximumPeerSetSize: maximumPeerSetSize,
                                parallelism: parallelism, streaming: streaming)
     }
     return (try configuration(identityA, identityB), try configuration(identityB, identityA))

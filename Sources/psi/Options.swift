@@ -304,6 +304,9 @@ struct AgreementOptions: ParsableArguments {
             transform: PSISuite.parse)
     var suite: PSISuite = .ristretto255SHA512
 
+    @Flag(name: .long, help: "Verifiable mode (both sides must give it; both-learn and ristretto255 only): the initiator proves step 3, so it cannot move matches between your records.")
+    var verifiable = false
+
     @Option(name: .customLong("max-peer-items"),
             help: "Refuse a peer set larger than this: a peer listing every possible number would learn your whole list.")
     var maxPeerItems: Int = MutualPSIConfiguration.defaultMaximumPeerSetSize
@@ -315,12 +318,15 @@ struct AgreementOptions: ParsableArguments {
 
     func validate() throws {
         if maxPeerItems < 1 { throw ValidationError("--max-peer-items must be at least 1") }
+        if verifiable && outcome.outcome != .bothLearn { throw ValidationError("--verifiable needs --outcome both-learn: only its step 3 keeps the order a proof follows") }
+        if verifiable && suite != .ristretto255SHA512 { throw ValidationError("--verifiable needs --suite ristretto255-sha512: its proofs are over ristretto255") }
     }
 
     func configuration(parties: MutualPartyOptions, identifierType: IdentifierType) throws -> MutualPSIConfiguration {
         let (identity, peer) = try parties.load(for: purpose)
         return MutualPSIConfiguration(purpose: purpose, outcome: outcome.outcome, identity: identity, peer: peer,
-                                      identifierType: identifierType, suite: suite, maximumPeerSetSize: maxPeerItems,
+                                      identifierType: identifierType, suite: suite, verifiable: verifiable,
+                                      maximumPeerSetSize: maxPeerItems,
                                       parallelism: threads.parallelism, progress: ProgressBar.handlerIfTerminal(),
                                       streaming: workDirectory.streaming)
     }

@@ -207,23 +207,23 @@ struct VerifiableHubTests {
         }
         try files.setup(Self.hubList)
         try rewritten("setup.spsi", by: TestParties.hub) { $0.removeValue(for: 1) }
-        #expect(throws: UnbalancedPSIError.badExtensionRecord(path: files.path("setup.spsi"), type: 1,
+        #expect(throws: MessageFileError.badExtensionRecord(path: files.path("setup.spsi"), type: 1,
                                                               reason: "is missing; expected the hub's public key (32 bytes)")) {
             try UnbalancedSetup.read(from: files.url("setup.spsi"))
         }
         try files.setup(Self.hubList)
         let member = try files.request(Self.memberList)
         try rewritten("request.spsi", by: TestParties.member) { $0.removeValue(for: 2) }
-        #expect(throws: UnbalancedPSIError.badExtensionRecord(path: files.path("request.spsi"), type: 2,
+        #expect(throws: MessageFileError.badExtensionRecord(path: files.path("request.spsi"), type: 2,
                                                               reason: "is missing; expected the setup digest (32 bytes)")) { try files.respond() }
         try rewritten("request.spsi", by: TestParties.member) { try $0.set(Array(member.context.setupDigest.dropLast()), for: .setupDigest) }
-        #expect(throws: UnbalancedPSIError.badExtensionRecord(path: files.path("request.spsi"), type: 2,
+        #expect(throws: MessageFileError.badExtensionRecord(path: files.path("request.spsi"), type: 2,
                                                               reason: "holds 31 bytes; expected the setup digest (32 bytes)")) { try files.respond() }
         try FileManager.default.removeItem(at: files.url("member.state"))
         try files.request(Self.memberList)
         try files.respond()
         try rewritten("response.spsi", by: TestParties.hub) { $0.removeValue(for: 3) }
-        #expect(throws: UnbalancedPSIError.badExtensionRecord(path: files.path("response.spsi"), type: 3,
+        #expect(throws: MessageFileError.badExtensionRecord(path: files.path("response.spsi"), type: 3,
                                                               reason: "is missing; expected the response's DLEQ proofs (64 bytes)")) { try files.finish() }
     }
 }

@@ -147,6 +147,13 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, co
 /// rather than as holding a bad element.
 func streamReceivedSet(_ reader: MessageFileReader, secret: SecretBytes, configuration: MutualPSIConfiguration,
                        step: String, _ body: (Int, [BlindedElement]) throws -> Void) throws {
+    try streamReceivedSet(reader, secret: secret, configuration: configuration, step: step,
+                          withInputs: { start, _, outputs in try body(start, outputs) })
+}
+
+/// The same, with each chunk's received elements too: `body(start, received, re-blinded)`.
+func streamReceivedSet(_ reader: MessageFileReader, secret: SecretBytes, configuration: MutualPSIConfiguration,
+                       step: String, withInputs body: (Int, [BlindedElement], [BlindedElement]) throws -> Void) throws {
     // The pipeline stores `body` but is finished (or released, which waits) before this returns.
     try withoutActuallyEscaping(body) { body in
         try streamReceivedSet(reader, secret: secret, configuration: configuration, step: step, escaping: body)
@@ -154,27 +161,28 @@ func streamReceivedSet(_ reader: MessageFileReader, secret: SecretBytes, configu
 }
 
 private func streamReceivedSet(_ reader: MessageFileReader, secret: SecretBytes, configuration: MutualPSIConfiguration,
-                               step: String, escaping body: @escaping (Int, [BlindedElement]) throws -> Void) throws {
+                               step: String, escaping body: @escaping (Int, [BlindedElement], [BlindedElement]) throws -> Void) throws {
     let suite = MutualSuite(reader.header.suite)
     let total = reader.header.count
     var firstError: PSIError?
     // Checking or re-blinding a chunk (all threads) overlaps reading the next one and handing on
     // the last one.
-    let pipeline = Pipeline<(start: Int, elements: [BlindedElement]), (start: Int, result: Result<[BlindedElement], PSIError>)>(
+    let pipeline = Pipeline<(start: Int, elements: [BlindedElement]),
+                            (start: Int, elements: [BlindedElement], result: Result<[BlindedElement], PSIError>)>(
         transform: { job in
             let progress = configuration.progress.map { handler -> ProgressHandler in
                 { handler(ProgressReport(step: step, completed: job.start + $0.completed, total: total)) }
             }
             do {
-                return (job.start, .success(try suite.reblind(job.elements, secret: secret,
-                                                              parallelism: configuration.parallelism, progress: progress)))
+                return (job.start, job.elements, .success(try suite.reblind(job.elements, secret: secret,
+                                                                            parallelism: configuration.parallelism, progress: progress)))
             } catch let error as PSIError {
-                return (job.start, .failure(error.atPosition(offset: job.start)))
+                return (job.start, job.elements, .failure(error.atPosition(offset: job.start)))
             }
         },
         consume: { done in
             switch done.result {
-            case .success(let elements): try body(done.start, elements)
+            case .success(let elements): try body(done.start, done.elements, elements)
             case .failure(let error): if firstError == nil { firstError = error }
             }
         })

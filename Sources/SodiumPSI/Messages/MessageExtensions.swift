@@ -83,6 +83,21 @@ public struct MessageExtensions: Sendable, Equatable {
     ///   ``maximumByteCount`` bytes.
     public mutating func set(_ value: [UInt8], for type: RecordType) throws { try set(value, for: type.rawValue) }
 
+    /// The value of the record of `type` that a step requires, of exactly `length` bytes.
+    ///
+    /// - Throws: ``MessageFileError/badExtensionRecord(path:type:reason:)`` naming `path` when
+    ///   the record is missing or of another length.
+    func required(_ type: RecordType, length: Int, path: String) throws -> [UInt8] {
+        guard let value = self[type] else {
+            throw MessageFileError.badExtensionRecord(path: path, type: type.rawValue, reason: "is missing; expected \(type) (\(length) bytes)")
+        }
+        guard value.count == length else {
+            throw MessageFileError.badExtensionRecord(path: path, type: type.rawValue,
+                                                      reason: "holds \(value.count) bytes; expected \(type) (\(length) bytes)")
+        }
+        return value
+    }
+
     /// Removes the record of `type`, if present.
     public mutating func removeValue(for type: UInt8) {
         records.removeAll { $0.type == type }

@@ -56,6 +56,13 @@ public enum MessageFileError: Error, Sendable, Equatable {
     case identifierTypeMismatch(path: String, found: String, expected: String)
     /// The header's extension block is malformed.
     case badExtensionBlock(path: String, problem: ExtensionBlockProblem)
+    /// The header lacks the extension record its step requires, or holds it with the wrong
+    /// length or an invalid value (`type` is the record type; see ``MessageExtensions/RecordType``).
+    case badExtensionRecord(path: String, type: UInt8, reason: String)
+    /// Verifiable mutual PSI: proof `proof` of step 3 does not verify against the initiator's
+    /// commitment `a·G`: step 3 is not the responder's set re-blinded, in the order sent, with
+    /// the scalar the initiator committed to in step 1. No result is produced.
+    case invalidProof(path: String, proof: Int)
 }
 
 extension MessageFileError: LocalizedError {
@@ -113,6 +120,10 @@ extension MessageFileError: LocalizedError {
             return "\(path): message was made from \(found); expected \(expected) (both sides must declare the same identifier kind and case folding)"
         case let .badExtensionBlock(path, problem):
             return "\(path): bad header extension block: \(problem)"
+        case let .badExtensionRecord(path, type, reason):
+            return "\(path): header extension record \(type) \(reason)"
+        case let .invalidProof(path, proof):
+            return "\(path): proof \(proof) does not verify against the initiator's commitment a·G: step 3 is not the responder's set re-blinded in the order sent with the committed scalar; no result is produced"
         }
     }
 }

@@ -119,7 +119,7 @@ public struct MessageHeader: Sendable, Equatable {
     /// The mode, in words (``MutualPSIOutcome`` names for mutual PSI; the answer mode and
     /// setup encoding for unbalanced PSI).
     public var modeDescription: String {
-        if protocolID == .mutual, let mode = MutualPSIOutcome(rawValue: mode) { return mode.description }
+        if protocolID == .mutual, let mode = MutualPSIOutcome.decode(modeByte: mode) { return mode.outcome.modeDescription(verifiable: mode.verifiable) }
         if protocolID == .unbalanced { return UnbalancedMessageKind.modeDescription(mode) }
         return "mode \(mode)"
     }

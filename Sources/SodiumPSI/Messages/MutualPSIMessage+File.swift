@@ -4,12 +4,14 @@ extension MessageHeader {
     /// The header of a mutual-PSI message of step `kind` in the exchange `context`: sent by
     /// the party whose step it is, to the other.
     static func mutual(_ kind: MutualPSIMessage.Kind, context: ExchangeContext, count: Int,
-                       elementSize: Int = BlindedElement.byteCount) -> MessageHeader {
+                       elementSize: Int = BlindedElement.byteCount,
+                       extensions: MessageExtensions = MessageExtensions()) -> MessageHeader {
         let parties = context.parties(of: kind)
-        return MessageHeader(suite: context.suite, protocolID: .mutual, kind: kind.rawValue, mode: context.outcome.rawValue,
+        return MessageHeader(suite: context.suite, protocolID: .mutual, kind: kind.rawValue,
+                             mode: context.outcome.modeByte(verifiable: context.verifiable),
                              elementSize: elementSize, identifierType: context.identifierType,
                              purposeDigest: context.purposeDigest, sessionID: context.sessionID,
-                             sender: parties.sender, recipient: parties.recipient, count: count)
+                             sender: parties.sender, recipient: parties.recipient, count: count, extensions: extensions)
     }
 }
 
@@ -21,7 +23,7 @@ extension MessageExpectation {
                        maximumCount: Int? = nil, count: Int? = nil,
                        elementSize: Int? = BlindedElement.byteCount) -> MessageExpectation {
         MessageExpectation(suite: configuration.suite, protocolID: .mutual, kinds: [kind.rawValue],
-                           mode: configuration.outcome.rawValue, elementSize: elementSize,
+                           mode: configuration.outcome.modeByte(verifiable: configuration.verifiable), elementSize: elementSize,
                            identifierType: configuration.identifierType, purposeDigest: configuration.purpose.digest,
                            sessionID: sessionID, keyID: [UInt8](repeating: 0, count: 16),
                            trustedSenders: [configuration.peer], recipient: configuration.identity.publicKey,

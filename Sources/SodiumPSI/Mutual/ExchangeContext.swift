@@ -87,6 +87,23 @@ public enum MutualPSIOutcome: UInt8, Sendable, Codable, CaseIterable, CustomStri
     }
 }
 
+extension MutualPSIOutcome {
+    /// Bit 4 of a mutual message's mode byte: the verifiable mode.
+    static let verifiableFlag: UInt8 = 0x10
+
+    /// A mutual message's mode byte: the outcome in the low bits, ``verifiableFlag`` when verifiable.
+    func modeByte(verifiable: Bool) -> UInt8 { rawValue | (verifiable ? Self.verifiableFlag : 0) }
+
+    /// Decodes a mutual mode byte; nil for an unknown outcome or another bit set.
+    static func decode(modeByte byte: UInt8) -> (outcome: MutualPSIOutcome, verifiable: Bool)? {
+        guard byte & ~(verifiableFlag | 0x0f) == 0, let outcome = MutualPSIOutcome(rawValue: byte & 0x0f) else { return nil }
+        return (outcome, byte & verifiableFlag != 0)
+    }
+
+    /// The mode in words: `both-learn`, `both-learn, verifiable`.
+    func modeDescription(verifiable: Bool) -> String { verifiable ? "\(self), verifiable" : description }
+}
+
 /// The cryptographic suite of an exchange.
 public enum PSISuite: UInt8, Sendable, Codable, CaseIterable, CustomStringConvertible {
     /// ristretto255 with hash-to-group by RFC 9380 `expand_message_xmd`(SHA-512): a
@@ -171,10 +188,13 @@ public struct ExchangeContext: Sendable, Hashable, Codable {
     public let responder: PartyPublicKey
     /// The identifier type both sides declared.
     public let identifierType: IdentifierType
+    /// Verifiable mode (``MutualPSIConfiguration/verifiable``), carried in the header's mode byte.
+    public let verifiable: Bool
 
     /// Creates a context (used by transports that rebuild messages from bytes).
     public init(suite: PSISuite, outcome: MutualPSIOutcome, purposeDigest: [UInt8], sessionID: SessionID,
-                initiator: PartyPublicKey, responder: PartyPublicKey, identifierType: IdentifierType) {
+                initiator: PartyPublicKey, responder: PartyPublicKey, identifierType: IdentifierType, verifiable: Bool = false) {
+        self.verifiable = verifiable
         self.suite = suite
         self.outcome = outcome
         self.purposeDigest = purposeDigest

@@ -18,6 +18,12 @@ public struct MutualPSIConfiguration: Sendable {
     public var identifierType: IdentifierType
     /// The cryptographic suite; both sides must use the same one.
     public var suite: PSISuite
+    /// Verifiable mode: the initiator commits to `a·G` in step 1 and proves step 3 (sent as
+    /// points, in the order of the responder's set) with a batched DLEQ proof that the responder
+    /// verifies before it computes any match, so a cheating initiator cannot move matches
+    /// between positions. Both sides must agree (the header's mode carries it). Only for
+    /// ristretto255-SHA512 and ``MutualPSIOutcome/bothLearn``.
+    public var verifiable: Bool
     /// The largest peer set this party agrees to re-blind (local policy).
     ///
     /// - Warning: PSI cannot stop a peer from putting every possible phone number in its set
@@ -42,15 +48,17 @@ public struct MutualPSIConfiguration: Sendable {
     ///   - peer: the counterparty's identity key.
     ///   - identifierType: the identifier type both sides declared.
     ///   - suite: the agreed suite, default ristretto255-SHA512.
+    ///   - verifiable: the agreed verifiable mode (see ``verifiable``), default off.
     ///   - maximumPeerSetSize: local policy, default ``defaultMaximumPeerSetSize``.
     ///   - parallelism: default all cores.
     ///   - progress: called as the long steps progress, default none.
     ///   - streaming: memory bounds of the file exchange, default ``StreamingOptions/default``.
     public init(purpose: PurposeLabel, outcome: MutualPSIOutcome, identity: PartyIdentity, peer: PartyPublicKey,
-                identifierType: IdentifierType, suite: PSISuite = .ristretto255SHA512,
+                identifierType: IdentifierType, suite: PSISuite = .ristretto255SHA512, verifiable: Bool = false,
                 maximumPeerSetSize: Int = defaultMaximumPeerSetSize, parallelism: Parallelism = .allCores,
                 progress: ProgressHandler? = nil, streaming: StreamingOptions = .default) {
         ensureSodiumInitialized()
+        self.verifiable = verifiable
         self.identity = identity
         self.peer = peer
         self.identifierType = identifierType
@@ -70,7 +78,7 @@ extension MutualPSIConfiguration {
         let own = identity.publicKey
         return ExchangeContext(suite: suite, outcome: outcome, purposeDigest: purpose.digest, sessionID: sessionID,
                                initiator: role == .initiator ? own : peer, responder: role == .initiator ? peer : own,
-                               identifierType: identifierType)
+                               identifierType: identifierType, verifiable: verifiable)
     }
 }
 

@@ -95,7 +95,7 @@ public struct MutualPSIMessage: Sendable, Equatable {
         guard let kind = Kind(rawValue: header.kind) else {
             throw MessageFileError.wrongStep(path: name, found: header.kindDescription, expected: "a mutual PSI step")
         }
-        guard let outcome = MutualPSIOutcome(rawValue: header.mode) else {
+        guard let (outcome, verifiable) = MutualPSIOutcome.decode(modeByte: header.mode) else {
             throw MessageFileError.modeMismatch(path: name, found: header.modeDescription, expected: "a mutual PSI outcome")
         }
         guard let identifierType = header.identifierType else {
@@ -111,7 +111,7 @@ public struct MutualPSIMessage: Sendable, Equatable {
                                        sessionID: header.sessionID,
                                        initiator: kind.isSentByInitiator ? header.sender : recipient,
                                        responder: kind.isSentByInitiator ? recipient : header.sender,
-                                       identifierType: identifierType)
+                                       identifierType: identifierType, verifiable: verifiable)
     }
 
     /// A message written by a step in memory.

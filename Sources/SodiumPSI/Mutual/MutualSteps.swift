@@ -87,11 +87,17 @@ enum MutualSteps {
     static func initiate(_ source: RecordSource, configuration: MutualPSIConfiguration, secret: SecretBytes? = nil,
                          sessionID: SessionID = .random(), work: WorkDirectory, state location: PartyStateFile.Location,
                          message destination: MessageDestination) throws -> Initiated {
+        try checkVerifiable(configuration)
         let startedAt = Date()
         let secret = secret ?? MutualSuite(configuration.suite).newSecret()
         let context = configuration.context(sessionID: sessionID, role: .initiator)
         let own = try blindList(source, configuration: configuration, context: context, secret: secret, work: work)
-        let message = try destination.writer(header: .mutual(.initiatorBlindedSet, context: context, count: own.count),
+        var extensions = MessageExtensions()
+        if configuration.verifiable {
+            try extensions.set(try GroupElement.generatorMultiplied(by: scalar(secret)).rawRepresentation, for: .initiatorCommitment)
+        }
+        let message = try destination.writer(header: .mutual(.initiatorBlindedSet, context: context, count: own.count,
+                                                             extensions: extensions),
                                              signer: configuration.identity)
         try own.writeSentElements(to: message)
         let state = try PartyStateFile.Writer(location, role: .initiator, secret: secret)
@@ -137,6 +143,8 @@ enum MutualSteps {
                        configuration: MutualPSIConfiguration, work: WorkDirectory, startedAt: Date,
                        state location: PartyStateFile.Location, responderSet responderSetDestination: MessageDestination,
                        reblinded reblindedDestination: MessageDestination) throws -> Answered {
+        try checkVerifiable(configuration)
+        let commitment = configuration.verifiable ? try initiatorCommitment(request) : nil
         let context = configuration.context(sessionID: request.header.sessionID, role: .responder)
         let own = try blindList(source, configuration: configuration, context: context, secret: secret, work: work)
         let peerCount = request.header.count
@@ -176,6 +184,7 @@ enum MutualSteps {
         try state.write(contentsOf: doubly)
         var metadata = own.stateMetadata(configuration, context: context)
         metadata.peerCount = peerCount
+        metadata.initiatorCommitment = commitment?.rawRepresentation
         metadata.transcript = PartyStateFile.Transcript(
             startedAt: startedAt, sent: [try sealed(responderSet, .responderBlindedSet), try sealed(reblinded, .initiatorSetReblinded)],
             received: [RunReceipt.Message(kind: MutualPSIMessage.Kind.initiatorBlindedSet.rawValue, sha256: request.fileDigest!)])
@@ -221,20 +230,30 @@ enum MutualSteps {
             elementSize: compared.length))
         try inputsOpened()
         var reply: MessageFileWriter?
+        // Verifiable: step 3 is the points themselves, in received order, with the proofs in its
+        // header; both are known once the whole set is re-blinded, so the message is made then.
+        var proved: (inputs: [BlindedElement], outputs: [BlindedElement])? = context.verifiable ? ([], []) : nil
         if m.outcome != .initiatorLearns {
             guard let replyDestination else {
                 throw OutputFileError.missingPath(what: "a path for step 3", reason: "the outcome \(m.outcome) sends step 3 to the responder")
             }
-            reply = try replyDestination.writer(header: .mutual(.responderSetReblinded, context: context,
-                                                                count: responderSet.header.count, elementSize: sent.length),
-                                                signer: configuration.identity)
+            if !context.verifiable {
+                reply = try replyDestination.writer(header: .mutual(.responderSetReblinded, context: context,
+                                                                    count: responderSet.header.count, elementSize: sent.length),
+                                                    signer: configuration.identity)
+            }
         }
         let peer = ElementPartition(.byValue, options: streaming, work: work)
         let shuffled = m.outcome == .cardinalityOnly ? ElementPartition(.random, options: streaming, work: work) : nil
         try reportingElementErrors(in: responderSet.path) {
             try streamReceivedSet(responderSet, secret: state.secret, configuration: configuration,
-                                  step: "re-blinding the peer's items") { start, points in
+                                  step: "re-blinding the peer's items", withInputs: { start, received, points in
                 try peer.append(compared.values(of: points, parallelism: configuration.parallelism), positionsFrom: start)
+                if proved != nil {
+                    proved!.inputs += received
+                    proved!.outputs += points
+                    return
+                }
                 guard let reply else { return }
                 let values = try sent.values(of: points, parallelism: configuration.parallelism)
                 if let shuffled {
@@ -242,7 +261,7 @@ enum MutualSteps {
                 } else {
                     try reply.append(packed: values, by: sent)
                 }
-            }
+            })
         }
         let returned = try partition(returnedSet, streaming: streaming, work: work)
         let match = try intersect(peer: peer, returned: returned)
@@ -253,6 +272,10 @@ enum MutualSteps {
             throw MessageFileError.duplicateElement(path: returnedSet.path, index: found.index, firstIndex: found.firstIndex)
         }
         try shuffled?.drainShuffled { try reply?.append(packed: $0.map(\.element), by: sent) }
+        if let proved, let replyDestination {
+            reply = try provedStepThree(proved, secret: state.secret, context: context, configuration: configuration,
+                                        destination: replyDestination)
+        }
         let (result, matches) = try stateResult(positions: match.positions, state: state,
                                                 peerSetSize: responderSet.header.count, chunkSize: streaming.chunkSize)
         var transcript = try stored(m, state.path)
@@ -280,9 +303,16 @@ enum MutualSteps {
         let hash = ComparisonHash(.responderSetReblinded, initiatorCount: peerCount, responderCount: m.itemCount)
         let returnedSet = try replySource.reader(expecting: .mutual(
             .responderSetReblinded, configuration: configuration, sessionID: context.sessionID, count: m.itemCount,
-            elementSize: hash.length))
+            elementSize: context.verifiable ? BlindedElement.byteCount : hash.length))
         try inputsOpened()
-        let returned = try partition(returnedSet, streaming: streaming, work: work)
+        let returned: ElementPartition
+        if context.verifiable {
+            returned = ElementPartition(.byValue, options: streaming, work: work)
+            let points = try verifiedStepThree(returnedSet, state: state, configuration: configuration)
+            try returned.append(hash.values(of: points, parallelism: configuration.parallelism), positionsFrom: 0)
+        } else {
+            returned = try partition(returnedSet, streaming: streaming, work: work)
+        }
         let peer = ElementPartition(.byValue, options: streaming, work: work)
         try state.forEachElementChunk(peer: true, streaming.chunkSize) { start, elements in
             try peer.append(elements, positionsFrom: start)
@@ -300,6 +330,114 @@ enum MutualSteps {
         transcript.received.append(RunReceipt.Message(kind: MutualPSIMessage.Kind.responderSetReblinded.rawValue,
                                                       sha256: returnedSet.fileDigest!))
         return Finished(result: result, matches: matches, context: context, peerSetSize: peerCount, transcript: transcript, reply: nil)
+    }
+
+    // MARK: Verifiable mode
+
+    /// The step-3 proof of verifiable mode: RFC 9497 §2.2's batched DLEQ (one proof per 65,535
+    /// pairs) under its own context string, so no OPRF proof is ever valid here or the reverse.
+    static let stepThreeProof = DLEQ(contextString: Array("SodiumPSI-V3-mutual-step3-ristretto255-SHA512".utf8))
+
+    /// Refuses a verifiable configuration the protocol cannot prove: only ristretto255 has the
+    /// DLEQ proofs, and only both-learn sends step 3 in an order a proof can follow.
+    static func checkVerifiable(_ configuration: MutualPSIConfiguration) throws {
+        guard configuration.verifiable else { return }
+        guard configuration.suite == .ristretto255SHA512 else {
+            throw PSIError.suiteMismatch(expected: "\(PSISuite.ristretto255SHA512) (verifiable mode proves over ristretto255)",
+                                         found: configuration.suite.description)
+        }
+        guard configuration.outcome == .bothLearn else {
+            throw PSIError.outcomeMismatch(expected: "\(MutualPSIOutcome.bothLearn) (verifiable mode proves step 3 in the order the responder sent)",
+                                           found: configuration.outcome.description)
+        }
+    }
+
+    /// The party's secret as a ristretto255 scalar.
+    private static func scalar(_ secret: SecretBytes) throws -> Scalar {
+        try secret.withUnsafeBytes { try Scalar(rawRepresentation: $0) }
+    }
+
+    /// The same 32-byte values as group elements; the DLEQ arithmetic checks each one and
+    /// refuses an invalid one with its position.
+    private static func groupElements(_ values: [BlindedElement]) -> [GroupElement] {
+        var elements = [GroupElement](repeating: .zero, count: values.count)
+        elements.withUnsafeMutableBytes { out in values.withUnsafeBytes { out.copyMemory(from: $0) } }
+        return elements
+    }
+
+    /// A verifiable step 1's commitment `A = a·G` (extension record 4).
+    ///
+    /// - Throws: ``MessageFileError/badExtensionRecord(path:type:reason:)`` when it is missing,
+    ///   of another length, or not a valid ristretto255 element other than the identity.
+    private static func initiatorCommitment(_ request: MessageFileReader) throws -> GroupElement {
+        let type = MessageExtensions.RecordType.initiatorCommitment
+        let bytes = try request.header.extensions.required(type, length: GroupElement.byteCount, path: request.path)
+        guard let commitment = try? GroupElement(validating: bytes) else {
+            throw MessageFileError.badExtensionRecord(path: request.path, type: type.rawValue,
+                                                      reason: "is not a valid ristretto255 element other than the identity; expected \(type)")
+        }
+        return commitment
+    }
+
+    /// Verifiable step 3 (initiator): the points `a·P_i` in the order of the responder's set,
+    /// with the proofs that each is `a` times its `P_i` for the `a` of `A = a·G`.
+    private static func provedStepThree(_ proved: (inputs: [BlindedElement], outputs: [BlindedElement]), secret: SecretBytes,
+                                        context: ExchangeContext, configuration: MutualPSIConfiguration,
+                                        destination: MessageDestination) throws -> MessageFileWriter {
+        let a = try scalar(secret)
+        let proofs = try stepThreeProof.generateProofs(secret: a, base: .generator, commitment: try GroupElement.generatorMultiplied(by: a),
+                                                       inputs: groupElements(proved.inputs), outputs: groupElements(proved.outputs),
+                                                       parallelism: configuration.parallelism)
+        var extensions = MessageExtensions()
+        try extensions.set(proofs.flatMap(\.rawRepresentation), for: .reblindingProofs)
+        let reply = try destination.writer(header: .mutual(.responderSetReblinded, context: context, count: proved.outputs.count,
+                                                           extensions: extensions),
+                                           signer: configuration.identity)
+        try reply.append(proved.outputs)
+        return reply
+    }
+
+    /// Verifiable step 3 (responder): reads the points and verifies their proofs against the
+    /// initiator's commitment and this party's set as sent, before any match is computed.
+    ///
+    /// - Throws: ``MessageFileError/badExtensionRecord(path:type:reason:)`` for a missing or
+    ///   short proofs record, ``MessageFileError/invalidElement(path:index:reason:)`` for a
+    ///   point that is not a valid element, and ``MessageFileError/invalidProof(path:proof:)``
+    ///   naming the first proof that fails: a permuted, altered or replaced point, or a proof
+    ///   made for another commitment.
+    private static func verifiedStepThree(_ reader: MessageFileReader, state: PartyStateFile.Reader,
+                                          configuration: MutualPSIConfiguration) throws -> [BlindedElement] {
+        let m = state.metadata
+        guard let commitmentBytes = m.initiatorCommitment, let commitment = try? GroupElement(validating: commitmentBytes) else {
+            throw StateFileError.invalidStateFile(path: state.path, reason: "a verifiable responder's state holds no valid commitment a·G")
+        }
+        let count = stepThreeProof.proofCount(pairs: m.itemCount)
+        let record = try reader.header.extensions.required(.reblindingProofs, length: count * DLEQProof.byteCount, path: reader.path)
+        let proofs = try (0..<count).map { index in
+            do {
+                return try DLEQProof(rawRepresentation: record[(index * DLEQProof.byteCount)..<((index + 1) * DLEQProof.byteCount)])
+            } catch {
+                throw MessageFileError.badExtensionRecord(path: reader.path, type: MessageExtensions.RecordType.reblindingProofs.rawValue,
+                                                          reason: "holds proof \(index), which is not a proof encoding (a scalar is not below the group order)")
+            }
+        }
+        var points = [BlindedElement]()
+        points.reserveCapacity(m.itemCount)
+        while let raw = try reader.readChunk(maximumElements: configuration.streaming.chunkSize) {
+            points += raw.withUnsafeBytes { ComparisonHash.unpacked($0, length: BlindedElement.byteCount) }
+        }
+        var sent = [BlindedElement]()
+        sent.reserveCapacity(m.itemCount)
+        try state.forEachElementChunk(peer: false, configuration.streaming.chunkSize) { _, chunk in sent += chunk }
+        do {
+            try stepThreeProof.verifyProofs(proofs, base: .generator, commitment: commitment, inputs: groupElements(sent),
+                                            outputs: groupElements(points), parallelism: configuration.parallelism)
+        } catch PSIError.invalidProof(let index) {
+            throw MessageFileError.invalidProof(path: reader.path, proof: index)
+        } catch let error as PSIError {
+            throw MessageFileError.wrapping(path: reader.path, elementError: error)
+        }
+        return points
     }
 
     /// The run's receipt, signed by `identity`.

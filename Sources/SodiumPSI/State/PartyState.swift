@@ -52,6 +52,9 @@ enum PartyStateFile {
         /// The messages of the party's earlier steps and when its first step started, for the
         /// run's receipt (nil in a state saved by the in-memory API).
         var transcript: Transcript?
+        /// Verifiable responder after step 2: the initiator's commitment `a·G` from step 1, which
+        /// step 3's proofs must verify against.
+        var initiatorCommitment: [UInt8]?
 
         /// The configuration the state was made under, with the identity given again.
         ///
@@ -67,7 +70,8 @@ enum PartyStateFile {
                 throw PSIError.peerMismatch(found: expectedPeer.fingerprint, expected: peer.fingerprint)
             }
             return MutualPSIConfiguration(purpose: purpose, outcome: outcome, identity: identity, peer: peer,
-                                          identifierType: identifierType, suite: suite, maximumPeerSetSize: maximumPeerSetSize,
+                                          identifierType: identifierType, suite: suite, verifiable: context?.verifiable ?? false,
+                                          maximumPeerSetSize: maximumPeerSetSize,
                                           parallelism: parallelism, progress: progress, streaming: streaming)
         }
 

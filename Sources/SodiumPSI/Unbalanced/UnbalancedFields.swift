@@ -40,7 +40,7 @@ struct UnbalancedFields: Sendable, Equatable {
     ///
     /// - Parameters:
     ///   - itemCount: for a response, the number of evaluated elements (its proofs' count follows).
-    /// - Throws: ``UnbalancedPSIError/badExtensionRecord(path:type:reason:)`` for a missing record
+    /// - Throws: ``MessageFileError/badExtensionRecord(path:type:reason:)`` for a missing record
     ///   or one of the wrong length; ``UnbalancedPSIError/invalidSetup(path:reason:)`` for a setup
     ///   whose public key is not a valid element or does not match the header's key identifier;
     ///   ``UnbalancedPSIError/invalidResponseProof(path:proof:reason:)`` for a proof scalar that
@@ -48,15 +48,7 @@ struct UnbalancedFields: Sendable, Equatable {
     static func decode(_ block: MessageExtensions, kind: UnbalancedMessageKind, answerMode: UnbalancedAnswerMode,
                        itemCount: Int, keyID: HubKeyID, path: String) throws -> UnbalancedFields {
         func record(_ type: MessageExtensions.RecordType, length: Int) throws -> [UInt8] {
-            guard let value = block[type] else {
-                throw UnbalancedPSIError.badExtensionRecord(path: path, type: type.rawValue,
-                                                            reason: "is missing; expected \(type) (\(length) bytes)")
-            }
-            guard value.count == length else {
-                throw UnbalancedPSIError.badExtensionRecord(path: path, type: type.rawValue,
-                                                            reason: "holds \(value.count) bytes; expected \(type) (\(length) bytes)")
-            }
-            return value
+            try block.required(type, length: length, path: path)
         }
         var fields = UnbalancedFields()
         switch kind {

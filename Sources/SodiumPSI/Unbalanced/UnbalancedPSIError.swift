@@ -31,9 +31,6 @@ public enum UnbalancedPSIError: Error, Sendable, Equatable {
     case invalidEncodingParameter(reason: String)
     /// A request or response element is invalid (the identity, not canonical, or a repeat).
     case invalidElement(path: String, index: Int, reason: String)
-    /// A setup, request or response lacks the header extension record its step requires (the
-    /// hub's public key, the setup digest, the proofs), or holds it with the wrong length.
-    case badExtensionRecord(path: String, type: UInt8, reason: String)
     /// The setup given to finish a query is not the one the request was made against.
     case setupMismatch(path: String, setupDigest: String, requestSetupDigest: String)
     /// An intersection-mode response's DLEQ proof does not decode or does not verify against
@@ -70,8 +67,6 @@ extension UnbalancedPSIError: LocalizedError {
             return "invalid setup encoding: \(reason)"
         case let .invalidElement(path, index, reason):
             return "\(path): element \(index) is invalid: \(reason)"
-        case let .badExtensionRecord(path, type, reason):
-            return "\(path): header extension record \(type) \(reason)"
         case let .setupMismatch(path, setupDigest, requestSetupDigest):
             return "\(path): setup has digest \(setupDigest); the request was made against setup \(requestSetupDigest): finish with the setup the request was made from"
         case let .invalidResponseProof(path, proof, reason):

@@ -300,7 +300,7 @@ public struct UnbalancedSetup: Sendable {
 
     /// The hub's public key from a setup's extension block, checked against the header's key id.
     ///
-    /// - Throws: ``UnbalancedPSIError/badExtensionRecord(path:type:reason:)`` when the record is
+    /// - Throws: ``MessageFileError/badExtensionRecord(path:type:reason:)`` when the record is
     ///   missing or of the wrong length, and ``UnbalancedPSIError/invalidSetup(path:reason:)``
     ///   when it is not a valid element of that key id.
     static func readPublicKey(_ reader: MessageFileReader) throws -> GroupElement {
