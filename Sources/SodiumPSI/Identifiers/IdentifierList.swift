@@ -19,14 +19,18 @@ public struct ListRecord: Sendable, Equatable, Codable {
     public let original: String
     /// The physical line the record starts on (1-based).
     public let lineNumber: Int
+    /// The fields of the reader's ``IdentifierListReader/extraColumns``, in their order, as
+    /// written (empty text for a column the record does not reach); empty when none were asked.
+    public let extraFields: [String]
 
     /// Creates a record.
     ///
     /// - Parameters: see the properties.
-    public init(identifier: Identifier, original: String, lineNumber: Int) {
+    public init(identifier: Identifier, original: String, lineNumber: Int, extraFields: [String] = []) {
         self.identifier = identifier
         self.original = original
         self.lineNumber = lineNumber
+        self.extraFields = extraFields
     }
 }
 
@@ -141,6 +145,10 @@ public enum IdentifierListError: Error, Sendable, Equatable {
     case noValidValues(path: String, read: Int, firstInvalid: InvalidRecord?)
     /// More invalid values than ``IdentifierListReader/invalidLimit`` allows, among `read` values.
     case tooManyInvalidValues(path: String, invalid: Int, read: Int, limit: InvalidValueLimit)
+    /// More columns were asked of a list of one value a line.
+    case extraColumnsWithoutCSV(path: String)
+    /// A column was named in a CSV file read without a header line.
+    case columnNameWithoutHeader(path: String)
 }
 
 extension IdentifierListError: LocalizedError {
@@ -176,6 +184,10 @@ extension IdentifierListError: LocalizedError {
                 return "\(path): the list holds no value (\(read == 0 ? "no line but blank ones or a header" : "\(read) read")); expected at least one"
             }
             return "\(path): none of the \(read) values read is valid (the first invalid, line \(firstInvalid.lineNumber): \(firstInvalid.reason.localizedDescription)); expected at least one valid value"
+        case let .extraColumnsWithoutCSV(path):
+            return "\(path): more columns were asked of a list of one value a line; expected a CSV list (--column)"
+        case let .columnNameWithoutHeader(path):
+            return "\(path): a column is named, but the file is read without a header line (--no-header); give column numbers"
         case let .tooManyInvalidValues(path, invalid, read, limit):
             switch limit {
             case .count(let n):
@@ -253,14 +265,18 @@ public struct IdentifierListReader: Sendable {
     /// Where to write every invalid record with its line and reason (CSV, mode 0600, replaced
     /// atomically when reading ends, also when it ends in an error); nil: nowhere.
     public let rejectsURL: URL?
+    /// More CSV columns whose fields each record carries (``ListRecord/extraFields``), for
+    /// example a hub's label columns; none for a list of one value a line.
+    public let extraColumns: [Column]
 
     /// Creates a reader; nothing is read until ``forEach(_:)`` or ``readAll()``.
     ///
     /// - Parameters: see the properties.
     public init(url: URL, format: Format = .lines, kind: Identifier.Kind, policy: InvalidValuePolicy = .skip,
                 caseInsensitive: Bool = false, delimiter: Delimiter = .comma, encoding: ListEncoding = .utf8,
-                invalidLimit: InvalidValueLimit? = nil, rejectsURL: URL? = nil) {
+                invalidLimit: InvalidValueLimit? = nil, rejectsURL: URL? = nil, extraColumns: [Column] = []) {
         self.url = url
+        self.extraColumns = extraColumns
         self.format = format
         self.kind = kind
         self.policy = policy
@@ -318,6 +334,19 @@ public struct IdentifierListReader: Sendable {
                       rejected: (RejectedRecord) throws -> Void) throws -> ListSummary {
         let path = url.path
         var column = column
+        var extra = [Int]()
+        switch format {
+        case .lines:
+            guard extraColumns.isEmpty else { throw IdentifierListError.extraColumnsWithoutCSV(path: path) }
+        case .csvWithoutHeader:
+            for wanted in extraColumns {
+                guard case .number(let n) = wanted else { throw IdentifierListError.columnNameWithoutHeader(path: path) }
+                guard n >= 1 else { throw IdentifierListError.invalidColumnNumber(path: path, column: n) }
+                extra.append(n - 1)
+            }
+        case .csv:
+            break
+        }
         var summary = ListSummary()
         var chunks = try DecodedChunks(handle: handle, path: path, encoding: encoding)
         var sawHeader = false
@@ -325,6 +354,7 @@ public struct IdentifierListReader: Sendable {
             if case .csv(let wanted) = format, !sawHeader {
                 sawHeader = true
                 column = try headerColumn(record, wanted)
+                extra = try extraColumns.map { try headerColumn(record, $0) }
                 return
             }
             if record.isBlank {
@@ -338,7 +368,8 @@ public struct IdentifierListReader: Sendable {
                 guard index < record.fieldCount else { throw IdentifierError.missingColumn(column: index + 1, fields: record.fieldCount) }
                 guard let text = String(validating: record.field(index), as: UTF8.self) else { throw IdentifierError.invalidText(encoding: encoding) }
                 let identifier = try Identifier.parse(text, as: kind, caseInsensitive: caseInsensitive)
-                parsed = .success(ListRecord(identifier: identifier, original: text, lineNumber: record.line))
+                let extraFields = extra.map { $0 < record.fieldCount ? String(decoding: record.field($0), as: UTF8.self) : "" }
+                parsed = .success(ListRecord(identifier: identifier, original: text, lineNumber: record.line, extraFields: extraFields))
             } catch let reason as IdentifierError {
                 parsed = .failure(reason)
             }

@@ -122,6 +122,9 @@ public final class MessageFileReader {
     /// SHA-256 of the whole file, trailer included; set once every element has been read and
     /// the digest verified.
     public private(set) var fileDigest: [UInt8]?
+    /// The digest stored in the trailer, which the verified signature covers (the content is
+    /// compared with it when the last element has been read).
+    var storedDigest: [UInt8] { Array(trailer[..<MessageHeader.digestByteCount]) }
 
     /// Opens a file, checks its header, extension block and length against `expecting`, and
     /// verifies the sender's signature.
