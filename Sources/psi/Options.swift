@@ -248,15 +248,20 @@ extension ListSummary {
 
 /// Delivers an intersection's matches: to `path` (CSV, mode 0600), into the JSON summary, or as
 /// CSV on standard output.
-func deliver(_ matches: [ListRecord], to path: String?, json: Bool, summary: inout [String: Any]) throws {
+/// With labels (a labeled hub setup), each match also carries its label's fields as columns.
+func deliver(_ matches: [ListRecord], labels: [SetupLabel] = [], to path: String?, json: Bool, summary: inout [String: Any]) throws {
+    let columns = labels.isEmpty ? [] : SetupLabel.csvHeader
+    let fields = labels.map(\.csvFields)
     if let path {
-        try MutualPSIFileExchange.writeMatches(matches, to: url(path))
+        try MutualPSIFileExchange.writeMatches(matches, extraColumns: columns, extraFields: fields, to: url(path))
         summary["matches_file"] = path
     } else if json {
-        summary["matches"] = matches.map {
-            ["line": $0.lineNumber, "value": $0.original, "canonical": $0.identifier.canonical] as [String: Any]
+        summary["matches"] = matches.enumerated().map { index, match in
+            var entry: [String: Any] = ["line": match.lineNumber, "value": match.original, "canonical": match.identifier.canonical]
+            if !labels.isEmpty { for (name, value) in zip(columns, fields[index]) { entry[name] = value } }
+            return entry
         }
     } else {
-        try writeStandardOutput(Data(MutualPSIFileExchange.matchesCSV(matches).utf8))
+        try writeStandardOutput(Data(MutualPSIFileExchange.matchesCSV(matches, extraColumns: columns, extraFields: fields).utf8))
     }
 }

@@ -370,18 +370,21 @@ public enum MutualPSIFileExchange {
         return Outcome(result: result, matches: matches, replyWritten: false, receipt: receipt)
     }
 
-    /// The matches as CSV: a header, then `line,value,canonical` per match (RFC 4180 quoting).
-    public static func matchesCSV(_ matches: [ListRecord]) -> String {
-        var csv = CSVText.row(["line", "value", "canonical"])
-        for match in matches {
-            csv += CSVText.row([String(match.lineNumber), match.original, match.identifier.canonical])
+    /// The matches as CSV: a header, then `line,value,canonical` per match (RFC 4180 quoting),
+    /// followed by `extraColumns` with each match's `extraFields` (for example the label fields
+    /// of an unbalanced match, ``SetupLabel/csvHeader``).
+    public static func matchesCSV(_ matches: [ListRecord], extraColumns: [String] = [], extraFields: [[String]] = []) -> String {
+        precondition(extraColumns.isEmpty || extraFields.count == matches.count, "extra fields for every match")
+        var csv = CSVText.row(["line", "value", "canonical"] + extraColumns)
+        for (index, match) in matches.enumerated() {
+            csv += CSVText.row([String(match.lineNumber), match.original, match.identifier.canonical] + (extraColumns.isEmpty ? [] : extraFields[index]))
         }
         return csv
     }
 
-    /// Writes ``matchesCSV(_:)`` atomically with mode 0600: the matches are confidential.
-    public static func writeMatches(_ matches: [ListRecord], to url: URL) throws {
-        try SecretFile.write(Array(matchesCSV(matches).utf8), to: url)
+    /// Writes ``matchesCSV(_:extraColumns:extraFields:)`` atomically with mode 0600: the matches are confidential.
+    public static func writeMatches(_ matches: [ListRecord], extraColumns: [String] = [], extraFields: [[String]] = [], to url: URL) throws {
+        try SecretFile.write(Array(matchesCSV(matches, extraColumns: extraColumns, extraFields: extraFields).utf8), to: url)
     }
 
     /// The SHA-256 of each peer message a finish step reads, refused when the state already

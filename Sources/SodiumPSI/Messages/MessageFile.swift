@@ -13,6 +13,8 @@ public final class MessageFileWriter {
     private var written = 0
     /// SHA-256 of the whole file as written, trailer included (set by ``seal()``).
     public private(set) var fileDigest: [UInt8]?
+    /// The trailer's digest, SHA-256 of everything before it (set by ``seal()``).
+    public private(set) var contentDigest: [UInt8]?
 
     /// Starts a message file; nothing appears under `url` until ``commit()``.
     ///
@@ -71,6 +73,7 @@ public final class MessageFileWriter {
         var content = digest
         var sum = [UInt8](repeating: 0, count: MessageHeader.digestByteCount)
         crypto_hash_sha256_final(&content, &sum)
+        contentDigest = sum
         let trailer = sum + signer.signature(of: MessageHeader.signedBytes(digest: sum))
         try hashAndWrite(trailer)
         var whole = [UInt8](repeating: 0, count: 32)

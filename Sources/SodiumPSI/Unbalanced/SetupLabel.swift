@@ -54,6 +54,15 @@ public struct SetupLabel: Sendable, Hashable, Codable {
 
     static let separator = "\u{1F}"
 
+    /// The names of the label's columns in a member's matches file.
+    public static let csvHeader = ["categories", "first_seen", "last_seen", "reporter_count", "contributors", "note"]
+
+    /// The label's fields as text, in ``csvHeader`` order (categories and contributors joined by `; `).
+    public var csvFields: [String] {
+        [categories.joined(separator: "; "), firstSeen ?? "", lastSeen ?? "", String(reporterCount),
+         contributors.joined(separator: "; "), note ?? ""]
+    }
+
     enum FieldID: UInt8 {
         case categories = 1, firstSeen, lastSeen, reporterCount, contributors, note
     }

@@ -45,7 +45,9 @@ public enum UnbalancedPSIError: Error, Sendable, Equatable {
     case invalidLabel(index: Int, reason: String)
     /// A label's fields take more bytes than the setup's fixed label size.
     case labelTooLong(index: Int, length: Int, maximum: Int)
-    /// A label column of a list row holds a value that is not valid for its field.
+    /// A label column of a list row holds a value that is not valid for its field (`field`
+    /// names the column, e.g. "first seen column"), or the label aggregated for the
+    /// identifier first given on this row does not fit (`field` is "label").
     case invalidLabelValue(path: String, line: Int, field: String, reason: String)
     /// The label of a matching entry does not authenticate under the key of the member's item:
     /// the setup was altered, the label was sealed under another key, or (with probability
@@ -100,7 +102,7 @@ extension UnbalancedPSIError: LocalizedError {
         case let .labelTooLong(index, length, maximum):
             return "the label of item \(index) takes \(length) bytes, more than the setup's fixed label size of \(maximum) bytes (--label-bytes; shorten the note or raise the size)"
         case let .invalidLabelValue(path, line, field, reason):
-            return "\(path), line \(line): the \(field) column \(reason)"
+            return "\(path), line \(line): the \(field) \(reason)"
         case let .labelAuthenticationFailed(path, entry):
             return "\(path): the label of entry \(entry), whose tag matches one of your items, does not authenticate under that item's key: the setup was altered or the label was sealed under another key; no result is produced"
         case let .invalidDecryptedLabel(path, entry, reason):
