@@ -49,8 +49,8 @@ public struct SetupLabel: Sendable, Hashable, Codable {
     /// Smallest and largest fixed label size a setup may use (bytes of plaintext; each label
     /// adds the AEAD's 16-byte tag).
     public static let byteCountRange = 8...960
-    /// Default fixed label size: 64 bytes.
-    public static let defaultByteCount = 64
+    /// Default fixed label size: 96 bytes (categories, two dates and a count take about 70).
+    public static let defaultByteCount = 96
 
     static let separator = "\u{1F}"
 
