@@ -576,6 +576,26 @@ public struct UnbalancedSetupLookup: Sendable {
         origin = setup.origin
     }
 
+    /// Whether a member's finalized item (its 64-byte OPRF output, as ``OPRF`` Finalize gives
+    /// it) is in the setup, for a service that finalizes answers itself; false for any other length.
+    ///
+    /// - Throws: ``MessageFileError/io(path:reason:)`` when a file-backed setup cannot be read
+    ///   or changed after it was verified.
+    public func contains(finalizedValue value: [UInt8]) throws -> Bool {
+        guard value.count == UnbalancedPRF.outputByteCount else { return false }
+        return try value.withUnsafeBytes { try contains($0) }
+    }
+
+    /// The label of a member's finalized item (its 64-byte OPRF output) in a labeled setup,
+    /// or nil when it is not in the setup; see ``UnbalancedPSIMember/finishWithLabels(response:lookup:)``.
+    ///
+    /// - Throws: ``UnbalancedPSIError/labelAuthenticationFailed(path:entry:)`` and the errors of
+    ///   ``contains(finalizedValue:)``.
+    public func label(forFinalizedValue value: [UInt8]) throws -> SetupLabel? {
+        guard value.count == UnbalancedPRF.outputByteCount else { return nil }
+        return try value.withUnsafeBytes { try label(for: $0) }
+    }
+
     /// Whether a 64-byte PRF value is (probably) in the setup.
     func contains(_ value: UnsafeRawBufferPointer) throws -> Bool {
         for part in parts {
