@@ -66,9 +66,15 @@ exchange forged-documents.txt document "" both-learn "demo 2026: forged hardship
 # Unbalanced PSI: bank A acts as an alliance hub and publishes its phone list once; bank B queries it.
 echo
 echo "== unbalanced PSI: bank A publishes its agent phone list as a hub setup; bank B queries it"
+# The hub's pool aggregates its members' reports: bank A's list, and a report from a third
+# alliance member (bank C, here the first rows of bank A's export). Each number gets an encrypted
+# label (its categories, from the note column, and how many members reported it) that only a
+# member holding the number can read.
 HUB_PURPOSE="demo 2026: alliance agent phone numbers"
+head -n 41 "$A/agent-phones.csv" > "$A/bank-c-report.csv"
 (cd "$A" && "$PSI" hub keygen --key hub.key && "$PSI" hub setup --key hub.key --identity bank-a.identity --kind phone \
-    --input agent-phones.csv --column agent_phone --purpose "$HUB_PURPOSE" --out hub-setup.spsi)
+    --input agent-phones.csv --column agent_phone --contributor "Bank A" --contribution "Bank C=bank-c-report.csv" \
+    --category-column note --purpose "$HUB_PURPOSE" --out hub-setup.spsi)
 transfer "$A/hub-setup.spsi" "$B"
 (cd "$B" && "$PSI" member request --identity bank-b.identity --peers peers.json --hub "Bank A" --setup hub-setup.spsi \
     --kind phone --input agent-phones.csv --column agent_phone --purpose "$HUB_PURPOSE" --state member.state --out member-request.spsi)
@@ -78,12 +84,17 @@ transfer "$B/member-request.spsi" "$A"
 transfer "$A/hub-response.spsi" "$B"
 (cd "$B" && "$PSI" member finish --identity bank-b.identity --peers peers.json --hub "Bank A" --state member.state \
     --setup hub-setup.spsi --response hub-response.spsi --output agent-phones.unbalanced.matches.csv)
+echo "  bank B's first matches, with the hub's labels (categories, reporter count):"
+head -n 6 "$B/agent-phones.unbalanced.matches.csv" | tr -d '\r' | sed 's/^/    /'
+reported_twice=$(tail -n +2 "$B/agent-phones.unbalanced.matches.csv" | tr -d '\r' | grep -c ',2,,$' || true)
+echo "  $reported_twice of bank B's matches were reported by two alliance members"
 
 # Check what each bank learned against the answer key.
 check() {
     local bank=$1 list=$2 key=$3
     local got
-    got=$(tail -n +2 "$bank/$list.matches.csv" | tr -d '\r' | awk -F, '{print $NF}' | sort)
+    # The canonical form is the third column (values hold no comma; label columns may follow).
+    got=$(tail -n +2 "$bank/$list.matches.csv" | tr -d '\r' | awk -F, '{print $3}' | sort)
     if [ "$got" == "$(sort "$key")" ]; then
         echo "  $(basename "$bank") learned exactly the $(wc -l < "$key" | tr -d ' ') shared entries of $list"
     else
