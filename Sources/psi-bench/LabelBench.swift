@@ -14,9 +14,9 @@ enum LabeledSetupBench {
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = { (name: String) in folder.appendingPathComponent(name) }
         let categories = ["mass complaints", "forged documents", "phone takeover", "hardship forgery"]
-        try writeCSV(to: file("list.csv"), count: n) { i in
+        try writeLines(to: file("list.csv"), header: "phone,category,first,last", (0..<n).lazy.map { i in
             "\(syntheticValue(i)),\(categories[i % 4]),2026-0\(1 + i % 9)-1\(i % 10),2026-1\(i % 3)-2\(i % 10)"
-        }
+        })
         let hubIdentity = PartyIdentity(), memberIdentity = PartyIdentity()
         let type = IdentifierType(kind: .plain)
         let purpose = try PurposeLabel("psi-bench")
@@ -65,22 +65,6 @@ enum LabeledSetupBench {
         }
         fields += [("query_items", m), ("query_matches", expected), ("finish_seconds", finish.wall), ("finish_cpu_seconds", finish.cpu)]
         return fields
-    }
-
-    static func writeCSV(to url: URL, count: Int, row: (Int) -> String) throws {
-        guard FileManager.default.createFile(atPath: url.path, contents: nil) else { throw ValidationError("cannot create \(url.path)") }
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        var buffer = Array("phone,category,first,last\n".utf8)
-        for i in 0..<count {
-            buffer += row(i).utf8
-            buffer.append(0x0A)
-            if buffer.count >= 1 << 20 {
-                try handle.write(contentsOf: buffer)
-                buffer.removeAll(keepingCapacity: true)
-            }
-        }
-        try handle.write(contentsOf: buffer)
     }
 }
 

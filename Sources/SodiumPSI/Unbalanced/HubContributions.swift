@@ -251,10 +251,7 @@ final class IdentifierRowPartition {
             return
         }
         for index in buckets.indices {
-            let file = buckets[index]
-            try file.flush()
-            var bytes = [UInt8](repeating: 0, count: file.byteCount)
-            try bytes.withUnsafeMutableBytes { try file.read(at: 0, into: $0) }
+            let bytes = try takeBucket(&buckets, index, work)
             var rows = [(identifier: Identifier, contributor: Int, line: Int, row: ContributedRow)]()
             var offset = 0
             while offset + 4 <= bytes.count {
@@ -262,7 +259,6 @@ final class IdentifierRowPartition {
                 rows.append(Self.decode(Array(bytes[(offset + 4)..<(offset + 4 + length)])))
                 offset += 4 + length
             }
-            buckets[index] = try work.newFile(bufferSize: 64)
             try body(rows)
         }
         buckets = []
@@ -295,6 +291,17 @@ final class IdentifierRowPartition {
         row.note = note.isEmpty ? nil : note
         return (Identifier(kind: kind, canonical: canonical), contributor, line, row)
     }
+}
+
+/// The bytes of bucket `index`, whose file is then released (replaced by an empty one) so that
+/// its disk space and buffer go before the next bucket is read.
+private func takeBucket(_ buckets: inout [SpillFile], _ index: Int, _ work: WorkDirectory) throws -> [UInt8] {
+    let file = buckets[index]
+    try file.flush()
+    var bytes = [UInt8](repeating: 0, count: file.byteCount)
+    try bytes.withUnsafeMutableBytes { try file.read(at: 0, into: $0) }
+    buckets[index] = try work.newFile(bufferSize: 64)
+    return bytes
 }
 
 /// Fixed-size setup entries spread over files by the value of their tag's first two bytes, so
@@ -353,11 +360,7 @@ final class SortedEntryPartition {
             return
         }
         for index in buckets.indices {
-            let file = buckets[index]
-            try file.flush()
-            var bytes = [UInt8](repeating: 0, count: file.byteCount)
-            try bytes.withUnsafeMutableBytes { try file.read(at: 0, into: $0) }
-            buckets[index] = try work.newFile(bufferSize: 64)
+            let bytes = try takeBucket(&buckets, index, work)
             try body(SetupEntryTable.sortEntries(bytes, entrySize: entrySize, tagSize: tagSize))
         }
         buckets = []

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 internal import CSodium
 
 /// What a hub says about one item of its list: why it is there. Encrypted in a labeled setup
