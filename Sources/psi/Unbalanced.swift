@@ -225,7 +225,9 @@ struct HubSetup: ParsableCommand {
             let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), identity: try PartyIdentity(contentsOf: url(identity)),
                                        purpose: try PurposeLabel(purpose), identifierType: input.identifierType,
                                        parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
-            if encoding == .bloom {
+            // A delta takes its base's encoding: the base's header (mode byte) says whether it is a filter.
+            let baseIsFilter = try deltaOf.map { try MessageFileReader(url: url($0), expecting: MessageExpectation()).header.mode >> 4 == 2 } ?? false
+            if encoding == .bloom || baseIsFilter {
                 try publishFilter(hub)
                 return
             }
