@@ -14,6 +14,9 @@ rm -rf "$RUN"
 mkdir -p "$RUN/bank-a" "$RUN/bank-b" "$RUN/answer-key"
 A="$RUN/bank-a"; B="$RUN/bank-b"
 "$PSI" sample --bank-a "$A" --bank-b "$B" --answer "$RUN/answer-key" "$@"
+# Bank B's case system exports GB18030 (GBK) with Chinese column names, as Chinese Excel does.
+iconv -f UTF-8 -t GB18030 "$B/agent-phones.csv" > "$B/agent-phones.csv.tmp" && mv "$B/agent-phones.csv.tmp" "$B/agent-phones.csv"
+echo "  bank B's export is GB18030: $(head -1 "$B/agent-phones.csv" | iconv -f GB18030 -t UTF-8 | tr -d '\r')"
 
 # Copies a message file from one bank's folder to the other's (the only shared channel).
 transfer() { cp "$1" "$2/"; echo "  transfer $(basename "$1") → $(basename "$2")"; }
@@ -36,32 +39,49 @@ JSON
 AS_A=(--identity bank-a.identity --peers peers.json --peer "Bank B")
 AS_B=(--identity bank-b.identity --peers peers.json --peer "Bank A")
 
+# exchange LIST OUTCOME PURPOSE -- A's reading options -- B's reading options -- A's kept columns -- B's kept columns
 exchange() {
-    local list=$1 kind=$2 column=$3 outcome=$4 purpose=$5
+    local list=$1 outcome=$2 purpose=$3; shift 4
+    local readA=() readB=() keepA=() keepB=()
+    while [ "$1" != -- ]; do readA+=("$1"); shift; done; shift
+    while [ "$1" != -- ]; do readB+=("$1"); shift; done; shift
+    while [ "$1" != -- ]; do keepA+=("$1"); shift; done; shift
+    keepB=("$@")
     local name=${list%.*}
-    local columnA=() columnB=()
-    if [ -n "$column" ]; then columnA=(--column "$column"); columnB=(--column "$column"); fi
     echo
     echo "== $list: purpose \"$purpose\", outcome $outcome"
-    (cd "$A" && "$PSI" initiate --kind "$kind" --input "$list" "${columnA[@]}" --purpose "$purpose" --outcome "$outcome" \
+    (cd "$A" && "$PSI" initiate --input "$list" "${readA[@]}" --purpose "$purpose" --outcome "$outcome" \
         "${AS_A[@]}" --state "$name.a.state" --out "$name.1-initiator-blinded.spsi")
     transfer "$A/$name.1-initiator-blinded.spsi" "$B"
-    (cd "$B" && "$PSI" respond --kind "$kind" --input "$list" "${columnB[@]}" --purpose "$purpose" --outcome "$outcome" \
-        "${AS_B[@]}" --request "$name.1-initiator-blinded.spsi" --state "$name.b.state" \
-        --out-blinded "$name.2-responder-blinded.spsi" --out-reblinded "$name.2-initiator-reblinded.spsi")
+    (cd "$B" && "$PSI" respond --input "$list" "${readB[@]}" --purpose "$purpose" --outcome "$outcome" \
+        "${AS_B[@]}" --initiator-blinded "$name.1-initiator-blinded.spsi" --state "$name.b.state" \
+        --out-responder-blinded "$name.2-responder-blinded.spsi" --out-initiator-reblinded "$name.2-initiator-reblinded.spsi")
     transfer "$B/$name.2-responder-blinded.spsi" "$A"
     transfer "$B/$name.2-initiator-reblinded.spsi" "$A"
-    (cd "$A" && "$PSI" finish "${AS_A[@]}" --state "$name.a.state" --responder-set "$name.2-responder-blinded.spsi" \
-        --reblinded "$name.2-initiator-reblinded.spsi" --reply "$name.3-responder-reblinded.spsi" --output "$name.matches.csv")
+    # Each finish reads its list again to join every row of a matched number with its case columns.
+    (cd "$A" && "$PSI" finish "${AS_A[@]}" --state "$name.a.state" --responder-blinded "$name.2-responder-blinded.spsi" \
+        --initiator-reblinded "$name.2-initiator-reblinded.spsi" --out-responder-reblinded "$name.3-responder-reblinded.spsi" \
+        --input "$list" "${readA[@]}" "${keepA[@]}" --out "$name.matches.csv")
     if [ "$outcome" != initiator-learns ]; then
         transfer "$A/$name.3-responder-reblinded.spsi" "$B"
-        (cd "$B" && "$PSI" finish "${AS_B[@]}" --state "$name.b.state" --reblinded "$name.3-responder-reblinded.spsi" \
-            --output "$name.matches.csv")
+        (cd "$B" && "$PSI" finish "${AS_B[@]}" --state "$name.b.state" --responder-reblinded "$name.3-responder-reblinded.spsi" \
+            --input "$list" "${readB[@]}" "${keepB[@]}" --out "$name.matches.csv")
     fi
 }
 
-exchange agent-phones.csv phone agent_phone both-learn "demo 2026: suspected agent phone numbers"
-exchange forged-documents.txt document "" both-learn "demo 2026: forged hardship documents"
+exchange agent-phones.csv both-learn "demo 2026: suspected agent phone numbers" \
+    -- --kind phone --column agent_phone \
+    -- --kind phone --column 代理电话 --input-encoding gb18030 \
+    -- --keep case_id,risk_tag \
+    -- --keep 案件编号,风险等级
+exchange forged-documents.txt both-learn "demo 2026: forged hardship documents" -- --kind document -- --kind document -- --
+
+echo
+echo "== the joined matches: every case row of a shared number, ready to join back to each case system"
+echo "  bank A ($A/agent-phones.matches.csv):"; head -4 "$A/agent-phones.matches.csv" | tr -d '\r' | sed 's/^/    /'
+echo "  bank B ($B/agent-phones.matches.csv):"; head -4 "$B/agent-phones.matches.csv" | tr -d '\r' | sed 's/^/    /'
+awk -F, 'NR > 1 { n[$4]++; cases[$4] = cases[$4] " " $5 } END { for (k in n) if (n[k] > 1) { print "  one number, several cases (bank A): " k ":" cases[k]; exit } }' \
+    "$A/agent-phones.matches.csv"
 
 # Unbalanced PSI: bank A acts as an alliance hub and publishes its phone list once; bank B queries it.
 echo
@@ -77,24 +97,28 @@ head -n 41 "$A/agent-phones.csv" > "$A/bank-c-report.csv"
     --category-column note --purpose "$HUB_PURPOSE" --out hub-setup.spsi)
 transfer "$A/hub-setup.spsi" "$B"
 (cd "$B" && "$PSI" member request --identity bank-b.identity --peers peers.json --hub "Bank A" --setup hub-setup.spsi \
-    --kind phone --input agent-phones.csv --column agent_phone --purpose "$HUB_PURPOSE" --state member.state --out member-request.spsi)
+    --kind phone --input agent-phones.csv --column 代理电话 --input-encoding gb18030 --purpose "$HUB_PURPOSE" \
+    --state member.state --out member-request.spsi)
 transfer "$B/member-request.spsi" "$A"
 (cd "$A" && "$PSI" hub respond --key hub.key --identity bank-a.identity --peers peers.json --kind phone --purpose "$HUB_PURPOSE" \
     --request member-request.spsi --out hub-response.spsi)
 transfer "$A/hub-response.spsi" "$B"
 (cd "$B" && "$PSI" member finish --identity bank-b.identity --peers peers.json --hub "Bank A" --state member.state \
-    --setup hub-setup.spsi --response hub-response.spsi --output agent-phones.unbalanced.matches.csv)
+    --setup hub-setup.spsi --response hub-response.spsi \
+    --input agent-phones.csv --kind phone --column 代理电话 --input-encoding gb18030 --keep 案件编号 \
+    --out agent-phones.unbalanced.matches.csv)
 echo "  bank B's first matches, with the hub's labels (categories, reporter count):"
 head -n 6 "$B/agent-phones.unbalanced.matches.csv" | tr -d '\r' | sed 's/^/    /'
 reported_twice=$(tail -n +2 "$B/agent-phones.unbalanced.matches.csv" | tr -d '\r' | grep -c ',2,,$' || true)
-echo "  $reported_twice of bank B's matches were reported by two alliance members"
+echo "  $reported_twice of bank B's matching rows were reported by two alliance members"
 
 # Check what each bank learned against the answer key.
 check() {
     local bank=$1 list=$2 key=$3
     local got
-    # The canonical form is the third column (values hold no comma; label columns may follow).
-    got=$(tail -n +2 "$bank/$list.matches.csv" | tr -d '\r' | awk -F, '{print $3}' | sort)
+    # Column 4 is the canonical form (line,column,value,canonical,kept columns…); a number shared by
+    # several cases has a row for each.
+    got=$(tail -n +2 "$bank/$list.matches.csv" | tr -d '\r' | awk -F, '{print $4}' | sort -u)
     if [ "$got" == "$(sort "$key")" ]; then
         echo "  $(basename "$bank") learned exactly the $(wc -l < "$key" | tr -d ' ') shared entries of $list"
     else

@@ -124,25 +124,17 @@ struct Mutual: ParsableCommand {
     private func inMemoryExchange(_ configs: (a: MutualPSIConfiguration, b: MutualPSIConfiguration), n: Int, overlap: Int,
                                   file: (String) -> URL) throws -> (Int, Int, DispatchTime, Double) {
         let (itemsA, itemsB) = syntheticItems(count: n, overlap: overlap)
-        func read(_ name: String, _ kind: MutualPSIMessage.Kind, by config: MutualPSIConfiguration, session: SessionID?,
-                  count: Int? = nil, reblindNext: Bool = false) throws -> MutualPSIMessage {
-            try MutualPSIMessage.read(from: file(name), kind: kind, configuration: config, sessionID: session, count: count,
-                                      checkEncodings: !reblindNext)
-        }
+        func read(_ name: String) throws -> MutualPSIMessage { try MutualPSIMessage.read(from: file(name)) }
         let start = DispatchTime.now(), cpuStart = processCPUSeconds()
         let a = try MutualPSIInitiator(items: itemsA, configuration: configs.a)
-        try a.blindedSet.write(to: file("1.spsi"), signedBy: configs.a.identity)
+        try a.blindedSet.write(to: file("1.spsi"))
         var b = try MutualPSIResponder(items: itemsB, configuration: configs.b)
-        let reply = try b.respond(to: try read("1.spsi", .initiatorBlindedSet, by: configs.b, session: nil, reblindNext: true))
-        try reply.responderBlindedSet.write(to: file("2a.spsi"), signedBy: configs.b.identity)
-        try reply.initiatorSetReblinded.write(to: file("2b.spsi"), signedBy: configs.b.identity)
-        let session = a.context.sessionID
-        let done = try a.finish(responderBlindedSet: try read("2a.spsi", .responderBlindedSet, by: configs.a, session: session,
-                                                              reblindNext: true),
-                                initiatorSetReblinded: try read("2b.spsi", .initiatorSetReblinded, by: configs.a, session: session, count: n))
-        try done.responderSetReblinded!.write(to: file("3.spsi"), signedBy: configs.a.identity)
-        let resultB = try b.finish(responderSetReblinded: try read("3.spsi", .responderSetReblinded, by: configs.b, session: session,
-                                                                   count: n))
+        let reply = try b.respond(to: try read("1.spsi"))
+        try reply.responderBlindedSet.write(to: file("2a.spsi"))
+        try reply.initiatorSetReblinded.write(to: file("2b.spsi"))
+        let done = try a.finish(responderBlindedSet: try read("2a.spsi"), initiatorSetReblinded: try read("2b.spsi"))
+        try done.responderSetReblinded!.write(to: file("3.spsi"))
+        let resultB = try b.finish(responderSetReblinded: try read("3.spsi"))
         return (done.result.count, resultB.count, start, cpuStart)
     }
 }

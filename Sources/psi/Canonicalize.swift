@@ -12,13 +12,16 @@ struct Canonicalize: ParsableCommand {
     @OptionGroup var input: InputOptions
 
     func validate() throws {
+        try input.format.requireKind()
+        try input.format.requireOneColumn("the output has one canonical form a row")
         try requireDistinctPaths(input.paths)
     }
 
     func run() throws {
         try runReportingErrors {
-            let summary = try listReader(input).writeCanonicalForms { try writeStandardOutput(Data($0.utf8)) }
-            report(summary, input)
+            let column = input.columns[0]
+            let summary = try input.reader(column).writeCanonicalForms { try writeStandardOutput(Data($0.utf8)) }
+            report(summary, input, column)
         }
     }
 }

@@ -31,6 +31,7 @@ struct PSI: ParsableCommand {
         read-only folder, existing state or key), 74 I/O error while writing (disk full), 76 protocol,
         message-file or state-file error (refused file, wrong session, tampering, finished state), 1 other.
         """,
+        version: ToolVersion.current,
         subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Canonicalize.self, Sample.self,
                       HubCommand.self, MemberCommand.self, IdentityCommand.self, ReceiptCommand.self]
     )
@@ -71,6 +72,9 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         throw error
     } catch let error as ValidationError {
         throw error
+    } catch let MessageFileError.purposeMismatch(path, found, expected) {
+        note("psi: error: \(ErrorNames.shared.decorate(ErrorNames.shared.purposeMismatch(path: path, found: found, expected: expected)))")
+        throw ExitCode(ExitStatus.protocolError)
     } catch {
         note("psi: error: \(ErrorNames.shared.decorate(error.localizedDescription))")
         throw ExitCode(ExitStatus.code(for: error))
@@ -79,6 +83,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 
 /// Writes a line to standard error.
 func note(_ message: String) {
+    ProgressBar.clearLine()
     writeStandardError(message + "\n")
 }
 

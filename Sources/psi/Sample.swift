@@ -48,8 +48,11 @@ struct Sample: ParsableCommand {
         for folder in [bankA, bankB, answer] {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
-        try write(phoneCSV(numbersA.shuffled(using: &rng), rng: &rng), to: "\(bankA)/agent-phones.csv")
-        try write(phoneCSV(numbersB.shuffled(using: &rng), rng: &rng), to: "\(bankB)/agent-phones.csv")
+        try write(phoneCSV(numbersA.shuffled(using: &rng), header: "case_id,agent_phone,risk_tag,note", rng: &rng),
+                  to: "\(bankA)/agent-phones.csv")
+        // Bank B's case system exports Chinese column names (the demo converts the file to GB18030).
+        try write(phoneCSV(numbersB.shuffled(using: &rng), header: "案件编号,代理电话,风险等级,备注", rng: &rng),
+                  to: "\(bankB)/agent-phones.csv")
         try write(digestList(digestsA.shuffled(using: &rng), rng: &rng), to: "\(bankA)/forged-documents.txt")
         try write(digestList(digestsB.shuffled(using: &rng), rng: &rng), to: "\(bankB)/forged-documents.txt")
         try write(sharedNumbers.map { "+86" + $0 }.sorted().joined(separator: "\n") + "\n", to: "\(answer)/phones.txt")
@@ -57,15 +60,20 @@ struct Sample: ParsableCommand {
         print("wrote \(phones) phone numbers and \(documents) document fingerprints per bank; \(phoneOverlap) and \(documentOverlap) shared")
     }
 
-    /// A CSV export with the number written in one of the styles seen in real exports.
-    private func phoneCSV(_ numbers: [String], rng: inout SeededGenerator) -> String {
+    /// A case-system export: a case number, the agent's number written in one of the styles
+    /// seen in real exports, a risk tag and a note. One number in ten appears in a second case,
+    /// written another way, as agents serve several debtors.
+    private func phoneCSV(_ numbers: [String], header: String, rng: inout SeededGenerator) -> String {
         let notes = ["call forwarding reported", "complaint filed, \"agent\" on the line", "hardship papers, hospital",
                      "SIM mailed to third party", "mass complaint, CBIRC hotline"]
-        var csv = "case_id,agent_phone,note\r\n"
-        for (index, number) in numbers.enumerated() {
+        let tags = ["high", "medium", "low"]
+        var rows = numbers
+        for number in numbers where rng.next() % 10 == 0 { rows.insert(number, at: Int(rng.next() % UInt64(rows.count + 1))) }
+        var csv = header + "\r\n"
+        for (index, number) in rows.enumerated() {
             let note = notes[Int(rng.next() % UInt64(notes.count))]
             let quoted = "\"" + note.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-            csv += "C\(100_000 + index),\(style(number, rng.next() % 6)),\(quoted)\r\n"
+            csv += "C\(100_000 + index),\(style(number, rng.next() % 6)),\(tags[Int(rng.next() % 3)]),\(quoted)\r\n"
         }
         return csv
     }

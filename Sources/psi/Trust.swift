@@ -123,6 +123,33 @@ final class ErrorNames: @unchecked Sendable {
     func register(_ list: PeerList, identity: PartyPublicKey?) {
         names = list.peers.map { ($0.publicKey.fingerprint, "peer \"\($0.name)\"") }
         if let identity { names.append((identity.fingerprint, "your identity")) }
+        for peer in list.peers { for purpose in peer.purposes ?? [] { register(purpose: purpose, listedFor: peer.name) } }
+    }
+
+    /// Purpose labels by the hex SHA-256 that message headers carry, with where each is known from.
+    private var purposes: [String: (label: PurposeLabel, source: String)] = [:]
+
+    /// Makes a label known (the step's own, or one a peers file lists), so that a purpose
+    /// mismatch can be shown as text.
+    func register(purpose: PurposeLabel, listedFor peer: String? = nil) {
+        let key = purpose.digest.map { String(format: "%02x", $0) }.joined()
+        if purposes[key] == nil || peer == nil {
+            purposes[key] = (purpose, peer.map { "listed for peer \"\($0)\" in your peers file" } ?? "yours")
+        }
+    }
+
+    /// A purpose mismatch with both labels as text where they are known, and the rule they are compared by.
+    func purposeMismatch(path: String, found: String, expected: String) -> String {
+        func shown(_ digest: String) -> String {
+            guard let known = purposes[digest] else { return "a label unknown here (SHA-256 \(digest))" }
+            return "\"\(known.label.value)\" (\(known.source == "yours" ? "SHA-256 \(digest)" : "\(known.source)"))"
+        }
+        var text = "\(path): the message was made for the purpose \(shown(found)); expected \(shown(expected)). Both sides must give the same --purpose: labels are compared after Unicode NFC only, so full-width and ASCII punctuation, spaces and letter case all differ"
+        if let a = purposes[found]?.label.value, let b = purposes[expected]?.label.value,
+           a.precomposedStringWithCompatibilityMapping == b.precomposedStringWithCompatibilityMapping {
+            text += " (these two differ only in full-width or other compatibility forms, which are not folded)"
+        }
+        return text
     }
 
     /// `text` with each known fingerprint followed by its name (unless a name already follows it).
@@ -136,11 +163,6 @@ final class ErrorNames: @unchecked Sendable {
     }
 }
 
-extension InputOptions {
-    /// The identifier type the list is read as.
-    var identifierType: IdentifierType { IdentifierType(kind: kind.kind, caseInsensitive: caseInsensitive) }
-}
-
 /// Where a finishing step writes its signed receipt.
 struct ReceiptOptions: ParsableArguments {
     @Option(name: .long, help: "Where to write this run's signed receipt (JSON; default: the state file's name, or the response's for psi hub respond, with .receipt.json).")
@@ -149,11 +171,17 @@ struct ReceiptOptions: ParsableArguments {
     /// The receipt's path: the option, or `file` with `.receipt.json`.
     func path(nextTo file: String) -> String { receipt ?? file + ".receipt.json" }
 
+    /// The receipt's path for one identifier column's exchange: the option or the column's
+    /// state (`a.phone.state.receipt.json`), named with the column's kind.
+    func path(nextTo file: String, _ column: IdentifierColumn) -> String {
+        column.path(receipt) ?? column.path(file) + ".receipt.json"
+    }
+
     /// Writes a receipt and says where.
-    func write(_ signed: RunReceipt, nextTo file: String) throws {
-        let path = path(nextTo: file)
-        try signed.write(to: url(path))
-        note("signed receipt \(path) (psi receipt verify \(path))")
+    func write(_ signed: RunReceipt, nextTo file: String, _ column: IdentifierColumn? = nil) throws {
+        let written = column.map { path(nextTo: file, $0) } ?? path(nextTo: file)
+        try signed.write(to: url(written))
+        note("signed receipt \(written) (psi receipt verify \(written))")
     }
 }
 

@@ -2,18 +2,33 @@ public import ArgumentParser
 import Foundation
 public import SodiumPSI
 
-/// `--answer`: a string-valued enum, so that the help shows the default by name (ArgumentParser
-/// prints a raw value, and ``UnbalancedAnswerMode``'s raw values are the header bytes).
-enum AnswerOption: String, ExpressibleByArgument, CaseIterable {
-    case intersection
+/// The hub's `--outcome`, named like the mutual one after who learns what: a string-valued enum,
+/// so that the help shows the default by name (``UnbalancedAnswerMode``'s raw values are the
+/// header bytes).
+enum HubOutcomeOption: String, ExpressibleByArgument, CaseIterable {
+    case memberLearns = "member-learns"
     case cardinalityOnly = "cardinality-only"
 
-    var mode: UnbalancedAnswerMode { self == .intersection ? .intersection : .cardinalityOnly }
+    /// Also the spelling of `--answer` before 0.3 (`intersection`).
+    init?(argument: String) {
+        self.init(rawValue: argument == "intersection" ? Self.memberLearns.rawValue : argument)
+    }
+
+    static var allValueDescriptions: [String: String] {
+        [memberLearns.rawValue: "a member learns which of its items are in the list (answers carry a VOPRF proof)",
+         cardinalityOnly.rawValue: "a member learns only how many (semi-honest only: see below)"]
+    }
+
+    var mode: UnbalancedAnswerMode { self == .memberLearns ? .intersection : .cardinalityOnly }
 }
 
-/// Reads the operator's whole list (hub setups and member requests hold it in memory).
-func readWholeList(_ options: InputOptions) throws -> ([ListRecord], ListSummary) {
-    try listReader(options).readAll()
+/// Reads the operator's whole list (hub setups and member requests hold it in memory); a
+/// setup and a request hold one identifier type, so one column.
+func readWholeList(_ options: InputOptions) throws -> ([ListRecord], ListSummary, IdentifierColumn) {
+    let column = options.columns[0]
+    let (records, summary) = try options.reader(column).readAll()
+    report(summary, options, column)
+    return (records, summary, column)
 }
 
 /// `psi hub …`: the list holder's steps.
@@ -22,14 +37,14 @@ struct HubCommand: ParsableCommand {
         commandName: "hub",
         abstract: "Unbalanced PSI, hub side: make a key, publish a setup of your list, answer members' requests.",
         discussion: """
-        Hub:    psi hub keygen --key hub.key [--answer intersection|cardinality-only]
+        Hub:    psi hub keygen --key hub.key [--outcome member-learns|cardinality-only]
                 psi hub setup --key hub.key --identity hub.identity --kind phone --input list.txt --purpose P --out setup.spsi
                 psi hub respond --key hub.key --identity hub.identity --peers members.json --kind phone --purpose P \\
                     --request request.spsi --out response.spsi
         Member: psi member request --identity m.identity --peers peers.json --hub "Alliance hub" --setup setup.spsi \\
                     --kind phone --input mine.txt --purpose P --state m.state --out request.spsi
                 psi member finish --identity m.identity --peers peers.json --hub "Alliance hub" --state m.state \\
-                    --setup setup.spsi --response response.spsi --output matches.csv
+                    --setup setup.spsi --response response.spsi --out matches.csv
         The hub answers any member in its peers file allowed the purpose; a member accepts setups and
         responses only from the hub it names. See Docs/unbalanced.md.
         """,
@@ -55,15 +70,25 @@ struct HubKeygen: ParsableCommand {
     var key: String
 
     @Option(name: .long, help: ArgumentHelp(
-        "What members learn: intersection (which items match) or cardinality-only (how many). Fixed for the key.",
+        "What members learn, fixed for the key.",
         discussion: """
-        intersection: every answer carries an RFC 9497 VOPRF proof (DLEQ) that the member verifies against the setup's \
+        member-learns: every answer carries an RFC 9497 VOPRF proof (DLEQ) that the member verifies against the setup's \
         public key before it reports anything. cardinality-only is SEMI-HONEST ONLY: a member that blinds each item with \
         its own scalar (instead of one for the whole request) learns which of its items matched, despite the shuffled \
         answer; nothing detects it, and its shuffled answers carry no proof. Use it only with members trusted to follow \
         the protocol, and bound what one can learn with --max-request-items and per-member budgets.
         """))
-    var answer: AnswerOption = .intersection
+    var outcome: HubOutcomeOption = .memberLearns
+
+    // The spelling before 0.3.
+    @Option(name: .customLong("answer"), help: .private)
+    var legacyAnswer: HubOutcomeOption?
+
+    func validate() throws {
+        if legacyAnswer != nil, outcome != .memberLearns { throw ValidationError("--answer is the old spelling of --outcome; give one") }
+    }
+
+    private var answer: HubOutcomeOption { legacyAnswer ?? outcome }
 
     @Flag(name: .long, help: "Replace an existing key file (key rotation): publish a new setup afterwards.")
     var rotate = false
@@ -72,7 +97,9 @@ struct HubKeygen: ParsableCommand {
         try runReportingErrors {
             let key = try UnbalancedPSIFileExchange.generateKey(at: url(self.key), answerMode: answer.mode, rotate: rotate)
             note("\(rotate ? "rotated" : "generated") hub key \(key.keyID) (\(answer.mode)); publish a new setup with psi hub setup")
-            if output.json { try printJSON(["step": "hub-keygen", "key_id": key.keyID.description, "answer": answer.mode.description]) }
+            try StepSummary(json: output.json, inputs: []).print(
+                ["step": "hub-keygen", "key_id": key.keyID.description, "outcome": answer.rawValue, "answer": answer.mode.description],
+                outputs: [("--key", self.key)])
         }
     }
 }
@@ -96,8 +123,7 @@ struct HubSetup: ParsableCommand {
     @Option(name: .long, help: "The hub's identity file: it signs the setup.")
     var identity: String
 
-    @Option(name: .long, help: "The purpose label of the list, e.g. \"2026 agent phone numbers\".")
-    var purpose: String
+    @OptionGroup var purposeOption: PurposeOptions
 
     @Option(name: .long, help: "tags: truncated PRF values (--tag-bytes an item); bloom: a Bloom filter (about 1.44·log2(1/ε) bits an item).")
     var encoding: EncodingOption = .tags
@@ -147,14 +173,15 @@ struct HubSetup: ParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Folder for temporary files of large lists (default: the setup's folder).")
     var workDir: String?
 
+
     @Option(name: .long, help: "The setup (or delta) file to publish.")
     var out: String
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
-        try validatePurpose(purpose)
+        try input.format.requireKind()
+        try input.format.requireOneColumn("a setup holds one identifier type")
         if !SetupEncoding.tagByteCountRange.contains(tagBytes) { throw ValidationError("--tag-bytes must be 8 to 32") }
         guard let rate = Self.parseRate(fpRate) else {
             throw ValidationError("--fp-rate must be a number such as 1e-6 or a power of two such as 2^-20")
@@ -162,14 +189,14 @@ struct HubSetup: ParsableCommand {
         do { try SetupEncoding.bloomFilter(falsePositiveRate: rate).validate() } catch {
             throw ValidationError("--fp-rate \(fpRate): \(error.localizedDescription)")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if deltaNumber < 1 { throw ValidationError("--delta-number must be at least 1") }
         if labeled {
             if encoding == .bloom { throw ValidationError("labels need --encoding tags: a Bloom filter has no entry to carry a label") }
             if !SetupLabel.byteCountRange.contains(labelBytes) {
                 throw ValidationError("--label-bytes must be \(SetupLabel.byteCountRange.lowerBound) to \(SetupLabel.byteCountRange.upperBound)")
             }
-            if [categoryColumn, firstSeenColumn, lastSeenColumn, reporterCountColumn, noteColumn].contains(where: { $0 != nil }), input.column == nil {
+            if [categoryColumn, firstSeenColumn, lastSeenColumn, reporterCountColumn, noteColumn].contains(where: { $0 != nil }),
+               input.columns[0].column == nil {
                 throw ValidationError("label columns need a CSV list (--column)")
             }
         }
@@ -221,23 +248,24 @@ struct HubSetup: ParsableCommand {
     }
 
     func run() throws {
+        let summary = StepSummary(json: output.json, inputs: [("--key", key), ("--identity", identity), ("--input", input.input),
+                                                              ("--delta-of", deltaOf)])
         try runReportingErrors {
+            let column = input.columns[0]
             let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), identity: try PartyIdentity(contentsOf: url(identity)),
-                                       purpose: try PurposeLabel(purpose), identifierType: input.identifierType,
-                                       parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+                                       purpose: purposeOption.purpose, identifierType: column.identifierType,
+                                       parallelism: threads.parallelism)
             // A delta takes its base's encoding: the base's header (mode byte) says whether it is a filter.
             let baseIsFilter = try deltaOf.map { try MessageFileReader(url: url($0), expecting: MessageExpectation()).header.mode >> 4 == 2 } ?? false
             if encoding == .bloom || baseIsFilter {
-                try publishFilter(hub)
+                try publishFilter(hub, summary: summary)
                 return
             }
             // Tags, labeled or not: streamed from the lists, memory bounded whatever their size.
-            let base = listReader(input)
+            let base = input.reader(column)
             let readers = try parsedContributions().map { name, file in
-                HubContribution(name: name, reader: IdentifierListReader(
-                    url: url(file), format: base.format, kind: base.kind, policy: base.policy, caseInsensitive: base.caseInsensitive,
-                    delimiter: base.delimiter, encoding: base.encoding, invalidLimit: base.invalidLimit,
-                    rejectsURL: file == input.input ? base.rejectsURL : nil))
+                HubContribution(name: name, reader: file == input.input ? base
+                                    : input.format.reader(file, column, policy: base.policy, invalidLimit: base.invalidLimit))
             }
             let columns = LabelColumns(category: Self.column(categoryColumn), firstSeen: Self.column(firstSeenColumn),
                                        lastSeen: Self.column(lastSeenColumn), reporterCount: Self.column(reporterCountColumn),
@@ -248,7 +276,7 @@ struct HubSetup: ParsableCommand {
                 delta: deltaOf.map { (url($0), deltaNumber) }, options: StreamingOptions(workDirectory: workDir.map(url)),
                 progress: ProgressBar.handlerIfTerminal())
             for contribution in published.contributions {
-                if readers.count == 1 { report(contribution.list, input) } else {
+                if readers.count == 1 { report(contribution.list, input, column) } else {
                     for invalid in contribution.list.invalidRecords.prefix(20) {
                         note("\(contribution.name): line \(invalid.lineNumber): skipped: \(invalid.reason.localizedDescription)")
                     }
@@ -259,23 +287,21 @@ struct HubSetup: ParsableCommand {
             let what = published.deltaNumber > 0 ? "delta \(published.deltaNumber) of setup" : "setup"
             note("\(what) \(published.setupID): \(published.itemCount) items as \(published.encoding), "
                  + "\(published.fileByteCount) bytes (\(String(format: "%.2f", perItem)) an item), key \(published.keyID), \(published.answerMode); publish \(out) to members")
-            if output.json {
-                try printJSON(["step": published.deltaNumber > 0 ? "hub-delta" : "hub-setup", "setup_id": published.setupID.description,
+            try summary.print(["step": published.deltaNumber > 0 ? "hub-delta" : "hub-setup", "setup_id": published.setupID.description,
                                "delta_number": published.deltaNumber, "key_id": published.keyID.description,
                                "answer": published.answerMode.description, "items": published.itemCount,
                                "encoding": published.encoding.description, "file_bytes": published.fileByteCount, "bytes_per_item": perItem,
                                "false_positive_rate": published.encoding.falsePositiveRate(itemCount: published.itemCount),
                                "contributions": published.contributions.map {
                                    ["name": $0.name, "valid": $0.valid, "invalid": $0.invalid, "repeated": $0.repeated, "input": $0.list.json] as [String: Any]
-                               }, "setup": out])
-            }
+                               }, "setup": out],
+                              outputs: [("--out", out), ("--rejects", input.rejects)])
         }
     }
 
     /// A Bloom filter setup or delta, made in memory from `--input`.
-    private func publishFilter(_ hub: UnbalancedPSIHub) throws {
-        let (records, summary) = try readWholeList(input)
-        report(summary, input)
+    private func publishFilter(_ hub: UnbalancedPSIHub, summary: StepSummary) throws {
+        let (records, listSummary, _) = try readWholeList(input)
         let setup: UnbalancedSetup
         if let deltaOf {
             setup = try UnbalancedPSIFileExchange.publishDelta(records: records, hub: hub, baseURL: url(deltaOf), deltaURL: url(out),
@@ -287,13 +313,12 @@ struct HubSetup: ParsableCommand {
         let perItem = setup.itemCount > 0 ? Double(setup.fileByteCount) / Double(setup.itemCount) : 0
         note("\(setup.isDelta ? "delta \(setup.deltaNumber) of setup" : "setup") \(setup.setupID): \(setup.itemCount) items as \(setup.encoding), "
              + "\(setup.fileByteCount) bytes (\(String(format: "%.2f", perItem)) an item), key \(setup.keyID), \(setup.answerMode); publish \(out) to members")
-        if output.json {
-            try printJSON(["step": setup.isDelta ? "hub-delta" : "hub-setup", "setup_id": setup.setupID.description,
+        try summary.print(["step": setup.isDelta ? "hub-delta" : "hub-setup", "setup_id": setup.setupID.description,
                            "delta_number": setup.deltaNumber, "key_id": setup.keyID.description, "answer": setup.answerMode.description,
                            "items": setup.itemCount, "encoding": setup.encoding.description, "file_bytes": setup.fileByteCount,
                            "bytes_per_item": perItem, "false_positive_rate": setup.falsePositiveRate,
-                           "input": summary.json, "setup": out])
-        }
+                           "input": listSummary.json, "setup": out],
+                          outputs: [("--out", out), ("--rejects", input.rejects)])
     }
 }
 
@@ -309,8 +334,7 @@ struct HubRespond: ParsableCommand {
     @Option(name: .long, help: "The hub key file.")
     var key: String
 
-    @Option(name: .long, help: "The purpose label of the list.")
-    var purpose: String
+    @OptionGroup var purposeOption: PurposeOptions
 
     @Option(name: .long, help: "What the list's values are: phone, document, plain (as for psi hub setup).")
     var kind: KindOption
@@ -328,25 +352,24 @@ struct HubRespond: ParsableCommand {
             help: "Refuse a request larger than this (default \(UnbalancedPSIHub.defaultMaximumRequestSize)): a member querying every possible value would learn the whole list.")
     var maxRequestItems = UnbalancedPSIHub.defaultMaximumRequestSize
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
-        try validatePurpose(purpose)
         if maxRequestItems < 1 { throw ValidationError("--max-request-items must be at least 1") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         try requireDistinctPaths([("--key", key), ("--request", request), ("--out", out), ("--receipt", receipt.path(nextTo: out))]
                                  + party.paths)
     }
 
     func run() throws {
+        let summary = StepSummary(json: output.json, inputs: [("--key", key), ("--request", request)] + party.paths)
         try runReportingErrors {
-            let purpose = try PurposeLabel(self.purpose)
+            let purpose = purposeOption.purpose
+            ErrorNames.shared.register(purpose: purpose)
             let (identity, list) = try party.load()
             let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), identity: identity, purpose: purpose,
                                        identifierType: IdentifierType(kind: kind.kind, caseInsensitive: caseInsensitive),
                                        members: Set(list.peers(for: purpose).map(\.publicKey)), maximumRequestSize: maxRequestItems,
-                                       parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores)
+                                       parallelism: threads.parallelism)
             let answer = try UnbalancedPSIFileExchange.respond(hub: hub, requestURL: url(request), responseURL: url(out)) { size in
                 note("the request holds \(size) items (limit --max-request-items \(maxRequestItems))")
             }
@@ -354,10 +377,9 @@ struct HubRespond: ParsableCommand {
             let response = answer.response
             let member = list.name(of: response.context.member).map { "\"\($0)\"" } ?? response.context.member.fingerprint
             note("answered \(response.evaluatedElements.count) items of \(member) (session \(response.context.sessionID)); send \(out) to the member")
-            if output.json {
-                try printJSON(["step": "hub-respond", "session": response.context.sessionID.description,
-                               "request_size": response.evaluatedElements.count, "response": out])
-            }
+            try summary.print(["step": "hub-respond", "session": response.context.sessionID.description,
+                               "request_size": response.evaluatedElements.count, "response": out],
+                              outputs: [("--out", out), ("--receipt", receipt.path(nextTo: out))])
         }
     }
 }
@@ -374,8 +396,7 @@ struct MemberRequest: ParsableCommand {
     @Option(name: .long, help: "The hub: its name in your peers file. Only setups and responses it signed are accepted.")
     var hub: String
 
-    @Option(name: .long, help: "The purpose label of the hub's list.")
-    var purpose: String
+    @OptionGroup var purposeOption: PurposeOptions
 
     @Option(name: .long, help: "The hub's published setup (its key and answer mode are used).")
     var setup: String
@@ -386,35 +407,34 @@ struct MemberRequest: ParsableCommand {
     @Option(name: .long, help: "The request file to send to the hub.")
     var out: String
 
-    @Option(name: .long, help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Flag(name: .long, help: "Replace an existing state file (its query is lost). Without it an existing state file is refused.")
     var force = false
 
     func validate() throws {
-        try validatePurpose(purpose)
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try input.format.requireKind()
+        try input.format.requireOneColumn("a request is made against a setup of one identifier type")
         try requireDistinctPaths(input.paths + [("--setup", setup), ("--state", state), ("--out", out)] + party.paths)
     }
 
     func run() throws {
+        let summary = StepSummary(json: output.json, inputs: [("--input", input.input), ("--setup", setup)] + party.paths)
         try runReportingErrors {
             try FilePaths.refuseExisting(url(state), replacing: force)
-            let (records, summary) = try readWholeList(input)
-            report(summary, input)
-            let purpose = try PurposeLabel(self.purpose)
+            let (records, listSummary, column) = try readWholeList(input)
+            let purpose = purposeOption.purpose
+            ErrorNames.shared.register(purpose: purpose)
             let (identity, list) = try party.load()
             let member = try UnbalancedPSIFileExchange.request(
-                records: records, purpose: purpose, identifierType: input.identifierType, identity: identity,
+                records: records, purpose: purpose, identifierType: column.identifierType, identity: identity,
                 hub: try list.peer(named: hub, for: purpose).publicKey, setupURL: url(setup), stateURL: url(state),
-                requestURL: url(out), parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores, replacingState: force)
+                requestURL: url(out), parallelism: threads.parallelism, replacingState: force)
             note("blinded \(member.items.count) distinct items for key \(member.context.keyID) (\(member.context.answerMode)); session \(member.context.sessionID); send \(out) to the hub")
-            if output.json {
-                try printJSON(["step": "member-request", "session": member.context.sessionID.description, "key_id": member.context.keyID.description,
+            try summary.print(["step": "member-request", "session": member.context.sessionID.description, "key_id": member.context.keyID.description,
                                "answer": member.context.answerMode.description, "items_blinded": member.items.count,
-                               "input": summary.json, "request": out])
-            }
+                               "input": listSummary.json, "request": out],
+                              outputs: [("--state", state), ("--out", out), ("--rejects", input.rejects)])
         }
     }
 }
@@ -423,7 +443,7 @@ struct MemberFinish: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finish",
         abstract: "Verify and finalise the hub's response and look your items up in the setup (and its deltas).",
-        discussion: "The output lists each match as: line number, the value as written in your input, canonical form (cardinality-only: the count).")
+        discussion: "With --input (and the list's options as for psi member request), the matches file has a row for every row of each matched value: line, column, value, canonical, then the row's columns (or --keep's). Without it, one row a matched value (its first line). Cardinality-only: the count. See Docs/file-format.md.")
 
     @OptionGroup var output: OutputOptions
     @OptionGroup var party: PartyOptions
@@ -444,42 +464,48 @@ struct MemberFinish: ParsableCommand {
     @Option(name: .long, help: "The hub's response.")
     var response: String
 
-    @Option(name: .customLong("output"), help: "Where to write the matches (CSV, mode 0600). Without it, matches go to standard output.")
-    var matchesPath: String?
-
-    @Option(name: .long, help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var result: ResultOptions
+    @OptionGroup var format: ListFormatOptions
+    @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try format.requireOneColumn("a request is made against a setup of one identifier type")
+        if result.input != nil { try format.requireKind() }
         try requireDistinctPaths([("--state", state), ("--setup", setup)] + delta.map { ("--delta", $0) }
-                                 + [("--response", response), ("--output", matchesPath), ("--receipt", receipt.path(nextTo: state))]
-                                 + party.paths)
+                                 + [("--response", response), ("--input", result.input), ("--out", result.path),
+                                    ("--receipt", receipt.path(nextTo: state))] + party.paths)
     }
 
     func run() throws {
+        let summary = StepSummary(json: output.json, inputs: [("--state", state), ("--setup", setup)] + delta.map { ("--delta", $0) }
+                                  + [("--response", response), ("--input", result.input)] + party.paths)
         try runReportingErrors {
             let (identity, list) = try party.load()
             let named = try list.peer(named: hub)
             let outcome = try UnbalancedPSIFileExchange.finish(
                 stateURL: url(state), identity: identity, hub: named.publicKey, responseURL: url(response), setupURL: url(setup),
-                deltaURLs: delta.map(url), parallelism: threads.map { Parallelism(threads: $0) } ?? .allCores,
-                reviewPurpose: { purpose in _ = try list.peer(named: hub, for: purpose) })
+                deltaURLs: delta.map(url), parallelism: threads.parallelism,
+                reviewPurpose: { purpose in
+                    ErrorNames.shared.register(purpose: purpose)
+                    _ = try list.peer(named: hub, for: purpose)
+                })
             try receipt.write(outcome.receipt, nextTo: state)
-            var summary: [String: Any] = ["step": "member-finish", "intersection_size": outcome.result.count,
-                                          "own_set_size": outcome.requestSize, "setup_size": outcome.setupItemCount,
-                                          "false_positive_rate": outcome.falsePositiveRate]
+            var fields: [String: Any] = ["step": "member-finish", "intersection_size": outcome.result.count,
+                                         "own_set_size": outcome.requestSize, "setup_size": outcome.setupItemCount,
+                                         "false_positive_rate": outcome.falsePositiveRate]
+            let column = format.columns[0]
             switch outcome.result {
             case .intersection:
                 note("\(outcome.result.count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount) "
                      + "(a non-member matches with probability at most about \(outcome.falsePositiveRate)); "
                      + "the hub's proof that it answered with the setup's key was verified")
-                try deliver(outcome.matches, labels: outcome.labels, to: matchesPath, json: output.json, summary: &summary)
+                try deliver([(column, outcome.matches)], result, format: format, json: output.json, summary: &fields,
+                            labels: Dictionary(zip(outcome.matches.map(\.identifier.canonical), outcome.labels)) { first, _ in first })
             case .cardinality(let count):
                 note("\(count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount); which ones is not revealed")
-                if !output.json { print(count) }
+                try deliverCounts([(column, count)], result, json: output.json, summary: &fields)
             }
-            if output.json { try printJSON(summary) }
+            try summary.print(fields, outputs: [("--state", state), ("--receipt", receipt.path(nextTo: state)), ("--out", result.path)])
         }
     }
 }

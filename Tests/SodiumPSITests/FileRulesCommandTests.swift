@@ -11,7 +11,7 @@ func runShell(_ script: String, in folder: URL) throws -> PSICommand.Result {
 @Suite("psi file rules and exit codes", .serialized)
 struct FileRulesCommandTests {
     static let initiate = ["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p"]
-    static let respond = ["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--request", "1.spsi"]
+    static let respond = ["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--initiator-blinded", "1.spsi"]
 
     /// Bank A has initiated, bank B has the request and its list.
     static func started() throws -> TwoBanks {
@@ -40,19 +40,19 @@ struct FileRulesCommandTests {
             (banks.a, Self.initiate + ["--state", "z.state", "--out", "list.txt"], "--input", "--out"),
             // An output named like the identity would destroy it.
             (banks.a, Self.initiate + ["--state", "z.state", "--out", "bank.identity"], "--out", "--identity"),
-            (banks.b, Self.respond + ["--state", "peers.json", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], "--state", "--peers"),
-            (banks.b, Self.respond + ["--state", "s", "--out-blinded", "s", "--out-reblinded", "2b.spsi"], "--state", "--out-blinded"),
-            (banks.b, Self.respond + ["--state", "b.state", "--out-blinded", "2.spsi", "--out-reblinded", "./2.spsi"], "--out-blinded", "--out-reblinded"),
-            (banks.b, Self.respond + ["--state", "b.state", "--out-blinded", "link.spsi", "--out-reblinded", "2b.spsi"], "--request", "--out-blinded"),
-            (banks.a, ["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi", "--reply", "3.spsi", "--output", "a.state"], "--state", "--output"),
-            (banks.a, ["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi", "--reply", "2a.spsi"], "--responder-set", "--reply"),
+            (banks.b, Self.respond + ["--state", "peers.json", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], "--state", "--peers"),
+            (banks.b, Self.respond + ["--state", "s", "--out-responder-blinded", "s", "--out-initiator-reblinded", "2b.spsi"], "--state", "--out-responder-blinded"),
+            (banks.b, Self.respond + ["--state", "b.state", "--out-responder-blinded", "2.spsi", "--out-initiator-reblinded", "./2.spsi"], "--out-responder-blinded", "--out-initiator-reblinded"),
+            (banks.b, Self.respond + ["--state", "b.state", "--out-responder-blinded", "link.spsi", "--out-initiator-reblinded", "2b.spsi"], "--initiator-blinded", "--out-responder-blinded"),
+            (banks.a, ["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi", "--out-responder-reblinded", "3.spsi", "--out", "a.state"], "--state", "--out"),
+            (banks.a, ["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi", "--out-responder-reblinded", "2a.spsi"], "--responder-blinded", "--out-responder-reblinded"),
             (banks.a, ["hub", "setup", "--key", "k", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--out", "list.txt"], "--input", "--out"),
             (banks.a, ["hub", "respond", "--key", "k", "--kind", "phone", "--purpose", "p", "--request", "r.spsi", "--out", "r.spsi"], "--request", "--out"),
             (banks.a, ["member", "request", "--setup", "s.spsi", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                        "--state", "m.state", "--out", "m.state"], "--state", "--out"),
             (banks.a, ["member", "finish", "--state", "m.state", "--setup", "s.spsi", "--delta", "d.spsi", "--delta", "d.spsi",
                        "--response", "r.spsi"], "--delta", "--delta"),
-            (banks.a, ["member", "finish", "--state", "m.state", "--setup", "s.spsi", "--response", "r.spsi", "--output", "m.state"], "--state", "--output"),
+            (banks.a, ["member", "finish", "--state", "m.state", "--setup", "s.spsi", "--response", "r.spsi", "--out", "m.state"], "--state", "--out"),
         ]
         let before = (try Self.names(banks.a), try Self.names(banks.b))
         for (folder, arguments, first, second) in cases {
@@ -78,8 +78,8 @@ struct FileRulesCommandTests {
         #expect(try Self.names(banks.a) == ["a.state", "list.txt"])
         try expectSuccess(banks.run(Self.initiate + ["--state", "a.state", "--out", "1.spsi", "--force"], in: banks.a))
         #expect(try Data(contentsOf: state) != before)
-        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b))
-        let respondAgain = try banks.run(Self.respond + ["--state", "b.state", "--out-blinded", "x.spsi", "--out-reblinded", "y.spsi"], in: banks.b)
+        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
+        let respondAgain = try banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "x.spsi", "--out-initiator-reblinded", "y.spsi"], in: banks.b)
         #expect(respondAgain.status == 73)
         #expect(!(try Self.names(banks.b)).contains("x.spsi"))
         // The member's state (refused before its list is read: the list here does not exist).
@@ -96,7 +96,7 @@ struct FileRulesCommandTests {
         defer { banks.cleanUp() }
         // The state's name is taken by a folder: its final rename fails after everything else.
         try FileManager.default.createDirectory(at: banks.b.appendingPathComponent("b.state"), withIntermediateDirectories: false)
-        let respond = try banks.run(Self.respond + ["--state", "b.state", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi", "--force"],
+        let respond = try banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi", "--force"],
                                          in: banks.b)
         #expect(respond.status == 73)
         #expect(try Self.names(banks.b) == ["1.spsi", "b.state", "list.txt"])
@@ -148,17 +148,23 @@ struct FileRulesCommandTests {
     func finishOnce() throws {
         let banks = try Self.started()
         defer { banks.cleanUp() }
-        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b))
-        try expectSuccess(banks.run(Self.respond + ["--state", "c.state", "--out-blinded", "2a-c.spsi", "--out-reblinded", "2b-c.spsi"], in: banks.b))
+        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
+        try expectSuccess(banks.run(Self.respond + ["--state", "c.state", "--out-responder-blinded", "2a-c.spsi", "--out-initiator-reblinded", "2b-c.spsi"], in: banks.b))
         for name in ["2a.spsi", "2b.spsi", "2a-c.spsi", "2b-c.spsi"] { try banks.transfer(name, from: banks.b, to: banks.a) }
-        let finish = ["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi", "--reply", "3.spsi", "--json"]
+        let finish = ["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi", "--out-responder-reblinded", "3.spsi", "--json"]
         let first = try banks.run(finish, in: banks.a)
         try expectSuccess(first)
         let again = try banks.run(finish, in: banks.a)
         try expectSuccess(again)
-        #expect(again.stdout == first.stdout)
-        let other = try banks.run(["finish", "--state", "a.state", "--responder-set", "2a-c.spsi", "--reblinded", "2b-c.spsi",
-                                        "--reply", "3-c.spsi"], in: banks.a)
+        // The same result; only the times and the state's digest (now marked finished) differ.
+        func result(_ run: PSICommand.Result) throws -> NSDictionary {
+            var json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            for key in ["started_at", "finished_at", "files"] { #expect(json.removeValue(forKey: key) != nil) }
+            return json as NSDictionary
+        }
+        #expect(try result(again) == result(first))
+        let other = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "2a-c.spsi", "--initiator-reblinded", "2b-c.spsi",
+                                        "--out-responder-reblinded", "3-c.spsi"], in: banks.a)
         #expect(other.status == 76)
         #expect(other.stderr.contains("has already finished its exchange"))
         #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("3-c.spsi").path))
@@ -208,7 +214,7 @@ struct FileRulesCommandTests {
         defer { banks.cleanUp() }
         let long = String(repeating: "x", count: 300)
         for (arguments, message) in [
-            (["initiate", "--kind", "phone", "--input", "missing.txt", "--purpose", "", "--state", "s", "--out", "o"], "--purpose: invalid purpose label: it is empty"),
+            (["initiate", "--kind", "phone", "--input", "missing.txt", "--purpose", "", "--state", "s", "--out", "o"], "invalid for '--purpose <purpose>': invalid purpose label: it is empty"),
             (["initiate", "--kind", "phone", "--input", "missing.txt", "--purpose", long, "--state", "s", "--out", "o"], "expected at most 255"),
             (["hub", "setup", "--key", "k", "--kind", "phone", "--input", "missing.txt", "--purpose", "p", "--out", "o", "--fp-rate", "2^-10000"],
              "--fp-rate 2^-10000: invalid setup encoding: false-positive rate 0.0 is out of range"),
@@ -221,19 +227,19 @@ struct FileRulesCommandTests {
             #expect(result.status == 64, "\(arguments.prefix(2)): \(result.stderr)")
             #expect(result.stderr.contains(message), "\(result.stderr)")
         }
-        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b))
+        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
         try banks.transfer("2a.spsi", from: banks.b, to: banks.a)
         try banks.transfer("2b.spsi", from: banks.b, to: banks.a)
-        let noReply = try banks.run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi"], in: banks.a)
+        let noReply = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi"], in: banks.a)
         #expect(noReply.status == 64)
-        #expect(noReply.stderr.contains("--reply is required: the outcome both-learn sends step 3 to the responder"))
+        #expect(noReply.stderr.contains("--out-responder-reblinded is required: the outcome both-learn sends step 3 to the responder"))
     }
 
     @Test("Forged state sizes (digest recomputed), a 30 GB sparse key and member state: refused (76), no crash")
     func forgedSecretFiles() throws {
         let banks = try Self.started()
         defer { banks.cleanUp() }
-        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b))
+        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
         try banks.transfer("2a.spsi", from: banks.b, to: banks.a)
         try banks.transfer("2b.spsi", from: banks.b, to: banks.a)
         let state = banks.a.appendingPathComponent("a.state")
@@ -242,8 +248,8 @@ struct FileRulesCommandTests {
             var forged = original
             try forged.editDescription { $0[field] = value }
             try forged.write(to: state)
-            let result = try banks.run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi",
-                                             "--reply", "3.spsi"], in: banks.a)
+            let result = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi",
+                                             "--out-responder-reblinded", "3.spsi"], in: banks.a)
             #expect(result.status == 76, "\(field)")
             #expect(result.stderr.contains("its sections do not add up to its length"))
         }
@@ -275,7 +281,7 @@ struct FileRulesCommandTests {
         let banks = try Self.started()
         defer { banks.cleanUp() }
         #expect(chown(banks.a.appendingPathComponent("a.state").path, 65_534, 65_534) == 0)
-        let result = try banks.run(["finish", "--state", "a.state", "--responder-set", "x.spsi", "--reblinded", "y.spsi"], in: banks.a)
+        let result = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "x.spsi", "--initiator-reblinded", "y.spsi"], in: banks.a)
         #expect(result.status == 76)
         #expect(result.stderr.contains("the secret file belongs to user 65534"))
     }
@@ -328,7 +334,7 @@ struct FileRulesCommandTests {
         var bytes = [UInt8](try Data(contentsOf: url))
         for i in 148..<156 { bytes[i] = 0xff }
         try Data(MalformedCorpusTests.redigest(bytes)).write(to: url)
-        let result = try banks.run(Self.respond + ["--state", "b.state", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b)
+        let result = try banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b)
         #expect(result.status == 76)
         #expect(result.stderr.contains("header declares 18446744073709551615 elements of 32 bytes, more than any file can hold"))
         #expect(!result.stderr.contains("9223372036854775807"))

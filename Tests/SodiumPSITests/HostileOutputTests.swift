@@ -21,19 +21,19 @@ struct HostileOutputTests {
         try run(["initiate"] + common + ["--state", "a.state", "--out", "1.spsi"], banks.a)
         let secretA = Array(try [UInt8](Data(contentsOf: banks.a.appendingPathComponent("a.state")))[19..<51])
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
-        try run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state", "--out-blinded", "2a.spsi",
-                                        "--out-reblinded", "2b.spsi"], banks.b)
+        try run(["respond"] + common + ["--initiator-blinded", "1.spsi", "--state", "b.state", "--out-responder-blinded", "2a.spsi",
+                                        "--out-initiator-reblinded", "2b.spsi"], banks.b)
         let secretB = Array(try [UInt8](Data(contentsOf: banks.b.appendingPathComponent("b.state")))[19..<51])
         // They are the secrets the states hold (the container's secret section).
         #expect(try PartyStateFile.Reader(url: banks.a.appendingPathComponent("a.state"), role: .initiator).secret.withUnsafeBytes { Array($0) } == secretA)
         try banks.transfer("2a.spsi", from: banks.b, to: banks.a)
         try banks.transfer("2b.spsi", from: banks.b, to: banks.a)
-        try run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi", "--reply", "3.spsi",
-                 "--output", "matches.csv"], banks.a)
+        try run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi", "--out-responder-reblinded", "3.spsi",
+                 "--out", "matches.csv"], banks.a)
         try banks.transfer("3.spsi", from: banks.a, to: banks.b)
-        try run(["finish", "--state", "b.state", "--reblinded", "3.spsi", "--output", "matches.csv"], banks.b)
+        try run(["finish", "--state", "b.state", "--responder-reblinded", "3.spsi", "--out", "matches.csv"], banks.b)
         // A refused step prints an error; errors must not leak either.
-        let refused = try banks.run(["finish", "--state", "b.state", "--reblinded", "1.spsi"], in: banks.b)
+        let refused = try banks.run(["finish", "--state", "b.state", "--responder-reblinded", "1.spsi"], in: banks.b)
         #expect(refused.status == 76)
         outputsB += refused.stderr
 

@@ -587,12 +587,12 @@ struct ListCommandTests {
         try expectSuccess(banks.run(["initiate", "--input", "export.csv", "--column", "手机号", "--input-encoding", "gb18030",
                                           "--state", "a.state", "--out", "1.spsi"] + common, in: banks.a))
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
-        try expectSuccess(banks.run(["respond", "--input", "list.txt", "--request", "1.spsi", "--state", "b.state",
-                                          "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"] + common, in: banks.b))
+        try expectSuccess(banks.run(["respond", "--input", "list.txt", "--initiator-blinded", "1.spsi", "--state", "b.state",
+                                          "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"] + common, in: banks.b))
         try banks.transfer("2a.spsi", from: banks.b, to: banks.a)
         try banks.transfer("2b.spsi", from: banks.b, to: banks.a)
-        try expectSuccess(banks.run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi",
-                                          "--reply", "3.spsi", "--output", "matches.csv"], in: banks.a))
+        try expectSuccess(banks.run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi",
+                                          "--out-responder-reblinded", "3.spsi", "--out", "matches.csv"], in: banks.a))
         #expect(try banks.matches(banks.a) == ["+442079460958", "+864008208820"])
     }
 }

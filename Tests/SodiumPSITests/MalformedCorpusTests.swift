@@ -17,7 +17,7 @@ struct MalformedCorpusTests {
         let message = MutualPSIMessage(kind: .initiatorBlindedSet, context: ExchangeContext(
             suite: .ristretto255SHA512, outcome: .bothLearn, purposeDigest: purpose.digest, sessionID: session,
             identifierType: .phone), elements: elements)
-        var bytes = message.fileHeader.encoded()
+        var bytes = message.header.encoded()
         for element in elements { bytes += element.rawRepresentation }
         return sign(bytes + [UInt8](repeating: 0, count: 96), by: TestParties.a)
     }

@@ -84,7 +84,7 @@ struct MessageFileTests {
         #expect(header.sender == TestParties.a.publicKey && header.recipient == TestParties.b.publicKey)
         #expect(header.identifierType == .plain && header.extensions.records.isEmpty)
         // The writer's whole-file digest is the file's SHA-256, as `sha256sum` computes it.
-        let writer = try MessageFileWriter(url: f.dir.appendingPathComponent("again.spsi"), header: f.message.fileHeader, signer: TestParties.a)
+        let writer = try MessageFileWriter(url: f.dir.appendingPathComponent("again.spsi"), header: f.message.header, signer: TestParties.a)
         try writer.append(f.message.elements)
         try writer.commit()
         #expect(writer.fileDigest == sha256(try [UInt8](Data(contentsOf: f.dir.appendingPathComponent("again.spsi")))))
@@ -221,7 +221,7 @@ struct MessageFileTests {
     func extensionBlock() throws {
         let f = try MessageFixture(count: 2)
         defer { f.cleanUp() }
-        var header = f.message.fileHeader
+        var header = f.message.header
         try header.extensions.set([1, 2, 3], for: 9)
         try header.extensions.set([], for: 1)
         try header.extensions.set([7], for: 9)
@@ -340,7 +340,7 @@ struct MessageFileTests {
         let f = try MessageFixture(count: 2)
         defer { f.cleanUp() }
         let target = f.dir.appendingPathComponent("out.spsi")
-        let header = f.message.fileHeader
+        let header = f.message.header
         do {
             let writer = try MessageFileWriter(url: target, header: header, signer: TestParties.a)
             try writer.append([f.message.elements[0]])
@@ -376,10 +376,109 @@ struct MessageFileTests {
                                       purposeDigest: try PurposeLabel("example").digest,
                                       sessionID: try SessionID(bytes: Array(0..<16)), initiator: sender.publicKey,
                                       responder: recipient.publicKey, identifierType: .phone)
-        try MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements).write(to: url, signedBy: sender)
+        try MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements, signedBy: sender).write(to: url)
         let bytes = try [UInt8](Data(contentsOf: url))
         #expect(bytes.hexString == Self.exampleHex, "\(bytes.hexString)")
     }
 
     static let exampleHex = "535053490d0a1a0a00020101010100200100000050d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c000102030405060708090a0b0c0d0e0f000000000000000000000000000000008a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b3940000000000000002841486c65ffae243ba869fd71bfc11af9776cc706a94b281a0f566097a56083dda927a1132b05db8283ce610a8cd76bd24a9f6f9e418cc79762cf9e059749e252eeca227385e991029e5738c7b3dfeaa470d811592e50e76c489ff1af59ed860830d786e23e8ae5a4c8d104289ffdbcda36af89756c4fb3eba2234fedcf26f9555a4133a1caecb9f85f7f3d7ecb88cffa9b9671b6a2130afb3a71c5e090e7d0a"
+}
+
+@Suite("Messages as bytes and streams")
+struct MessageStreamTests {
+    static let purpose = try! PurposeLabel("bytes and streams")
+    static var config: MutualPSIConfiguration { MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn) }
+
+    /// Step 1 of a fresh exchange, and what B expects of it.
+    static func step1() throws -> (MutualPSIMessage, MessageExpectation) {
+        let a = try MutualPSIInitiator(items: plainItems((0..<300).map { "s\($0)" }), configuration: config)
+        return (a.blindedSet, .mutual(.initiatorBlindedSet, configuration: config.counterpart, sessionID: nil))
+    }
+
+    /// Reads every chunk (of 7 elements) and returns the elements' bytes.
+    static func drain(_ reader: MessageFileReader) throws -> [UInt8] {
+        var all = [UInt8]()
+        while let chunk = try reader.readChunk(maximumElements: 7) { all += chunk }
+        return all
+    }
+
+    @Test("The bytes of a message are the bytes of its file, and round-trip through init(serializedBytes:)")
+    func bytesAreTheFile() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (message, expectation) = try Self.step1()
+        let url = dir.appendingPathComponent("1.spsi")
+        try message.write(to: url)
+        #expect([UInt8](try Data(contentsOf: url)) == message.serializedBytes)
+        let rebuilt = try MutualPSIMessage(serializedBytes: message.serializedBytes)
+        #expect(rebuilt == message && rebuilt.context == message.context && rebuilt.elements == message.elements)
+        let fromFile = try Self.drain(MessageFileReader(url: url, expecting: expectation))
+        let fromBytes = try Self.drain(MessageFileReader(serializedBytes: message.serializedBytes, expecting: expectation))
+        #expect(fromFile == fromBytes && fromBytes.count == 300 * 32)
+    }
+
+    @Test("A stream (a pipe) is read in order with the file checks, and never past the message's end")
+    func pipe() throws {
+        let (message, expectation) = try Self.step1()
+        let pipe = Pipe()
+        // The message, then the next bytes on the connection, which the reader must leave.
+        let next: [UInt8] = [1, 2, 3]
+        let writer = Thread {
+            try? pipe.fileHandleForWriting.write(contentsOf: Data(message.serializedBytes + next))
+            try? pipe.fileHandleForWriting.close()
+        }
+        writer.start()
+        let reader = try MessageFileReader(fileHandle: pipe.fileHandleForReading, name: "connection", expecting: expectation)
+        let elements = try Self.drain(reader)
+        #expect(elements == Array(message.serializedBytes[reader.header.byteCount..<(reader.header.byteCount + 300 * 32)]))
+        #expect(reader.fileDigest == sha256(message.serializedBytes))
+        #expect([UInt8](try pipe.fileHandleForReading.readToEnd() ?? Data()) == next)
+    }
+
+    @Test("A stream that ends early, an altered byte and a forged signature are refused, naming the stream")
+    func streamRefusals() throws {
+        let (message, expectation) = try Self.step1()
+        let bytes = message.serializedBytes
+        func read(_ bytes: [UInt8]) throws {
+            let pipe = Pipe()
+            try pipe.fileHandleForWriting.write(contentsOf: Data(bytes))
+            try pipe.fileHandleForWriting.close()
+            _ = try Self.drain(MessageFileReader(fileHandle: pipe.fileHandleForReading, name: "connection", expecting: expectation))
+        }
+        let length = bytes.count
+        #expect(throws: MessageFileError.truncated(path: "connection", length: length - 10, expected: length)) {
+            try read(Array(bytes.dropLast(10)))
+        }
+        #expect(throws: MessageFileError.truncated(path: "connection", length: 200, expected: length)) {
+            try read(Array(bytes.prefix(200)))
+        }
+        var altered = bytes
+        altered[300] ^= 1
+        #expect(throws: MessageFileError.digestMismatch(path: "connection")) { try read(altered) }
+        // The digest recomputed: the signature no longer matches it.
+        var forged = altered
+        let trailer = length - MessageHeader.trailerByteCount
+        forged.replaceSubrange(trailer..<(trailer + 32), with: sha256(Array(forged[..<trailer])))
+        #expect(throws: MessageFileError.badSignature(path: "connection", sender: TestParties.a.publicKey.fingerprint)) { try read(forged) }
+        // The same bytes in memory: refused the same way, the signature before any element.
+        #expect(throws: MessageFileError.badSignature(path: "in memory", sender: TestParties.a.publicKey.fingerprint)) {
+            _ = try MessageFileReader(serializedBytes: forged, name: "in memory", expecting: expectation)
+        }
+        #expect(throws: MessageFileError.truncated(path: "in memory", length: length - 1, expected: length)) {
+            _ = try MessageFileReader(serializedBytes: Array(bytes.dropLast()), name: "in memory", expecting: expectation)
+        }
+    }
+
+    @Test("A message written to a FileHandle is the message written to memory")
+    func writeToHandle() throws {
+        let (message, _) = try Self.step1()
+        let header = message.header
+        let pipe = Pipe()
+        let writer = try MessageFileWriter(fileHandle: pipe.fileHandleForWriting, header: header, signer: TestParties.a)
+        try message.elements.withUnsafeBytes { try writer.append(elements: $0) }
+        try writer.commit()
+        try pipe.fileHandleForWriting.close()
+        #expect([UInt8](try pipe.fileHandleForReading.readToEnd() ?? Data()) == message.serializedBytes)
+        #expect(writer.fileDigest == sha256(message.serializedBytes))
+    }
 }

@@ -4,12 +4,13 @@ import Testing
 
 /// Runs a whole in-memory exchange and returns what each side learned.
 func runMutualPSI(_ a: [Identifier], _ b: [Identifier], outcome: MutualPSIOutcome, suite: PSISuite = .ristretto255SHA512,
-                  threads: Int = 2) throws -> (initiator: MutualPSIResult, responder: MutualPSIResult?, replyPeerSize: Int) {
+                  threads: Int = 2, streaming: StreamingOptions = .default)
+    throws -> (initiator: MutualPSIResult, responder: MutualPSIResult?, replyPeerSize: Int) {
     let purpose = try PurposeLabel("test: agent phone numbers")
     // The identifier type both declare: that of the lists' items.
     let type = IdentifierType(kind: (a.first ?? b.first)?.kind ?? .plain)
     let config = MutualPSIConfiguration(purpose: purpose, outcome: outcome, suite: suite, identifierType: type,
-                                        parallelism: Parallelism(threads: threads))
+                                        parallelism: Parallelism(threads: threads), streaming: streaming)
     let initiator = try MutualPSIInitiator(items: a, configuration: config)
     var responder = try MutualPSIResponder(items: b, configuration: config.counterpart)
     let reply = try responder.respond(to: initiator.blindedSet)
@@ -87,7 +88,6 @@ struct MutualPSITests {
         let a = plainItems((0..<sizeA).map { _ in "v\(rng.next() % universe)" })
         let b = plainItems((0..<sizeB).map { _ in "v\(rng.next() % universe)" })
         let expected = Set(a).intersection(b)
-        #expect(!expected.isEmpty || sizeA < 50)
         for outcome in MutualPSIOutcome.allCases where sizeA <= 2_000 || outcome == .bothLearn {
             let (ra, rb, _) = try runMutualPSI(a, b, outcome: outcome)
             switch outcome {
@@ -160,7 +160,7 @@ struct MutualPSIRefusalTests {
         // And an exchange under different labels is refused, naming both digests.
         let a = try MutualPSIInitiator(items: values, configuration: config)
         var b = try MutualPSIResponder(items: values, configuration: MutualPSIConfiguration(purpose: PurposeLabel("other"), outcome: .bothLearn).counterpart)
-        #expect(throws: PSIError.purposeMismatch(expected: try PurposeLabel("other").digest.hexString, found: purpose.digest.hexString)) {
+        #expect(throws: MessageFileError.purposeMismatch(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory, found: purpose.digest.hexString, expected: try PurposeLabel("other").digest.hexString)) {
             try b.respond(to: a.blindedSet)
         }
     }
@@ -210,7 +210,7 @@ struct MutualPSIRefusalTests {
         var tampered = a.blindedSet.elements
         tampered[7] = tampered[2]
         var b = try MutualPSIResponder(items: items, configuration: config.counterpart)
-        #expect(throws: PSIError.duplicateElement(index: 7, firstIndex: 2)) {
+        #expect(throws: MessageFileError.duplicateElement(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory, index: 7, firstIndex: 2)) {
             try b.respond(to: MutualPSIMessage(kind: .initiatorBlindedSet, context: a.context, elements: tampered))
         }
     }
@@ -221,7 +221,7 @@ struct MutualPSIRefusalTests {
         var small = config
         small.maximumPeerSetSize = 19
         var b = try MutualPSIResponder(items: items, configuration: small.counterpart)
-        #expect(throws: PSIError.peerSetTooLarge(count: 20, limit: 19)) { try b.respond(to: a.blindedSet) }
+        #expect(throws: MessageFileError.peerSetTooLarge(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory, count: 20, limit: 19)) { try b.respond(to: a.blindedSet) }
     }
 
     @Test("Wrong step, other session, other outcome and wrong count are refused")
@@ -230,20 +230,21 @@ struct MutualPSIRefusalTests {
         var b = try MutualPSIResponder(items: items, configuration: config.counterpart)
         let reply = try b.respond(to: a.blindedSet)
         // Wrong step: the reply's two messages swapped.
-        #expect(throws: PSIError.unexpectedMessage(expected: "responder blinded set", found: "initiator set re-blinded by the responder")) {
+        #expect(throws: MessageFileError.wrongStep(path: MutualPSIMessage.Kind.responderBlindedSet.nameInMemory, found: "initiator set re-blinded by the responder", expected: "responder blinded set")) {
             try a.finish(responderBlindedSet: reply.initiatorSetReblinded, initiatorSetReblinded: reply.responderBlindedSet)
         }
         // Another session: a second initiator receives this reply.
         let other = try MutualPSIInitiator(items: items, configuration: config)
-        #expect(throws: PSIError.sessionMismatch(expected: other.context.sessionID.description, found: a.context.sessionID.description)) {
+        #expect(throws: MessageFileError.sessionMismatch(path: MutualPSIMessage.Kind.responderBlindedSet.nameInMemory, found: a.context.sessionID.description, expected: other.context.sessionID.description)) {
             try other.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: reply.initiatorSetReblinded)
         }
         // Another outcome.
         var cardinalityB = try MutualPSIResponder(items: items, configuration: MutualPSIConfiguration(purpose: purpose, outcome: .cardinalityOnly).counterpart)
-        #expect(throws: PSIError.outcomeMismatch(expected: "cardinality-only", found: "both-learn")) { try cardinalityB.respond(to: a.blindedSet) }
+        #expect(throws: MessageFileError.modeMismatch(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory, found: "both-learn", expected: "cardinality-only")) { try cardinalityB.respond(to: a.blindedSet) }
         // Wrong count: one element dropped from the re-blinded set.
-        let short = MutualPSIMessage(kind: .initiatorSetReblinded, context: a.context, elements: Array(reply.initiatorSetReblinded.elements.dropLast()))
-        #expect(throws: PSIError.countMismatch(what: "initiator set re-blinded by the responder", count: 19, expected: 20)) {
+        let short = MutualPSIMessage(kind: .initiatorSetReblinded, context: a.context, elements: Array(reply.initiatorSetReblinded.elements.dropLast()),
+                                     valueLength: reply.initiatorSetReblinded.valueLength)
+        #expect(throws: MessageFileError.countMismatch(path: MutualPSIMessage.Kind.initiatorSetReblinded.nameInMemory, found: 19, expected: 20)) {
             try a.finish(responderBlindedSet: reply.responderBlindedSet, initiatorSetReblinded: short)
         }
         // Step 3 before step 1 on a fresh responder.
@@ -287,7 +288,7 @@ struct GroupLayerTests {
         bytes[31] |= 0x80
         elements.append(try BlindedElement(rawRepresentation: bytes))
         var b = try MutualPSIResponder(items: plainItems(["a"]), configuration: config.counterpart)
-        #expect(throws: PSIError.invalidElementEncoding(index: 3)) {
+        #expect(throws: elementError(.initiatorBlindedSet, .invalidElementEncoding(index: 3))) {
             try b.respond(to: MutualPSIMessage(kind: .initiatorBlindedSet, context: a.context, elements: elements))
         }
     }

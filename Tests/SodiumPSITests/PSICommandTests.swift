@@ -118,12 +118,12 @@ struct TwoBanks {
         let common = ["--kind", kind, "--input", "list.txt", "--purpose", "test exchange", "--outcome", outcome.description] + extra
         try expectSuccess(run(["initiate"] + common + ["--state", "a.state", "--out", "1.spsi"], in: a))
         try transfer("1.spsi", from: a, to: b)
-        try expectSuccess(run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state",
-                                                                  "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: b))
+        try expectSuccess(run(["respond"] + common + ["--initiator-blinded", "1.spsi", "--state", "b.state",
+                                                                  "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: b))
         try transfer("2a.spsi", from: b, to: a)
         try transfer("2b.spsi", from: b, to: a)
-        let finishA = try run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi",
-                                          "--reply", "3.spsi", "--output", "matches.csv", "--json"], in: a)
+        let finishA = try run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi",
+                                          "--out-responder-reblinded", "3.spsi", "--out", "matches.csv", "--json"], in: a)
         try expectSuccess(finishA)
         let jsonA = try JSONSerialization.jsonObject(with: Data(finishA.stdout.utf8)) as! [String: Any]
         guard outcome != .initiatorLearns else {
@@ -131,7 +131,7 @@ struct TwoBanks {
             return (jsonA, nil)
         }
         try transfer("3.spsi", from: a, to: b)
-        let finishB = try run(["finish", "--state", "b.state", "--reblinded", "3.spsi", "--output", "matches.csv", "--json"], in: b)
+        let finishB = try run(["finish", "--state", "b.state", "--responder-reblinded", "3.spsi", "--out", "matches.csv", "--json"], in: b)
         try expectSuccess(finishB)
         return (jsonA, try JSONSerialization.jsonObject(with: Data(finishB.stdout.utf8)) as? [String: Any])
     }
@@ -139,8 +139,9 @@ struct TwoBanks {
     /// The canonical values in a side's matches file.
     func matches(_ side: URL) throws -> Set<String> {
         let text = try String(contentsOf: side.appendingPathComponent("matches.csv"), encoding: .utf8)
-        let lines = text.split(separator: "\r\n").dropFirst()
-        return Set(lines.map { String($0.split(separator: ",").last!) })
+        let lines = text.split(separator: "\r\n")
+        let canonical = try #require(lines.first?.split(separator: ",").firstIndex(of: "canonical"))
+        return Set(lines.dropFirst().map { String($0.split(separator: ",", omittingEmptySubsequences: false)[canonical]) })
     }
 }
 
@@ -183,7 +184,11 @@ struct PSICommandTests {
             #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("matches.csv").path))
         case .cardinalityOnly:
             #expect(jsonB?["intersection_size"] as? Int == expected.count)
-            #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("matches.csv").path))
+            // --out says what was learned: the count.
+            for side in [banks.a, banks.b] {
+                #expect(try String(contentsOf: side.appendingPathComponent("matches.csv"), encoding: .utf8)
+                        == "column,intersection_size\r\n,\(expected.count)\r\n")
+            }
         }
         // State and result files are private to their owner.
         #expect(try fileMode(banks.a.appendingPathComponent("a.state")) == 0o600)
@@ -221,7 +226,7 @@ struct PSICommandTests {
         _ = try banks.exchange(listA: "13800138000\n13912345678\n", listB: "０１０\n+86 138-0013-8000\n", kind: "phone", outcome: .bothLearn,
                                extra: ["--on-invalid", "skip"])
         let textB = try String(contentsOf: banks.b.appendingPathComponent("matches.csv"), encoding: .utf8)
-        #expect(textB == "line,value,canonical\r\n2,+86 138-0013-8000,+8613800138000\r\n")
+        #expect(textB == "line,column,value,canonical\r\n2,,+86 138-0013-8000,+8613800138000\r\n")
     }
 
     @Test("Without --output, --json lists the matches in the summary")
@@ -233,11 +238,11 @@ struct PSICommandTests {
         let common = ["--kind", "phone", "--input", "list.txt", "--purpose", "p", "--outcome", "initiator-learns"]
         try expectSuccess(banks.run(["initiate"] + common + ["--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
-        try expectSuccess(banks.run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state",
-                                                                  "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b))
+        try expectSuccess(banks.run(["respond"] + common + ["--initiator-blinded", "1.spsi", "--state", "b.state",
+                                                                  "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
         try banks.transfer("2a.spsi", from: banks.b, to: banks.a)
         try banks.transfer("2b.spsi", from: banks.b, to: banks.a)
-        let finish = try banks.run(["finish", "--state", "a.state", "--responder-set", "2a.spsi", "--reblinded", "2b.spsi", "--json"],
+        let finish = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi", "--json"],
                                         in: banks.a)
         try expectSuccess(finish)
         let json = try JSONSerialization.jsonObject(with: Data(finish.stdout.utf8)) as! [String: Any]
@@ -256,7 +261,7 @@ struct PSICommandTests {
         try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: banks.a.appendingPathComponent("a.state").path)
-        let result = try banks.run(["finish", "--state", "a.state", "--responder-set", "1.spsi", "--reblinded", "2b.spsi"], in: banks.a)
+        let result = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "1.spsi", "--initiator-reblinded", "2b.spsi"], in: banks.a)
         #expect(result.status == 76)
         #expect(result.stderr.contains("permissions 644"))
     }
@@ -285,8 +290,8 @@ struct PSICommandTests {
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
         try Data("13800138000\n".utf8).write(to: banks.b.appendingPathComponent("list.txt"))
-        let other = try banks.run(["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "q", "--request", "1.spsi",
-                                        "--state", "b.state", "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b)
+        let other = try banks.run(["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "q", "--initiator-blinded", "1.spsi",
+                                        "--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b)
         #expect(other.status == 76)
         #expect(other.stderr.contains("purpose"))
         #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("2a.spsi").path))
@@ -303,8 +308,8 @@ struct PSICommandTests {
                                           "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
         let result = try banks.run(["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--max-peer-items", "29",
-                                         "--request", "1.spsi", "--state", "b.state", "--out-blinded", "2a.spsi",
-                                         "--out-reblinded", "2b.spsi"], in: banks.b)
+                                         "--initiator-blinded", "1.spsi", "--state", "b.state", "--out-responder-blinded", "2a.spsi",
+                                         "--out-initiator-reblinded", "2b.spsi"], in: banks.b)
         #expect(result.status == 76)
         #expect(result.stderr.contains("30 items"))
         #expect(result.stderr.contains("29"))
@@ -377,16 +382,16 @@ struct TrustCommandTests {
         let digest = sha256(Array(bytes.dropLast(96)))
         bytes.replaceSubrange((bytes.count - 96)..., with: digest + TestParties.outsider.signature(of: MessageHeader.signedBytes(digest: digest)))
         try Data(bytes).write(to: banks.b.appendingPathComponent("1.spsi"))
-        let refused = try banks.run(["respond"] + common + ["--request", "1.spsi", "--state", "b.state",
-                                                            "--out-blinded", "2a.spsi", "--out-reblinded", "2b.spsi"], in: banks.b)
+        let refused = try banks.run(["respond"] + common + ["--initiator-blinded", "1.spsi", "--state", "b.state",
+                                                            "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b)
         #expect(refused.status == 76)
         #expect(refused.stderr.contains("signed by \(TestParties.outsider.publicKey.fingerprint), which is not trusted here"))
         #expect(refused.stderr.contains("\(TestParties.a.publicKey.fingerprint) (peer \"Bank A\")"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: banks.b.path).sorted() == ["1.spsi", "bank.identity", "list.txt", "peers.json"])
         // A's genuine step 1, handed by C to itself: C trusts A, but the message is for B.
         try FileManager.default.copyItem(at: banks.a.appendingPathComponent("1.spsi"), to: c.appendingPathComponent("1.spsi"))
-        let notForC = try PSICommand.run(["respond"] + common + ["--request", "1.spsi", "--state", "c.state", "--out-blinded", "2a.spsi",
-                                                                 "--out-reblinded", "2b.spsi", "--identity", "bank.identity",
+        let notForC = try PSICommand.run(["respond"] + common + ["--initiator-blinded", "1.spsi", "--state", "c.state", "--out-responder-blinded", "2a.spsi",
+                                                                 "--out-initiator-reblinded", "2b.spsi", "--identity", "bank.identity",
                                                                  "--peers", "peers.json", "--peer", "Bank A"], in: c)
         #expect(notForC.status == 76)
         #expect(notForC.stderr.contains("addressed to \(TestParties.b.publicKey.fingerprint) (peer \"Bank B\"); expected a message for \(TestParties.outsider.publicKey.fingerprint) (your identity)"))
@@ -439,8 +444,8 @@ struct TrustCommandTests {
         try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "forged documents",
                                      "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
-        let respond = ["respond", "--input", "list.txt", "--request", "1.spsi", "--state", "b.state", "--out-blinded", "2a.spsi",
-                       "--out-reblinded", "2b.spsi"]
+        let respond = ["respond", "--input", "list.txt", "--initiator-blinded", "1.spsi", "--state", "b.state", "--out-responder-blinded", "2a.spsi",
+                       "--out-initiator-reblinded", "2b.spsi"]
         let wrongPurpose = try banks.run(respond + ["--kind", "phone", "--purpose", "forged documents"], in: banks.b)
         #expect(wrongPurpose.status == 76)
         #expect(wrongPurpose.stderr.contains("peer \"Bank A\" (\(TestParties.a.publicKey.fingerprint)) is not allowed the purpose \"forged documents\"; it is listed for \"2026 agent numbers\""))

@@ -81,10 +81,49 @@ extension ExchangeContext {
     }
 }
 
+/// The error a step in memory throws for a bad element of a message of `kind` (as for a file,
+/// named by the message).
+func elementError(_ kind: MutualPSIMessage.Kind, _ error: PSIError) -> MessageFileError {
+    MessageFileError.wrapping(path: kind.nameInMemory, elementError: error) as! MessageFileError
+}
+
 extension MutualPSIMessage {
-    /// Writes the message signed by its sender (one of the test parties).
-    func write(to url: URL) throws {
-        try write(to: url, signedBy: TestParties.identity(of: sender))
+    /// A message signed by its sender (one of the test parties): how a cheating peer makes a
+    /// forged message that passes the signature check.
+    init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], valueLength: Int = BlindedElement.byteCount) {
+        self.init(kind: kind, context: context, elements: elements, valueLength: valueLength,
+                  signedBy: TestParties.identity(of: context.parties(of: kind).sender))
+    }
+
+    /// Reads a message file as its recipient with every check a step makes before it uses one:
+    /// the header against `configuration`, the signature and the digest, and every element
+    /// (valid for the suite, not zero, no repeats).
+    static func read(from url: URL, kind: Kind, configuration: MutualPSIConfiguration, sessionID: SessionID?,
+                     count: Int? = nil) throws -> MutualPSIMessage {
+        let compared = kind == .initiatorSetReblinded || kind == .responderSetReblinded
+        let reader = try MessageFileReader(url: url, expecting: .mutual(
+            kind, configuration: configuration, sessionID: sessionID,
+            maximumCount: compared ? nil : configuration.maximumPeerSetSize, count: count,
+            elementSize: compared ? nil : BlindedElement.byteCount))
+        while try reader.readChunk(maximumElements: 1 << 15) != nil {}
+        let message = try MutualPSIMessage.read(from: url)
+        var first = [BlindedElement: Int]()
+        let suite = MutualSuite(reader.header.suite)
+        for (index, element) in message.elements.enumerated() {
+            do { try suite.checkNotZero(element, index: index) } catch let error as PSIError {
+                throw MessageFileError.wrapping(path: url.path, elementError: error)
+            }
+            if let earlier = first[element] {
+                throw MessageFileError.duplicateElement(path: url.path, index: index, firstIndex: earlier)
+            }
+            first[element] = index
+        }
+        if !compared {
+            do { try suite.check(message.elements, parallelism: .allCores) } catch let error as PSIError {
+                throw MessageFileError.wrapping(path: url.path, elementError: error)
+            }
+        }
+        return message
     }
 }
 
@@ -95,7 +134,25 @@ extension MutualPSIInitiator {
     }
 }
 
+extension MutualPSIInitiator {
+    /// `sentOrder[position]` is the index of the item sent at `position`, from the kept state.
+    var sentOrder: [Int] {
+        get throws {
+            var order = [Int]()
+            try state.reader.forEachSentOrderChunk(1 << 16) { _, chunk in order += chunk.map { Int($0) } }
+            return order
+        }
+    }
+}
+
 extension MutualPSIResponder {
+    /// After step 2: the hashes of the initiator's set re-blinded that step 3 must match, as kept.
+    func keptPeerHashes() throws -> [BlindedElement] {
+        var all = [BlindedElement]()
+        try state.reader.forEachElementChunk(peer: true, 1 << 16) { _, chunk in all += chunk }
+        return all
+    }
+
     init(identity: PartyIdentity, restoringFrom url: URL, parallelism: Parallelism = .allCores) throws {
         try self.init(restoringFrom: url, identity: identity, parallelism: parallelism)
     }

@@ -15,21 +15,21 @@ struct TrustTests {
         let c = MutualPSIConfiguration(purpose: Self.purpose, outcome: .bothLearn, identity: TestParties.outsider,
                                        peer: TestParties.a.publicKey, identifierType: .plain)
         var responderC = try MutualPSIResponder(items: Self.items, configuration: c)
-        #expect(throws: PSIError.wrongRecipient(found: TestParties.b.publicKey.fingerprint, expected: TestParties.outsider.publicKey.fingerprint)) {
+        #expect(throws: MessageFileError.wrongRecipient(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory, found: TestParties.b.publicKey.fingerprint, expected: TestParties.outsider.publicKey.fingerprint)) {
             try responderC.respond(to: a.blindedSet)
         }
         // B, which trusts only A, handed C's step 1.
         let fromC = try MutualPSIInitiator(items: Self.items, configuration: MutualPSIConfiguration(
             purpose: Self.purpose, outcome: .bothLearn, identity: TestParties.outsider, peer: TestParties.b.publicKey, identifierType: .plain))
         var b = try MutualPSIResponder(items: Self.items, configuration: config.counterpart)
-        #expect(throws: PSIError.untrustedSender(sender: TestParties.outsider.publicKey.fingerprint, expected: TestParties.a.publicKey.fingerprint)) {
+        #expect(throws: MessageFileError.untrustedSender(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory, sender: TestParties.outsider.publicKey.fingerprint, expected: TestParties.a.publicKey.fingerprint)) {
             try b.respond(to: fromC.blindedSet)
         }
         // B declared case-insensitive plain identifiers; A did not.
         var caseless = config.counterpart
         caseless.identifierType = IdentifierType(kind: .plain, caseInsensitive: true)
         var other = try MutualPSIResponder(items: Self.items, configuration: caseless)
-        #expect(throws: PSIError.identifierTypeMismatch(found: "plain identifiers", expected: "plain identifiers, case-insensitive")) {
+        #expect(throws: MessageFileError.identifierTypeMismatch(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory, found: "plain identifiers", expected: "plain identifiers, case-insensitive")) {
             try other.respond(to: a.blindedSet)
         }
         // Step 2 handed back to another initiator's state is refused too: its sender is not that initiator's peer.

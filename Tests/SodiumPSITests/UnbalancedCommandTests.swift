@@ -116,7 +116,7 @@ struct UnbalancedCommandTests {
         #expect(respond.stderr.contains("the request holds 61 items"))
         try folders.transfer("response.spsi", from: folders.hub, to: folders.member)
         let finish = try folders.succeed(["member", "finish", "--state", "m.state", "--setup", "setup.spsi", "--delta", "delta.spsi",
-                                            "--response", "response.spsi", "--output", "matches.csv", "--json"], in: folders.member)
+                                            "--response", "response.spsi", "--out", "matches.csv", "--json"], in: folders.member)
         let json = try JSONSerialization.jsonObject(with: Data(finish.utf8)) as! [String: Any]
         let all = expected.union(["+8613800138000"])
         #expect(json["intersection_size"] as? Int == all.count)
@@ -125,10 +125,11 @@ struct UnbalancedCommandTests {
         if answer == "intersection" {
             let text = try String(contentsOf: matchesURL, encoding: .utf8)
             #expect(Set(text.split(separator: "\r\n").dropFirst().map { String($0.split(separator: ",").last!) }) == all)
-            #expect(text.contains("61,138-0013-8000,+8613800138000\r\n"))
+            #expect(text.contains("61,,138-0013-8000,+8613800138000\r\n"))
             #expect((try FileManager.default.attributesOfItem(atPath: matchesURL.path)[.posixPermissions] as! NSNumber).intValue == 0o600)
         } else {
-            #expect(!FileManager.default.fileExists(atPath: matchesURL.path))
+            // Cardinality-only: --out holds the count, and says so.
+            #expect(try String(contentsOf: matchesURL, encoding: .utf8) == "column,intersection_size\r\n,\(all.count)\r\n")
         }
         for (folder, name) in [(folders.hub, "hub.key"), (folders.member, "m.state")] {
             #expect((try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path)[.posixPermissions] as! NSNumber).intValue == 0o600)
@@ -144,8 +145,8 @@ struct UnbalancedCommandTests {
         let text = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(text.contains("cardinality-only is SEMI-HONEST ONLY: a member that blinds each item with its own scalar"))
         #expect(text.contains("learns which of its items matched"))
-        #expect(text.contains("intersection: every answer carries an RFC 9497 VOPRF proof"))
-        #expect(text.contains("default: intersection"))
+        #expect(text.contains("member-learns: every answer carries an RFC 9497 VOPRF proof"))
+        #expect(text.contains("--outcome <outcome> What members learn, fixed for the key. (default: member-learns)"))
     }
 
     @Test("Refusals through the command: existing key (73), stale setup after --rotate, oversize request, loose key file (76)")
@@ -213,13 +214,13 @@ struct UnbalancedCommandTests {
         let finish = ["member", "finish", "--state", "m.state", "--setup", "setup.spsi", "--response", "response.spsi"]
         try folders.succeed(finish + ["--output", "matches.csv"], in: folders.member)
         let text = try String(contentsOf: folders.member.appendingPathComponent("matches.csv"), encoding: .utf8)
-        #expect(text == "line,value,canonical,categories,first_seen,last_seen,reporter_count,contributors,note\r\n"
-                + "1,13800138000,+8613800138000,mass complaints; phone takeover,2025-12-01,2026-03-01,2,,\r\n"
-                + "2,13900139000,+8613900139000,forged documents,2026-02-01,2026-02-01,1,,\r\n")
+        #expect(text == "line,column,value,canonical,categories,first_seen,last_seen,reporter_count,contributors,note\r\n"
+                + "1,,13800138000,+8613800138000,mass complaints; phone takeover,2025-12-01,2026-03-01,2,,\r\n"
+                + "2,,13900139000,+8613900139000,forged documents,2026-02-01,2026-02-01,1,,\r\n")
         // Delta 1 replaces a label; delta 3 after delta 1 is a gap.
         try folders.succeed(finish + ["--delta", "delta-1.spsi", "--output", "matches-1.csv"], in: folders.member)
         let relabeled = try String(contentsOf: folders.member.appendingPathComponent("matches-1.csv"), encoding: .utf8)
-        #expect(relabeled.contains("2,13900139000,+8613900139000,mass complaints,2026-04-01,2026-04-02,1,,\r\n"))
+        #expect(relabeled.contains("\r\n2,,13900139000,+8613900139000,mass complaints,2026-04-01,2026-04-02,1,,\r\n"))
         let gap = try folders.run(finish + ["--delta", "delta-1.spsi", "--delta", "delta-3.spsi", "--output", "matches-3.csv"], in: folders.member)
         #expect(gap.status == 76)
         #expect(gap.stderr.contains("delta-3.spsi: this is delta 3 of its setup; expected delta 2"))

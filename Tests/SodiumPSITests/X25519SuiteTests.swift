@@ -139,7 +139,7 @@ struct X25519SuiteTests {
         let ristretto = try MutualPSIInitiator(items: items, configuration: MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn))
         var x25519 = try MutualPSIResponder(items: items, configuration:
             MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, suite: .x25519ELL2SHA512).counterpart)
-        #expect(throws: PSIError.suiteMismatch(expected: "x25519-ELL2-SHA512", found: "ristretto255-SHA512")) {
+        #expect(throws: MessageFileError.suiteMismatch(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory, found: "ristretto255-SHA512", expected: "x25519-ELL2-SHA512")) {
             try x25519.respond(to: ristretto.blindedSet)
         }
         let dir = try temporaryDirectory()
@@ -201,19 +201,19 @@ struct X25519SuiteTests {
             var b = try MutualPSIResponder(items: plainItems(["v1"]), configuration: config.counterpart)
             _ = try b.respond(to: MutualPSIMessage(kind: .initiatorBlindedSet, context: a.context, elements: elements))
         }
-        #expect(throws: PSIError.zeroValue(index: 2)) { try respond(replacing: 2, with: [UInt8](repeating: 0, count: 32)) }
-        #expect(throws: PSIError.duplicateElement(index: 4, firstIndex: 1)) { try respond(replacing: 4, with: a.blindedSet.elements[1].rawRepresentation) }
+        #expect(throws: elementError(.initiatorBlindedSet, .zeroValue(index: 2))) { try respond(replacing: 2, with: [UInt8](repeating: 0, count: 32)) }
+        #expect(throws: MessageFileError.duplicateElement(path: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory, index: 4, firstIndex: 1)) { try respond(replacing: 4, with: a.blindedSet.elements[1].rawRepresentation) }
         // p = 2^255 − 19 itself, and a value with the top bit set: not canonical.
         let p = [0xed] + [UInt8](repeating: 0xff, count: 30) + [0x7f]
-        #expect(throws: PSIError.invalidElementEncoding(index: 3)) { try respond(replacing: 3, with: p) }
-        #expect(throws: PSIError.invalidElementEncoding(index: 0)) { try respond(replacing: 0, with: [UInt8](repeating: 0x11, count: 31) + [0x80]) }
+        #expect(throws: elementError(.initiatorBlindedSet, .invalidElementEncoding(index: 3))) { try respond(replacing: 3, with: p) }
+        #expect(throws: elementError(.initiatorBlindedSet, .invalidElementEncoding(index: 0))) { try respond(replacing: 0, with: [UInt8](repeating: 0x11, count: 31) + [0x80]) }
         // u = 1 has order 4: every clamped scalar maps it to zero.
-        #expect(throws: PSIError.lowOrderElement(index: 5)) { try respond(replacing: 5, with: [1] + [UInt8](repeating: 0, count: 31)) }
+        #expect(throws: elementError(.initiatorBlindedSet, .lowOrderElement(index: 5))) { try respond(replacing: 5, with: [1] + [UInt8](repeating: 0, count: 31)) }
         // p − 1 is canonical (the largest canonical value) and of low order (order 2).
-        #expect(throws: PSIError.lowOrderElement(index: 1)) { try respond(replacing: 1, with: [0xec] + [UInt8](repeating: 0xff, count: 30) + [0x7f]) }
+        #expect(throws: elementError(.initiatorBlindedSet, .lowOrderElement(index: 1))) { try respond(replacing: 1, with: [0xec] + [UInt8](repeating: 0xff, count: 30) + [0x7f]) }
         // The finding: a twist value, and a curve value with a small-order component.
-        #expect(throws: PSIError.outsidePrimeOrderSubgroup(index: 2)) { try respond(replacing: 2, with: Self.twistPoint) }
-        #expect(throws: PSIError.outsidePrimeOrderSubgroup(index: 4)) { try respond(replacing: 4, with: Self.torsionPoint) }
+        #expect(throws: elementError(.initiatorBlindedSet, .outsidePrimeOrderSubgroup(index: 2))) { try respond(replacing: 2, with: Self.twistPoint) }
+        #expect(throws: elementError(.initiatorBlindedSet, .outsidePrimeOrderSubgroup(index: 4))) { try respond(replacing: 4, with: Self.torsionPoint) }
     }
 
     @Test("A twist value in the responder's set is refused by the initiator with its position")
@@ -224,7 +224,7 @@ struct X25519SuiteTests {
         let reply = try b.respond(to: a.blindedSet)
         var elements = reply.responderBlindedSet.elements
         elements[6] = try BlindedElement(rawRepresentation: Self.twistPoint)
-        #expect(throws: PSIError.outsidePrimeOrderSubgroup(index: 6)) {
+        #expect(throws: elementError(.responderBlindedSet, .outsidePrimeOrderSubgroup(index: 6))) {
             try a.finish(responderBlindedSet: MutualPSIMessage(kind: .responderBlindedSet, context: a.context, elements: elements),
                          initiatorSetReblinded: reply.initiatorSetReblinded)
         }

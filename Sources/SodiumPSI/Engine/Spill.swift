@@ -6,40 +6,52 @@ import Glibc
 import Darwin
 #endif
 
-/// A private folder (mode 0700) for the temporary files of one streaming step, removed with
-/// everything in it when released — on success and on error alike.
+/// Where the temporary files of one streaming step live: a private folder (mode 0700) removed
+/// with everything in it when released — on success and on error alike — or, for a step that
+/// must not touch the file system (the in-memory API), memory.
 ///
-/// Temporary files hold blinded values and copies of the party's own records, so they are
-/// created with mode 0600 inside it and never outlive the step.
+/// Temporary files hold blinded values and copies of the party's own records, so on disk they
+/// are created with mode 0600 inside the folder and never outlive the step.
 final class WorkDirectory {
-    let path: String
+    /// The folder; nil when the files are kept in memory.
+    let path: String?
     private var files = 0
 
     /// Creates `.sodium-psi-work-<random>` inside `parent`.
     init(in parent: URL) throws {
-        path = parent.path + "/.sodium-psi-work-" + SessionID.random().description.prefix(12)
+        let path = parent.path + "/.sodium-psi-work-" + SessionID.random().description.prefix(12)
         guard mkdir(path, 0o700) == 0 else {
             throw OutputFileError.cannotCreate(path: path, reason: "cannot create a work folder: " + String(cString: strerror(errno)))
         }
+        self.path = path
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    private init() { path = nil }
+
+    /// Temporary files held in memory.
+    static func inMemory() -> WorkDirectory { WorkDirectory() }
+
+    deinit { if let path { try? FileManager.default.removeItem(atPath: path) } }
 
     /// A new empty temporary file.
     func newFile(bufferSize: Int = 1 << 20) throws -> SpillFile {
         files += 1
+        guard let path else { return SpillFile(memoryNamed: "temporary buffer \(files)") }
         return try SpillFile(path: path + "/\(files).tmp", bufferSize: bufferSize)
     }
 }
 
-/// A temporary file that is appended to through a buffer, then read back from any offset.
-/// It is removed when released. Typed appends and reads are for plain values only (integers
-/// and ``BlindedElement``s, which hold no references).
+/// A temporary file that is appended to through a buffer, then read back from any offset; or
+/// the same held in memory. A file is removed when released. Typed appends and reads are for
+/// plain values only (integers and ``BlindedElement``s, which hold no references).
 final class SpillFile {
+    /// The file's path, or a name for a buffer in memory (for errors).
     let path: String
     private var descriptor: Int32
     private let buffer: UnsafeMutableRawBufferPointer
     private var buffered = 0
+    /// The bytes of a buffer in memory (nil for a file).
+    private var memory: [UInt8]?
     /// Bytes appended so far.
     private(set) var byteCount = 0
 
@@ -50,17 +62,32 @@ final class SpillFile {
         buffer = .allocate(byteCount: max(bufferSize, 64), alignment: 16)
     }
 
+    /// A buffer in memory.
+    init(memoryNamed name: String) {
+        path = name
+        descriptor = -1
+        buffer = .allocate(byteCount: 0, alignment: 16)
+        memory = []
+    }
+
     deinit {
-        close(descriptor)
-        unlink(path)
+        if descriptor >= 0 {
+            close(descriptor)
+            unlink(path)
+        }
         buffer.deallocate()
     }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws {
         guard bytes.count > 0 else { return }
+        if memory != nil {
+            memory!.append(contentsOf: bytes)
+            byteCount += bytes.count
+            return
+        }
         if buffered + bytes.count > buffer.count { try flush() }
         if bytes.count >= buffer.count {
-            try writeFully(bytes)
+            try writeFully(bytes, at: byteCount)
         } else {
             (buffer.baseAddress! + buffered).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             buffered += bytes.count
@@ -79,13 +106,18 @@ final class SpillFile {
     /// Writes out buffered bytes, so that reads see everything appended.
     func flush() throws {
         guard buffered > 0 else { return }
-        try writeFully(UnsafeRawBufferPointer(rebasing: buffer[0..<buffered]))
+        try writeFully(UnsafeRawBufferPointer(rebasing: buffer[0..<buffered]), at: byteCount - buffered)
         buffered = 0
     }
 
     /// Fills `destination` from `offset` (after ``flush()``).
     func read(at offset: Int, into destination: UnsafeMutableRawBufferPointer) throws {
-        try readFully(descriptor, path: path, at: offset, into: destination)
+        guard let memory else { return try readFully(descriptor, path: path, at: offset, into: destination) }
+        guard offset >= 0, offset + destination.count <= memory.count else {
+            throw MessageFileError.io(path: path, reason: "read past the end of a temporary buffer")
+        }
+        guard destination.count > 0 else { return }
+        memory.withUnsafeBytes { destination.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: destination.count) }
     }
 
     /// Reads `count` values of type `T` from the value at `index` (after ``flush()``).
@@ -98,6 +130,17 @@ final class SpillFile {
 
     /// Calls `body` with successive chunks of at most `maximumBytes` bytes (after ``flush()``).
     func forEachChunk(maximumBytes: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if let memory {
+            try memory.withUnsafeBytes { all in
+                var offset = 0
+                while offset < all.count {
+                    let n = min(max(1, maximumBytes), all.count - offset)
+                    try body(UnsafeRawBufferPointer(rebasing: all[offset..<(offset + n)]))
+                    offset += n
+                }
+            }
+            return
+        }
         try flush()
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, min(maximumBytes, byteCount)), alignment: 16)
         defer { chunk.deallocate() }
@@ -111,10 +154,10 @@ final class SpillFile {
         }
     }
 
-    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws {
+    private func writeFully(_ bytes: UnsafeRawBufferPointer, at start: Int) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = pwrite(descriptor, bytes.baseAddress! + offset, bytes.count - offset, off_t(byteCount - buffered + offset))
+            let n = pwrite(descriptor, bytes.baseAddress! + offset, bytes.count - offset, off_t(start + offset))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw OutputFileError.writeFailed(path: path, reason: String(cString: strerror(errno)))

@@ -1,9 +1,9 @@
 import Foundation
 
-// The streaming engine behind `MutualPSIFileExchange`: the same protocol as
-// `MutualPSIInitiator` / `MutualPSIResponder`, with every set read, blinded and re-blinded a
-// chunk at a time, and shuffled, de-duplicated and intersected bucket by bucket (see
-// `ElementPartition`), so that memory does not grow with the set sizes.
+// The streaming engine behind `MutualSteps` (and so behind `MutualPSIFileExchange` and the
+// in-memory API alike): every set read, blinded and re-blinded a chunk at a time, and shuffled,
+// de-duplicated and intersected bucket by bucket (see `ElementPartition`), so that memory does
+// not grow with the set sizes.
 
 /// A party's own list, blinded, with repeats dropped and shuffled, held in temporary files
 /// until the step writes its message and its state.
@@ -20,7 +20,17 @@ struct BlindedList {
 }
 
 /// Where records come from: a list file read as a stream, or an array.
-typealias RecordSource = ((ListRecord) throws -> Void) throws -> Void
+struct RecordSource {
+    /// How many records there are, when known in advance (an array); progress reports carry it.
+    var count: Int?
+    /// Calls its argument with each record in order.
+    var forEach: ((ListRecord) throws -> Void) throws -> Void
+
+    init(count: Int? = nil, _ forEach: @escaping ((ListRecord) throws -> Void) throws -> Void) {
+        self.count = count
+        self.forEach = forEach
+    }
+}
 
 /// Blinds every record (a chunk at a time, on all threads), drops repeated items keeping the
 /// first record of each (equal items blind to equal values, which meet in one bucket), and
@@ -39,9 +49,10 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
     // Blinding a chunk (all threads) overlaps reading the next one and storing the last one.
     let blinding = Pipeline<(start: Int, records: [ListRecord]), (start: Int, records: [ListRecord], elements: [BlindedElement])>(
         transform: { job in
-            // A streamed list's length is not known in advance: reports carry a total of 0.
+            // A streamed list's length is not known in advance: reports then carry a total of 0.
+            let total = source.count ?? 0
             let progress = configuration.progress.map { handler -> ProgressHandler in
-                { handler(ProgressReport(step: $0.step, completed: job.start + $0.completed, total: 0)) }
+                { handler(ProgressReport(step: $0.step, completed: job.start + $0.completed, total: total)) }
             }
             let elements = try suite.blind(job.records.map(\.identifier), purpose: configuration.purpose, secret: secret,
                                            parallelism: configuration.parallelism, progress: progress)
@@ -53,10 +64,11 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
             for record in done.records { RecordCoding.encode(record, into: &encoded) }
             try allRecords.append(encoded)
         })
-    try source { record in
+    try source.forEach { record in
         try configuration.identifierType.check(record.identifier, index: given + chunk.count)
         chunk.append(record)
         if chunk.count == options.chunkSize {
+            try configuration.checkCancelled()
             try blinding.submit((given, chunk))
             given += chunk.count
             chunk.removeAll(keepingCapacity: true)
@@ -132,7 +144,7 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, se
 ///
 /// An invalid element does not stop the reading: the first one (by position) is thrown once the
 /// whole file has been read and its digest verified, so a damaged file is reported as damaged
-/// rather than as holding a bad element, as ``MessageFileReader/readAllElements(checkEncodings:parallelism:)`` does.
+/// rather than as holding a bad element.
 func streamReceivedSet(_ reader: MessageFileReader, secret: SecretBytes, configuration: MutualPSIConfiguration,
                        step: String, _ body: (Int, [BlindedElement]) throws -> Void) throws {
     // The pipeline stores `body` but is finished (or released, which waits) before this returns.
@@ -168,6 +180,7 @@ private func streamReceivedSet(_ reader: MessageFileReader, secret: SecretBytes,
         })
     var start = 0
     while let raw = try reader.readChunk(maximumElements: configuration.streaming.chunkSize) {
+        try configuration.checkCancelled()
         let elements = raw.withUnsafeBytes { bytes in
             (0..<(bytes.count / BlindedElement.byteCount)).map {
                 BlindedElement(unchecked: bytes.baseAddress! + $0 * BlindedElement.byteCount)

@@ -89,7 +89,7 @@ public enum MutualPSIFileExchange {
     public static func initiate(list: IdentifierListReader, configuration: MutualPSIConfiguration,
                                 stateURL: URL, messageURL: URL, replacingState: Bool = false) throws -> Blinding {
         var summary = ListSummary()
-        let blinding = try initiate(source: { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
+        let blinding = try initiate(source: RecordSource { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
                                     stateURL: stateURL, messageURL: messageURL, replacingState: replacingState)
         return blinding.replacingListSummary(summary)
     }
@@ -98,7 +98,7 @@ public enum MutualPSIFileExchange {
     @discardableResult
     public static func initiate(records: [ListRecord], configuration: MutualPSIConfiguration,
                                 stateURL: URL, messageURL: URL, replacingState: Bool = false) throws -> Blinding {
-        try initiate(source: { try records.forEach($0) }, listURL: nil, configuration: configuration, stateURL: stateURL,
+        try initiate(source: RecordSource(count: records.count) { try records.forEach($0) }, listURL: nil, configuration: configuration, stateURL: stateURL,
                      messageURL: messageURL, replacingState: replacingState)
     }
 
@@ -106,21 +106,11 @@ public enum MutualPSIFileExchange {
                                  stateURL: URL, messageURL: URL, replacingState: Bool) throws -> Blinding {
         try FilePaths.requireDistinct([("the list", listURL), ("the state file", stateURL), ("the step-1 message", messageURL)])
         try FilePaths.refuseExisting(stateURL, replacing: replacingState)
-        let startedAt = Date()
         let work = try WorkDirectory(in: configuration.streaming.workDirectory ?? stateURL.deletingLastPathComponent())
-        let suite = MutualSuite(configuration.suite)
-        let secret = suite.newSecret()
-        let own = try blindList(source, configuration: configuration, secret: secret, work: work)
-        let context = configuration.context(sessionID: .random(), role: .initiator)
-        let message = try MessageFileWriter(url: messageURL, header: .mutual(.initiatorBlindedSet, context: context, count: own.count),
-                                            signer: configuration.identity)
-        try message.append(contentsOf: own.sentElements)
-        let state = try stateWriter(stateURL, role: .initiator, secret: secret, own: own)
-        var metadata = own.stateMetadata(configuration, context: context)
-        metadata.transcript = PartyStateFile.Transcript(startedAt: startedAt, sent: [try sealed(message, .initiatorBlindedSet)], received: [])
-        try state.seal(metadata)
-        try commitInOrder([state.output(replacing: replacingState), output(message, messageURL)])
-        return Blinding(context: context, inputSummary: own.inputSummary, peerSetSize: nil)
+        let step = try MutualSteps.initiate(source, configuration: configuration, work: work, state: .file(stateURL),
+                                            message: .file(messageURL))
+        try commitInOrder([step.state.output(replacing: replacingState), output(step.message, messageURL)])
+        return Blinding(context: step.context, inputSummary: step.inputSummary, peerSetSize: nil)
     }
 
     /// Step 2 (responder): checks step 1's header against the agreement and the policy (after
@@ -142,7 +132,7 @@ public enum MutualPSIFileExchange {
                                stateURL: URL, responderSetURL: URL, reblindedURL: URL, replacingState: Bool = false,
                                reviewPeerSetSize: (Int) throws -> Void = { _ in }) throws -> Blinding {
         var summary = ListSummary()
-        let blinding = try respond(source: { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
+        let blinding = try respond(source: RecordSource { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
                                    requestURL: requestURL, stateURL: stateURL, responderSetURL: responderSetURL,
                                    reblindedURL: reblindedURL, replacingState: replacingState, reviewPeerSetSize: reviewPeerSetSize)
         return blinding.replacingListSummary(summary)
@@ -153,7 +143,7 @@ public enum MutualPSIFileExchange {
     public static func respond(records: [ListRecord], configuration: MutualPSIConfiguration, requestURL: URL,
                                stateURL: URL, responderSetURL: URL, reblindedURL: URL, replacingState: Bool = false,
                                reviewPeerSetSize: (Int) throws -> Void = { _ in }) throws -> Blinding {
-        try respond(source: { try records.forEach($0) }, listURL: nil, configuration: configuration, requestURL: requestURL,
+        try respond(source: RecordSource(count: records.count) { try records.forEach($0) }, listURL: nil, configuration: configuration, requestURL: requestURL,
                     stateURL: stateURL, responderSetURL: responderSetURL, reblindedURL: reblindedURL,
                     replacingState: replacingState, reviewPeerSetSize: reviewPeerSetSize)
     }
@@ -165,66 +155,22 @@ public enum MutualPSIFileExchange {
                                        ("the responder's blinded set", responderSetURL), ("the re-blinded set", reblindedURL)])
         try FilePaths.refuseExisting(stateURL, replacing: replacingState)
         let startedAt = Date()
-        let request = try MessageFileReader(url: requestURL, expecting: .mutual(
-            .initiatorBlindedSet, configuration: configuration, sessionID: nil))
+        let request = try MutualSteps.openRequest(.file(requestURL), configuration: configuration)
         try reviewPeerSetSize(request.header.count)
-        guard request.header.count <= configuration.maximumPeerSetSize else {
-            throw MessageFileError.peerSetTooLarge(path: requestURL.path, count: request.header.count,
-                                                   limit: configuration.maximumPeerSetSize)
-        }
-        let context = configuration.context(sessionID: request.header.sessionID, role: .responder)
+        try MutualSteps.checkPeerSetSize(request, configuration: configuration)
         let work = try WorkDirectory(in: configuration.streaming.workDirectory ?? stateURL.deletingLastPathComponent())
-        let suite = MutualSuite(configuration.suite)
-        let secret = suite.newSecret()
+        let secret = MutualSuite(configuration.suite).newSecret()
         let own = try blindList(source, configuration: configuration, secret: secret, work: work)
-
-        let peerCount = request.header.count
-        let sent = ComparisonHash(.initiatorSetReblinded, initiatorCount: peerCount, responderCount: own.count)
-        let kept = ComparisonHash(.responderSetReblinded, initiatorCount: peerCount, responderCount: own.count)
-        let reblinded = try MessageFileWriter(url: reblindedURL, header: .mutual(.initiatorSetReblinded, context: context,
-                                                                                  count: peerCount, elementSize: sent.length),
-                                              signer: configuration.identity)
-        // The hashes step 3 must match, kept in the state.
-        let doubly = try work.newFile()
-        let repeats = ElementPartition(.byValue, options: configuration.streaming, work: work)
-        let shuffled = configuration.outcome == .cardinalityOnly
-            ? ElementPartition(.random, options: configuration.streaming, work: work) : nil
-        try reportingElementErrors(in: requestURL) {
-            try streamReceivedSet(request, secret: secret, configuration: configuration,
-                                  step: "re-blinding the peer's items") { start, points in
-                try repeats.append(points, positionsFrom: start)
-                try doubly.append(kept.values(of: points, parallelism: configuration.parallelism))
-                let values = try sent.values(of: points, parallelism: configuration.parallelism)
-                if let shuffled {
-                    try shuffled.append(values, positionsFrom: start)
-                } else {
-                    try reblinded.append(packed: values, by: sent)
-                }
-            }
-        }
-        // Re-blinding is a bijection: the re-blinded set repeats exactly where the request does.
-        if let found = try earliestRepeat(in: repeats) {
-            throw MessageFileError.duplicateElement(path: requestURL.path, index: found.index, firstIndex: found.firstIndex)
-        }
-        try shuffled?.drainShuffled { try reblinded.append(packed: $0.map(\.element), by: sent) }
-        let responderSet = try MessageFileWriter(url: responderSetURL, header: .mutual(.responderBlindedSet, context: context, count: own.count),
-                                                 signer: configuration.identity)
-        try responderSet.append(contentsOf: own.sentElements)
-        let state = try stateWriter(stateURL, role: .responder, secret: secret, own: own)
-        try state.write(contentsOf: doubly)
-        var metadata = own.stateMetadata(configuration, context: context)
-        metadata.peerCount = peerCount
-        let transcript = PartyStateFile.Transcript(
-            startedAt: startedAt, sent: [try sealed(responderSet, .responderBlindedSet), try sealed(reblinded, .initiatorSetReblinded)],
-            received: [RunReceipt.Message(kind: MutualPSIMessage.Kind.initiatorBlindedSet.rawValue, sha256: request.fileDigest!)])
-        metadata.transcript = transcript
-        try state.seal(metadata)
-        try commitInOrder([state.output(replacing: replacingState), output(responderSet, responderSetURL), output(reblinded, reblindedURL)])
+        let step = try MutualSteps.answer(request, own: own, secret: secret, configuration: configuration, work: work,
+                                          startedAt: startedAt, state: .file(stateURL), responderSet: .file(responderSetURL),
+                                          reblinded: .file(reblindedURL))
+        try commitInOrder([step.state.output(replacing: replacingState), output(step.responderSet, responderSetURL),
+                           output(step.reblinded, reblindedURL)])
         // Only the initiator learns: this is the responder's last step.
         let receipt = configuration.outcome != .initiatorLearns ? nil
-            : Self.receipt(.responder, metadata, identity: configuration.identity, context: context,
-                           peerSetSize: peerCount, resultCount: nil, transcript: transcript)
-        return Blinding(context: context, inputSummary: own.inputSummary, peerSetSize: peerCount, receipt: receipt)
+            : MutualSteps.receipt(.responder, step.metadata, identity: configuration.identity, context: step.context,
+                                  peerSetSize: step.peerCount, resultCount: nil, transcript: step.metadata.transcript!)
+        return Blinding(context: step.context, inputSummary: own.inputSummary, peerSetSize: step.peerCount, receipt: receipt)
     }
 
     /// Step 3 (initiator): reads the two step-2 files, computes the result and, unless only
@@ -251,67 +197,19 @@ public enum MutualPSIFileExchange {
         let state = try PartyStateFile.Reader(url: stateURL, role: .initiator)
         let m = state.metadata
         try reviewPurpose(m.purpose)
-        guard let context = m.context else {
-            throw StateFileError.invalidStateFile(path: stateURL.path, reason: "the initiator's exchange is incomplete")
-        }
         let configuration = try m.configuration(identity: identity, peer: peerKey, parallelism: parallelism, progress: progress,
                                                 streaming: streaming)
-        let responderSet = try MessageFileReader(url: responderSetURL, expecting: .mutual(
-            .responderBlindedSet, configuration: configuration, sessionID: context.sessionID, maximumCount: m.maximumPeerSetSize))
-        let sizes = (initiator: m.itemCount, responder: responderSet.header.count)
-        let compared = ComparisonHash(.initiatorSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
-        let sent = ComparisonHash(.responderSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
-        let returnedSet = try MessageFileReader(url: reblindedURL, expecting: .mutual(
-            .initiatorSetReblinded, configuration: configuration, sessionID: context.sessionID, count: m.itemCount,
-            elementSize: compared.length))
-        let inputs = try finishInputs(state, [responderSetURL, reblindedURL])
-        var reply: MessageFileWriter?
-        if m.outcome != .initiatorLearns {
-            guard let replyURL else {
-                throw OutputFileError.missingPath(what: "a path for step 3", reason: "the outcome \(m.outcome) sends step 3 to the responder")
-            }
-            reply = try MessageFileWriter(url: replyURL, header: .mutual(.responderSetReblinded, context: context,
-                                                                          count: responderSet.header.count, elementSize: sent.length),
-                                          signer: identity)
-        }
+        var inputs = [String]()
         let work = try WorkDirectory(in: streaming.workDirectory ?? stateURL.deletingLastPathComponent())
-        let peer = ElementPartition(.byValue, options: streaming, work: work)
-        let shuffled = m.outcome == .cardinalityOnly ? ElementPartition(.random, options: streaming, work: work) : nil
-        try reportingElementErrors(in: responderSetURL) {
-            try streamReceivedSet(responderSet, secret: state.secret, configuration: configuration,
-                                  step: "re-blinding the peer's items") { start, points in
-                try peer.append(compared.values(of: points, parallelism: configuration.parallelism), positionsFrom: start)
-                guard let reply else { return }
-                let values = try sent.values(of: points, parallelism: configuration.parallelism)
-                if let shuffled {
-                    try shuffled.append(values, positionsFrom: start)
-                } else {
-                    try reply.append(packed: values, by: sent)
-                }
-            }
-        }
-        let returned = try partition(returnedSet, configuration: configuration, work: work)
-        let match = try intersect(peer: peer, returned: returned)
-        if let found = match.peerRepeat {
-            throw MessageFileError.duplicateElement(path: responderSetURL.path, index: found.index, firstIndex: found.firstIndex)
-        }
-        if let found = match.returnedRepeat {
-            throw MessageFileError.duplicateElement(path: reblindedURL.path, index: found.index, firstIndex: found.firstIndex)
-        }
-        try shuffled?.drainShuffled { try reply?.append(packed: $0.map(\.element), by: sent) }
-        let (result, matches) = try stateResult(positions: match.positions, state: state,
-                                                peerSetSize: responderSet.header.count, chunkSize: streaming.chunkSize)
+        let done = try MutualSteps.finishInitiator(state: state, configuration: configuration, responderSet: .file(responderSetURL),
+                                                   reblinded: .file(reblindedURL), reply: replyURL.map { .file($0) }, work: work,
+                                                   inputsOpened: { inputs = try finishInputs(state, [responderSetURL, reblindedURL]) })
         // Finished before step 3 is sent: should sending fail, the same messages finish again.
         try markFinished(state, role: .initiator, inputs: inputs)
-        var transcript = try stored(m, stateURL)
-        transcript.received = zip([MutualPSIMessage.Kind.responderBlindedSet, .initiatorSetReblinded], inputs).map {
-            RunReceipt.Message(kind: $0.rawValue, sha256: [UInt8](hexString: $1)!)
-        }
-        if let reply { transcript.sent.append(try sealed(reply, .responderSetReblinded)) }
-        try reply?.commit()
-        let receipt = Self.receipt(.initiator, m, identity: identity, context: context, peerSetSize: responderSet.header.count,
-                                   resultCount: result.count, transcript: transcript)
-        return Outcome(result: result, matches: matches, replyWritten: reply != nil, receipt: receipt)
+        try done.reply?.commit()
+        let receipt = MutualSteps.receipt(.initiator, m, identity: identity, context: done.context, peerSetSize: done.peerSetSize,
+                                          resultCount: done.result.count, transcript: done.transcript)
+        return Outcome(result: done.result, matches: done.matches, replyWritten: done.reply != nil, receipt: receipt)
     }
 
     /// Step 4 (responder): reads step 3 and computes the result.
@@ -333,58 +231,27 @@ public enum MutualPSIFileExchange {
         let state = try PartyStateFile.Reader(url: stateURL, role: .responder)
         let m = state.metadata
         try reviewPurpose(m.purpose)
-        guard let context = m.context, let peerCount = m.peerCount else {
-            throw StateFileError.invalidStateFile(path: stateURL.path, reason: "the responder has not answered step 1 yet")
-        }
-        guard m.outcome != .initiatorLearns else {
-            throw PSIError.outcomeMismatch(expected: m.outcome.description,
-                                           found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
-        }
         let configuration = try m.configuration(identity: identity, peer: peerKey, parallelism: parallelism, progress: progress,
                                                 streaming: streaming)
-        let hash = ComparisonHash(.responderSetReblinded, initiatorCount: peerCount, responderCount: m.itemCount)
-        let returnedSet = try MessageFileReader(url: replyURL, expecting: .mutual(
-            .responderSetReblinded, configuration: configuration, sessionID: context.sessionID, count: m.itemCount,
-            elementSize: hash.length))
-        let inputs = try finishInputs(state, [replyURL])
+        var inputs = [String]()
         let work = try WorkDirectory(in: streaming.workDirectory ?? stateURL.deletingLastPathComponent())
-        let returned = try partition(returnedSet, configuration: configuration, work: work)
-        let peer = ElementPartition(.byValue, options: streaming, work: work)
-        try state.forEachElementChunk(peer: true, streaming.chunkSize) { start, elements in
-            try peer.append(elements, positionsFrom: start)
-        }
-        let match = try intersect(peer: peer, returned: returned)
-        if match.peerRepeat != nil {
-            throw StateFileError.invalidStateFile(path: stateURL.path, reason: "the stored peer set repeats an element")
-        }
-        if let found = match.returnedRepeat {
-            throw MessageFileError.duplicateElement(path: replyURL.path, index: found.index, firstIndex: found.firstIndex)
-        }
-        let (result, matches) = try stateResult(positions: match.positions, state: state, peerSetSize: peerCount,
-                                                chunkSize: streaming.chunkSize)
+        let done = try MutualSteps.finishResponder(state: state, configuration: configuration, reply: .file(replyURL), work: work,
+                                                   inputsOpened: { inputs = try finishInputs(state, [replyURL]) })
         try markFinished(state, role: .responder, inputs: inputs)
-        var transcript = try stored(m, stateURL)
-        transcript.received += inputs.map { RunReceipt.Message(kind: MutualPSIMessage.Kind.responderSetReblinded.rawValue, sha256: [UInt8](hexString: $0)!) }
-        let receipt = Self.receipt(.responder, m, identity: identity, context: context, peerSetSize: peerCount,
-                                   resultCount: result.count, transcript: transcript)
-        return Outcome(result: result, matches: matches, replyWritten: false, receipt: receipt)
+        let receipt = MutualSteps.receipt(.responder, m, identity: identity, context: done.context, peerSetSize: done.peerSetSize,
+                                          resultCount: done.result.count, transcript: done.transcript)
+        return Outcome(result: done.result, matches: done.matches, replyWritten: false, receipt: receipt)
     }
 
-    /// The matches as CSV: a header, then `line,value,canonical` per match (RFC 4180 quoting),
-    /// followed by `extraColumns` with each match's `extraFields` (for example the label fields
-    /// of an unbalanced match, ``SetupLabel/csvHeader``).
-    public static func matchesCSV(_ matches: [ListRecord], extraColumns: [String] = [], extraFields: [[String]] = []) -> String {
-        precondition(extraColumns.isEmpty || extraFields.count == matches.count, "extra fields for every match")
-        var csv = CSVText.row(["line", "value", "canonical"] + extraColumns)
-        for (index, match) in matches.enumerated() {
-            csv += CSVText.row([String(match.lineNumber), match.original, match.identifier.canonical] + (extraColumns.isEmpty ? [] : extraFields[index]))
-        }
-        return csv
+    /// The matches as CSV, one row a match (``MatchesTable/init(records:column:)``; to list every
+    /// row of the list with its columns, see ``MatchesTable/init(joining:keep:)``).
+    public static func matchesCSV(_ matches: [ListRecord]) -> String {
+        MatchesTable(records: matches).csv
     }
 
-    /// Writes ``matchesCSV(_:extraColumns:extraFields:)`` atomically with mode 0600: the matches are confidential.
-    public static func writeMatches(_ matches: [ListRecord], extraColumns: [String] = [], extraFields: [[String]] = [], to url: URL) throws {
-        try SecretFile.write(Array(matchesCSV(matches, extraColumns: extraColumns, extraFields: extraFields).utf8), to: url)
+    /// Writes ``matchesCSV(_:)`` atomically with mode 0600: the matches are confidential.
+    public static func writeMatches(_ matches: [ListRecord], to url: URL) throws {
+        try MatchesTable(records: matches).write(to: url)
     }
 
     /// The SHA-256 of each peer message a finish step reads, refused when the state already
@@ -405,78 +272,8 @@ public enum MutualPSIFileExchange {
         try state.rewritten(with: metadata, role: role).commit(replacing: true)
     }
 
-    /// Seals a message (its trailer written, not yet under its name) and names it for a receipt.
-    private static func sealed(_ writer: MessageFileWriter, _ kind: MutualPSIMessage.Kind) throws -> RunReceipt.Message {
-        try writer.seal()
-        return RunReceipt.Message(kind: kind.rawValue, sha256: writer.fileDigest!)
-    }
-
-    /// The messages of the earlier steps, as the state recorded them.
-    private static func stored(_ m: PartyStateFile.Metadata, _ url: URL) throws -> PartyStateFile.Transcript {
-        guard let transcript = m.transcript else {
-            throw StateFileError.invalidStateFile(path: url.path, reason: "it does not record the messages of its earlier steps")
-        }
-        return transcript
-    }
-
-    /// The run's receipt, signed by `identity`.
-    private static func receipt(_ role: RunReceipt.Role, _ m: PartyStateFile.Metadata, identity: PartyIdentity, context: ExchangeContext,
-                                peerSetSize: Int, resultCount: Int?, transcript: PartyStateFile.Transcript) -> RunReceipt {
-        RunReceipt(role: role, protocolID: .mutual, suite: m.suite, outcome: m.outcome.description, identifierType: m.identifierType,
-                   purpose: m.purpose, sessionID: context.sessionID, identity: identity, peer: m.peer, ownSetSize: m.itemCount,
-                   peerSetSize: peerSetSize, resultCount: resultCount, setupDigest: nil, sent: transcript.sent,
-                   received: transcript.received, startedAt: transcript.startedAt, finishedAt: Date())
-    }
-
     /// A message writer as one of a step's outputs.
     private static func output(_ writer: MessageFileWriter, _ url: URL) -> (commit: () throws -> Void, retract: () -> Void) {
         (writer.commit, { unlink(url.path) })
-    }
-
-    /// A state writer with this party's own sections (records, sent order, blinded set) written.
-    private static func stateWriter(_ url: URL, role: PartyStateFile.Role, secret: SecretBytes,
-                                    own: BlindedList) throws -> PartyStateFile.Writer {
-        let state = try PartyStateFile.Writer(url: url, role: role, secret: secret)
-        try state.write(contentsOf: own.records)
-        try state.write(contentsOf: own.sentOrder)
-        try state.write(contentsOf: own.sentElements)
-        return state
-    }
-
-    /// A returned set (this party's own set re-blinded by the peer, as hashes that are only
-    /// compared), partitioned by value with each value's position; repeats are found when the
-    /// partition is intersected.
-    private static func partition(_ reader: MessageFileReader, configuration: MutualPSIConfiguration,
-                                  work: WorkDirectory) throws -> ElementPartition {
-        let returned = ElementPartition(.byValue, options: configuration.streaming, work: work)
-        let length = reader.header.elementSize
-        var start = 0
-        while let raw = try reader.readChunk(maximumElements: configuration.streaming.chunkSize) {
-            let values = raw.withUnsafeBytes { ComparisonHash.unpacked($0, length: length) }
-            try returned.append(values, positionsFrom: start)
-            start += values.count
-        }
-        return returned
-    }
-
-    /// Re-blinding and checking report a bad element by position; name the file.
-    private static func reportingElementErrors<T>(in url: URL, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as PSIError {
-            switch error {
-            case .identityElement(_?), .invalidElementEncoding(_?), .zeroValue(_?), .lowOrderElement(_?), .outsidePrimeOrderSubgroup(_?):
-                throw MessageFileError.wrapping(path: url.path, elementError: error)
-            default: throw error
-            }
-        }
-    }
-}
-
-extension BlindedList {
-    /// The state metadata for this list's sections, as ``MutualPSIFileExchange`` writes them.
-    func stateMetadata(_ configuration: MutualPSIConfiguration, context: ExchangeContext) -> PartyStateFile.Metadata {
-        var metadata = configuration.stateMetadata(inputSummary: inputSummary, context: context)
-        metadata.itemCount = count
-        metadata.recordBytes = records.byteCount
-        return metadata
     }
 }

@@ -47,7 +47,7 @@ package enum FilePaths {
 /// The SHA-256 of a whole file, read a MiB at a time.
 ///
 /// - Throws: ``MessageFileError/io(path:reason:)`` when it cannot be read.
-func fileSHA256(_ url: URL) throws -> [UInt8] {
+package func fileSHA256(_ url: URL) throws -> [UInt8] {
     let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { throw MessageFileError.io(path: url.path, reason: String(cString: strerror(errno))) }
     defer { close(descriptor) }

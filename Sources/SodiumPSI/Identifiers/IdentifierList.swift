@@ -19,18 +19,31 @@ public struct ListRecord: Sendable, Equatable, Codable {
     public let original: String
     /// The physical line the record starts on (1-based).
     public let lineNumber: Int
-    /// The fields of the reader's ``IdentifierListReader/extraColumns``, in their order, as
-    /// written (empty text for a column the record does not reach); empty when none were asked.
-    public let extraFields: [String]
 
     /// Creates a record.
     ///
     /// - Parameters: see the properties.
-    public init(identifier: Identifier, original: String, lineNumber: Int, extraFields: [String] = []) {
+    public init(identifier: Identifier, original: String, lineNumber: Int) {
         self.identifier = identifier
         self.original = original
         self.lineNumber = lineNumber
-        self.extraFields = extraFields
+    }
+}
+
+/// A valid record with every field of its row as written, for joining a match back to the
+/// operator's data (``IdentifierListReader/forEachRow(header:where:_:)``).
+public struct ListRow: Sendable, Equatable {
+    /// The record: identifier, value as written, line.
+    public let record: ListRecord
+    /// Every field of the row as written (one for a list of one value a line).
+    public let fields: [String]
+
+    /// Creates a row.
+    ///
+    /// - Parameters: see the properties.
+    public init(record: ListRecord, fields: [String]) {
+        self.record = record
+        self.fields = fields
     }
 }
 
@@ -145,10 +158,9 @@ public enum IdentifierListError: Error, Sendable, Equatable {
     case noValidValues(path: String, read: Int, firstInvalid: InvalidRecord?)
     /// More invalid values than ``IdentifierListReader/invalidLimit`` allows, among `read` values.
     case tooManyInvalidValues(path: String, invalid: Int, read: Int, limit: InvalidValueLimit)
-    /// More columns were asked of a list of one value a line.
-    case extraColumnsWithoutCSV(path: String)
-    /// A column was named in a CSV file read without a header line.
-    case columnNameWithoutHeader(path: String)
+    /// Re-read to join matches, the list is not the one the exchange was made from: the first
+    /// row of a matched value is not at `expectedLine` (`foundLine` nil: no row holds it).
+    case listChanged(path: String, expectedLine: Int, foundLine: Int?)
 }
 
 extension IdentifierListError: LocalizedError {
@@ -184,10 +196,6 @@ extension IdentifierListError: LocalizedError {
                 return "\(path): the list holds no value (\(read == 0 ? "no line but blank ones or a header" : "\(read) read")); expected at least one"
             }
             return "\(path): none of the \(read) values read is valid (the first invalid, line \(firstInvalid.lineNumber): \(firstInvalid.reason.localizedDescription)); expected at least one valid value"
-        case let .extraColumnsWithoutCSV(path):
-            return "\(path): more columns were asked of a list of one value a line; expected a CSV list (--column)"
-        case let .columnNameWithoutHeader(path):
-            return "\(path): a column is named, but the file is read without a header line (--no-header); give column numbers"
         case let .tooManyInvalidValues(path, invalid, read, limit):
             switch limit {
             case .count(let n):
@@ -195,6 +203,9 @@ extension IdentifierListError: LocalizedError {
             case .fraction:
                 return "\(path): \(invalid) of the \(read) values read are invalid (\(InvalidValueLimit.percent(Double(invalid) / Double(max(read, 1))))%); the limit is \(limit) (--max-invalid)"
             }
+        case let .listChanged(path, expectedLine, foundLine):
+            let found = foundLine.map { "is first found at line \($0)" } ?? "is found on no line"
+            return "\(path): not the list the exchange was made from: the matched value of line \(expectedLine) \(found); expected the same file read with the same options (--column, --kind, --input-encoding, --delimiter, --no-header, --case-insensitive) as when it was blinded"
         }
     }
 }
@@ -265,18 +276,14 @@ public struct IdentifierListReader: Sendable {
     /// Where to write every invalid record with its line and reason (CSV, mode 0600, replaced
     /// atomically when reading ends, also when it ends in an error); nil: nowhere.
     public let rejectsURL: URL?
-    /// More CSV columns whose fields each record carries (``ListRecord/extraFields``), for
-    /// example a hub's label columns; none for a list of one value a line.
-    public let extraColumns: [Column]
 
     /// Creates a reader; nothing is read until ``forEach(_:)`` or ``readAll()``.
     ///
     /// - Parameters: see the properties.
     public init(url: URL, format: Format = .lines, kind: Identifier.Kind, policy: InvalidValuePolicy = .skip,
                 caseInsensitive: Bool = false, delimiter: Delimiter = .comma, encoding: ListEncoding = .utf8,
-                invalidLimit: InvalidValueLimit? = nil, rejectsURL: URL? = nil, extraColumns: [Column] = []) {
+                invalidLimit: InvalidValueLimit? = nil, rejectsURL: URL? = nil) {
         self.url = url
-        self.extraColumns = extraColumns
         self.format = format
         self.kind = kind
         self.policy = policy
@@ -300,6 +307,25 @@ public struct IdentifierListReader: Sendable {
     ///
     /// - Throws: as ``forEach(_:)``.
     public func forEach(_ body: (ListRecord) throws -> Void, rejected: (RejectedRecord) throws -> Void) throws -> ListSummary {
+        try scan(header: { _ in }, valid: { record, _ in try body(record) }, rejected: rejected)
+    }
+
+    /// Calls `header` with the CSV header's fields (not for ``Format/lines`` or
+    /// ``Format/csvWithoutHeader(column:)``), then `body` with each valid record for which
+    /// `wanted` is true together with every field of its row, in file order, and returns the
+    /// counts. The fields are what joins a match back to the operator's data (a case number
+    /// beside the phone number); only the rows `wanted` are copied, so memory stays bounded.
+    ///
+    /// - Throws: as ``forEach(_:)``.
+    public func forEachRow(header: ([String]) throws -> Void = { _ in }, where wanted: (ListRecord) -> Bool,
+                           _ body: (ListRow) throws -> Void) throws -> ListSummary {
+        try scan(header: header, valid: { record, fields in
+            if wanted(record) { try body(ListRow(record: record, fields: fields())) }
+        }, rejected: { _ in })
+    }
+
+    private func scan(header: ([String]) throws -> Void, valid: (ListRecord, () -> [String]) throws -> Void,
+                      rejected: (RejectedRecord) throws -> Void) throws -> ListSummary {
         let path = url.path
         var column: Int?
         switch format {
@@ -317,7 +343,7 @@ public struct IdentifierListReader: Sendable {
         let rejects = try rejectsURL.map { try RejectsFile(url: $0, inputURL: url) }
         let summary: ListSummary
         do {
-            summary = try read(handle, column: column, body: body) { record in
+            summary = try read(handle, column: column, header: header, body: valid) { record in
                 try rejects?.write(record, delimiter: format == .lines ? nil : delimiter.rawValue)
                 try rejected(record)
             }
@@ -330,31 +356,20 @@ public struct IdentifierListReader: Sendable {
         return summary
     }
 
-    private func read(_ handle: FileHandle, column: Int?, body: (ListRecord) throws -> Void,
+    private func read(_ handle: FileHandle, column: Int?, header: ([String]) throws -> Void,
+                      body: (ListRecord, () -> [String]) throws -> Void,
                       rejected: (RejectedRecord) throws -> Void) throws -> ListSummary {
         let path = url.path
         var column = column
-        var extra = [Int]()
-        switch format {
-        case .lines:
-            guard extraColumns.isEmpty else { throw IdentifierListError.extraColumnsWithoutCSV(path: path) }
-        case .csvWithoutHeader:
-            for wanted in extraColumns {
-                guard case .number(let n) = wanted else { throw IdentifierListError.columnNameWithoutHeader(path: path) }
-                guard n >= 1 else { throw IdentifierListError.invalidColumnNumber(path: path, column: n) }
-                extra.append(n - 1)
-            }
-        case .csv:
-            break
-        }
         var summary = ListSummary()
         var chunks = try DecodedChunks(handle: handle, path: path, encoding: encoding)
         var sawHeader = false
         try RecordScanner.scan(&chunks, path: path, delimiter: format == .lines ? nil : delimiter.rawValue) { record in
             if case .csv(let wanted) = format, !sawHeader {
                 sawHeader = true
-                column = try headerColumn(record, wanted)
-                extra = try extraColumns.map { try headerColumn(record, $0) }
+                let names = try headerNames(record)
+                column = try headerColumn(names, wanted)
+                try header(names)
                 return
             }
             if record.isBlank {
@@ -368,15 +383,14 @@ public struct IdentifierListReader: Sendable {
                 guard index < record.fieldCount else { throw IdentifierError.missingColumn(column: index + 1, fields: record.fieldCount) }
                 guard let text = String(validating: record.field(index), as: UTF8.self) else { throw IdentifierError.invalidText(encoding: encoding) }
                 let identifier = try Identifier.parse(text, as: kind, caseInsensitive: caseInsensitive)
-                let extraFields = extra.map { $0 < record.fieldCount ? String(decoding: record.field($0), as: UTF8.self) : "" }
-                parsed = .success(ListRecord(identifier: identifier, original: text, lineNumber: record.line, extraFields: extraFields))
+                parsed = .success(ListRecord(identifier: identifier, original: text, lineNumber: record.line))
             } catch let reason as IdentifierError {
                 parsed = .failure(reason)
             }
             switch parsed {
             case .success(let valid):
                 summary.valid += 1
-                try body(valid)
+                try body(valid, { record.fieldTexts })
             case .failure(let reason):
                 summary.invalid += 1
                 if summary.invalidRecords.count < ListSummary.invalidRecordsKept {
@@ -401,19 +415,23 @@ public struct IdentifierListReader: Sendable {
         return summary
     }
 
-    /// The 0-based column the header line names, after checking that the header is text in
-    /// the list's encoding.
-    private func headerColumn(_ header: ScannedRecord, _ wanted: Column) throws -> Int {
-        let path = url.path
+    /// The header line's fields, after checking that they are text in the list's encoding.
+    private func headerNames(_ header: ScannedRecord) throws -> [String] {
         var names = [String]()
         for index in 0..<header.fieldCount {
             guard let text = String(validating: header.field(index), as: UTF8.self) else {
                 // The operator's column names are not text in this encoding: the file is in another.
                 let found = encoding == .utf8 ? EncodingDetector.eightBitForm(Array(header.bytes)).map(FoundEncoding.validText) ?? .unknown : .unknown
-                throw IdentifierListError.encodingMismatch(path: path, found: found, expected: encoding)
+                throw IdentifierListError.encodingMismatch(path: url.path, found: found, expected: encoding)
             }
             names.append(text)
         }
+        return names
+    }
+
+    /// The 0-based column of `names` (the header line's fields) that `wanted` names.
+    func headerColumn(_ names: [String], _ wanted: Column) throws -> Int {
+        let path = url.path
         switch wanted {
         case .number(let n):
             guard n <= names.count else { throw IdentifierListError.columnOutOfRange(path: path, column: n, headerFields: names.count) }

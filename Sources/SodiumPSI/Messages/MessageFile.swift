@@ -1,20 +1,34 @@
 public import Foundation
 internal import CSodium
 
-/// Writes a message file as a stream: header, elements in chunks, then the trailer (SHA-256 of
-/// everything before it and the sender's signature of that digest); the file appears under its
-/// final name only on ``commit()`` (see `Docs/file-format.md`).
+/// Writes a message as a stream: header, elements in chunks, then the trailer (SHA-256 of
+/// everything before it and the sender's signature of that digest), to a file, to memory
+/// (``serializedBytes``) or to any `FileHandle` such as a socket or a pipe (see
+/// `Docs/file-format.md`).
+///
+/// A file appears under its final name only on ``commit()``. Bytes written to a `FileHandle`
+/// go out as they are appended: a reader refuses the message until its trailer has arrived and
+/// verified, so a step that fails midway leaves the peer an incomplete message it cannot use.
 public final class MessageFileWriter {
+    /// Where the bytes go.
+    private enum Sink {
+        case file(AtomicFile)
+        case memory([UInt8])
+        case handle(FileHandle, name: String)
+    }
+
     /// The header being written.
     public let header: MessageHeader
-    private let file: AtomicFile
+    private var sink: Sink
     private let signer: PartyIdentity
     private var digest = crypto_hash_sha256_state()
     private var written = 0
-    /// SHA-256 of the whole file as written, trailer included (set by ``seal()``).
+    /// SHA-256 of the whole message as written, trailer included (set by ``seal()``).
     public private(set) var fileDigest: [UInt8]?
     /// The trailer's digest, SHA-256 of everything before it (set by ``seal()``).
     public private(set) var contentDigest: [UInt8]?
+    /// The file's path, or the name given to a buffer or a stream (for errors).
+    public let path: String
 
     /// Starts a message file; nothing appears under `url` until ``commit()``.
     ///
@@ -24,11 +38,43 @@ public final class MessageFileWriter {
     ///   - signer: the sender's identity, which signs the file's digest at ``commit()``.
     /// - Throws: ``OutputFileError/cannotCreate(path:reason:)`` when the folder is missing or
     ///   not writable.
-    public init(url: URL, header: MessageHeader, signer: PartyIdentity) throws {
-        precondition(signer.publicKey == header.sender, "a message file is signed by the sender its header names")
+    public convenience init(url: URL, header: MessageHeader, signer: PartyIdentity) throws {
+        try self.init(sink: .file(AtomicFile(path: url.path, mode: 0o644)), path: url.path, header: header, signer: signer)
+    }
+
+    /// Starts a message in memory: once sealed, its bytes are ``serializedBytes``.
+    ///
+    /// - Parameters:
+    ///   - header: the header; its ``MessageHeader/sender`` must be `signer`'s public key.
+    ///   - signer: the sender's identity.
+    ///   - name: what errors call this message.
+    public convenience init(header: MessageHeader, signer: PartyIdentity, name: String = "message in memory") {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(MessageFileReader.fileLength(headerBytes: header.byteCount, count: header.count,
+                                                           elementSize: header.elementSize) ?? 0)
+        try! self.init(sink: .memory(bytes), path: name, header: header, signer: signer)
+    }
+
+    /// Starts a message written to `handle` (a socket, a pipe, an open file) as it is appended.
+    ///
+    /// - Parameters:
+    ///   - handle: where the bytes go; it is not closed.
+    ///   - header: the header; its ``MessageHeader/sender`` must be `signer`'s public key.
+    ///   - signer: the sender's identity.
+    ///   - name: what errors call this stream.
+    /// - Throws: ``OutputFileError/writeFailed(path:reason:)`` when the header cannot be written.
+    public convenience init(fileHandle handle: FileHandle, header: MessageHeader, signer: PartyIdentity,
+                            name: String = "message stream") throws {
+        try self.init(sink: .handle(handle, name: name), path: name, header: header, signer: signer)
+    }
+
+    private init(sink: Sink, path: String, header: MessageHeader, signer: PartyIdentity) throws {
+        ensureSodiumInitialized()
+        precondition(signer.publicKey == header.sender, "a message is signed by the sender its header names")
         self.header = header
         self.signer = signer
-        self.file = try AtomicFile(path: url.path, mode: 0o644)
+        self.sink = sink
+        self.path = path
         crypto_hash_sha256_init(&digest)
         try hashAndWrite(header.encoded())
     }
@@ -38,7 +84,7 @@ public final class MessageFileWriter {
         precondition(raw.count % header.elementSize == 0, "appended bytes must be whole elements")
         guard raw.count > 0 else { return }
         crypto_hash_sha256_update(&digest, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(raw.count))
-        try file.write(raw)
+        try put(raw)
         written += raw.count / header.elementSize
     }
 
@@ -57,16 +103,17 @@ public final class MessageFileWriter {
         try spill.forEachChunk(maximumBytes: header.elementSize << 15) { try append(elements: $0) }
     }
 
-    /// Writes the digest and the signature (the file is complete, but not yet under its final
-    /// name), and sets ``fileDigest``. ``commit()`` seals first if this was not called.
+    /// Writes the digest and the signature (the message is complete, but a file is not yet
+    /// under its final name), and sets ``fileDigest``. ``commit()`` seals first if this was not
+    /// called.
     ///
     /// - Throws: ``MessageFileError/writtenCountMismatch(path:written:declared:)`` when the
     ///   number of appended elements differs from the header's count (nothing is saved).
     public func seal() throws {
         guard fileDigest == nil else { return }
         guard written == header.count else {
-            file.abort()
-            throw MessageFileError.writtenCountMismatch(path: file.path, written: written, declared: header.count)
+            abort()
+            throw MessageFileError.writtenCountMismatch(path: path, written: written, declared: header.count)
         }
         // The content digest from a copy of the running state; the running state goes on over
         // the trailer to give the whole file's SHA-256 without hashing anything twice.
@@ -81,17 +128,48 @@ public final class MessageFileWriter {
         fileDigest = whole
     }
 
-    /// Seals the file if needed, syncs it, and renames it into place.
+    /// Seals the message if needed; a file is then synced and renamed into place.
     ///
     /// - Throws: the errors of ``seal()``, and ``OutputFileError`` when writing or renaming fails.
     public func commit() throws {
         try seal()
-        try file.commit()
+        if case .file(let file) = sink { try file.commit() }
+    }
+
+    /// The whole message of a writer started in memory, once sealed; nil before, and for a file
+    /// or a stream.
+    public var serializedBytes: [UInt8]? {
+        guard fileDigest != nil, case .memory(let bytes) = sink else { return nil }
+        return bytes
+    }
+
+    /// Drops what was written: a file's temporary name is removed, a buffer emptied.
+    func abort() {
+        switch sink {
+        case .file(let file): file.abort()
+        case .memory: sink = .memory([])
+        case .handle: break
+        }
     }
 
     private func hashAndWrite(_ bytes: [UInt8]) throws {
         crypto_hash_sha256_update(&digest, bytes, UInt64(bytes.count))
-        try file.write(bytes)
+        try bytes.withUnsafeBytes { try put($0) }
+    }
+
+    private func put(_ bytes: UnsafeRawBufferPointer) throws {
+        switch sink {
+        case .file(let file):
+            try file.write(bytes)
+        case .memory(var buffer):
+            sink = .memory([])  // keeps `buffer` uniquely referenced: appending does not copy it
+            buffer.append(contentsOf: bytes)
+            sink = .memory(buffer)
+        case .handle(let handle, let name):
+            do { try handle.write(contentsOf: Data(bytes)) } catch {
+                throw OutputFileError.writeFailed(path: name, reason: describe(error))
+            }
+        }
     }
 }
 
@@ -105,29 +183,126 @@ public struct MessageInspection: Sendable {
     public let digestValid: Bool
 }
 
-/// Reads a message file as a stream, refusing it at the first field that differs from what is
-/// expected. The header, the extension block and the file length are checked before anything
-/// else is read or allocated; then the sender's signature of the stored digest is verified,
-/// before any element is returned; the digest itself is compared with the content when the last
-/// element has been read.
+/// Where a reader's bytes come from: a file or a buffer (whose length is known, and whose
+/// trailer can be read first), or a stream read strictly in order.
+private final class MessageInput {
+    enum Source {
+        case file(FileHandle)
+        case memory([UInt8])
+        case stream(FileHandle)
+    }
+
+    let source: Source
+    let path: String
+    /// The whole length, for a file or a buffer; nil for a stream.
+    let length: Int?
+    private var position = 0
+
+    init(source: Source, path: String) throws {
+        self.source = source
+        self.path = path
+        switch source {
+        case .file(let handle):
+            do {
+                length = Int(try handle.seekToEnd())
+                try handle.seek(toOffset: 0)
+            } catch {
+                throw MessageFileError.io(path: path, reason: describe(error))
+            }
+        case .memory(let bytes): length = bytes.count
+        case .stream: length = nil
+        }
+    }
+
+    convenience init(opening url: URL) throws {
+        try self.init(source: .file(Self.open(url)), path: url.path)
+    }
+
+    private static func open(_ url: URL) throws -> FileHandle {
+        do { return try FileHandle(forReadingFrom: url) } catch {
+            throw MessageFileError.io(path: url.path, reason: describe(error))
+        }
+    }
+
+    deinit {
+        if case .file(let handle) = source { try? handle.close() }
+    }
+
+    /// The next `count` bytes, or fewer at the end.
+    func read(_ count: Int) throws -> [UInt8] {
+        guard count > 0 else { return [] }
+        switch source {
+        case .memory(let bytes):
+            let end = min(bytes.count, position + count)
+            defer { position = end }
+            return Array(bytes[position..<end])
+        case .file(let handle), .stream(let handle):
+            // A socket or a pipe returns what has arrived: read until `count` or the end.
+            var result = [UInt8]()
+            do {
+                while result.count < count, let data = try handle.read(upToCount: count - result.count), !data.isEmpty {
+                    result += data
+                }
+            } catch {
+                throw MessageFileError.io(path: path, reason: describe(error))
+            }
+            position += result.count
+            return result
+        }
+    }
+
+    /// `count` bytes at `offset`, for a file or a buffer; the reading position is kept.
+    func read(at offset: Int, _ count: Int) throws -> [UInt8] {
+        switch source {
+        case .memory(let bytes): return Array(bytes[max(0, offset)..<min(bytes.count, offset + count)])
+        case .file(let handle):
+            do {
+                try handle.seek(toOffset: UInt64(offset))
+                defer { try? handle.seek(toOffset: UInt64(position)) }
+                return [UInt8](try handle.read(upToCount: count) ?? Data())
+            } catch {
+                throw MessageFileError.io(path: path, reason: describe(error))
+            }
+        case .stream: preconditionFailure("a stream is read in order")
+        }
+    }
+
+    /// Bytes read so far.
+    var consumed: Int { position }
+}
+
+/// Reads a message as a stream — from a file, a buffer in memory or any `FileHandle` (a socket,
+/// a pipe) — refusing it at the first field that differs from what is expected. The header,
+/// the extension block and the length are checked before anything else is read or allocated.
+/// From a file or a buffer, the sender's signature of the stored digest is then verified before
+/// any element is returned, and the digest itself when the last element has been read. A
+/// stream cannot be read ahead: its trailer is read after the last element, and the signature
+/// and the digest are verified then, before the last chunk is returned — so a caller that
+/// commits nothing until the reader has returned nil acts only on a verified message. A stream
+/// is never read past the message's end.
 public final class MessageFileReader {
-    /// The file.
-    public let url: URL
+    /// The file's path, or the name given to a buffer or a stream; errors name it.
+    public let path: String
+    /// The file (for a buffer or a stream, a file URL of its name).
+    public var url: URL { URL(fileURLWithPath: path) }
     /// Its header, already checked against the expectation.
     public let header: MessageHeader
     /// Whether the signature verified (false only for a file opened to be inspected).
-    let signatureValid: Bool
-    private let handle: FileHandle
+    private(set) var signatureValid: Bool
+    private let requireValidSignature: Bool
+    private let input: MessageInput
     private var digest = crypto_hash_sha256_state()
-    private let trailer: [UInt8]
+    /// The trailer, read first from a file or a buffer; nil for a stream until the end.
+    private var trailer: [UInt8]?
     private var remaining: Int
     private var finished = false
-    /// SHA-256 of the whole file, trailer included; set once every element has been read and
-    /// the digest verified.
+    /// SHA-256 of the whole message, trailer included; set once every element has been read
+    /// and the digest verified.
     public private(set) var fileDigest: [UInt8]?
     /// The digest stored in the trailer, which the verified signature covers (the content is
     /// compared with it when the last element has been read).
-    var storedDigest: [UInt8] { Array(trailer[..<MessageHeader.digestByteCount]) }
+    /// Nil for a stream until its end.
+    var storedDigest: [UInt8]? { trailer.map { Array($0[..<MessageHeader.digestByteCount]) } }
 
     /// Opens a file, checks its header, extension block and length against `expecting`, and
     /// verifies the sender's signature.
@@ -140,52 +315,84 @@ public final class MessageFileReader {
         try self.init(url: url, expecting: expectation, requireValidSignature: true)
     }
 
-    init(url: URL, expecting expectation: MessageExpectation, requireValidSignature: Bool) throws {
-        self.url = url
-        let path = url.path
-        do { handle = try FileHandle(forReadingFrom: url) } catch {
-            throw MessageFileError.io(path: path, reason: describe(error))
+    /// Reads a message held in memory, with the checks of a file.
+    ///
+    /// - Parameters:
+    ///   - bytes: the whole message (``MessageFileWriter/serializedBytes``).
+    ///   - name: what errors call it.
+    ///   - expectation: what the message must be.
+    /// - Throws: ``MessageFileError`` naming `name` and the first problem found.
+    public convenience init(serializedBytes bytes: [UInt8], name: String = "message in memory",
+                            expecting expectation: MessageExpectation) throws {
+        try self.init(input: MessageInput(source: .memory(bytes), path: name), expecting: expectation, requireValidSignature: true)
+    }
+
+    /// Reads a message from a stream (a socket, a pipe) in order, with the checks of a file; the
+    /// signature and the digest are verified once the last element has arrived (see above).
+    ///
+    /// - Parameters:
+    ///   - handle: where the bytes come from; it is not closed, and not read past the message.
+    ///   - name: what errors call it.
+    ///   - expectation: what the message must be.
+    /// - Throws: ``MessageFileError`` naming `name` and the first problem found.
+    public convenience init(fileHandle handle: FileHandle, name: String = "message stream",
+                            expecting expectation: MessageExpectation) throws {
+        try self.init(input: MessageInput(source: .stream(handle), path: name), expecting: expectation, requireValidSignature: true)
+    }
+
+    convenience init(url: URL, expecting expectation: MessageExpectation, requireValidSignature: Bool) throws {
+        try self.init(input: MessageInput(opening: url), expecting: expectation, requireValidSignature: requireValidSignature)
+    }
+
+    private init(input: MessageInput, expecting expectation: MessageExpectation, requireValidSignature: Bool) throws {
+        ensureSodiumInitialized()
+        self.input = input
+        self.requireValidSignature = requireValidSignature
+        let path = input.path
+        self.path = path
+        let fixed = try input.read(min(input.length ?? MessageHeader.fixedByteCount, MessageHeader.fixedByteCount))
+        var header = try Self.parseHeader(fixed, length: input.length, path: path, expectation: expectation)
+        let blockLength = Int(fixed[18]) << 8 | Int(fixed[19])
+        let block = try input.read(blockLength)
+        guard block.count == blockLength else {
+            throw MessageFileError.truncated(path: path, length: input.consumed, expected: header.byteCount + MessageHeader.trailerByteCount)
         }
-        let length = try Self.length(of: handle, path: path)
-        let fixed = try Self.read(handle, count: min(length, MessageHeader.fixedByteCount), path: path)
-        var header = try Self.parseHeader(fixed, length: length, path: path, expectation: expectation)
-        let block = try Self.read(handle, count: Int(fixed[18]) << 8 | Int(fixed[19]), path: path)
         switch MessageExtensions.decode(block) {
         case .success(let extensions): header.extensions = extensions
         case .failure(let problem): throw MessageFileError.badExtensionBlock(path: path, problem: problem)
         }
         self.header = header
-        do {
-            try handle.seek(toOffset: UInt64(length - MessageHeader.trailerByteCount))
-            trailer = try Self.read(handle, count: MessageHeader.trailerByteCount, path: path)
-            try handle.seek(toOffset: UInt64(header.byteCount))
-        } catch let error as MessageFileError {
-            throw error
-        } catch {
-            throw MessageFileError.io(path: path, reason: describe(error))
+        signatureValid = false
+        remaining = header.count
+        if let length = input.length {
+            let trailer = try input.read(at: length - MessageHeader.trailerByteCount, MessageHeader.trailerByteCount)
+            guard trailer.count == MessageHeader.trailerByteCount else {
+                throw MessageFileError.truncated(path: path, length: length - MessageHeader.trailerByteCount + trailer.count, expected: length)
+            }
+            self.trailer = trailer
+            try verifySignature(trailer)
         }
-        guard trailer.count == MessageHeader.trailerByteCount else {
-            throw MessageFileError.truncated(path: path, length: length - MessageHeader.trailerByteCount + trailer.count, expected: length)
-        }
+        crypto_hash_sha256_init(&digest)
+        crypto_hash_sha256_update(&digest, fixed, UInt64(fixed.count))
+        crypto_hash_sha256_update(&digest, block, UInt64(block.count))
+    }
+
+    private func verifySignature(_ trailer: [UInt8]) throws {
         let storedDigest = Array(trailer[..<MessageHeader.digestByteCount])
         signatureValid = header.sender.isValidSignature(Array(trailer[MessageHeader.digestByteCount...]),
                                                         of: MessageHeader.signedBytes(digest: storedDigest))
         if requireValidSignature, !signatureValid {
             throw MessageFileError.badSignature(path: path, sender: header.sender.fingerprint)
         }
-        remaining = header.count
-        crypto_hash_sha256_init(&digest)
-        crypto_hash_sha256_update(&digest, fixed, UInt64(fixed.count))
-        crypto_hash_sha256_update(&digest, block, UInt64(block.count))
     }
 
-    deinit { try? handle.close() }
-
     /// Reads up to `maximumElements` raw elements (`count × elementSize` bytes); nil once all
-    /// are read, at which point the trailing digest has been verified.
+    /// are read, at which point the trailing digest has been verified (and, for a stream, the
+    /// signature).
     ///
-    /// - Throws: ``MessageFileError/digestMismatch(path:)`` after the last chunk when the file
-    ///   was altered, ``MessageFileError/truncated(path:length:expected:)`` if it shrank meanwhile.
+    /// - Throws: ``MessageFileError/digestMismatch(path:)`` after the last chunk when the message
+    ///   was altered, ``MessageFileError/truncated(path:length:expected:)`` when a stream ends
+    ///   early, ``MessageFileError/io(path:reason:)`` when a file shrank meanwhile.
     public func readChunk(maximumElements: Int) throws -> [UInt8]? {
         precondition(maximumElements > 0)
         if remaining == 0 {
@@ -193,9 +400,10 @@ public final class MessageFileReader {
             return nil
         }
         let n = min(maximumElements, remaining)
-        let bytes = try Self.read(handle, count: n * header.elementSize, path: url.path)
+        let bytes = try input.read(n * header.elementSize)
         guard bytes.count == n * header.elementSize else {
-            throw MessageFileError.io(path: url.path, reason: "the file ended early: it was changed while being read")
+            guard input.length != nil else { throw truncatedStream() }
+            throw MessageFileError.io(path: path, reason: "the file ended early: it was changed while being read")
         }
         crypto_hash_sha256_update(&digest, bytes, UInt64(bytes.count))
         remaining -= n
@@ -203,57 +411,9 @@ public final class MessageFileReader {
         return bytes
     }
 
-    /// Reads every remaining element of a mutual-PSI message, verifies the digest, then
-    /// refuses the all-zero value and repeated elements.
-    ///
-    /// - Parameters:
-    ///   - checkEncodings: also check every element against the header's suite (in parallel).
-    ///     Pass false only when every element is about to be re-blinded, which checks each one
-    ///     anyway (see ``MutualPSIMessage/read(from:kind:configuration:sessionID:count:checkEncodings:)``).
-    ///   - parallelism: threads for the checks.
-    public func readAllElements(checkEncodings: Bool = true, parallelism: Parallelism = .allCores) throws -> [BlindedElement] {
-        guard header.elementSize == BlindedElement.byteCount else {
-            throw MessageFileError.elementSizeMismatch(path: url.path, found: header.elementSize, expected: BlindedElement.byteCount)
-        }
-        var elements = [BlindedElement]()
-        elements.reserveCapacity(remaining)
-        // The last chunk verifies the digest, so elements are checked only in an intact file.
-        while let chunk = try readChunk(maximumElements: 1 << 15) {
-            chunk.withUnsafeBytes { raw in
-                for offset in stride(from: 0, to: raw.count, by: BlindedElement.byteCount) {
-                    elements.append(BlindedElement(unchecked: raw.baseAddress! + offset))
-                }
-            }
-        }
-        let suite = MutualSuite(header.suite)
-        do {
-            try suite.checkNonZeroAndDistinct(elements)
-            if checkEncodings { try suite.check(elements, parallelism: parallelism) }
-        } catch let error as PSIError {
-            throw MessageFileError.wrapping(path: url.path, elementError: error)
-        }
-        return elements
-    }
-
-    /// Reads every remaining value of a re-blinded set (hashes of at most 32 bytes, see
-    /// ``ComparisonHash``) zero-padded to 32 bytes, verifies the digest, then refuses the
-    /// all-zero value and repeats.
-    func readAllComparedValues() throws -> [BlindedElement] {
-        let length = header.elementSize
-        guard length <= BlindedElement.byteCount else {
-            throw MessageFileError.elementSizeMismatch(path: url.path, found: length, expected: BlindedElement.byteCount)
-        }
-        var values = [BlindedElement]()
-        values.reserveCapacity(remaining)
-        while let chunk = try readChunk(maximumElements: 1 << 15) {
-            chunk.withUnsafeBytes { values += ComparisonHash.unpacked($0, length: length) }
-        }
-        do {
-            try MutualSuite(header.suite).checkNonZeroAndDistinct(values)
-        } catch let error as PSIError {
-            throw MessageFileError.wrapping(path: url.path, elementError: error)
-        }
-        return values
+    private func truncatedStream() -> MessageFileError {
+        .truncated(path: path, length: input.consumed,
+                   expected: Self.fileLength(headerBytes: header.byteCount, count: header.count, elementSize: header.elementSize) ?? 0)
     }
 
     /// The header of any message file, whether its signature verifies and whether its
@@ -272,12 +432,19 @@ public final class MessageFileReader {
     private func finish() throws {
         guard !finished else { return }
         finished = true
+        if trailer == nil {
+            let read = try input.read(MessageHeader.trailerByteCount)
+            guard read.count == MessageHeader.trailerByteCount else { throw truncatedStream() }
+            try verifySignature(read)
+            trailer = read
+        }
+        let trailer = self.trailer!
         let stored = Array(trailer[..<MessageHeader.digestByteCount])
         var content = digest
         var computed = [UInt8](repeating: 0, count: MessageHeader.digestByteCount)
         crypto_hash_sha256_final(&content, &computed)
         guard stored == computed else {
-            throw MessageFileError.digestMismatch(path: url.path)
+            throw MessageFileError.digestMismatch(path: path)
         }
         crypto_hash_sha256_update(&digest, trailer, UInt64(trailer.count))
         var whole = [UInt8](repeating: 0, count: 32)
@@ -289,8 +456,10 @@ public final class MessageFileReader {
 
     /// Parses and checks the fixed header and the file length (the extension block is decoded
     /// by the caller).
-    private static func parseHeader(_ b: [UInt8], length: Int, path: String,
+    private static func parseHeader(_ b: [UInt8], length knownLength: Int?, path: String,
                                     expectation e: MessageExpectation) throws -> MessageHeader {
+        // A stream's length is what its header declares; a short header is as long as it is.
+        let length = knownLength ?? b.count
         // A short file: a bad magic is the more useful message when the bytes that are there
         // already differ from it, and a file of another version says so, whatever its length.
         guard b.prefix(MessageHeader.magic.count).elementsEqual(MessageHeader.magic.prefix(b.count)) else {
@@ -399,6 +568,7 @@ public final class MessageFileReader {
         if let limit = e.maximumCount, count > limit {
             throw MessageFileError.peerSetTooLarge(path: path, count: count, limit: limit)
         }
+        guard let length = knownLength else { return header }
         guard length >= expectedLength else {
             throw MessageFileError.truncated(path: path, length: length, expected: expectedLength)
         }
@@ -431,24 +601,6 @@ public final class MessageFileReader {
         return headerBytes + body + MessageHeader.trailerByteCount
     }
 
-    // MARK: I/O
-
-    private static func length(of handle: FileHandle, path: String) throws -> Int {
-        do {
-            let end = try handle.seekToEnd()
-            try handle.seek(toOffset: 0)
-            return Int(end)
-        } catch {
-            throw MessageFileError.io(path: path, reason: describe(error))
-        }
-    }
-
-    private static func read(_ handle: FileHandle, count: Int, path: String) throws -> [UInt8] {
-        guard count > 0 else { return [] }
-        do { return [UInt8](try handle.read(upToCount: count) ?? Data()) } catch {
-            throw MessageFileError.io(path: path, reason: describe(error))
-        }
-    }
 }
 
 extension MessageFileError {

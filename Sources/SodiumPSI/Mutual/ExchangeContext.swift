@@ -188,30 +188,4 @@ public struct ExchangeContext: Sendable, Hashable, Codable {
     func parties(of kind: MutualPSIMessage.Kind) -> (sender: PartyPublicKey, recipient: PartyPublicKey) {
         kind.isSentByInitiator ? (initiator, responder) : (responder, initiator)
     }
-
-    /// Throws the specific mismatch between a received message's context and the expected one.
-    func check(received: ExchangeContext, kind: MutualPSIMessage.Kind) throws {
-        let expected = parties(of: kind), found = received.parties(of: kind)
-        if found.sender != expected.sender {
-            throw PSIError.untrustedSender(sender: found.sender.fingerprint, expected: expected.sender.fingerprint)
-        }
-        if found.recipient != expected.recipient {
-            throw PSIError.wrongRecipient(found: found.recipient.fingerprint, expected: expected.recipient.fingerprint)
-        }
-        if received.suite != suite {
-            throw PSIError.suiteMismatch(expected: suite.description, found: received.suite.description)
-        }
-        if received.identifierType != identifierType {
-            throw PSIError.identifierTypeMismatch(found: received.identifierType.description, expected: identifierType.description)
-        }
-        if received.purposeDigest != purposeDigest {
-            throw PSIError.purposeMismatch(expected: purposeDigest.hexString, found: received.purposeDigest.hexString)
-        }
-        if received.sessionID != sessionID {
-            throw PSIError.sessionMismatch(expected: sessionID.description, found: received.sessionID.description)
-        }
-        if received.outcome != outcome {
-            throw PSIError.outcomeMismatch(expected: outcome.description, found: received.outcome.description)
-        }
-    }
 }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Settings both parties of a mutual PSI must agree on, plus local policy.
 public struct MutualPSIConfiguration: Sendable {
@@ -28,8 +28,10 @@ public struct MutualPSIConfiguration: Sendable {
     public var parallelism: Parallelism
     /// Called as blinding and re-blinding progress (from worker threads); nil for none.
     public var progress: ProgressHandler?
-    /// How ``MutualPSIFileExchange`` bounds its memory (chunks, buckets, work folder).
+    /// How the steps bound their memory (chunks, buckets, work folder).
     public var streaming: StreamingOptions
+    /// Set by ``PSIExecutor`` for an `async` step: cancelled with the step's task.
+    var cancellation: CancellationFlag?
 
     /// Creates a configuration.
     ///
@@ -48,6 +50,7 @@ public struct MutualPSIConfiguration: Sendable {
                 identifierType: IdentifierType, suite: PSISuite = .ristretto255SHA512,
                 maximumPeerSetSize: Int = defaultMaximumPeerSetSize, parallelism: Parallelism = .allCores,
                 progress: ProgressHandler? = nil, streaming: StreamingOptions = .default) {
+        ensureSodiumInitialized()
         self.identity = identity
         self.peer = peer
         self.identifierType = identifierType
@@ -119,51 +122,81 @@ public enum MutualPSIResult: Sendable, Equatable {
     }
 }
 
-/// Blinds a party's distinct items and shuffles them; returns the elements to send and, for
-/// each position, the index of the item sent there.
-func blindAndShuffle(_ items: [Identifier], configuration: MutualPSIConfiguration,
-                     secret: SecretBytes) throws -> (elements: [BlindedElement], sentOrder: [Int]) {
-    var elements = try MutualSuite(configuration.suite)
-        .blind(items, purpose: configuration.purpose, secret: secret, parallelism: configuration.parallelism,
-               progress: configuration.progress)
-    let sentOrder = cryptographicShuffle(&elements)
-    return (elements, sentOrder)
-}
-
-/// What a party learns from its own set re-blinded by the peer (`returned`, in the order this
-/// party sent it unless the outcome is cardinality-only) and the peer's set re-blinded by this
-/// party (`peerDoubly`).
-func intersect(returned: [BlindedElement], peerDoubly: [BlindedElement], outcome: MutualPSIOutcome,
-               items: [Identifier], sentOrder: [Int]) -> MutualPSIResult {
-    let peerSet = Set(peerDoubly)
-    switch outcome {
-    case .cardinalityOnly:
-        // The peer shuffled `returned`, so only a count is possible.
-        let count = returned.reduce(0) { $0 + (peerSet.contains($1) ? 1 : 0) }
-        return .cardinality(.init(count: count, ownSetSize: items.count, peerSetSize: peerDoubly.count))
-    case .bothLearn, .initiatorLearns:
-        let indices = returned.indices.filter { peerSet.contains(returned[$0]) }.map { sentOrder[$0] }.sorted()
-        return .intersection(.init(indices: indices, items: indices.map { items[$0] },
-                                   ownSetSize: items.count, peerSetSize: peerDoubly.count))
-    }
-}
-
-/// Collapses repeated identifiers, keeping the first occurrence and the input order.
+/// Collapses repeated identifiers, keeping the first occurrence and the input order (the hub
+/// and the member; mutual PSI collapses repeats by blinded value in ``blindList``, which is the
+/// same rule: equal identifiers, and only they, blind to equal values).
 func distinctItems(_ items: [Identifier]) -> ([Identifier], InputSummary) {
     var seen = Set<Identifier>(minimumCapacity: items.count)
     let distinct = items.filter { seen.insert($0).inserted }
     return (distinct, InputSummary(given: items.count, distinct: distinct.count))
 }
 
+/// A party's state between the steps of the in-memory API: the state a file exchange would
+/// save, kept in memory (see ``PartyStateFile``).
+///
+/// `@unchecked Sendable` is safe: the state is complete when this is made and never changes;
+/// reading it (from a buffer in memory) mutates nothing.
+final class KeptState: @unchecked Sendable {
+    let reader: PartyStateFile.Reader
+    init(_ reader: PartyStateFile.Reader) { self.reader = reader }
+
+    /// The records, in input order.
+    func items() throws -> [Identifier] {
+        var items = [Identifier]()
+        items.reserveCapacity(reader.metadata.itemCount)
+        try reader.forEachRecord { _, record in items.append(record.identifier) }
+        return items
+    }
+
+    /// Saves this state to a file (mode 0600) with the one state writer.
+    func save(to url: URL, role: PartyStateFile.Role) throws {
+        let writer = try PartyStateFile.Writer(.file(url), role: role, secret: reader.secret)
+        try reader.copyBody(count: reader.ownSectionsByteCount + 32 * (reader.metadata.peerCount ?? 0), to: writer)
+        try writer.seal(reader.metadata)
+        try writer.commit(replacing: true)
+    }
+
+    /// Restores a state saved to a file into memory; a finished state is refused (restored, it
+    /// could finish a second time).
+    static func restore(from url: URL, role: PartyStateFile.Role) throws -> KeptState {
+        let file = try PartyStateFile.Reader(url: url, role: role)
+        guard file.metadata.finishedWith == nil else { throw StateFileError.alreadyFinished(path: url.path) }
+        // Checked now, as a finish step checks them while it reads: a forged order could
+        // otherwise report the wrong records, a damaged record fail a later step.
+        try file.forEachSentOrderChunk(1 << 16) { _, _ in }
+        try file.forEachRecord { _, _ in }
+        let writer = try PartyStateFile.Writer(.memory, role: role, secret: file.secret)
+        try file.copyBody(count: file.ownSectionsByteCount + 32 * (file.metadata.peerCount ?? 0), to: writer)
+        try writer.seal(file.metadata)
+        return KeptState(try writer.memoryState())
+    }
+}
+
+extension MutualPSIMessage.Kind {
+    /// What a step calls a message of this kind given in memory, in errors.
+    var nameInMemory: String { "the \(description) given in memory" }
+}
+
+/// Records for items given as an array (no line numbers; the original text is the canonical form).
+private func records(of items: [Identifier]) -> RecordSource {
+    RecordSource(count: items.count) { body in
+        for item in items { try body(ListRecord(identifier: item, original: item.canonical, lineNumber: 0)) }
+    }
+}
+
 // MARK: - Initiator
 
-/// The party that starts a mutual PSI (party A).
+/// The party that starts a mutual PSI (party A), with everything in memory.
+///
+/// It runs the same steps as ``MutualPSIFileExchange`` (the streaming engine, with its
+/// temporary files and its state in memory), and its messages are the bytes of message files
+/// (``MutualPSIMessage/serializedBytes``), read with the same checks.
 ///
 /// ```swift
 /// let a = try MutualPSIInitiator(items: myItems, configuration: config)
-/// send(a.blindedSet)                                       // step 1
+/// send(a.blindedSet.serializedBytes)                       // step 1
 /// let done = try a.finish(responderBlindedSet: m1, initiatorSetReblinded: m2)
-/// if let m3 = done.responderSetReblinded { send(m3) }      // step 3
+/// if let m3 = done.responderSetReblinded { send(m3.serializedBytes) }   // step 3
 /// ```
 public struct MutualPSIInitiator: Sendable {
     /// The agreed settings and local policy.
@@ -177,41 +210,40 @@ public struct MutualPSIInitiator: Sendable {
     /// Step 1, to send to the responder.
     public let blindedSet: MutualPSIMessage
 
-    let secret: SecretBytes
-    /// `sentOrder[position]` is the index in ``items`` of the element sent at `position`.
-    let sentOrder: [Int]
-
-    /// Rebuilds a saved initiator (see `PartyState.swift`).
-    init(restoring configuration: MutualPSIConfiguration, context: ExchangeContext, items: [Identifier],
-         inputSummary: InputSummary, blindedSet: MutualPSIMessage, secret: SecretBytes, sentOrder: [Int]) {
-        self.configuration = configuration
-        self.context = context
-        self.items = items
-        self.inputSummary = inputSummary
-        self.blindedSet = blindedSet
-        self.secret = secret
-        self.sentOrder = sentOrder
-    }
+    let state: KeptState
 
     /// Blinds and shuffles this party's items under a fresh random secret.
     ///
     /// - Parameters:
     ///   - items: this party's items; repeats are collapsed (see ``inputSummary``).
     ///   - configuration: the agreed settings.
+    /// - Throws: ``PSIError/itemTypeMismatch(index:found:expected:)`` for an item of another
+    ///   identifier type than the configuration's.
     public init(items: [Identifier], configuration: MutualPSIConfiguration) throws {
-        try self.init(items: items, configuration: configuration, secret: MutualSuite(configuration.suite).newSecret())
+        try self.init(items: items, configuration: configuration, secret: nil)
     }
 
     /// Blinds with a given secret (known-answer tests only).
-    init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes) throws {
-        try configuration.identifierType.check(items)
-        (self.items, self.inputSummary) = distinctItems(items)
+    init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes?) throws {
+        try self.init(source: records(of: items), configuration: configuration, secret: secret)
+    }
+
+    /// Step 1 from any record source (an array, an `AsyncSequence`).
+    init(source: RecordSource, configuration: MutualPSIConfiguration, secret: SecretBytes?) throws {
+        let step = try MutualSteps.initiate(source, configuration: configuration, secret: secret,
+                                            work: .inMemory(), state: .memory,
+                                            message: .memory(name: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory))
+        try self.init(configuration: configuration, state: KeptState(step.state.memoryState()),
+                      blindedSet: MutualPSIMessage(written: step.message))
+    }
+
+    private init(configuration: MutualPSIConfiguration, state: KeptState, blindedSet: MutualPSIMessage) throws {
         self.configuration = configuration
-        self.secret = secret
-        self.context = configuration.context(sessionID: .random(), role: .initiator)
-        let (elements, sentOrder) = try blindAndShuffle(self.items, configuration: configuration, secret: secret)
-        self.sentOrder = sentOrder
-        self.blindedSet = MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: elements)
+        self.state = state
+        self.context = blindedSet.context
+        self.items = try state.items()
+        self.inputSummary = state.reader.metadata.inputSummary
+        self.blindedSet = blindedSet
     }
 
     /// The end of the initiator's part: the result and, unless only the initiator learns,
@@ -221,6 +253,8 @@ public struct MutualPSIInitiator: Sendable {
         public let result: MutualPSIResult
         /// Step 3, to send to the responder; nil when the outcome is ``MutualPSIOutcome/initiatorLearns``.
         public let responderSetReblinded: MutualPSIMessage?
+        /// The run's receipt, signed by this party.
+        public let receipt: RunReceipt
     }
 
     /// Consumes step 2 and computes the result.
@@ -228,32 +262,63 @@ public struct MutualPSIInitiator: Sendable {
     /// - Parameters:
     ///   - responderBlindedSet: the responder's blinded items.
     ///   - initiatorSetReblinded: this party's step 1, re-blinded by the responder.
-    /// - Throws: a ``PSIError`` naming the problem when a message is of the wrong step, another
-    ///   exchange, too large, of the wrong count, or holds a repeated element.
+    /// - Throws: a ``MessageFileError`` naming the message and the problem when a message is of
+    ///   the wrong step, another exchange, not signed by the peer, too large, of the wrong count,
+    ///   or holds an invalid or repeated element — the checks of a message file.
     public func finish(responderBlindedSet: MutualPSIMessage, initiatorSetReblinded: MutualPSIMessage) throws -> Completion {
-        try responderBlindedSet.check(kind: .responderBlindedSet, context: context,
-                                      maximumCount: configuration.maximumPeerSetSize)
-        let sizes = (initiator: blindedSet.elements.count, responder: responderBlindedSet.elements.count)
-        let compared = ComparisonHash(.initiatorSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
-        let sent = ComparisonHash(.responderSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
-        try initiatorSetReblinded.check(kind: .initiatorSetReblinded, context: context, count: sizes.initiator, hash: compared)
-        let peerDoubly = try MutualSuite(configuration.suite).reblind(responderBlindedSet.elements, secret: secret,
-                                                                      parallelism: configuration.parallelism,
-                                                                      progress: configuration.progress)
-        let result = intersect(returned: initiatorSetReblinded.elements,
-                               peerDoubly: try compared.values(of: peerDoubly, parallelism: configuration.parallelism),
-                               outcome: configuration.outcome, items: items, sentOrder: sentOrder)
-        guard configuration.outcome != .initiatorLearns else { return Completion(result: result, responderSetReblinded: nil) }
-        var reply = try sent.values(of: peerDoubly, parallelism: configuration.parallelism)
-        if configuration.outcome == .cardinalityOnly { cryptographicShuffle(&reply) }
-        return Completion(result: result, responderSetReblinded:
-            MutualPSIMessage(kind: .responderSetReblinded, context: context, elements: reply, valueLength: sent.length))
+        try finish(responderBlindedSet: responderBlindedSet, initiatorSetReblinded: initiatorSetReblinded, configuration: configuration)
+    }
+
+    /// The step with `configuration` (an executor's threads, progress and cancellation).
+    func finish(responderBlindedSet: MutualPSIMessage, initiatorSetReblinded: MutualPSIMessage,
+                configuration: MutualPSIConfiguration) throws -> Completion {
+        let done = try MutualSteps.finishInitiator(
+            state: state.reader, configuration: configuration,
+            responderSet: .bytes(responderBlindedSet.serializedBytes, name: MutualPSIMessage.Kind.responderBlindedSet.nameInMemory),
+            reblinded: .bytes(initiatorSetReblinded.serializedBytes, name: MutualPSIMessage.Kind.initiatorSetReblinded.nameInMemory),
+            reply: .memory(name: MutualPSIMessage.Kind.responderSetReblinded.nameInMemory), work: .inMemory())
+        let receipt = MutualSteps.receipt(.initiator, state.reader.metadata, identity: configuration.identity, context: done.context,
+                                          peerSetSize: done.peerSetSize, resultCount: done.result.count, transcript: done.transcript)
+        return Completion(result: done.result, responderSetReblinded: done.reply.map(MutualPSIMessage.init(written:)),
+                          receipt: receipt)
+    }
+
+    /// Saves this party (including its secret) to a state file with mode 0600, for
+    /// ``finish(responderBlindedSet:initiatorSetReblinded:)`` in a later process (or for
+    /// ``MutualPSIFileExchange/finishInitiator(stateURL:identity:peer:responderSetURL:reblindedURL:replyURL:parallelism:progress:streaming:reviewPurpose:)``).
+    public func save(to url: URL) throws { try state.save(to: url, role: .initiator) }
+
+    /// Restores an initiator saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
+    ///
+    /// - Parameters:
+    ///   - url: the state file.
+    ///   - identity: this party's identity (the state keeps only its public key).
+    ///   - parallelism: threads for later steps.
+    /// - Throws: ``StateFileError`` when the file is readable by others or belongs to another
+    ///   user, is not an initiator's state, is damaged, or has finished its exchange
+    ///   (``StateFileError/alreadyFinished(path:)``); ``PSIError/identityMismatch(found:expected:)``
+    ///   for another identity.
+    public init(restoringFrom url: URL, identity: PartyIdentity, parallelism: Parallelism = .allCores) throws {
+        let state = try KeptState.restore(from: url, role: .initiator)
+        let m = state.reader.metadata
+        guard let context = m.context else {
+            throw StateFileError.invalidStateFile(path: url.path, reason: "the initiator's exchange is incomplete")
+        }
+        let configuration = try m.configuration(identity: identity, parallelism: parallelism, progress: nil)
+        // Step 1 again, from the stored set: the same bytes (Ed25519 signatures are deterministic).
+        let message = MutualPSIMessage.Kind.initiatorBlindedSet
+        let writer = MessageFileWriter(header: .mutual(message, context: context, count: m.itemCount), signer: identity,
+                                       name: message.nameInMemory)
+        try state.reader.writeSentElements(to: writer)
+        try writer.seal()
+        try self.init(configuration: configuration, state: state, blindedSet: MutualPSIMessage(written: writer))
     }
 }
 
 // MARK: - Responder
 
-/// The party that answers a mutual PSI (party B).
+/// The party that answers a mutual PSI (party B), with everything in memory (see
+/// ``MutualPSIInitiator``).
 ///
 /// ```swift
 /// var b = try MutualPSIResponder(items: myItems, configuration: config)
@@ -268,37 +333,35 @@ public struct MutualPSIResponder: Sendable {
     /// How the input was reduced.
     public let inputSummary: InputSummary
 
-    let secret: SecretBytes
-    let blindedElements: [BlindedElement]
-    let sentOrder: [Int]
-    /// Set by ``respond(to:)``: the initiator's set re-blinded, as the hashes step 3 must match.
-    private(set) var exchange: (context: ExchangeContext, initiatorDoubly: [BlindedElement])?
-
-    /// Rebuilds a saved responder (see `PartyState.swift`).
-    init(restoring configuration: MutualPSIConfiguration, items: [Identifier], inputSummary: InputSummary, secret: SecretBytes,
-         blindedElements: [BlindedElement], sentOrder: [Int], exchange: (ExchangeContext, [BlindedElement])?) {
-        self.configuration = configuration
-        self.items = items
-        self.inputSummary = inputSummary
-        self.secret = secret
-        self.blindedElements = blindedElements
-        self.sentOrder = sentOrder
-        self.exchange = exchange.map { (context: $0.0, initiatorDoubly: $0.1) }
-    }
+    /// The state: before ``respond(to:)`` without an exchange, after it with the hashes step 3
+    /// must match.
+    private(set) var state: KeptState
 
     /// Blinds and shuffles this party's items (before or after step 1 arrives) under a fresh
     /// random secret.
+    ///
+    /// - Throws: ``PSIError/itemTypeMismatch(index:found:expected:)`` for an item of another
+    ///   identifier type than the configuration's.
     public init(items: [Identifier], configuration: MutualPSIConfiguration) throws {
-        try self.init(items: items, configuration: configuration, secret: MutualSuite(configuration.suite).newSecret())
+        try self.init(items: items, configuration: configuration, secret: nil)
     }
 
     /// Blinds with a given secret (known-answer tests only).
-    init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes) throws {
-        try configuration.identifierType.check(items)
-        (self.items, self.inputSummary) = distinctItems(items)
+    init(items: [Identifier], configuration: MutualPSIConfiguration, secret: SecretBytes?) throws {
+        try self.init(source: records(of: items), configuration: configuration, secret: secret)
+    }
+
+    /// Blinds records from any source (an array, an `AsyncSequence`).
+    init(source: RecordSource, configuration: MutualPSIConfiguration, secret: SecretBytes?) throws {
+        let state = try MutualSteps.blindResponder(source, configuration: configuration, secret: secret, work: .inMemory())
+        try self.init(configuration: configuration, state: KeptState(state))
+    }
+
+    private init(configuration: MutualPSIConfiguration, state: KeptState) throws {
         self.configuration = configuration
-        self.secret = secret
-        (self.blindedElements, self.sentOrder) = try blindAndShuffle(self.items, configuration: configuration, secret: secret)
+        self.state = state
+        self.items = try state.items()
+        self.inputSummary = state.reader.metadata.inputSummary
     }
 
     /// Step 2: the responder's messages.
@@ -319,53 +382,80 @@ public struct MutualPSIResponder: Sendable {
     ///
     /// - Throws: ``PSIError/unexpectedMessage(expected:found:)`` when this responder has answered
     ///   a step 1 already (its secret answers one exchange only),
-    ///   ``PSIError/peerSetTooLarge(count:limit:)`` before any work when the initiator's
-    ///   set exceeds ``MutualPSIConfiguration/maximumPeerSetSize``, and the errors of a received
-    ///   message otherwise.
+    ///   ``MessageFileError/peerSetTooLarge(path:count:limit:)`` before any work when the
+    ///   initiator's set exceeds ``MutualPSIConfiguration/maximumPeerSetSize``, and the errors of
+    ///   a received message file otherwise.
     public mutating func respond(to initiatorBlindedSet: MutualPSIMessage) throws -> Reply {
+        try respond(to: initiatorBlindedSet, configuration: configuration)
+    }
+
+    /// The step with `configuration` (an executor's threads, progress and cancellation).
+    mutating func respond(to initiatorBlindedSet: MutualPSIMessage, configuration: MutualPSIConfiguration) throws -> Reply {
+        let m = state.reader.metadata
         // One step 1 per secret: answering a second would re-blind a second peer set with it.
-        if let exchange {
-            throw PSIError.unexpectedMessage(expected: "no second step 1 (this responder answered session \(exchange.context.sessionID) already; blind again for another exchange)",
+        if let context = m.context {
+            throw PSIError.unexpectedMessage(expected: "no second step 1 (this responder answered session \(context.sessionID) already; blind again for another exchange)",
                                              found: "a step 1 of session \(initiatorBlindedSet.context.sessionID)")
         }
-        let context = configuration.context(sessionID: initiatorBlindedSet.context.sessionID, role: .responder)
-        try initiatorBlindedSet.check(kind: .initiatorBlindedSet, context: context,
-                                      maximumCount: configuration.maximumPeerSetSize)
-        let doubly = try MutualSuite(configuration.suite)
-            .reblind(initiatorBlindedSet.elements, secret: secret, parallelism: configuration.parallelism,
-                     progress: configuration.progress)
-        let sizes = (initiator: initiatorBlindedSet.elements.count, responder: blindedElements.count)
-        let sent = ComparisonHash(.initiatorSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
-        let kept = ComparisonHash(.responderSetReblinded, initiatorCount: sizes.initiator, responderCount: sizes.responder)
-        var returned = try sent.values(of: doubly, parallelism: configuration.parallelism)
-        if configuration.outcome == .cardinalityOnly { cryptographicShuffle(&returned) }
-        exchange = (context, try kept.values(of: doubly, parallelism: configuration.parallelism))
-        return Reply(
-            responderBlindedSet: MutualPSIMessage(kind: .responderBlindedSet, context: context, elements: blindedElements),
-            initiatorSetReblinded: MutualPSIMessage(kind: .initiatorSetReblinded, context: context, elements: returned,
-                                                    valueLength: sent.length),
-            peerSetSize: initiatorBlindedSet.elements.count)
+        let request = try MutualSteps.openRequest(
+            .bytes(initiatorBlindedSet.serializedBytes, name: MutualPSIMessage.Kind.initiatorBlindedSet.nameInMemory),
+            configuration: configuration)
+        try MutualSteps.checkPeerSetSize(request, configuration: configuration)
+        let step = try MutualSteps.answer(
+            request, own: state.reader, secret: state.reader.secret, configuration: configuration, work: .inMemory(),
+            startedAt: m.transcript?.startedAt ?? Date(), state: .memory,
+            responderSet: .memory(name: MutualPSIMessage.Kind.responderBlindedSet.nameInMemory),
+            reblinded: .memory(name: MutualPSIMessage.Kind.initiatorSetReblinded.nameInMemory))
+        state = KeptState(try step.state.memoryState())
+        return Reply(responderBlindedSet: MutualPSIMessage(written: step.responderSet),
+                     initiatorSetReblinded: MutualPSIMessage(written: step.reblinded), peerSetSize: step.peerCount)
     }
 
     /// Consumes step 3 and computes the result.
     ///
     /// - Throws: ``PSIError/unexpectedMessage(expected:found:)`` if called before
-    ///   ``respond(to:)`` or when only the initiator learns, and the errors of a received
-    ///   message otherwise.
+    ///   ``respond(to:)``, ``PSIError/outcomeMismatch(expected:found:)`` when only the initiator
+    ///   learns, and the errors of a received message file otherwise.
     public func finish(responderSetReblinded: MutualPSIMessage) throws -> MutualPSIResult {
-        guard let exchange else {
+        try finish(responderSetReblinded: responderSetReblinded, configuration: configuration)
+    }
+
+    /// The step with `configuration` (an executor's threads, progress and cancellation).
+    func finish(responderSetReblinded: MutualPSIMessage, configuration: MutualPSIConfiguration) throws -> MutualPSIResult {
+        guard state.reader.metadata.context != nil else {
             throw PSIError.unexpectedMessage(expected: MutualPSIMessage.Kind.initiatorBlindedSet.description,
                                              found: responderSetReblinded.kind.description)
         }
-        guard configuration.outcome != .initiatorLearns else {
-            throw PSIError.outcomeMismatch(expected: configuration.outcome.description,
-                                           found: "a step 3 message, which only \(MutualPSIOutcome.bothLearn) and \(MutualPSIOutcome.cardinalityOnly) send")
-        }
-        let hash = ComparisonHash(.responderSetReblinded, initiatorCount: exchange.initiatorDoubly.count,
-                                  responderCount: blindedElements.count)
-        try responderSetReblinded.check(kind: .responderSetReblinded, context: exchange.context, count: blindedElements.count,
-                                        hash: hash)
-        return intersect(returned: responderSetReblinded.elements, peerDoubly: exchange.initiatorDoubly,
-                         outcome: configuration.outcome, items: items, sentOrder: sentOrder)
+        let done = try MutualSteps.finishResponder(
+            state: state.reader, configuration: configuration,
+            reply: .bytes(responderSetReblinded.serializedBytes, name: MutualPSIMessage.Kind.responderSetReblinded.nameInMemory),
+            work: .inMemory())
+        return done.result
+    }
+
+    /// Saves this party (including its secret) to a state file with mode 0600, for
+    /// ``respond(to:)`` or ``finish(responderSetReblinded:)`` in a later process.
+    public func save(to url: URL) throws { try state.save(to: url, role: .responder) }
+
+    /// Restores a responder saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
+    ///
+    /// - Parameters:
+    ///   - url: the state file.
+    ///   - identity: this party's identity (the state keeps only its public key).
+    ///   - parallelism: threads for later steps.
+    /// - Throws: ``StateFileError`` when the file is readable by others or belongs to another
+    ///   user, is not a responder's state, is damaged, or has finished its exchange
+    ///   (``StateFileError/alreadyFinished(path:)``); ``PSIError/identityMismatch(found:expected:)``
+    ///   for another identity.
+    ///
+    /// - Warning: a responder saved before it answered step 1 answers one step 1 only (a
+    ///   restored responder refuses a second). Restoring the same saved file twice, to answer
+    ///   two initiators, would re-blind both sets with one secret: save after ``respond(to:)``,
+    ///   or delete the file once it is restored. (``MutualPSIFileExchange`` always blinds with a
+    ///   fresh secret.)
+    public init(restoringFrom url: URL, identity: PartyIdentity, parallelism: Parallelism = .allCores) throws {
+        let state = try KeptState.restore(from: url, role: .responder)
+        let configuration = try state.reader.metadata.configuration(identity: identity, parallelism: parallelism, progress: nil)
+        try self.init(configuration: configuration, state: state)
     }
 }

@@ -42,80 +42,101 @@ public struct MutualPSIMessage: Sendable, Equatable {
 
     /// The step.
     public let kind: Kind
-    /// The exchange the message belongs to.
+    /// The exchange the message belongs to, as its header states it.
     public let context: ExchangeContext
-    /// The elements. For the blinded sets, 32-byte points; for the re-blinded sets, hashes of
-    /// ``valueLength`` bytes, zero-padded to 32 in memory.
-    public let elements: [BlindedElement]
+    /// The message as it travels — header, elements, and the trailer with the sender's
+    /// signature — byte for byte as in a message file (see `Docs/file-format.md`). Send these
+    /// bytes over any transport; the receiver rebuilds the message with
+    /// ``init(serializedBytes:)``.
+    public let serializedBytes: [UInt8]
+    /// The parsed header.
+    let header: MessageHeader
     /// The party that sends this message (from the context and the step).
     public var sender: PartyPublicKey { context.parties(of: kind).sender }
     /// The party this message is for.
     public var recipient: PartyPublicKey { context.parties(of: kind).recipient }
     /// Bytes of each element on the wire: 32 for a blinded set, and for a re-blinded set the
     /// hash length both sides derive from the two set sizes (10 bytes for a million items a side).
-    public let valueLength: Int
-    /// True when the elements were already checked for all-zero values and repeats (by the
-    /// file reader), so ``check(kind:context:count:maximumCount:)`` need not do it again.
-    let elementsChecked: Bool
+    public var valueLength: Int { header.elementSize }
+    /// Number of elements.
+    public var count: Int { header.count }
 
-    /// Assembles a message, for example after reading it from a transport.
+    /// The elements, decoded from ``serializedBytes``. For the blinded sets, 32-byte points;
+    /// for the re-blinded sets, hashes of ``valueLength`` bytes, zero-padded to 32. They are
+    /// checked when a protocol step reads the message, not here.
+    public var elements: [BlindedElement] {
+        serializedBytes.withUnsafeBytes { all in
+            let body = UnsafeRawBufferPointer(rebasing: all[header.byteCount..<(header.byteCount + count * valueLength)])
+            return ComparisonHash.unpacked(body, length: valueLength)
+        }
+    }
+
+    /// Rebuilds a message received from a transport.
+    ///
+    /// This checks the format (magic, version, a mutual-PSI step, lengths) and the sender's
+    /// signature; the protocol step that consumes the message checks everything else exactly
+    /// as for a file — sender trusted, recipient, suite, purpose, session, outcome, identifier
+    /// type, counts, the digest and every element.
+    ///
+    /// - Throws: ``MessageFileError`` for bytes that are not a signed mutual-PSI message.
+    public init(serializedBytes bytes: [UInt8]) throws {
+        try self.init(serializedBytes: bytes, name: "a mutual PSI message")
+    }
+
+    init(serializedBytes bytes: [UInt8], name: String) throws {
+        let reader = try MessageFileReader(serializedBytes: bytes, name: name, expecting: MessageExpectation(
+            protocolID: .mutual, kinds: Set(Kind.allCases.map(\.rawValue))))
+        try self.init(verified: bytes, header: reader.header, name: reader.path)
+    }
+
+    /// A message whose format and signature were checked (by a reader, or because this library
+    /// wrote it).
+    init(verified bytes: [UInt8], header: MessageHeader, name: String) throws {
+        guard let kind = Kind(rawValue: header.kind) else {
+            throw MessageFileError.wrongStep(path: name, found: header.kindDescription, expected: "a mutual PSI step")
+        }
+        guard let outcome = MutualPSIOutcome(rawValue: header.mode) else {
+            throw MessageFileError.modeMismatch(path: name, found: header.modeDescription, expected: "a mutual PSI outcome")
+        }
+        guard let identifierType = header.identifierType else {
+            throw MessageFileError.identifierTypeMismatch(path: name, found: "no identifier type", expected: "an identifier type")
+        }
+        guard let recipient = header.recipient else {
+            throw MessageFileError.wrongRecipient(path: name, found: "any reader", expected: "the peer")
+        }
+        self.kind = kind
+        self.header = header
+        self.serializedBytes = bytes
+        self.context = ExchangeContext(suite: header.suite, outcome: outcome, purposeDigest: header.purposeDigest,
+                                       sessionID: header.sessionID,
+                                       initiator: kind.isSentByInitiator ? header.sender : recipient,
+                                       responder: kind.isSentByInitiator ? recipient : header.sender,
+                                       identifierType: identifierType)
+    }
+
+    /// A message written by a step in memory.
+    init(written writer: MessageFileWriter) {
+        try! self.init(verified: writer.serializedBytes!, header: writer.header, name: writer.path)
+    }
+
+    /// Builds and signs a message, for example to test how a peer refuses a forged one.
     ///
     /// - Parameters:
     ///   - valueLength: bytes of each element on the wire (see ``valueLength``); for a
-    ///     re-blinded set the bytes past it must be zero.
-    public init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], valueLength: Int = BlindedElement.byteCount) {
-        self.init(kind: kind, context: context, elements: elements, valueLength: valueLength,
-                  elementsChecked: false)
+    ///     re-blinded set the bytes past it are dropped.
+    ///   - identity: the sender's identity (the context's party who sends step `kind`).
+    /// - Precondition: `identity` is the message's sender.
+    public init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], valueLength: Int = BlindedElement.byteCount,
+                signedBy identity: PartyIdentity) {
+        let writer = MessageFileWriter(header: .mutual(kind, context: context, count: elements.count, elementSize: valueLength),
+                                       signer: identity)
+        try! ComparisonHash.packed(elements, length: valueLength).withUnsafeBytes { try writer.append(elements: $0) }
+        try! writer.seal()
+        self.init(written: writer)
     }
 
-    init(kind: Kind, context: ExchangeContext, elements: [BlindedElement], valueLength: Int = BlindedElement.byteCount,
-         elementsChecked: Bool) {
-        self.kind = kind
-        self.context = context
-        self.elements = elements
-        self.valueLength = valueLength
-        self.elementsChecked = elementsChecked
-    }
-
-    /// Whether the step's elements are hashes that are only compared (the re-blinded sets).
-    var isCompared: Bool { kind == .initiatorSetReblinded || kind == .responderSetReblinded }
-
-    /// Messages are equal when their step, exchange and elements are.
+    /// Messages are equal when their bytes are (signatures are deterministic).
     public static func == (lhs: MutualPSIMessage, rhs: MutualPSIMessage) -> Bool {
-        lhs.kind == rhs.kind && lhs.context == rhs.context && lhs.valueLength == rhs.valueLength && lhs.elements == rhs.elements
-    }
-
-    /// Checks a received message: its step, its exchange (parties, suite, identifier type,
-    /// purpose, session, outcome), its size, and that no element repeats.
-    ///
-    /// - Parameters:
-    ///   - kind: the step expected now.
-    ///   - context: the exchange expected.
-    ///   - count: the exact element count expected, when known.
-    ///   - maximumCount: the largest peer set accepted by policy.
-    ///   - hash: for a re-blinded set, the hash its values must be of (its length is checked).
-    func check(kind expectedKind: Kind, context expected: ExchangeContext, count: Int? = nil, maximumCount: Int? = nil,
-               hash: ComparisonHash? = nil) throws {
-        guard kind == expectedKind else {
-            throw PSIError.unexpectedMessage(expected: expectedKind.description, found: kind.description)
-        }
-        try expected.check(received: context, kind: kind)
-        if let count, elements.count != count {
-            throw PSIError.countMismatch(what: kind.description, count: elements.count, expected: count)
-        }
-        let expectedLength = hash?.length ?? BlindedElement.byteCount
-        guard valueLength == expectedLength else {
-            throw PSIError.invalidLength(what: "each value of the \(kind)", length: valueLength, expected: expectedLength)
-        }
-        if valueLength < BlindedElement.byteCount,
-           let index = elements.firstIndex(where: { $0.withUnsafeBytes { $0[valueLength...].contains { $0 != 0 } } }) {
-            throw PSIError.invalidLength(what: "value at position \(index) of the \(kind)", length: BlindedElement.byteCount,
-                                         expected: valueLength)
-        }
-        if let maximumCount, elements.count > maximumCount {
-            throw PSIError.peerSetTooLarge(count: elements.count, limit: maximumCount)
-        }
-        guard !elementsChecked else { return }
-        try MutualSuite(context.suite).checkNonZeroAndDistinct(elements)
+        lhs.serializedBytes == rhs.serializedBytes
     }
 }

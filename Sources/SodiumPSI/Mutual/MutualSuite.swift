@@ -222,20 +222,6 @@ struct MutualSuite: Sendable {
         }
     }
 
-    /// Refuses the all-zero value and repeats, with positions: the checks every received set
-    /// gets, whether it came from a file or from memory.
-    func checkNonZeroAndDistinct(_ elements: [BlindedElement]) throws {
-        // A set rather than a dictionary of positions: smaller and faster on the common path;
-        // the first position is searched for only when a repeat is found.
-        var seen = Set<BlindedElement>(minimumCapacity: elements.count)
-        for (index, element) in elements.enumerated() {
-            try checkNotZero(element, index: index)
-            guard seen.insert(element).inserted else {
-                throw PSIError.duplicateElement(index: index, firstIndex: elements.firstIndex(of: element)!)
-            }
-        }
-    }
-
     /// X25519 is defined for every u, but the values this library sends are always canonical
     /// (below p = 2^255 − 19) and never zero; anything else did not come from an honest peer.
     /// The cheap checks; ``reblind(_:secret:parallelism:progress:)`` adds the subgroup check.

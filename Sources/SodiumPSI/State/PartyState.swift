@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 internal import CSodium
 
 /// A party's state between protocol steps, for exchanges over files.
@@ -85,71 +85,132 @@ enum PartyStateFile {
         var received: [RunReceipt.Message]
     }
 
-    /// Writes a state file as a stream: the sections in the order of the layout, then
-    /// ``seal(_:)`` and ``commit(replacing:)``. Nothing appears under the final name before then.
-    final class Writer {
-        private let container: SecretContainer.Writer
+    /// Where a state goes: a file (a ``SecretContainer``, mode 0600), or memory (the in-memory
+    /// API, whose party keeps its state between steps).
+    enum Location {
+        case file(URL)
+        case memory
+    }
 
-        init(url: URL, role: Role, secret: SecretBytes) throws {
-            container = try secret.withUnsafeBytes { try SecretContainer.Writer(url: url, content: role.content, secret: $0) }
+    /// Writes a state as a stream: the sections in the order of the layout, then
+    /// ``seal(_:)`` and ``commit(replacing:)``. Nothing appears under a file's final name before
+    /// then. The one writer of states: the file exchange and the in-memory API both use it.
+    final class Writer {
+        private enum Storage {
+            case file(SecretContainer.Writer)
+            case memory(body: SpillFile, secret: SecretBytes)
         }
 
-        fileprivate init(container: SecretContainer.Writer) { self.container = container }
+        private let storage: Storage
+        private let role: Role
+        private var metadata: Metadata?
 
-        func write(_ bytes: UnsafeRawBufferPointer) throws { try container.write(bytes) }
+        init(_ location: Location, role: Role, secret: SecretBytes) throws {
+            self.role = role
+            switch location {
+            case .file(let url):
+                storage = .file(try secret.withUnsafeBytes { try SecretContainer.Writer(url: url, content: role.content, secret: $0) })
+            case .memory:
+                storage = .memory(body: SpillFile(memoryNamed: "the \(role.name)'s state in memory"), secret: secret)
+            }
+        }
 
-        func write(_ bytes: [UInt8]) throws { try container.write(bytes) }
+        func write(_ bytes: UnsafeRawBufferPointer) throws {
+            switch storage {
+            case .file(let container): try container.write(bytes)
+            case .memory(let body, _): try body.append(bytes)
+            }
+        }
+
+        func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
 
         /// Copies a temporary file into the state.
-        func write(contentsOf spill: SpillFile) throws { try container.write(contentsOf: spill) }
+        func write(contentsOf spill: SpillFile) throws {
+            try spill.forEachChunk(maximumBytes: 1 << 20) { try write($0) }
+        }
 
         /// Writes the metadata and the digest (not yet under the final name).
-        func seal(_ metadata: Metadata) throws { try container.seal(description: metadata.encoded()) }
+        func seal(_ metadata: Metadata) throws {
+            self.metadata = metadata
+            if case .file(let container) = storage { try container.seal(description: metadata.encoded()) }
+        }
 
-        /// Moves the sealed state under its final name; unless `replacing`, an existing file
-        /// there is refused (``OutputFileError/exists(path:)``).
-        func commit(replacing: Bool) throws { try container.commit(replacing: replacing) }
+        /// Moves a sealed state file under its final name; unless `replacing`, an existing file
+        /// there is refused (``OutputFileError/exists(path:)``). Nothing to do in memory.
+        func commit(replacing: Bool) throws {
+            if case .file(let container) = storage { try container.commit(replacing: replacing) }
+        }
 
         /// Removes the committed state (a later output of the same step failed).
-        func retract() { container.retract() }
+        func retract() {
+            if case .file(let container) = storage { container.retract() }
+        }
 
         /// This state as one of a step's outputs (see ``commitInOrder(_:)``).
         func output(replacing: Bool) -> (commit: () throws -> Void, retract: () -> Void) {
             ({ try self.commit(replacing: replacing) }, retract)
         }
+
+        /// A sealed state kept in memory, opened with the checks of a file.
+        func memoryState() throws -> Reader {
+            guard case .memory(let body, let secret) = storage, let metadata else {
+                preconditionFailure("only a sealed state in memory is read back from its writer")
+            }
+            return try Reader(memory: body, secret: secret, metadata: metadata, role: role)
+        }
     }
 
-    /// Opens a state file, checks its container, role, metadata and layout, and reads its
-    /// sections on demand.
+    /// Opens a state (a file, or one kept in memory), checks its container, role, metadata and
+    /// layout, and reads its sections on demand.
     final class Reader {
         let metadata: Metadata
-        private let container: SecretContainer.Reader
-        var secret: SecretBytes { container.secret }
-        var path: String { container.path }
-        private var file: SecretFileReader { container.file }
+        let secret: SecretBytes
+        /// The file's path, or a name for a state in memory.
+        let path: String
+        private let file: any ByteSource
+        private let recordsOffset: Int
 
-        private var recordsOffset: Int { container.bodyOffset }
         private var sentOrderOffset: Int { recordsOffset + metadata.recordBytes }
         private var sentElementsOffset: Int { sentOrderOffset + 8 * metadata.itemCount }
         private var peerElementsOffset: Int { sentElementsOffset + 32 * metadata.itemCount }
+        /// The records, sent order and sent elements: what the party's own list made.
+        var ownSectionsByteCount: Int { metadata.recordBytes + 40 * metadata.itemCount }
 
         /// - Parameter expectedOwner: see ``SecretFileReader``.
-        init(url: URL, role: Role, expectedOwner: uid_t = geteuid()) throws {
+        convenience init(url: URL, role: Role, expectedOwner: uid_t = geteuid()) throws {
             let path = url.path
             func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: path, reason: reason) }
-            container = try SecretContainer.Reader(url: url, content: role.content, invalid: invalid, expectedOwner: expectedOwner)
+            let container = try SecretContainer.Reader(url: url, content: role.content, invalid: invalid, expectedOwner: expectedOwner)
+            let metadata: Metadata
             do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(container.description)) } catch let error as PSIError {
                 throw invalid(error.localizedDescription)  // a retired suite, with why
             } catch {
                 throw invalid("the state description cannot be decoded")
             }
-            let m = metadata
+            try self.init(file: container.file, bodyOffset: container.bodyOffset,
+                          bodyByteCount: container.bodyByteCount, secret: container.secret, metadata: metadata, path: path, role: role)
+        }
+
+        /// A state kept in memory (see ``Writer/memoryState()``).
+        convenience init(memory body: SpillFile, secret: SecretBytes, metadata: Metadata, role: Role) throws {
+            try self.init(file: body, bodyOffset: 0, bodyByteCount: body.byteCount, secret: secret,
+                          metadata: metadata, path: body.path, role: role)
+        }
+
+        private init(file: any ByteSource, bodyOffset: Int, bodyByteCount: Int,
+                     secret: SecretBytes, metadata m: Metadata, path: String, role: Role) throws {
+            func invalid(_ reason: String) -> StateFileError { .invalidStateFile(path: path, reason: reason) }
+            self.file = file
+            self.recordsOffset = bodyOffset
+            self.secret = secret
+            self.metadata = m
+            self.path = path
             // Every count is checked against the body's real length before it is used in an
             // offset, with overflow-checked arithmetic (a forged count may be anything).
             guard m.itemCount >= 0, m.recordBytes >= 0, (m.peerCount ?? 0) >= 0,
                   let ownSets = checkedProduct(UInt64(m.itemCount), 40), let peerSet = checkedProduct(UInt64(m.peerCount ?? 0), 32),
                   let sections = checkedSum([UInt64(m.recordBytes), ownSets, peerSet]),
-                  sections == UInt64(container.bodyByteCount) else {
+                  sections == UInt64(bodyByteCount) else {
                 throw invalid("its sections do not add up to its length")
             }
             guard m.recordBytes >= RecordCoding.minimumByteCount * m.itemCount else {
@@ -158,7 +219,7 @@ enum PartyStateFile {
             guard (m.peerCount == nil) == (role == .initiator || m.context == nil) else {
                 throw invalid("the exchange and the stored peer set disagree")
             }
-            do { _ = try container.secret.withUnsafeBytes { try MutualSuite(m.suite).secret(from: $0) } } catch {
+            do { _ = try secret.withUnsafeBytes { try MutualSuite(m.suite).secret(from: $0) } } catch {
                 throw invalid("the secret is not valid for suite \(m.suite)")
             }
         }
@@ -241,11 +302,25 @@ enum PartyStateFile {
         /// A sealed copy of this state (secret and sections) with other metadata, to be
         /// committed over it (marking it finished).
         func rewritten(with metadata: Metadata, role: Role) throws -> Writer {
-            let url = URL(fileURLWithPath: path)
-            let writer = try secret.withUnsafeBytes { try SecretContainer.Writer(url: url, content: role.content, secret: $0) }
-            try container.copyBody(at: 0, count: container.bodyByteCount, to: writer)
-            try writer.seal(description: metadata.encoded())
-            return Writer(container: writer)
+            let writer = try Writer(.file(URL(fileURLWithPath: path)), role: role, secret: secret)
+            try copyBody(count: ownSectionsByteCount + 32 * (self.metadata.peerCount ?? 0), to: writer)
+            try writer.seal(metadata)
+            return writer
+        }
+
+        /// Copies the first `count` bytes of the body (the sections, in order) into `writer`.
+        func copyBody(count: Int, to writer: Writer) throws {
+            var offset = 0
+            while offset < count {
+                let n = min(1 << 20, count - offset)
+                try writer.write(try file.bytes(at: recordsOffset + offset, count: n))
+                offset += n
+            }
+        }
+
+        /// Writes the set this party sent into a message, a chunk at a time.
+        func writeSentElements(to writer: MessageFileWriter) throws {
+            try forEachElementChunk(peer: false, 1 << 15) { _, chunk in try writer.append(chunk) }
         }
     }
 }
@@ -254,6 +329,8 @@ enum PartyStateFile {
 protocol ByteSource {
     /// `count` bytes from `offset`.
     func bytes(at offset: Int, count: Int) throws -> [UInt8]
+    /// Fills `destination` from `offset`.
+    func read(at offset: Int, into destination: UnsafeMutableRawBufferPointer) throws
 }
 
 extension SecretFileReader: ByteSource {}
@@ -354,56 +431,6 @@ enum RecordCoding {
     }
 }
 
-extension PartyStateFile {
-    /// Writes a whole state from arrays (the in-memory API's ``MutualPSIInitiator/save(to:)``
-    /// and ``MutualPSIResponder/save(to:)``).
-    static func write(role: Role, secret: SecretBytes, metadata: Metadata, records: [ListRecord], sentOrder: [Int],
-                      sentElements: [BlindedElement], peerElements: [BlindedElement]?, to url: URL) throws {
-        let writer = try Writer(url: url, role: role, secret: secret)
-        var bytes = [UInt8]()
-        for record in records { RecordCoding.encode(record, into: &bytes) }
-        try writer.write(bytes)
-        try sentOrder.map { UInt64($0).littleEndian }.withUnsafeBytes { try writer.write($0) }
-        try sentElements.withUnsafeBytes { try writer.write($0) }
-        if let peerElements { try peerElements.withUnsafeBytes { try writer.write($0) } }
-        var metadata = metadata
-        metadata.recordBytes = bytes.count
-        metadata.itemCount = records.count
-        metadata.peerCount = peerElements?.count
-        try writer.seal(metadata)
-        try writer.commit(replacing: true)
-    }
-
-    /// Reads a whole state into arrays, checking the sent order is a permutation and every
-    /// stored element is valid for the suite. A finished state is refused: restored, it could
-    /// finish a second time.
-    static func readAll(role: Role, from url: URL) throws
-        -> (reader: Reader, records: [ListRecord], sentOrder: [Int], sentElements: [BlindedElement], peerElements: [BlindedElement]?) {
-        let reader = try Reader(url: url, role: role)
-        guard reader.metadata.finishedWith == nil else { throw StateFileError.alreadyFinished(path: url.path) }
-        let n = reader.metadata.itemCount
-        var records = [ListRecord]()
-        records.reserveCapacity(n)
-        try reader.forEachRecord { _, record in records.append(record) }
-        var sentOrder = [Int]()
-        sentOrder.reserveCapacity(n)
-        try reader.forEachSentOrderChunk(1 << 16) { _, chunk in sentOrder += chunk.map { Int($0) } }
-        func elements(peer: Bool) throws -> [BlindedElement] {
-            var all = [BlindedElement]()
-            try reader.forEachElementChunk(peer: peer, 1 << 16) { _, chunk in all += chunk }
-            // The stored peer set holds hashes (``ComparisonHash``), not points.
-            guard !peer else { return all }
-            do { try MutualSuite(reader.metadata.suite).check(all, parallelism: .allCores) } catch let error as PSIError {
-                throw StateFileError.invalidStateFile(path: url.path, reason: "a stored element is not valid: \(error.localizedDescription)")
-            }
-            return all
-        }
-        let sent = try elements(peer: false)
-        let peer = reader.metadata.peerCount == nil ? nil : try elements(peer: true)
-        return (reader, records, sentOrder, sent, peer)
-    }
-}
-
 extension MutualPSIConfiguration {
     /// The metadata of a state saved under this configuration (counts are filled in on write).
     func stateMetadata(inputSummary: InputSummary, context: ExchangeContext?) -> PartyStateFile.Metadata {
@@ -414,73 +441,3 @@ extension MutualPSIConfiguration {
     }
 }
 
-extension MutualPSIInitiator {
-    /// Saves this party (including its secret) to a state file with mode 0600, for
-    /// ``MutualPSIInitiator/finish(responderBlindedSet:initiatorSetReblinded:)`` in a later process.
-    public func save(to url: URL) throws {
-        try PartyStateFile.write(role: .initiator, secret: secret,
-                                 metadata: configuration.stateMetadata(inputSummary: inputSummary, context: context),
-                                 records: items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) },
-                                 sentOrder: sentOrder, sentElements: blindedSet.elements, peerElements: nil, to: url)
-    }
-
-    /// Restores an initiator saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
-    ///
-    /// - Parameters:
-    ///   - url: the state file.
-    ///   - identity: this party's identity (the state keeps only its public key).
-    ///   - parallelism: threads for later steps.
-    /// - Throws: ``StateFileError`` when the file is readable by others or belongs to another
-    ///   user, is not an initiator's state, is damaged, or has finished its exchange
-    ///   (``StateFileError/alreadyFinished(path:)``); ``PSIError/identityMismatch(found:expected:)``
-    ///   for another identity.
-    public init(restoringFrom url: URL, identity: PartyIdentity, parallelism: Parallelism = .allCores) throws {
-        let (reader, records, sentOrder, sent, _) = try PartyStateFile.readAll(role: .initiator, from: url)
-        let m = reader.metadata
-        guard let context = m.context else {
-            throw StateFileError.invalidStateFile(path: url.path, reason: "the initiator's exchange is incomplete")
-        }
-        self.init(restoring: try m.configuration(identity: identity, parallelism: parallelism, progress: nil), context: context,
-                  items: records.map(\.identifier), inputSummary: m.inputSummary,
-                  blindedSet: MutualPSIMessage(kind: .initiatorBlindedSet, context: context, elements: sent),
-                  secret: reader.secret, sentOrder: sentOrder)
-    }
-}
-
-extension MutualPSIResponder {
-    /// Saves this party (including its secret) to a state file with mode 0600, for
-    /// ``respond(to:)`` or ``finish(responderSetReblinded:)`` in a later process.
-    public func save(to url: URL) throws {
-        try PartyStateFile.write(role: .responder, secret: secret,
-                                 metadata: configuration.stateMetadata(inputSummary: inputSummary, context: exchange?.context),
-                                 records: items.map { ListRecord(identifier: $0, original: $0.canonical, lineNumber: 0) },
-                                 sentOrder: sentOrder, sentElements: blindedElements,
-                                 peerElements: exchange?.initiatorDoubly, to: url)
-    }
-
-    /// Restores a responder saved with ``save(to:)`` (or by ``MutualPSIFileExchange``).
-    ///
-    /// - Parameters:
-    ///   - url: the state file.
-    ///   - identity: this party's identity (the state keeps only its public key).
-    ///   - parallelism: threads for later steps.
-    /// - Throws: ``StateFileError`` when the file is readable by others or belongs to another
-    ///   user, is not a responder's state, is damaged, or has finished its exchange
-    ///   (``StateFileError/alreadyFinished(path:)``); ``PSIError/identityMismatch(found:expected:)``
-    ///   for another identity.
-    ///
-    /// - Warning: a responder saved before it answered step 1 answers one step 1 only (a
-    ///   restored responder refuses a second). Restoring the same saved file twice, to answer
-    ///   two initiators, would re-blind both sets with one secret: save after ``respond(to:)``,
-    ///   or delete the file once it is restored. (``MutualPSIFileExchange`` always blinds with a
-    ///   fresh secret.)
-    public init(restoringFrom url: URL, identity: PartyIdentity, parallelism: Parallelism = .allCores) throws {
-        let (reader, records, sentOrder, sent, peer) = try PartyStateFile.readAll(role: .responder, from: url)
-        let m = reader.metadata
-        var exchange: (ExchangeContext, [BlindedElement])?
-        if let context = m.context, let peer { exchange = (context, peer) }
-        self.init(restoring: try m.configuration(identity: identity, parallelism: parallelism, progress: nil), items: records.map(\.identifier),
-                  inputSummary: m.inputSummary, secret: reader.secret, blindedElements: sent,
-                  sentOrder: sentOrder, exchange: exchange)
-    }
-}

@@ -5,7 +5,8 @@ internal import CSodium
 /// false-positive rate.
 ///
 /// Parameters, for `n` items and a false-positive rate ε:
-/// - `k = round(log2(1/ε))` hash functions (at least 1, at most 64);
+/// - `k = round(log2(1/ε))` hash functions (at least 1, at most 64), rounding half away from
+///   zero (`log2(2^-10.5)` is exactly −10.5 in binary64, and gives 11);
 /// - `m = ceil(−k·n / ln(1 − ε^(1/k)))` bits (at least 64): the fewest bits for which the
 ///   standard estimate `(1 − e^(−k·n/m))^k` is at most ε with that `k`. With ε a power of two
 ///   this is the textbook `m = n·log2(1/ε)/ln 2` ≈ 1.44·log2(1/ε) bits an item; for other ε it

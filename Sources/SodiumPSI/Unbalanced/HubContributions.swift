@@ -97,15 +97,16 @@ struct ContributedRow {
     var reporterCount: Int?
     var note: String?
 
-    /// Parses a record's extra fields (in ``LabelColumns/columns`` order, the absent columns
-    /// skipped).
+    /// Parses the label fields of a row: `indices` gives the 0-based field of each of
+    /// ``LabelColumns/columns`` (nil: not read; a row that does not reach a field leaves it empty).
     ///
     /// - Throws: ``UnbalancedPSIError/invalidLabelValue(path:line:field:reason:)``.
-    init(_ record: ListRecord, columns: LabelColumns, path: String) throws {
-        var fields = record.extraFields.makeIterator()
+    init(_ record: ListRecord, fields: [String], indices: [Int?], columns: LabelColumns, path: String) throws {
+        var position = 0
         func next(_ column: IdentifierListReader.Column?) -> String? {
-            guard column != nil, let field = fields.next() else { return nil }
-            let trimmed = String(trimmingWhiteSpace(field.precomposedStringWithCanonicalMapping))
+            defer { position += 1 }
+            guard column != nil, let index = indices[position], index < fields.count else { return nil }
+            let trimmed = String(trimmingWhiteSpace(fields[index].precomposedStringWithCanonicalMapping))
             return trimmed.isEmpty ? nil : trimmed
         }
         func fail(_ field: String, _ reason: String) -> UnbalancedPSIError {
@@ -114,8 +115,7 @@ struct ContributedRow {
         if let text = next(columns.category) {
             categories = text.split(separator: ";").map { String(trimmingWhiteSpace(String($0))) }.filter { !$0.isEmpty }
         }
-        for (field, name) in [(\Self.firstSeen, "first seen"), (\Self.lastSeen, "last seen")] {
-            let column = name == "first seen" ? columns.firstSeen : columns.lastSeen
+        for (field, name, column) in [(\Self.firstSeen, "first seen", columns.firstSeen), (\Self.lastSeen, "last seen", columns.lastSeen)] {
             if let text = next(column) {
                 guard SetupLabel.isDate(text) else { throw fail(name + " column", "holds \"\(text)\"; expected a calendar date YYYY-MM-DD") }
                 self[keyPath: field] = text
@@ -412,19 +412,17 @@ extension UnbalancedPSIFileExchange {
         let rows = IdentifierRowPartition(options: options, work: work)
         let names = contributions.map(\.name)
         var summaries = [(list: ListSummary, repeated: Int)]()
-        let columns = labelColumns.columns.compactMap { $0 }
         for (index, contribution) in contributions.enumerated() {
             let source = contribution.reader
-            let reader = IdentifierListReader(url: source.url, format: source.format, kind: source.kind, policy: source.policy,
-                                              caseInsensitive: source.caseInsensitive, delimiter: source.delimiter,
-                                              encoding: source.encoding, invalidLimit: source.invalidLimit,
-                                              rejectsURL: source.rejectsURL, extraColumns: columns)
+            var indices = try labelIndices(labelColumns, format: source.format)
             var position = rows.count
-            let list = try reader.forEach { record in
-                try hub.identifierType.check(record.identifier, index: position)
+            let list = try source.forEachRow(header: { names in
+                indices = try labelColumns.columns.map { try $0.map { try source.headerColumn(names, $0) } }
+            }, where: { _ in true }) { row in
+                try hub.identifierType.check(row.record.identifier, index: position)
                 position += 1
-                let row = try ContributedRow(record, columns: labelColumns, path: source.url.path)
-                try rows.append(record.identifier, contributor: index, line: record.lineNumber, row: row)
+                let parsed = try ContributedRow(row.record, fields: row.fields, indices: indices, columns: labelColumns, path: source.url.path)
+                try rows.append(row.record.identifier, contributor: index, line: row.record.lineNumber, row: parsed)
             }
             summaries.append((list, 0))
         }
@@ -495,5 +493,34 @@ extension UnbalancedPSIFileExchange {
                                   ContributionSummary(name: name, valid: summary.list.valid, invalid: summary.list.invalid,
                                                       repeated: summary.repeated, list: summary.list)
                               })
+    }
+
+    /// The fields of the label columns in a list read without a header line (a CSV header
+    /// names them when the list is read).
+    ///
+    /// - Throws: ``UnbalancedPSIError/labelsNotSupported(reason:)`` for label columns of a list
+    ///   of one value a line, or named in a list without a header line.
+    private static func labelIndices(_ columns: LabelColumns, format: IdentifierListReader.Format) throws -> [Int?] {
+        let wanted = columns.columns
+        switch format {
+        case .lines:
+            guard wanted.allSatisfy({ $0 == nil }) else {
+                throw UnbalancedPSIError.labelsNotSupported(reason: "label columns need a CSV list; this one holds one value a line")
+            }
+            return wanted.map { _ in nil }
+        case .csvWithoutHeader:
+            return try wanted.map { column in
+                switch column {
+                case nil: return nil
+                case .number(let n)?:
+                    guard n >= 1 else { throw UnbalancedPSIError.labelsNotSupported(reason: "label column number \(n); expected 1 or more") }
+                    return n - 1
+                case .name(let name)?:
+                    throw UnbalancedPSIError.labelsNotSupported(reason: "label column \"\(name)\" is named, but the list has no header line; give its number")
+                }
+            }
+        case .csv:
+            return wanted.map { _ in nil }
+        }
     }
 }
