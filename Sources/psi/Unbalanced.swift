@@ -137,8 +137,10 @@ struct HubSetup: ParsableCommand {
     @Option(name: .customLong("delta-of"), help: "Write a delta with the entries of --input appended to this published setup (same encoding; in a labeled setup an item listed again gets its new label).")
     var deltaOf: String?
 
-    @Option(name: .customLong("delta-number"), help: "The delta's number: 1 for the first delta of the setup, 2 for the next, … (members apply them in order and refuse a gap).")
-    var deltaNumber = 1
+    @Option(name: .customLong("delta-number"), help: "The delta's number: 1 (when not given) for the first delta of the setup, 2 for the next, … (members apply them in order and refuse a gap).")
+    var deltaNumberOption: Int?
+
+    var deltaNumber: Int { deltaNumberOption ?? 1 }
 
     @Option(name: .customLong("contributor"), help: "The name of the contributor of --input (default \"hub\"), when contributions are aggregated.")
     var contributor = "hub"
