@@ -88,9 +88,15 @@ awk -F, 'NR > 1 { n[$4]++; cases[$4] = cases[$4] " " $5 } END { for (k in n) if 
 # Unbalanced PSI: bank A acts as an alliance hub and publishes its phone list once; bank B queries it.
 echo
 echo "== unbalanced PSI: bank A publishes its agent phone list as a hub setup; bank B queries it"
+# The hub's pool aggregates its members' reports: bank A's list, and a report from a third
+# alliance member (bank C, here the first rows of bank A's export). Each number gets an encrypted
+# label (its categories, from the note column, and how many members reported it) that only a
+# member holding the number can read.
 HUB_PURPOSE="demo 2026: alliance agent phone numbers"
+head -n 41 "$A/agent-phones.csv" > "$A/bank-c-report.csv"
 (cd "$A" && "$PSI" hub keygen --key hub.key && "$PSI" hub setup --key hub.key --identity bank-a.identity --kind phone \
-    --input agent-phones.csv --column agent_phone --purpose "$HUB_PURPOSE" --out hub-setup.spsi)
+    --input agent-phones.csv --column agent_phone --contributor "Bank A" --contribution "Bank C=bank-c-report.csv" \
+    --category-column note --purpose "$HUB_PURPOSE" --out hub-setup.spsi)
 transfer "$A/hub-setup.spsi" "$B"
 (cd "$B" && "$PSI" member request --identity bank-b.identity --peers peers.json --hub "Bank A" --setup hub-setup.spsi \
     --kind phone --input agent-phones.csv --column 代理电话 --input-encoding gb18030 --purpose "$HUB_PURPOSE" \
@@ -103,6 +109,10 @@ transfer "$A/hub-response.spsi" "$B"
     --setup hub-setup.spsi --response hub-response.spsi \
     --input agent-phones.csv --kind phone --column 代理电话 --input-encoding gb18030 --keep 案件编号 \
     --out agent-phones.unbalanced.matches.csv)
+echo "  bank B's first matches, with the hub's labels (categories, reporter count):"
+head -n 6 "$B/agent-phones.unbalanced.matches.csv" | tr -d '\r' | sed 's/^/    /'
+reported_twice=$(tail -n +2 "$B/agent-phones.unbalanced.matches.csv" | tr -d '\r' | grep -c ',2,,$' || true)
+echo "  $reported_twice of bank B's matching rows were reported by two alliance members"
 
 # Check what each bank learned against the answer key.
 check() {

@@ -31,10 +31,23 @@ struct OPRFBench: ParsableCommand {
     @Option(name: .customLong("fp-rate"), help: "False-positive rate of the Bloom filter setup (default 2^-20).")
     var fpRate = SetupEncoding.defaultFalsePositiveRate
 
+    @Flag(name: .long, help: "Measure a labeled setup instead: streamed from a CSV list with label columns (setup_labeled_*), bytes per item of every encoding, and a member query that decrypts its matches' labels (finish_*).")
+    var labels = false
+
+    @Option(name: .customLong("label-bytes"), help: "Label size of the labeled setup (default \(SetupLabel.defaultByteCount)).")
+    var labelBytes = SetupLabel.defaultByteCount
+
     @Flag(name: .customLong("cardinality-only"), help: "Measure the unbalanced steps with a cardinality-only hub key (one blind per query, shuffled response).")
     var cardinalityOnly = false
 
     func run() throws {
+        if labels {
+            var fields: [(String, Any)] = [("benchmark", "oprf-labels"), ("items", common.items), ("threads", common.threads)]
+            fields += try LabeledSetupBench.run(hubItems: common.items, queryItems: queryItems ?? min(common.items, 100_000), tagBytes: tagBytes,
+                                                labelBytes: labelBytes, fpRate: fpRate, common: common)
+            fields.append(("peak_rss_bytes", peakResidentBytes()))
+            return try Report(fields: fields).print(json: common.json)
+        }
         let n = common.items
         let parallelism = common.parallelism
         let inputs = (0..<n).map { Array("+86139\(String(format: "%08d", $0))".utf8) }

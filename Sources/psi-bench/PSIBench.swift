@@ -13,7 +13,7 @@ struct PSIBench: ParsableCommand {
         directly in a tight loop on the same threads, and reports ratio_to_raw = seconds / raw_seconds:
         a figure that holds on any machine, however fast or busy.
         """,
-        subcommands: [Mutual.self, OPRFBench.self, Intersect.self])
+        subcommands: [Mutual.self, OPRFBench.self, Intersect.self, LookupBench.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -93,14 +93,19 @@ func syntheticItems(count: Int, overlap: Int) -> (a: [Identifier], b: [Identifie
 func writeSyntheticList(to url: URL, range: Range<Int>) throws { try writeSyntheticList(to: url, ranges: [range]) }
 
 func writeSyntheticList(to url: URL, ranges: [Range<Int>]) throws {
+    try writeLines(to: url, ranges.joined().lazy.map(syntheticValue))
+}
+
+/// Writes `header` (if any) and each line, a megabyte at a time.
+func writeLines(to url: URL, header: String? = nil, _ lines: some Sequence<String>) throws {
     guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
         throw ValidationError("cannot create \(url.path)")
     }
     let handle = try FileHandle(forWritingTo: url)
     defer { try? handle.close() }
-    var buffer = [UInt8]()
-    for n in ranges.joined() {
-        buffer += syntheticValue(n).utf8
+    var buffer = header.map { Array(($0 + "\n").utf8) } ?? []
+    for line in lines {
+        buffer += line.utf8
         buffer.append(0x0A)
         if buffer.count >= 1 << 20 {
             try handle.write(contentsOf: buffer)

@@ -114,9 +114,12 @@ struct ResultOptions: ParsableArguments {
 /// Writes an intersection's matches (every column's, one table): joined with the list's rows
 /// when `--input` is given, else one row a matched value from the state; to `--out` (CSV, mode
 /// 0600), into the JSON summary, or as CSV on standard output.
+///
+/// With `labels` (an unbalanced query of a labeled setup, by canonical form), every row also
+/// carries its match's label fields (``SetupLabel/csvHeader``).
 func deliver(_ parts: [(column: IdentifierColumn, matches: [ListRecord])], _ options: ResultOptions, format: ListFormatOptions,
-             json: Bool, summary: inout [String: Any]) throws {
-    let table: MatchesTable
+             json: Bool, summary: inout [String: Any], labels: [String: SetupLabel] = [:]) throws {
+    var table: MatchesTable
     if let input = options.input {
         table = try MatchesTable(joining: parts.map { MatchesTable.Part(list: format.reader(input, $0.column), column: $0.column.name,
                                                                          matches: $0.matches) },
@@ -125,6 +128,10 @@ func deliver(_ parts: [(column: IdentifierColumn, matches: [ListRecord])], _ opt
         let rows = parts.flatMap { MatchesTable(records: $0.matches, column: $0.column.name).rows }
         table = MatchesTable(columns: MatchesTable.leadingColumns, rows: rows.sorted { Int($0[0])! < Int($1[0])! })
         if !rows.isEmpty { note("one row a matched value (its first line); give --input and the list's options to write every row with its columns") }
+    }
+    if !labels.isEmpty {
+        let canonical = table.columns.firstIndex(of: "canonical")!
+        table.addColumns(SetupLabel.csvHeader) { row in labels[row[canonical]]?.csvFields ?? SetupLabel.csvHeader.map { _ in "" } }
     }
     summary["matched_rows"] = table.rows.count
     if let path = options.path {

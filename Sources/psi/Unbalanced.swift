@@ -134,8 +134,47 @@ struct HubSetup: ParsableCommand {
     @Option(name: .customLong("fp-rate"), help: "The Bloom filter's false-positive rate ε, e.g. 2^-20 (default) or 1e-6.")
     var fpRate = "2^-20"
 
-    @Option(name: .customLong("delta-of"), help: "Write a delta with the entries of --input appended to this published setup (same encoding).")
+    @Option(name: .customLong("delta-of"), help: "Write a delta with the entries of --input appended to this published setup (same encoding; in a labeled setup an item listed again gets its new label).")
     var deltaOf: String?
+
+    @Option(name: .customLong("delta-number"), help: "The delta's number: 1 (when not given) for the first delta of the setup, 2 for the next, … (members apply them in order and refuse a gap).")
+    var deltaNumberOption: Int?
+
+    var deltaNumber: Int { deltaNumberOption ?? 1 }
+
+    @Option(name: .customLong("contributor"), help: "The name of the contributor of --input (default \"hub\"), when contributions are aggregated.")
+    var contributor = "hub"
+
+    @Option(name: .customLong("contribution"), help: "Another contributor's list, as NAME=FILE, read like --input (repeat for several); rows of one identifier from every list are aggregated into one label.")
+    var contributions: [String] = []
+
+    @Flag(name: .long, help: "Give every item an encrypted label (reporter count, and the fields of the label columns); implied by any label column.")
+    var labels = false
+
+    @Option(name: .customLong("label-bytes"), help: "The fixed size of every label in bytes, \(SetupLabel.byteCountRange.lowerBound)–\(SetupLabel.byteCountRange.upperBound) (default \(SetupLabel.defaultByteCount)); a label that does not fit is refused, naming its row.")
+    var labelBytes = SetupLabel.defaultByteCount
+
+    @Option(name: .customLong("category-column"), help: "Label column: categories (several separated by ';').")
+    var categoryColumn: String?
+
+    @Option(name: .customLong("first-seen-column"), help: "Label column: the date first seen, YYYY-MM-DD.")
+    var firstSeenColumn: String?
+
+    @Option(name: .customLong("last-seen-column"), help: "Label column: the date last seen, YYYY-MM-DD.")
+    var lastSeenColumn: String?
+
+    @Option(name: .customLong("reporter-count-column"), help: "Label column: how many reporters a row stands for (default: each contributor counts once).")
+    var reporterCountColumn: String?
+
+    @Option(name: .customLong("note-column"), help: "Label column: a free note (distinct notes of an identifier are joined by ' | ').")
+    var noteColumn: String?
+
+    @Flag(name: .customLong("label-contributors"), help: "Put the contributors' names in the labels (members then learn who reported each match).")
+    var labelContributors = false
+
+    @Option(name: .customLong("work-dir"), help: "Folder for temporary files of large lists (default: the setup's folder).")
+    var workDir: String?
+
 
     @Option(name: .long, help: "The setup (or delta) file to publish.")
     var out: String
@@ -152,7 +191,56 @@ struct HubSetup: ParsableCommand {
         do { try SetupEncoding.bloomFilter(falsePositiveRate: rate).validate() } catch {
             throw ValidationError("--fp-rate \(fpRate): \(error.localizedDescription)")
         }
-        try requireDistinctPaths([("--key", key), ("--identity", identity)] + input.paths + [("--delta-of", deltaOf), ("--out", out)])
+        if deltaNumber < 1 { throw ValidationError("--delta-number must be at least 1") }
+        if labeled {
+            if encoding == .bloom { throw ValidationError("labels need --encoding tags: a Bloom filter has no entry to carry a label") }
+            if !SetupLabel.byteCountRange.contains(labelBytes) {
+                throw ValidationError("--label-bytes must be \(SetupLabel.byteCountRange.lowerBound) to \(SetupLabel.byteCountRange.upperBound)")
+            }
+            if [categoryColumn, firstSeenColumn, lastSeenColumn, reporterCountColumn, noteColumn].contains(where: { $0 != nil }),
+               input.columns[0].column == nil {
+                throw ValidationError("label columns need a CSV list (--column)")
+            }
+        }
+        if !contributions.isEmpty {
+            if encoding == .bloom { throw ValidationError("--contribution needs --encoding tags") }
+            if input.rejects != nil { throw ValidationError("--rejects reads one list; it cannot be used with --contribution") }
+        }
+        _ = try parsedContributions()
+        try requireDistinctPaths([("--key", key), ("--identity", identity)] + input.paths
+                                 + contributions.map { ("--contribution", Self.split($0)?.file) }
+                                 + [("--delta-of", deltaOf), ("--out", out)])
+    }
+
+    /// Whether the setup carries labels.
+    var labeled: Bool {
+        labels || labelContributors || [categoryColumn, firstSeenColumn, lastSeenColumn, reporterCountColumn, noteColumn].contains { $0 != nil }
+    }
+
+    /// `NAME=FILE`.
+    static func split(_ text: String) -> (name: String, file: String)? {
+        guard let equals = text.firstIndex(of: "=") else { return nil }
+        let name = String(text[..<equals]), file = String(text[text.index(after: equals)...])
+        return name.isEmpty || file.isEmpty ? nil : (name, file)
+    }
+
+    /// The contributor names and files, `--input` first.
+    func parsedContributions() throws -> [(name: String, file: String)] {
+        var all = [(contributor, input.input)]
+        for text in contributions {
+            guard let pair = Self.split(text) else { throw ValidationError("--contribution \"\(text)\": expected NAME=FILE") }
+            all.append(pair)
+        }
+        var names = Set<String>()
+        for (name, _) in all where !names.insert(name).inserted {
+            throw ValidationError("contributor \"\(name)\" is named twice; each contribution needs its own name")
+        }
+        return all
+    }
+
+    /// A CSV column option: a number or a header name.
+    static func column(_ text: String?) -> IdentifierListReader.Column? {
+        text.map { Int($0).map { .number($0) } ?? .name($0) }
     }
 
     /// `2^-20`, `1e-6` or `0.000001`.
@@ -165,30 +253,74 @@ struct HubSetup: ParsableCommand {
         let summary = StepSummary(json: output.json, inputs: [("--key", key), ("--identity", identity), ("--input", input.input),
                                                               ("--delta-of", deltaOf)])
         try runReportingErrors {
-            let (records, listSummary, column) = try readWholeList(input)
+            let column = input.columns[0]
             let hub = UnbalancedPSIHub(key: try HubKey.load(from: url(key)), identity: try PartyIdentity(contentsOf: url(identity)),
                                        purpose: purposeOption.purpose, identifierType: column.identifierType,
                                        parallelism: threads.parallelism)
-            let setup: UnbalancedSetup
-            if let deltaOf {
-                setup = try UnbalancedPSIFileExchange.publishDelta(records: records, hub: hub, baseURL: url(deltaOf), deltaURL: url(out),
-                                                                   progress: ProgressBar.handlerIfTerminal())
-            } else {
-                let encoding: SetupEncoding = encoding == .tags
-                    ? .truncatedTags(byteCount: tagBytes) : .bloomFilter(falsePositiveRate: Self.parseRate(fpRate)!)
-                setup = try UnbalancedPSIFileExchange.publishSetup(records: records, hub: hub, encoding: encoding, setupURL: url(out),
-                                                                   progress: ProgressBar.handlerIfTerminal())
+            // A delta takes its base's encoding: the base's header (mode byte) says whether it is a filter.
+            let baseIsFilter = try deltaOf.map { try MessageFileReader(url: url($0), expecting: MessageExpectation()).header.mode >> 4 == 2 } ?? false
+            if encoding == .bloom || baseIsFilter {
+                try publishFilter(hub, summary: summary)
+                return
             }
-            let perItem = setup.itemCount > 0 ? Double(setup.fileByteCount) / Double(setup.itemCount) : 0
-            note("\(setup.isDelta ? "delta of setup" : "setup") \(setup.setupID): \(setup.itemCount) items as \(setup.encoding), "
-                 + "\(setup.fileByteCount) bytes (\(String(format: "%.2f", perItem)) an item), key \(setup.keyID), \(setup.answerMode); publish \(out) to members")
-            try summary.print(["step": setup.isDelta ? "hub-delta" : "hub-setup", "setup_id": setup.setupID.description,
-                               "key_id": setup.keyID.description, "answer": setup.answerMode.description, "items": setup.itemCount,
-                               "encoding": setup.encoding.description, "file_bytes": setup.fileByteCount, "bytes_per_item": perItem,
-                               "false_positive_rate": setup.falsePositiveRate,
-                               "input": listSummary.json, "setup": out],
+            // Tags, labeled or not: streamed from the lists, memory bounded whatever their size.
+            let base = input.reader(column)
+            let readers = try parsedContributions().map { name, file in
+                HubContribution(name: name, reader: file == input.input ? base
+                                    : input.format.reader(file, column, policy: base.policy, invalidLimit: base.invalidLimit))
+            }
+            let columns = LabelColumns(category: Self.column(categoryColumn), firstSeen: Self.column(firstSeenColumn),
+                                       lastSeen: Self.column(lastSeenColumn), reporterCount: Self.column(reporterCountColumn),
+                                       note: Self.column(noteColumn), includeContributors: labelContributors)
+            let encoding: SetupEncoding = labeled ? .labeledTags(tagByteCount: tagBytes, labelByteCount: labelBytes) : .truncatedTags(byteCount: tagBytes)
+            let published = try UnbalancedPSIFileExchange.publishSetup(
+                contributions: readers, hub: hub, encoding: encoding, labelColumns: columns, setupURL: url(out),
+                delta: deltaOf.map { (url($0), deltaNumber) }, options: StreamingOptions(workDirectory: workDir.map(url)),
+                progress: ProgressBar.handlerIfTerminal())
+            for contribution in published.contributions {
+                if readers.count == 1 { report(contribution.list, input, column) } else {
+                    for invalid in contribution.list.invalidRecords.prefix(20) {
+                        note("\(contribution.name): line \(invalid.lineNumber): skipped: \(invalid.reason.localizedDescription)")
+                    }
+                    note("\(contribution.name): \(contribution.valid) valid rows, \(contribution.invalid) invalid, \(contribution.repeated) repeated")
+                }
+            }
+            let perItem = published.itemCount > 0 ? Double(published.fileByteCount) / Double(published.itemCount) : 0
+            let what = published.deltaNumber > 0 ? "delta \(published.deltaNumber) of setup" : "setup"
+            note("\(what) \(published.setupID): \(published.itemCount) items as \(published.encoding), "
+                 + "\(published.fileByteCount) bytes (\(String(format: "%.2f", perItem)) an item), key \(published.keyID), \(published.answerMode); publish \(out) to members")
+            try summary.print(["step": published.deltaNumber > 0 ? "hub-delta" : "hub-setup", "setup_id": published.setupID.description,
+                               "delta_number": published.deltaNumber, "key_id": published.keyID.description,
+                               "answer": published.answerMode.description, "items": published.itemCount,
+                               "encoding": published.encoding.description, "file_bytes": published.fileByteCount, "bytes_per_item": perItem,
+                               "false_positive_rate": published.encoding.falsePositiveRate(itemCount: published.itemCount),
+                               "contributions": published.contributions.map {
+                                   ["name": $0.name, "valid": $0.valid, "invalid": $0.invalid, "repeated": $0.repeated, "input": $0.list.json] as [String: Any]
+                               }, "setup": out],
                               outputs: [("--out", out), ("--rejects", input.rejects)])
         }
+    }
+
+    /// A Bloom filter setup or delta, made in memory from `--input`.
+    private func publishFilter(_ hub: UnbalancedPSIHub, summary: StepSummary) throws {
+        let (records, listSummary, _) = try readWholeList(input)
+        let setup: UnbalancedSetup
+        if let deltaOf {
+            setup = try UnbalancedPSIFileExchange.publishDelta(records: records, hub: hub, baseURL: url(deltaOf), deltaURL: url(out),
+                                                               number: deltaNumber, progress: ProgressBar.handlerIfTerminal())
+        } else {
+            setup = try UnbalancedPSIFileExchange.publishSetup(records: records, hub: hub, encoding: .bloomFilter(falsePositiveRate: Self.parseRate(fpRate)!),
+                                                               setupURL: url(out), progress: ProgressBar.handlerIfTerminal())
+        }
+        let perItem = setup.itemCount > 0 ? Double(setup.fileByteCount) / Double(setup.itemCount) : 0
+        note("\(setup.isDelta ? "delta \(setup.deltaNumber) of setup" : "setup") \(setup.setupID): \(setup.itemCount) items as \(setup.encoding), "
+             + "\(setup.fileByteCount) bytes (\(String(format: "%.2f", perItem)) an item), key \(setup.keyID), \(setup.answerMode); publish \(out) to members")
+        try summary.print(["step": setup.isDelta ? "hub-delta" : "hub-setup", "setup_id": setup.setupID.description,
+                           "delta_number": setup.deltaNumber, "key_id": setup.keyID.description, "answer": setup.answerMode.description,
+                           "items": setup.itemCount, "encoding": setup.encoding.description, "file_bytes": setup.fileByteCount,
+                           "bytes_per_item": perItem, "false_positive_rate": setup.falsePositiveRate,
+                           "input": listSummary.json, "setup": out],
+                          outputs: [("--out", out), ("--rejects", input.rejects)])
     }
 }
 
@@ -369,7 +501,8 @@ struct MemberFinish: ParsableCommand {
                 note("\(outcome.result.count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount) "
                      + "(a non-member matches with probability at most about \(outcome.falsePositiveRate)); "
                      + "the hub's proof that it answered with the setup's key was verified")
-                try deliver([(column, outcome.matches)], result, format: format, json: output.json, summary: &fields)
+                try deliver([(column, outcome.matches)], result, format: format, json: output.json, summary: &fields,
+                            labels: Dictionary(zip(outcome.matches.map(\.identifier.canonical), outcome.labels)) { first, _ in first })
             case .cardinality(let count):
                 note("\(count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount); which ones is not revealed")
                 try deliverCounts([(column, count)], result, json: output.json, summary: &fields)

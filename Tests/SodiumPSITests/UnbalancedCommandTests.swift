@@ -184,4 +184,45 @@ struct UnbalancedCommandTests {
         #expect(json["kind"] as? String == "member request")
         #expect(json["mode"] as? String == "intersection")
     }
+
+    @Test("Contributions with label columns: the member's matches file carries categories and reporter counts; deltas in order")
+    func labeledContributions() throws {
+        let folders = try HubAndMemberFolders()
+        defer { folders.cleanUp() }
+        try folders.write("phone,type,first,last\n13800138000,mass complaints,2026-01-03,2026-01-09\n13900139000,forged documents,2026-02-01,\n", "a.csv", in: folders.hub)
+        try folders.write("phone,type,first,last\n+86 138 0013 8000,phone takeover,2025-12-01,2026-03-01\nnot a number,x,,\n", "b.csv", in: folders.hub)
+        try folders.write("phone,type,first,last\n13900139000,mass complaints,2026-04-01,2026-04-02\n", "new.csv", in: folders.hub)
+        try folders.write("13800138000\n13900139000\n13700137000\n", "mine.txt", in: folders.member)
+        try folders.succeed(["hub", "keygen", "--key", "hub.key"], in: folders.hub)
+        let labels = ["--column", "phone", "--category-column", "type", "--first-seen-column", "first", "--last-seen-column", "last"]
+        let setup = try folders.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "a.csv", "--contributor", "Bank A",
+                                         "--contribution", "Bank B=b.csv", "--out", "setup.spsi", "--json"] + labels + HubAndMemberFolders.purpose,
+                                        in: folders.hub)
+        let json = try JSONSerialization.jsonObject(with: Data(setup.utf8)) as! [String: Any]
+        #expect(json["items"] as? Int == 2 && json["encoding"] as? String == "truncated tags of 12 bytes with 96-byte encrypted labels")
+        let contributions = json["contributions"] as! [[String: Any]]
+        #expect(contributions.map { $0["name"] as! String } == ["Bank A", "Bank B"])
+        #expect(contributions.map { $0["valid"] as! Int } == [2, 1] && contributions.map { $0["invalid"] as! Int } == [0, 1])
+        for number in ["1", "3"] {
+            try folders.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "new.csv", "--delta-of", "setup.spsi",
+                                 "--delta-number", number, "--out", "delta-\(number).spsi"] + labels + HubAndMemberFolders.purpose, in: folders.hub)
+            try folders.transfer("delta-\(number).spsi", from: folders.hub, to: folders.member)
+        }
+        try folders.transfer("setup.spsi", from: folders.hub, to: folders.member)
+        #expect(try folders.query().status == 0)
+        try folders.transfer("response.spsi", from: folders.hub, to: folders.member)
+        let finish = ["member", "finish", "--state", "m.state", "--setup", "setup.spsi", "--response", "response.spsi"]
+        try folders.succeed(finish + ["--output", "matches.csv"], in: folders.member)
+        let text = try String(contentsOf: folders.member.appendingPathComponent("matches.csv"), encoding: .utf8)
+        #expect(text == "line,column,value,canonical,categories,first_seen,last_seen,reporter_count,contributors,note\r\n"
+                + "1,,13800138000,+8613800138000,mass complaints; phone takeover,2025-12-01,2026-03-01,2,,\r\n"
+                + "2,,13900139000,+8613900139000,forged documents,2026-02-01,2026-02-01,1,,\r\n")
+        // Delta 1 replaces a label; delta 3 after delta 1 is a gap.
+        try folders.succeed(finish + ["--delta", "delta-1.spsi", "--output", "matches-1.csv"], in: folders.member)
+        let relabeled = try String(contentsOf: folders.member.appendingPathComponent("matches-1.csv"), encoding: .utf8)
+        #expect(relabeled.contains("\r\n2,,13900139000,+8613900139000,mass complaints,2026-04-01,2026-04-02,1,,\r\n"))
+        let gap = try folders.run(finish + ["--delta", "delta-1.spsi", "--delta", "delta-3.spsi", "--output", "matches-3.csv"], in: folders.member)
+        #expect(gap.status == 76)
+        #expect(gap.stderr.contains("delta-3.spsi: this is delta 3 of its setup; expected delta 2"))
+    }
 }

@@ -13,10 +13,16 @@ let benchmarks: @Sendable () -> Void = {
     )
     let batch = 1_000
     let serial = Parallelism.serial
-    let items = (0..<batch).map { try! Identifier.plain("+86139\(String(format: "%08d", $0))") }
+    let items = (0..<batch).map { try! Identifier.phoneNumber("+86139\(String(format: "%08d", $0))") }
     let inputs = items.map(\.psiEncoding)
     let purpose = try! PurposeLabel("benchmark")
-    let config = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, parallelism: serial)
+    let phones = IdentifierType(kind: .phoneNumber)
+    let identityA = try! PartyIdentity(seed: [UInt8](repeating: 1, count: 32))
+    let identityB = try! PartyIdentity(seed: [UInt8](repeating: 2, count: 32))
+    let config = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, identity: identityA, peer: identityB.publicKey,
+                                        identifierType: phones, parallelism: serial)
+    let configB = MutualPSIConfiguration(purpose: purpose, outcome: .bothLearn, identity: identityB, peer: identityA.publicKey,
+                                         identifierType: phones, parallelism: serial)
     let hasher = HashToGroup(domainSeparationTag: Array("SodiumPSI-V1-mutual-ristretto255-SHA512".utf8))
 
     Benchmark("hash to group ×1000") { benchmark in
@@ -34,12 +40,12 @@ let benchmarks: @Sendable () -> Void = {
     let initiator = try! MutualPSIInitiator(items: items, configuration: config)
     Benchmark("re-blind (validate + multiply) ×1000") { benchmark in
         for _ in benchmark.scaledIterations {
-            var responder = try MutualPSIResponder(items: [], configuration: config)
+            var responder = try MutualPSIResponder(items: items, configuration: configB)
             blackHole(try responder.respond(to: initiator.blindedSet))
         }
     }
 
-    var responder = try! MutualPSIResponder(items: items, configuration: config)
+    var responder = try! MutualPSIResponder(items: items, configuration: configB)
     let reply = try! responder.respond(to: initiator.blindedSet)
     Benchmark("finish: re-blind + intersect ×1000") { benchmark in
         for _ in benchmark.scaledIterations {
@@ -54,9 +60,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("message file: encode + decode ×1000 elements") { benchmark in
         for _ in benchmark.scaledIterations {
             try initiator.blindedSet.write(to: messageURL)
-            blackHole(try MutualPSIMessage.read(from: messageURL, kind: .initiatorBlindedSet, suite: .ristretto255SHA512,
-                                                purposeDigest: purpose.digest, outcome: .bothLearn, sessionID: nil,
-                                                parallelism: serial))
+            blackHole(try MutualPSIMessage.read(from: messageURL))
         }
     }
 
@@ -66,19 +70,21 @@ let benchmarks: @Sendable () -> Void = {
     let streaming = StreamingOptions(chunkSize: 256, inMemoryLimit: 100, bucketCount: 16)
     var fileConfig = config
     fileConfig.streaming = streaming
+    var fileConfigB = configB
+    fileConfigB.streaming = streaming
     let file = { (name: String) in folder.appendingPathComponent(name) }
     Benchmark("file exchange, 4 streaming steps, partitioned ×1000 per side") { benchmark in
         for _ in benchmark.scaledIterations {
-            try MutualPSIFileExchange.initiate(records: records, configuration: fileConfig, stateURL: file("a.state"),
-                                               messageURL: file("1.spsi"))
-            try MutualPSIFileExchange.respond(records: records, configuration: fileConfig, requestURL: file("1.spsi"),
-                                              stateURL: file("b.state"), responderSetURL: file("2a.spsi"),
-                                              reblindedURL: file("2b.spsi"))
-            let a = try MutualPSIFileExchange.finishInitiator(stateURL: file("a.state"), responderSetURL: file("2a.spsi"),
-                                                              reblindedURL: file("2b.spsi"), replyURL: file("3.spsi"),
-                                                              parallelism: serial, streaming: streaming)
-            blackHole(try MutualPSIFileExchange.finishResponder(stateURL: file("b.state"), replyURL: file("3.spsi"),
-                                                                parallelism: serial, streaming: streaming))
+            _ = try MutualPSIFileExchange.initiate(records: records, configuration: fileConfig, stateURL: file("a.state"),
+                                                   messageURL: file("1.spsi"), replacingState: true)
+            _ = try MutualPSIFileExchange.respond(records: records, configuration: fileConfigB, requestURL: file("1.spsi"),
+                                                  stateURL: file("b.state"), responderSetURL: file("2a.spsi"),
+                                                  reblindedURL: file("2b.spsi"), replacingState: true)
+            let a = try MutualPSIFileExchange.finishInitiator(stateURL: file("a.state"), identity: identityA, peer: identityB.publicKey,
+                                                              responderSetURL: file("2a.spsi"), reblindedURL: file("2b.spsi"),
+                                                              replyURL: file("3.spsi"), parallelism: serial, streaming: streaming)
+            blackHole(try MutualPSIFileExchange.finishResponder(stateURL: file("b.state"), identity: identityB, peer: identityA.publicKey,
+                                                                replyURL: file("3.spsi"), parallelism: serial, streaming: streaming))
             blackHole(a)
         }
     }

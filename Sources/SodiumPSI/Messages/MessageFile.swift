@@ -25,6 +25,8 @@ public final class MessageFileWriter {
     private var written = 0
     /// SHA-256 of the whole message as written, trailer included (set by ``seal()``).
     public private(set) var fileDigest: [UInt8]?
+    /// The trailer's digest, SHA-256 of everything before it (set by ``seal()``).
+    public private(set) var contentDigest: [UInt8]?
     /// The file's path, or the name given to a buffer or a stream (for errors).
     public let path: String
 
@@ -118,6 +120,7 @@ public final class MessageFileWriter {
         var content = digest
         var sum = [UInt8](repeating: 0, count: MessageHeader.digestByteCount)
         crypto_hash_sha256_final(&content, &sum)
+        contentDigest = sum
         let trailer = sum + signer.signature(of: MessageHeader.signedBytes(digest: sum))
         try hashAndWrite(trailer)
         var whole = [UInt8](repeating: 0, count: 32)
@@ -296,6 +299,10 @@ public final class MessageFileReader {
     /// SHA-256 of the whole message, trailer included; set once every element has been read
     /// and the digest verified.
     public private(set) var fileDigest: [UInt8]?
+    /// The digest stored in the trailer, which the verified signature covers (the content is
+    /// compared with it when the last element has been read).
+    /// Nil for a stream until its end.
+    var storedDigest: [UInt8]? { trailer.map { Array($0[..<MessageHeader.digestByteCount]) } }
 
     /// Opens a file, checks its header, extension block and length against `expecting`, and
     /// verifies the sender's signature.

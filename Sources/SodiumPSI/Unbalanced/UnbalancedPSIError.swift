@@ -37,6 +37,27 @@ public enum UnbalancedPSIError: Error, Sendable, Equatable {
     /// the setup's public key: the hub did not answer with the setup's key (or the response was
     /// altered). No result is produced.
     case invalidResponseProof(path: String, proof: Int, reason: String)
+    /// A label's fields are not valid (a date that is not `YYYY-MM-DD`, a count out of range,
+    /// a control character, or an item given twice with labels); `index` is the item's position.
+    case invalidLabel(index: Int, reason: String)
+    /// A label's fields take more bytes than the setup's fixed label size.
+    case labelTooLong(index: Int, length: Int, maximum: Int)
+    /// A label column of a list row holds a value that is not valid for its field (`field`
+    /// names the column, e.g. "first seen column"), or the label aggregated for the
+    /// identifier first given on this row does not fit (`field` is "label").
+    case invalidLabelValue(path: String, line: Int, field: String, reason: String)
+    /// The label of a matching entry does not authenticate under the key of the member's item:
+    /// the setup was altered, the label was sealed under another key, or (with probability
+    /// about the setup's false-positive rate) another item's tag equals the member's. No result
+    /// is produced.
+    case labelAuthenticationFailed(path: String, entry: Int)
+    /// A label decrypts but its fields do not decode (the hub wrote a malformed label).
+    case invalidDecryptedLabel(path: String, entry: Int, reason: String)
+    /// Deltas are applied in order 1, 2, 3, …; this one has another number than expected (a
+    /// delta is missing, repeated, or given out of order).
+    case deltaOutOfOrder(path: String, found: Int, expected: Int)
+    /// Labels were asked for where they cannot be used.
+    case labelsNotSupported(reason: String)
 }
 
 extension UnbalancedPSIError: LocalizedError {
@@ -71,6 +92,20 @@ extension UnbalancedPSIError: LocalizedError {
             return "\(path): setup has digest \(setupDigest); the request was made against setup \(requestSetupDigest): finish with the setup the request was made from"
         case let .invalidResponseProof(path, proof, reason):
             return "\(path): proof \(proof) of the response \(reason); no result is produced"
+        case let .invalidLabel(index, reason):
+            return "the label of item \(index) is invalid: \(reason)"
+        case let .labelTooLong(index, length, maximum):
+            return "the label of item \(index) takes \(length) bytes, more than the setup's fixed label size of \(maximum) bytes (--label-bytes; shorten the note or raise the size)"
+        case let .invalidLabelValue(path, line, field, reason):
+            return "\(path), line \(line): the \(field) \(reason)"
+        case let .labelAuthenticationFailed(path, entry):
+            return "\(path): the label of entry \(entry), whose tag matches one of your items, does not authenticate under that item's key: the setup was altered or the label was sealed under another key; no result is produced"
+        case let .invalidDecryptedLabel(path, entry, reason):
+            return "\(path): the label of entry \(entry) decrypts but is malformed: \(reason)"
+        case let .deltaOutOfOrder(path, found, expected):
+            return "\(path): this is delta \(found) of its setup; expected delta \(expected): deltas are applied in order 1, 2, 3, … and none may be missing or repeated"
+        case let .labelsNotSupported(reason):
+            return "labels cannot be used here: \(reason)"
         }
     }
 }

@@ -15,6 +15,9 @@ public enum UnbalancedPSIFileExchange {
         public let result: UnbalancedPSIResult
         /// For an intersection, the matching records as the operator wrote them (input order).
         public let matches: [ListRecord]
+        /// For an intersection against a labeled setup, the label of each match (parallel to
+        /// ``matches``); empty otherwise.
+        public let labels: [SetupLabel]
         /// Items in the member's request.
         public let requestSize: Int
         /// Items in the hub's setup and deltas.
@@ -76,32 +79,14 @@ public enum UnbalancedPSIFileExchange {
     ///   - hub: the hub; its key must be the base's.
     ///   - baseURL: the published setup.
     ///   - deltaURL: where to write the delta.
+    ///   - number: the delta's number (1 for the first delta of the setup; members apply them in order).
     ///   - progress: progress reports.
     @discardableResult
-    public static func publishDelta(records: [ListRecord], hub: UnbalancedPSIHub, baseURL: URL, deltaURL: URL,
+    public static func publishDelta(records: [ListRecord], hub: UnbalancedPSIHub, baseURL: URL, deltaURL: URL, number: Int = 1,
                                     progress: ProgressHandler? = nil) throws -> UnbalancedSetup {
         try FilePaths.requireDistinct([("the published setup", baseURL), ("the delta", deltaURL)])
-        let reader = try UnbalancedSetup.openSetup(baseURL, hub: hub.identity.publicKey, reader: hub.identity.publicKey,
-                                                   purpose: hub.purpose, keyID: nil)
-        let header = reader.header
-        let (mode, code) = try UnbalancedSetup.setupMode(header, path: baseURL.path)
-        _ = try UnbalancedSetup.readPublicKey(reader)
-        let encoding: SetupEncoding
-        if code == 1 {
-            encoding = .truncatedTags(byteCount: header.elementSize)
-        } else {
-            guard header.elementSize == 8, let block = try reader.readChunk(maximumElements: BloomFilter.parameterWords),
-                  block.count == BloomFilter.parameterWords * 8 else {
-                throw UnbalancedPSIError.invalidSetup(path: baseURL.path, reason: "the Bloom filter parameter block is missing")
-            }
-            let bits = block[24..<32].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            encoding = .bloomFilter(falsePositiveRate: Double(bitPattern: bits))
-        }
-        let delta = try hub.makeDelta(items: records.map(\.identifier), baseSetupID: header.sessionID,
-                                      baseKeyID: try HubKeyID(bytes: header.keyID), purposeDigest: header.purposeDigest,
-                                      answerMode: mode, isDelta: header.kind == UnbalancedMessageKind.setupDelta.rawValue,
-                                      encoding: encoding, identifierType: header.identifierType, origin: baseURL.path,
-                                      progress: progress)
+        let base = try deltaBase(baseURL, hub: hub)
+        let delta = try hub.makeDelta(items: records.map(\.identifier), base: base, number: number, progress: progress)
         try delta.write(to: deltaURL, signedBy: hub.identity)
         return delta
     }
@@ -211,7 +196,8 @@ public enum UnbalancedPSIFileExchange {
             try UnbalancedSetup.read(from: $0, hub: hub, reader: identity.publicKey, purpose: member.purpose, keyID: context.keyID)
         }
         let lookup = try UnbalancedSetupLookup(setup: setup, deltas: deltas)
-        let result = try member.finish(response: response, lookup: lookup)
+        let labeled = try member.finishWithLabels(response: response, lookup: lookup)
+        let result = labeled.result
         var matches = [ListRecord]()
         if case .intersection(let indices, _) = result { matches = indices.map { records[$0] } }
         guard let transcript = stored else {
@@ -225,8 +211,39 @@ public enum UnbalancedPSIFileExchange {
                                  identity: identity, peer: hub, ownSetSize: member.items.count, peerSetSize: lookup.itemCount,
                                  resultCount: result.count, setupDigest: context.setupDigest, sent: transcript.sent,
                                  received: received, startedAt: transcript.startedAt, finishedAt: Date())
-        return Outcome(result: result, matches: matches, requestSize: member.items.count, setupItemCount: lookup.itemCount,
+        return Outcome(result: result, matches: matches, labels: labeled.labels, requestSize: member.items.count, setupItemCount: lookup.itemCount,
                        falsePositiveRate: lookup.falsePositiveRate, receipt: receipt)
+    }
+
+    /// The facts of a published setup that a delta must share, read from its header, its
+    /// public key (checked against its key id) and, for a filter, its parameter block; the
+    /// setup must be signed by this hub. Its entries are not read.
+    static func deltaBase(_ baseURL: URL, hub: UnbalancedPSIHub) throws -> UnbalancedSetup {
+        let reader = try UnbalancedSetup.openSetup(baseURL, hub: hub.identity.publicKey, reader: hub.identity.publicKey,
+                                                   purpose: hub.purpose, keyID: nil)
+        let header = reader.header
+        let facts = try UnbalancedSetup.facts(header, path: baseURL.path)
+        let publicKey = try UnbalancedSetup.readPublicKey(reader)
+        let encoding: SetupEncoding
+        if let known = facts.encoding {
+            encoding = known
+        } else {
+            guard let block = try reader.readChunk(maximumElements: BloomFilter.parameterWords),
+                  block.count == BloomFilter.parameterWords * 8 else {
+                throw UnbalancedPSIError.invalidSetup(path: baseURL.path, reason: "the Bloom filter parameter block is missing")
+            }
+            let bits = block[24..<32].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            encoding = .bloomFilter(falsePositiveRate: Double(bitPattern: bits))
+        }
+        guard let identifierType = header.identifierType else {
+            throw MessageFileError.identifierTypeMismatch(path: baseURL.path, found: "no identifier type", expected: hub.identifierType.description)
+        }
+        // Only the header's facts are used: an empty body stands for the unread entries.
+        return UnbalancedSetup(isDelta: facts.isDelta, deltaNumber: facts.deltaNumber, setupID: header.sessionID, publicKey: publicKey,
+                               purposeDigest: header.purposeDigest, answerMode: facts.answerMode, encoding: encoding, itemCount: 0,
+                               hub: header.sender, identifierType: identifierType,
+                               body: .tags(SetupEntryTable(memory: [], entrySize: encoding.entryByteCount ?? 8, tagSize: encoding.tagByteCount ?? 8)),
+                               origin: baseURL.path, digest: reader.storedDigest)
     }
 
     /// The first record of each identifier, in input order.

@@ -18,6 +18,15 @@ public enum UnbalancedPSIResult: Sendable, Equatable {
     }
 }
 
+/// What a member learned from a query of a labeled setup: the matches, and the label of each.
+public struct UnbalancedPSILabeledResult: Sendable, Equatable {
+    /// The matches (or their number).
+    public let result: UnbalancedPSIResult
+    /// The label of each match, in the order of its indices (the newest, when a delta gave an
+    /// item a new label); empty when the setup carries no labels.
+    public let labels: [SetupLabel]
+}
+
 /// A member of an unbalanced PSI: queries a hub's published setup with its own, smaller list.
 ///
 /// ```swift
@@ -152,6 +161,19 @@ public struct UnbalancedPSIMember: Sendable {
     /// - Warning: cardinality-only answers are shuffled and carry no proof: a hub that answers
     ///   with another key makes the member count nothing (see the threat model).
     public func finish(response: UnbalancedResponse, lookup: UnbalancedSetupLookup) throws -> UnbalancedPSIResult {
+        try finishWithLabels(response: response, lookup: lookup).result
+    }
+
+    /// Verifies and finalises the hub's response like ``finish(response:lookup:)``, and
+    /// decrypts the label of each match of a labeled setup.
+    ///
+    /// Only the labels of the member's matches are decrypted (each under the key derived from
+    /// its item's OPRF output); every other label stays pseudorandom to the member.
+    ///
+    /// - Throws: the errors of ``finish(response:lookup:)``, and
+    ///   ``UnbalancedPSIError/labelAuthenticationFailed(path:entry:)`` when a matching entry's
+    ///   label does not authenticate (no result is produced).
+    public func finishWithLabels(response: UnbalancedResponse, lookup: UnbalancedSetupLookup) throws -> UnbalancedPSILabeledResult {
         let context = request.context
         let path = response.origin
         for found in [response.context.hub, lookup.hub] where found != context.hub {
@@ -205,19 +227,29 @@ public struct UnbalancedPSIMember: Sendable {
                 throw UnbalancedPSIError.invalidResponseProof(path: path, proof: min(count, expected),
                                                               reason: "is missing or extra: the response carries \(count) proofs; expected \(expected)")
             }
-            let indices = outputs.indices.filter { i in outputs[i].withUnsafeBytes { lookup.contains($0) } }
-            return .intersection(indices: indices, items: indices.map { items[$0] })
+            var indices = [Int](), labels = [SetupLabel]()
+            for (i, output) in outputs.enumerated() {
+                if lookup.hasLabels {
+                    if let label = try output.withUnsafeBytes({ try lookup.label(for: $0) }) {
+                        indices.append(i)
+                        labels.append(label)
+                    }
+                } else if try output.withUnsafeBytes({ try lookup.contains($0) }) {
+                    indices.append(i)
+                }
+            }
+            return UnbalancedPSILabeledResult(result: .intersection(indices: indices, items: indices.map { items[$0] }), labels: labels)
         case .cardinalityOnly:
             let inverse = try secret.withUnsafeBytes { try Scalar(rawRepresentation: $0) }.inverted()
             let unblinded = try reportingElementErrors(path) { try multiply(evaluated, by: inverse, parallelism: parallelism) }
             var count = 0
-            withUnsafeTemporaryAllocation(byteCount: UnbalancedPRF.outputByteCount, alignment: 16) { value in
+            try withUnsafeTemporaryAllocation(byteCount: UnbalancedPRF.outputByteCount, alignment: 16) { value in
                 for element in unblinded {
                     UnbalancedPRF.cardinalityTag(element, into: value.baseAddress!)
-                    if lookup.contains(UnsafeRawBufferPointer(value)) { count += 1 }
+                    if try lookup.contains(UnsafeRawBufferPointer(value)) { count += 1 }
                 }
             }
-            return .cardinality(count: count)
+            return UnbalancedPSILabeledResult(result: .cardinality(count: count), labels: [])
         }
     }
 
