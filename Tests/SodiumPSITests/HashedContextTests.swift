@@ -18,6 +18,15 @@ struct HashedContextTests {
                                identifierType: identifierType)
     }
 
+    /// A finishes with step 2's values re-labelled as B's messages in A's own exchange (as a
+    /// relay, or a party that lied about its header, would hand them over).
+    static func finish(_ a: MutualPSIInitiator, withRelabelled reply: MutualPSIResponder.Reply) throws -> MutualPSIInitiator.Completion {
+        try a.finish(
+            responderBlindedSet: MutualPSIMessage(kind: .responderBlindedSet, context: a.context, elements: reply.responderBlindedSet.elements),
+            initiatorSetReblinded: MutualPSIMessage(kind: .initiatorSetReblinded, context: a.context, elements: reply.initiatorSetReblinded.elements,
+                                                    valueLength: reply.initiatorSetReblinded.valueLength))
+    }
+
     @Test("In memory: a relay that re-labels A's step 1 as its own towards B, and B's step 2 as its own towards A, leaves both with 0 matches")
     func inMemoryRelayMatchesNothing() throws {
         // A exchanges with the relay R; B exchanges with R; both hold the same 40 items.
@@ -28,10 +37,7 @@ struct HashedContextTests {
                                        responder: TestParties.b.publicKey, identifierType: .plain)
         // Everything B checks holds: R is its peer, the message is for B, type, purpose and session agree.
         let reply = try b.respond(to: MutualPSIMessage(kind: .initiatorBlindedSet, context: towardsB, elements: a.blindedSet.elements))
-        let done = try a.finish(
-            responderBlindedSet: MutualPSIMessage(kind: .responderBlindedSet, context: a.context, elements: reply.responderBlindedSet.elements),
-            initiatorSetReblinded: MutualPSIMessage(kind: .initiatorSetReblinded, context: a.context, elements: reply.initiatorSetReblinded.elements,
-                                                    valueLength: reply.initiatorSetReblinded.valueLength))
+        let done = try Self.finish(a, withRelabelled: reply)
         #expect(done.result.count == 0)
         let step3 = try #require(done.responderSetReblinded)
         let resultB = try b.finish(responderSetReblinded: MutualPSIMessage(kind: .responderSetReblinded, context: towardsB,
@@ -94,10 +100,7 @@ struct HashedContextTests {
                                       sessionID: a.context.sessionID, initiator: TestParties.a.publicKey,
                                       responder: TestParties.b.publicKey, identifierType: caseless)
         let reply = try b.respond(to: MutualPSIMessage(kind: .initiatorBlindedSet, context: claimed, elements: a.blindedSet.elements))
-        let done = try a.finish(
-            responderBlindedSet: MutualPSIMessage(kind: .responderBlindedSet, context: a.context, elements: reply.responderBlindedSet.elements),
-            initiatorSetReblinded: MutualPSIMessage(kind: .initiatorSetReblinded, context: a.context, elements: reply.initiatorSetReblinded.elements,
-                                                    valueLength: reply.initiatorSetReblinded.valueLength))
+        let done = try Self.finish(a, withRelabelled: reply)
         #expect(done.result.count == 0)
         // Declared honestly, the mismatch is refused before any work, naming both types.
         var honest = try MutualPSIResponder(items: Self.items, configuration: Self.bank(TestParties.b, peer: TestParties.a, identifierType: caseless))
