@@ -125,7 +125,7 @@ struct LookupBench: ParsableCommand {
     /// The synthetic tags in ascending order: a 64-bit prefix growing by uniform random gaps of
     /// mean 2^64 / count (so the prefixes are spread like sorted uniform values), then random bytes.
     private func forEachTag(count: Int, tagBytes: Int, _ body: (Int, [UInt8]) throws -> Void) throws {
-        var rng = SplitMix(seed: Self.seed)
+        var rng = SplitMix64(seed: Self.seed)
         let meanGap = UInt64.max / UInt64(max(1, count))
         var prefix: UInt64 = 0
         for index in 0..<count {
@@ -163,15 +163,3 @@ struct LookupBench: ParsableCommand {
     }
 }
 
-/// SplitMix64, for reproducible synthetic tags.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SodiumPSI
 
 /// Synthetic lists for the demo: two banks' suspected agent numbers and forged-document
 /// fingerprints, written in mixed styles, with a known overlap.
@@ -24,7 +25,7 @@ struct Sample: ParsableCommand {
     }
 
     func run() throws {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         // Distinct canonical numbers: overlap first, then each bank's own.
         var numbers = Set<String>()
         while numbers.count < 2 * phones - phoneOverlap {
@@ -63,7 +64,7 @@ struct Sample: ParsableCommand {
     /// A case-system export: a case number, the agent's number written in one of the styles
     /// seen in real exports, a risk tag and a note. One number in ten appears in a second case,
     /// written another way, as agents serve several debtors.
-    private func phoneCSV(_ numbers: [String], header: String, rng: inout SeededGenerator) -> String {
+    private func phoneCSV(_ numbers: [String], header: String, rng: inout SplitMix64) -> String {
         let notes = ["call forwarding reported", "complaint filed, \"agent\" on the line", "hardship papers, hospital",
                      "SIM mailed to third party", "mass complaint, CBIRC hotline"]
         let tags = ["high", "medium", "low"]
@@ -90,7 +91,7 @@ struct Sample: ParsableCommand {
         }
     }
 
-    private func digestList(_ digests: [String], rng: inout SeededGenerator) -> String {
+    private func digestList(_ digests: [String], rng: inout SplitMix64) -> String {
         digests.map { digest in
             switch rng.next() % 3 {
             case 0: return digest
@@ -105,15 +106,3 @@ struct Sample: ParsableCommand {
     }
 }
 
-/// SplitMix64: a small seeded generator, so a seed always writes the same sample lists.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
