@@ -45,10 +45,7 @@ extension MutualPSIMessage {
     ///
     /// - Throws: ``MessageFileError`` naming the file.
     public static func read(from url: URL) throws -> MutualPSIMessage {
-        let bytes: [UInt8]
-        do { bytes = [UInt8](try Data(contentsOf: url)) } catch {
-            throw MessageFileError.io(path: url.path, reason: describe(error))
-        }
+        let bytes = try readWholeFile(url) { MessageFileError.io(path: url.path, reason: $0) }
         return try MutualPSIMessage(serializedBytes: bytes, name: url.path)
     }
 }

@@ -141,9 +141,7 @@ public struct PeerList: Sendable, Equatable {
     }
 }
 
-/// A small file's bytes (a peers file, a receipt), or the caller's error with the reason.
+/// A small file's bytes (a peers file, a receipt; at most 16 MiB), or the caller's error with the reason.
 func readTrustFile(_ url: URL, error: (String) -> any Error) throws -> Data {
-    do { return try Data(contentsOf: url) } catch let failure {
-        throw error(describe(failure))
-    }
+    Data(try readWholeFile(url, limit: 16 << 20, error: error))
 }
