@@ -29,7 +29,7 @@ final class ProgressBar: @unchecked Sendable {
             lock.withLock {
                 guard let line = bar.line(for: report) else { return }
                 // A finished step's bar stays on screen, ended by its own newline.
-                let finished = report.total > 0 && report.completed >= report.total
+                let finished = Self.isFinished(report)
                 writeStandardError("\r\u{1B}[K" + line + (finished ? "\n" : ""))
                 lineOpen = !finished
             }
@@ -53,23 +53,24 @@ final class ProgressBar: @unchecked Sendable {
             stepStartedAt = time
             lastPercent = -1
         }
-        let finished = report.total > 0 && report.completed >= report.total
+        let finished = Self.isFinished(report)
         guard finished || time.timeIntervalSince(lastDrawn) >= 0.1 else { return nil }
         let elapsed = time.timeIntervalSince(stepStartedAt)
         let rate = elapsed > 0 ? Double(report.completed) / elapsed : 0
         guard report.total > 0 else {
-            // A streamed list: its length is not known until it has been read.
+            // No total, not even an estimate: items done and the rate.
             lastDrawn = time
             return "\(report.step): \(Self.count(report.completed)) items" + (rate > 0 ? ", \(Self.count(Int(rate)))/s" : "")
         }
-        let percent = min(100, report.completed * 100 / report.total)
+        // An estimated total (a streamed list's lines) may be passed before the exact last report.
+        let percent = min(report.totalIsEstimate ? 99 : 100, report.completed * 100 / report.total)
         guard percent != lastPercent || finished else { return nil }
         lastPercent = percent
         lastDrawn = time
         let width = 24
         let filled = percent * width / 100
         var text = "\(report.step) [" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-        text += "] \(percent)% \(Self.count(report.completed)) of \(Self.count(report.total))"
+        text += "] \(percent)% \(Self.count(report.completed)) of " + (report.totalIsEstimate ? "about " : "") + Self.count(report.total)
         if finished {
             text += " in \(Self.duration(elapsed))"
         } else if rate > 0 {
@@ -78,6 +79,11 @@ final class ProgressBar: @unchecked Sendable {
             text += ", ETA --"
         }
         return text
+    }
+
+    /// A step is finished at its exact total (an estimated one may be passed or not reached).
+    static func isFinished(_ report: ProgressReport) -> Bool {
+        report.total > 0 && !report.totalIsEstimate && report.completed >= report.total
     }
 
     /// `12,345`.

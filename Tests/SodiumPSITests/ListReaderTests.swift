@@ -22,6 +22,17 @@ struct ListReaderTests {
         #expect(summary.blank == 2 && summary.duplicatesCollapsed == 1 && summary.distinct == 2)
     }
 
+    @Test("The estimated record count (a progress bar's total): lines, a last line without a line feed, less a CSV header")
+    func estimatedRecordCount() throws {
+        #expect(IdentifierListReader(url: try listFile("1\n2\n\n3"), kind: .plain).estimatedRecordCount() == 4)
+        #expect(IdentifierListReader(url: try listFile("1\r\n2\r\n"), kind: .plain).estimatedRecordCount() == 2)
+        #expect(IdentifierListReader(url: try listFile(""), kind: .plain).estimatedRecordCount() == 0)
+        let csv = try listFile("id,phone\n1,13800138000\n2,13900139000\n")
+        #expect(IdentifierListReader(url: csv, format: .csv(column: .name("phone")), kind: .phoneNumber).estimatedRecordCount() == 2)
+        let missing = csv.deletingLastPathComponent().appendingPathComponent("missing.csv")
+        #expect(IdentifierListReader(url: missing, kind: .plain).estimatedRecordCount() == nil)
+    }
+
     @Test("CSV: quoted fields with commas, escaped quotes and line breaks; column by name")
     func csvQuoting() throws {
         let csv = "id,note,phone\r\n" +

@@ -358,17 +358,23 @@ struct OperatorCommandTests {
         let numbers = (0..<6_000).map { "139\(String(format: "%08d", $0 * 7))" }.joined(separator: "\n") + "\n"
         try Data(numbers.utf8).write(to: banks.a.appendingPathComponent("l.txt"))
         try Data("13900000000\n".utf8).write(to: banks.b.appendingPathComponent("l.txt"))
-        try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "l.txt", "--state", "a.state", "--out", "1.spsi"]
-                                    + Self.purpose, in: banks.a))
+        // script(1) runs a step on a pseudo-terminal and copies what it wrote.
+        func onTerminal(_ arguments: [String], in folder: URL) throws -> String {
+            let command = ([PSICommand.executable.path] + arguments).map { "'\($0)'" }.joined(separator: " ")
+            let run = try PSICommand.run(["-qec", command, "/dev/null"], in: folder, program: URL(fileURLWithPath: "/usr/bin/script"))
+            #expect(run.status == 0, "\(run.stdout)")
+            return run.stdout.replacingOccurrences(of: "\r\n", with: "\n")
+        }
+        // A streamed list: the total is its line count, an estimate until the list has been read.
+        let initiate = try onTerminal(["initiate", "--kind", "phone", "--input", "l.txt", "--state", "a.state", "--out", "1.spsi", "--threads", "1"]
+                                      + Self.purpose + banks.parties(banks.a), in: banks.a)
+        #expect(initiate.range(of: #"blinding own items \[#* *\] \d+% [\d,]+ of about 6,000, ETA (\d+:\d\d|--)"#, options: .regularExpression) != nil,
+                "\(initiate)")
+        #expect(initiate.contains("blinding own items [########################] 100% 6,000 of 6,000 in "), "\(initiate)")
         try banks.transfer("1.spsi", from: banks.a, to: banks.b)
-        let respond = (["psi", "respond", "--kind", "phone", "--input", "l.txt", "--initiator-blinded", "1.spsi", "--state", "b.state",
-                        "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi", "--threads", "1"]
-                       + Self.purpose + banks.parties(banks.b)).map { "'\($0)'" }.joined(separator: " ")
-        // script(1) runs the step on a pseudo-terminal and copies what it wrote.
-        let run = try PSICommand.run(["-qec", respond.replacingOccurrences(of: "'psi'", with: "'\(PSICommand.executable.path)'"),
-                                      "/dev/null"], in: banks.b, program: URL(fileURLWithPath: "/usr/bin/script"))
-        #expect(run.status == 0, "\(run.stdout)")
-        let output = run.stdout.replacingOccurrences(of: "\r\n", with: "\n")
+        let output = try onTerminal(["respond", "--kind", "phone", "--input", "l.txt", "--initiator-blinded", "1.spsi", "--state", "b.state",
+                                     "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi", "--threads", "1"]
+                                    + Self.purpose + banks.parties(banks.b), in: banks.b)
         #expect(output.contains("re-blinding the peer's items [########################] 100% 6,000 of 6,000 in "))
         #expect(output.range(of: #"re-blinding the peer's items \[#* *\] \d+% [\d,]+ of 6,000, ETA \d+:\d\d"#, options: .regularExpression) != nil)
         // What stays on each line is what follows its last erase: a bar, or a line of output, never both.

@@ -35,8 +35,19 @@ public struct ProgressReport: Sendable, Equatable {
     public let step: String
     /// Items done so far.
     public let completed: Int
-    /// Items in the step; 0 when not known in advance (a list read as a stream).
+    /// Items in the step; 0 when not known at all. For a list file read as a stream it is an
+    /// estimate (``totalIsEstimate``) until the list has been read: its lines, counted before the
+    /// step, minus a header; blank and invalid lines make it a little high.
     public let total: Int
+    /// Whether ``total`` is an estimate. The step's last report has the exact total.
+    public let totalIsEstimate: Bool
+
+    init(step: String, completed: Int, total: Int, totalIsEstimate: Bool = false) {
+        self.step = step
+        self.completed = completed
+        self.total = total
+        self.totalIsEstimate = totalIsEstimate
+    }
 }
 
 /// Receives ``ProgressReport``s, possibly from worker threads, in increasing order of `completed`.

@@ -23,11 +23,15 @@ struct BlindedList {
 struct RecordSource {
     /// How many records there are, when known in advance (an array); progress reports carry it.
     var count: Int?
+    /// For a list file, about how many records it holds (see
+    /// ``IdentifierList/estimatedRecordCount()``), computed only for progress reports.
+    var estimatedCount: (() -> Int?)?
     /// Calls its argument with each record in order.
     var forEach: ((ListRecord) throws -> Void) throws -> Void
 
-    init(count: Int? = nil, _ forEach: @escaping ((ListRecord) throws -> Void) throws -> Void) {
+    init(count: Int? = nil, estimatedCount: (() -> Int?)? = nil, _ forEach: @escaping ((ListRecord) throws -> Void) throws -> Void) {
         self.count = count
+        self.estimatedCount = estimatedCount
         self.forEach = forEach
     }
 }
@@ -46,13 +50,16 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, co
     chunk.reserveCapacity(min(options.chunkSize, 1 << 20))
     var given = 0
     var encoded = [UInt8]()
+    // A streamed list's length is not known until it has been read: reports carry its line
+    // count as an estimate (the last one the exact count), or 0 when none is available.
+    let estimate = source.count == nil && configuration.progress != nil ? source.estimatedCount?() : nil
+    let total = source.count ?? estimate ?? 0
     // Blinding a chunk (all threads) overlaps reading the next one and storing the last one.
     let blinding = Pipeline<(start: Int, records: [ListRecord]), (start: Int, records: [ListRecord], elements: [BlindedElement])>(
         transform: { job in
-            // A streamed list's length is not known in advance: reports then carry a total of 0.
-            let total = source.count ?? 0
             let progress = configuration.progress.map { handler -> ProgressHandler in
-                { handler(ProgressReport(step: $0.step, completed: job.start + $0.completed, total: total)) }
+                { handler(ProgressReport(step: $0.step, completed: job.start + $0.completed,
+                                         total: max(total, job.start + $0.completed), totalIsEstimate: estimate != nil)) }
             }
             let elements = try suite.blind(job.records.map(\.identifier), context: context, secret: secret,
                                            parallelism: configuration.parallelism, progress: progress)
@@ -79,6 +86,9 @@ func blindList(_ source: RecordSource, configuration: MutualPSIConfiguration, co
         given += chunk.count
     }
     try blinding.finish()
+    if estimate != nil, let handler = configuration.progress {
+        handler(ProgressReport(step: MutualSuite.blindingStep, completed: given, total: given))
+    }
 
     var repeats = [UInt64]()
     let shuffle = ElementPartition(.random, options: options, work: work)

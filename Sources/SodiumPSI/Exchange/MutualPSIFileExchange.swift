@@ -89,7 +89,7 @@ public enum MutualPSIFileExchange {
     public static func initiate(list: IdentifierListReader, configuration: MutualPSIConfiguration,
                                 stateURL: URL, messageURL: URL, replacingState: Bool = false) throws -> Blinding {
         var summary = ListSummary()
-        let blinding = try initiate(source: RecordSource { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
+        let blinding = try initiate(source: RecordSource(estimatedCount: list.estimatedRecordCount) { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
                                     stateURL: stateURL, messageURL: messageURL, replacingState: replacingState)
         return blinding.replacingListSummary(summary)
     }
@@ -132,7 +132,7 @@ public enum MutualPSIFileExchange {
                                stateURL: URL, responderSetURL: URL, reblindedURL: URL, replacingState: Bool = false,
                                reviewPeerSetSize: (Int) throws -> Void = { _ in }) throws -> Blinding {
         var summary = ListSummary()
-        let blinding = try respond(source: RecordSource { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
+        let blinding = try respond(source: RecordSource(estimatedCount: list.estimatedRecordCount) { summary = try list.forEach($0) }, listURL: list.url, configuration: configuration,
                                    requestURL: requestURL, stateURL: stateURL, responderSetURL: responderSetURL,
                                    reblindedURL: reblindedURL, replacingState: replacingState, reviewPeerSetSize: reviewPeerSetSize)
         return blinding.replacingListSummary(summary)

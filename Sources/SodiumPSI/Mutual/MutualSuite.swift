@@ -109,12 +109,15 @@ struct MutualSuite: Sendable {
         }
     }
 
+    /// The step ``blind(_:context:secret:parallelism:progress:)`` reports progress under.
+    static let blindingStep = "blinding own items"
+
     /// `secret · H(item)` for each item, in item order, in parallel, each item hashed under
     /// the exchange's ``HashedContext``.
     func blind(_ items: [Identifier], context: ExchangeContext, secret: SecretBytes, parallelism: Parallelism,
                progress: ProgressHandler? = nil) throws -> [BlindedElement] {
         precondition(context.suite == suite)
-        let report = progress.map { (step: "blinding own items", handler: $0) }
+        let report = progress.map { (step: Self.blindingStep, handler: $0) }
         let hasher = self.hasher(for: context)
         var result = [BlindedElement](repeating: .zero, count: items.count)
         try secret.withUnsafeBytes { n in
