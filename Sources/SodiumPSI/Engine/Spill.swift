@@ -122,10 +122,7 @@ final class SpillFile {
 
     /// Reads `count` values of type `T` from the value at `index` (after ``flush()``).
     func read<T>(_: T.Type, from index: Int, count: Int) throws -> [T] {
-        try [T](unsafeUninitializedCapacity: count) { out, initialized in
-            try read(at: index * MemoryLayout<T>.stride, into: UnsafeMutableRawBufferPointer(out))
-            initialized = count
-        }
+        try [T](filling: count) { try read(at: index * MemoryLayout<T>.stride, into: $0) }
     }
 
     /// Calls `body` with successive chunks of at most `maximumBytes` bytes (after ``flush()``).

@@ -25,10 +25,7 @@ func readWholeFile(_ url: URL, limit: Int = Int.max, error: (String) -> any Erro
     let count = Int(info.st_size)
     guard count <= limit else { throw error("\(count) bytes, more than the \(limit) accepted") }
     do {
-        return try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            try readFully(descriptor, path: path, at: 0, into: UnsafeMutableRawBufferPointer(buffer))
-            initialized = count
-        }
+        return try [UInt8](filling: count) { try readFully(descriptor, path: path, at: 0, into: $0) }
     } catch MessageFileError.io(_, let reason) {
         throw error(reason)
     }

@@ -294,10 +294,7 @@ enum PartyStateFile {
             var start = 0
             while start < count {
                 let n = min(chunkSize, count - start)
-                let chunk = try [T](unsafeUninitializedCapacity: n) { buffer, initialized in
-                    try file.read(at: offset + start * stride, into: UnsafeMutableRawBufferPointer(buffer))
-                    initialized = n
-                }
+                let chunk = try [T](filling: n) { try file.read(at: offset + start * stride, into: $0) }
                 try body(start, chunk)
                 start += n
             }
@@ -341,10 +338,7 @@ extension SecretFileReader: ByteSource {}
 
 extension SpillFile: ByteSource {
     func bytes(at offset: Int, count: Int) throws -> [UInt8] {
-        try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            try read(at: offset, into: UnsafeMutableRawBufferPointer(buffer))
-            initialized = count
-        }
+        try [UInt8](filling: count) { try read(at: offset, into: $0) }
     }
 }
 

@@ -71,10 +71,7 @@ final class SecretFileReader {
 
     /// `count` bytes from `offset` (public parts only: a Swift array is not wiped).
     func bytes(at offset: Int, count: Int) throws -> [UInt8] {
-        try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            try read(at: offset, into: UnsafeMutableRawBufferPointer(buffer))
-            initialized = count
-        }
+        try [UInt8](filling: count) { try read(at: offset, into: $0) }
     }
 }
 
