@@ -151,7 +151,7 @@ public enum IncrementalPSI {
     static func initiate(items: [Identifier], configuration c: MutualPSIConfiguration, state url: URL, epoch requested: UInt64?,
                          messageURL: URL?, seam: Seam) throws -> Sent {
         try checkConfiguration(c)
-        let current = try RelationshipState.read(from: url)
+        let current = try RelationshipState.read(from: url, includePeer: false)
         if let current { try checkRelationship(current, role: .initiator, configuration: c, path: url.path) }
         let day = (current?.day ?? 0) + 1
         let epoch = requested ?? current?.epoch ?? 1
@@ -216,7 +216,7 @@ public enum IncrementalPSI {
         let peerRemoved = try read.values(parts[1], .responderRemoved, maximumCount: base.count)
         let ownValues = try read.values(parts[2], .initiatorAddedReblinded, count: pending.ownAdded.count)
         var peer = base
-        try remove(peerRemoved, from: &peer, path: "\(name) (\(Part.responderRemoved))")
+        let removedValues = try remove(peerRemoved, from: &peer, path: "\(name) (\(Part.responderRemoved))")
         let points = try reblind(peerAddedRaw, configuration: c, scalar: pending.scalar, path: "\(name) (\(Part.responderAdded))")
         let removalKeys = compareValues(points, kind: responderCompareKind, parallelism: c.parallelism)
         let compared = compareValues(points, kind: initiatorCompareKind, parallelism: c.parallelism)
@@ -229,7 +229,7 @@ public enum IncrementalPSI {
         let next = applied(pending, to: current, configuration: c, ownValues: ownValues, peer: peer)
         if let replyURL { try writeMessage(reply, to: replyURL) }
         try seam.stop("finish (initiator): message 3 written")
-        return try commit(next, previous: current, pending: pending, url: url, peerAdded: points.count, peerRemoved: peerRemoved.count,
+        return try commit(next, previous: current, pending: pending, url: url, addedPeer: compared, removedPeer: removedValues,
                           reply: reply, seam: seam)
     }
 
@@ -291,7 +291,7 @@ public enum IncrementalPSI {
         let peerAddedRaw = try read.part(parts[1], .initiatorAdded, maximumCount: c.maximumPeerSetSize)
         let peerRemoved = try read.values(parts[2], .initiatorRemoved, maximumCount: basePeer.count)
         var peer = basePeer
-        try remove(peerRemoved, from: &peer, path: "\(name) (\(Part.initiatorRemoved))")
+        _ = try remove(peerRemoved, from: &peer, path: "\(name) (\(Part.initiatorRemoved))")
         let points = try reblind(peerAddedRaw, configuration: c, scalar: scalar, path: "\(name) (\(Part.initiatorAdded))")
         let removalKeys = compareValues(points, kind: initiatorCompareKind, parallelism: c.parallelism)
         let compared = compareValues(points, kind: responderCompareKind, parallelism: c.parallelism)
@@ -341,11 +341,12 @@ public enum IncrementalPSI {
         let read = PartReader(configuration: c, session: pending.session, epochID: pending.epochID, name: name)
         let ownValues = try read.values(parts[0], .responderAddedReblinded, count: pending.ownAdded.count)
         var peer = pending.full ? [:] : current!.peerItems
-        for key in pending.peerRemoved { peer[key] = nil }
+        var removedValues = [Value16]()
+        for key in pending.peerRemoved { if let value = peer.removeValue(forKey: key) { removedValues.append(value) } }
         for (key, value) in pending.peerAdded { peer[key] = value }
         let next = applied(pending, to: current, configuration: c, ownValues: ownValues, peer: peer)
-        return try commit(next, previous: current, pending: pending, url: url, peerAdded: pending.peerAdded.count,
-                          peerRemoved: pending.peerRemoved.count, reply: nil, seam: seam)
+        return try commit(next, previous: current, pending: pending, url: url, addedPeer: pending.peerAdded.map(\.value),
+                          removedPeer: removedValues, reply: nil, seam: seam)
     }
 
     /// Writes a message file atomically (mode 0644: it holds no secret).
@@ -480,9 +481,11 @@ public enum IncrementalPSI {
     }
 
     /// Removes announced items; each must be held, once.
-    private static func remove(_ keys: [Value16], from peer: inout [Value16: Value16], path: String) throws {
-        for (index, key) in keys.enumerated() {
-            guard peer.removeValue(forKey: key) != nil else { throw IncrementalPSIError.unknownRemoval(path: path, index: index) }
+    @discardableResult
+    private static func remove(_ keys: [Value16], from peer: inout [Value16: Value16], path: String) throws -> [Value16] {
+        try keys.enumerated().map { index, key in
+            guard let value = peer.removeValue(forKey: key) else { throw IncrementalPSIError.unknownRemoval(path: path, index: index) }
+            return value
         }
     }
 
@@ -522,21 +525,51 @@ public enum IncrementalPSI {
 
     /// Replaces the state, removes the pending run, and reports the matches.
     private static func commit(_ next: RelationshipState, previous: RelationshipState?, pending: PendingRun, url: URL,
-                               peerAdded: Int, peerRemoved: Int, reply: [UInt8]?, seam: Seam) throws -> Outcome {
-        let before = previous?.matches() ?? [:]
-        let after = next.matches()
+                               addedPeer: [Value16], removedPeer: [Value16], reply: [UInt8]?, seam: Seam) throws -> Outcome {
+        let peerValues = next.peerValueSet
+        let after = next.matches(peerValues: peerValues)
+        let (newMatches, vanished) = changes(next, previous: previous, pending: pending, after: after, peerValues: peerValues,
+                                             addedPeer: addedPeer, removedPeer: removedPeer)
         try next.write(to: url)
         try seam.stop("finish: state replaced")
         unlink(pendingURL(url).path)
-        let newMatches = after.filter { before[$0.key] == nil }.map(\.value).sorted()
-        let vanished = before.filter { after[$0.key] == nil }.map(\.value).sorted()
         return Outcome(day: next.day, epoch: next.epoch, full: pending.full, matches: after.values.sorted(), newMatches: newMatches,
                        vanishedMatches: vanished, ownCount: next.own.count, peerCount: next.peerItems.count,
-                       peerAdded: peerAdded, peerRemoved: peerRemoved, reply: reply, alreadyFinished: false)
+                       peerAdded: addedPeer.count, peerRemoved: removedPeer.count, reply: reply, alreadyFinished: false)
+    }
+
+    /// The matches gained and lost since the previous state, from the run's changes alone (no
+    /// second pass over the previous state's intersection).
+    private static func changes(_ next: RelationshipState, previous: RelationshipState?, pending: PendingRun,
+                                after: [Value16: String], peerValues: Set<Value16>,
+                                addedPeer: [Value16], removedPeer: [Value16]) -> (new: [String], vanished: [String]) {
+        guard let previous, !pending.full else {
+            let before = previous?.matches(peerValues: previous!.peerValueSet) ?? [:]
+            return (after.filter { before[$0.key] == nil }.map(\.value).sorted(), before.filter { after[$0.key] == nil }.map(\.value).sorted())
+        }
+        let addedValues = Set(addedPeer), removedValues = Set(removedPeer)
+        let addedOwn = Set(pending.ownAdded.map(\.fingerprint))
+        var newMatches = [String](), vanished = [String]()
+        for fingerprint in addedOwn { if let canonical = after[fingerprint] { newMatches.append(canonical) } }
+        if !addedValues.isEmpty || !removedValues.isEmpty {
+            for (fingerprint, entry) in next.own where !addedOwn.contains(fingerprint) {
+                if addedValues.contains(entry.value) { newMatches.append(entry.canonical) }
+                if removedValues.contains(entry.value) { vanished.append(entry.canonical) }
+            }
+        }
+        // A removed own item was a match if the previous peer values held its value: the current
+        // ones less those added this run, plus those removed.
+        for fingerprint in pending.ownRemoved {
+            guard let entry = previous.own[fingerprint] else { continue }
+            if (peerValues.contains(entry.value) && !addedValues.contains(entry.value)) || removedValues.contains(entry.value) {
+                vanished.append(entry.canonical)
+            }
+        }
+        return (newMatches.sorted(), vanished.sorted())
     }
 
     private static func repeatedFinish(_ s: RelationshipState, configuration c: MutualPSIConfiguration) throws -> Outcome {
-        Outcome(day: s.day, epoch: s.epoch, full: false, matches: s.matches().values.sorted(), newMatches: [], vanishedMatches: [],
+        Outcome(day: s.day, epoch: s.epoch, full: false, matches: s.matches(peerValues: s.peerValueSet).values.sorted(), newMatches: [], vanishedMatches: [],
                 ownCount: s.own.count, peerCount: s.peerItems.count, peerAdded: 0, peerRemoved: 0, reply: nil, alreadyFinished: true)
     }
 

@@ -26,8 +26,8 @@ struct Value16: Hashable, Comparable, Sendable {
     }
 
     func append(to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: high.bigEndian) { bytes.append(contentsOf: $0) }
-        withUnsafeBytes(of: low.bigEndian) { bytes.append(contentsOf: $0) }
+        var pair = (high.bigEndian, low.bigEndian)
+        withUnsafeBytes(of: &pair) { bytes.append(contentsOf: $0) }
     }
 
     var bytes: [UInt8] {
@@ -87,12 +87,14 @@ struct RelationshipState {
     var fingerprintKey: SecretBytes { secret.withUnsafeBytes { s in SecretBytes(count: 32) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: s[32..<64])) } } }
 
     /// The own items whose comparison value the peer also holds: the intersection.
-    func matches() -> [Value16: String] {
-        let peerValues = Set(peerItems.values)
+    func matches(peerValues: Set<Value16>) -> [Value16: String] {
         var result = [Value16: String]()
         for (fingerprint, entry) in own where peerValues.contains(entry.value) { result[fingerprint] = entry.canonical }
         return result
     }
+
+    /// The peer's comparison values.
+    var peerValueSet: Set<Value16> { Set(peerItems.values) }
 
     static func secretBytes(scalar: SecretBytes, fingerprintKey: SecretBytes) -> SecretBytes {
         SecretBytes(count: 64) { out in
@@ -121,8 +123,12 @@ struct RelationshipState {
             let entry = own[fingerprint]!
             fingerprint.append(to: &chunk)
             entry.value.append(to: &chunk)
-            let text = Array(entry.canonical.utf8)
-            chunk += [UInt8(text.count >> 8), UInt8(text.count & 0xff)] + text
+            var text = entry.canonical
+            text.withUTF8 { utf8 in
+                chunk.append(UInt8(utf8.count >> 8))
+                chunk.append(UInt8(utf8.count & 0xff))
+                chunk.append(contentsOf: utf8)
+            }
             if chunk.count >= 1 << 20 { try writer.write(chunk); chunk.removeAll(keepingCapacity: true) }
         }
         for key in peerItems.keys.sorted() {
@@ -137,7 +143,8 @@ struct RelationshipState {
     }
 
     /// Reads and checks a state; nil when there is no file (a relationship not started yet).
-    static func read(from url: URL) throws -> RelationshipState? {
+    /// - Parameter includePeer: false to skip the peer section (message 1 needs only this side's items).
+    static func read(from url: URL, includePeer: Bool = true) throws -> RelationshipState? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let path = url.path
         let invalid = { (reason: String) -> any Error in StateFileError.invalidStateFile(path: path, reason: reason) }
@@ -169,18 +176,31 @@ struct RelationshipState {
         let peerCount = try u64()
         guard ownCount <= UInt64(body.count), peerCount <= UInt64(body.count / 32) else { throw invalid("its counts exceed its length") }
         var own = [Value16: OwnEntry](minimumCapacity: Int(ownCount))
-        for _ in 0..<ownCount {
-            let fingerprint = try v16()
-            let value = try v16()
-            let lengthBytes = try take(2)
-            let length = Int(lengthBytes.first!) << 8 | Int(lengthBytes.last!)
-            guard let text = String(validating: try take(length), as: UTF8.self) else { throw invalid("an own item is not UTF-8") }
-            own[fingerprint] = OwnEntry(value: value, canonical: text)
-        }
-        var peerItems = [Value16: Value16](minimumCapacity: Int(peerCount))
-        for _ in 0..<peerCount {
-            let key = try v16()
-            peerItems[key] = try v16()
+        var peerItems = [Value16: Value16](minimumCapacity: includePeer ? Int(peerCount) : 0)
+        try body.withUnsafeBytes { raw in
+            for _ in 0..<ownCount {
+                guard raw.count - cursor >= 34 else { throw invalid("it ends inside a section; the file is damaged") }
+                let fingerprint = Value16(raw, at: cursor), value = Value16(raw, at: cursor + 16)
+                let length = Int(raw[cursor + 32]) << 8 | Int(raw[cursor + 33])
+                cursor += 34
+                guard raw.count - cursor >= length else { throw invalid("it ends inside a section; the file is damaged") }
+                guard let text = String(validating: UnsafeRawBufferPointer(rebasing: raw[cursor..<(cursor + length)]), as: UTF8.self) else {
+                    throw invalid("an own item is not UTF-8")
+                }
+                cursor += length
+                own[fingerprint] = OwnEntry(value: value, canonical: text)
+            }
+            guard UInt64(raw.count - cursor) == peerCount * 32 else {
+                throw invalid("its peer section is \(raw.count - cursor) bytes; expected \(peerCount) entries of 32 bytes; the file is damaged")
+            }
+            if includePeer {
+                for _ in 0..<peerCount {
+                    peerItems[Value16(raw, at: cursor)] = Value16(raw, at: cursor + 16)
+                    cursor += 32
+                }
+            } else {
+                cursor = raw.count
+            }
         }
         guard cursor == body.count else { throw invalid("\(body.count - cursor) bytes follow its last section; the file is damaged") }
         guard reader.secret.count == 64 else { throw invalid("its secret is \(reader.secret.count) bytes; expected 64") }
