@@ -19,6 +19,8 @@ struct IncrementalBench: ParsableCommand {
     @Option(name: .long, help: "Daily runs after the first full exchange.") var days = 3
     @Option(name: .long, help: "Worker threads (default: all cores).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Flag(name: .long, help: "Print one JSON object instead of a table.") var json = false
+    @Flag(name: .customLong("no-final-full"), help: "Skip the final full exchange and compare with the first one (lists of the same sizes), halving the run time at large sizes.")
+    var noFinalFull = false
 
     func validate() throws {
         if items < 10 { throw ValidationError("--items must be at least 10") }
@@ -33,6 +35,7 @@ struct IncrementalBench: ParsableCommand {
         var changed: Int
         var matches: Int
         var listCPU: Double
+        var stepCPU: [Double]
     }
 
     func run() throws {
@@ -57,14 +60,20 @@ struct IncrementalBench: ParsableCommand {
             let itemsA = try IdentifierListReader(url: listFileA, kind: .plain).readAll().records.map(\.identifier)
             let itemsB = try IdentifierListReader(url: listFileB, kind: .plain).readAll().records.map(\.identifier)
             let listCPU = processCPUSeconds() - cpuStart
+            var marks = [processCPUSeconds()]
             let sentA = try IncrementalPSI.initiate(items: itemsA, configuration: a, state: stateA, epoch: epoch)
+            marks.append(processCPUSeconds())
             let sentB = try IncrementalPSI.respond(request: sentA.message, items: itemsB, configuration: b, state: stateB)
+            marks.append(processCPUSeconds())
             let outA = try IncrementalPSI.finishInitiator(response: sentB.message, configuration: a, state: stateA)
+            marks.append(processCPUSeconds())
             let outB = try IncrementalPSI.finishResponder(reply: outA.reply!, configuration: b, state: stateB)
+            marks.append(processCPUSeconds())
+            let stepCPU = (1..<marks.count).map { marks[$0] - marks[$0 - 1] }
             let cpu = processCPUSeconds() - cpuStart, wall = Date().timeIntervalSince(wallStart)
             guard outA.matches.count == outB.matches.count else { throw ValidationError("the two sides disagree") }
             return Run(wall: wall, cpu: cpu, wireBytes: sentA.message.count + sentB.message.count + outA.reply!.count,
-                       changed: sentA.added + sentA.removed + sentB.added + sentB.removed, matches: outA.matches.count, listCPU: listCPU)
+                       changed: sentA.added + sentA.removed + sentB.added + sentB.removed, matches: outA.matches.count, listCPU: listCPU, stepCPU: stepCPU)
         }
 
         func churnLists() {
@@ -86,16 +95,18 @@ struct IncrementalBench: ParsableCommand {
         }
         let stateBytes = try FileManager.default.attributesOfItem(atPath: stateA.path)[.size] as! Int
         let held = listA.count + listB.count
-        let full = try runDay(epoch: 2)
+        let full = noFinalFull ? first : try runDay(epoch: 2)
         let meanCPU = daily.map(\.cpu).reduce(0, +) / Double(days)
         let meanWall = daily.map(\.wall).reduce(0, +) / Double(days)
         let changed = daily.map(\.changed).reduce(0, +), wire = daily.map(\.wireBytes).reduce(0, +)
         let report = Report(fields: [
             ("benchmark", "incremental"), ("items_per_side", items), ("churn", churn), ("days", days), ("threads", threads),
             ("first_exchange_cpu_seconds", first.cpu), ("first_exchange_seconds", first.wall),
+            ("full_exchange", noFinalFull ? "the first exchange (same sizes)" : "a new epoch on the last day's lists"),
             ("full_exchange_cpu_seconds", full.cpu), ("full_exchange_seconds", full.wall),
             ("daily_cpu_seconds_mean", meanCPU), ("daily_seconds_mean", meanWall),
             ("daily_cpu_seconds", daily.map(\.cpu)), ("daily_list_read_cpu_seconds_mean", daily.map(\.listCPU).reduce(0, +) / Double(days)),
+            ("daily_step_cpu_seconds_last", daily.last!.stepCPU), ("full_step_cpu_seconds", full.stepCPU),
             ("speedup_cpu", full.cpu / meanCPU), ("speedup_wall", full.wall / meanWall),
             ("changed_items_per_day", changed / days), ("wire_bytes_per_changed_item", Double(wire) / Double(changed)),
             ("full_wire_bytes_per_item", Double(full.wireBytes) / Double(held)),
