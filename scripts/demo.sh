@@ -171,12 +171,14 @@ daily_run() {
     echo "  day $day: both banks hold exactly the $(wc -l < "$A/daily.matches.txt" | tr -d ' ') shared numbers; $bytes bytes on the wire, ${ms} ms for all four steps"
     eval "DAY${day}_BYTES=$bytes; DAY${day}_MS=$ms"
 }
-daily_list 1 3000 > "$A/daily.txt"; daily_list 2701 5700 > "$B/daily.txt"
+daily_list 1 10000 > "$A/daily.txt"; daily_list 9001 19000 > "$B/daily.txt"
 daily_run 1
-# Day 2: each bank drops 30 numbers and adds 30 (some of bank A's new ones bank B already holds).
-daily_list 31 3000 > "$A/daily.txt"; daily_list 5000 5029 >> "$A/daily.txt"
-daily_list 2701 5670 > "$B/daily.txt"; daily_list 6000 6029 >> "$B/daily.txt"
+# Day 2: each bank drops 100 numbers and adds 100 (some of bank A's new ones bank B already holds,
+# and bank B drops one number they shared).
+daily_list 101 10000 > "$A/daily.txt"; daily_list 15000 15099 >> "$A/daily.txt"
+daily_list 9002 18900 > "$B/daily.txt"; daily_list 20000 20100 >> "$B/daily.txt"
 daily_run 2
-echo "  day 2's changes seen by bank A: $(tr '\n' ' ' < "$A/daily.changes.txt")"
-echo "  day 2 cost $(( DAY1_BYTES / DAY2_BYTES ))x fewer wire bytes and $(( DAY1_MS / (DAY2_MS > 0 ? DAY2_MS : 1) ))x less time than day 1 (the full exchange)"
+echo "  day 2's changes seen by bank A: $(sort "$A/daily.changes.txt" | uniq -c -w 4 | awk '{print $1, $2}' | tr '\n' ' ')"
+awk -v b1="$DAY1_BYTES" -v b2="$DAY2_BYTES" -v t1="$DAY1_MS" -v t2="$DAY2_MS" 'BEGIN {
+    printf "  day 2 cost %.0fx fewer wire bytes and %.1fx less time than day 1, the full exchange (most of day 2 is the four processes starting)\n", b1 / b2, t1 / (t2 > 0 ? t2 : 1) }'
 echo "demo passed: see $A/*.matches.csv and $B/*.matches.csv"

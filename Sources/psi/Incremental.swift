@@ -154,7 +154,7 @@ struct IncrementalFinish: ParsableCommand {
     @Option(name: .long, help: "Write the matches (canonical values, one a line; mode 0600).")
     var matches: String?
 
-    @Option(name: .long, help: "Write the changes since the last run: +value for a new match, -value for a vanished one (mode 0600).")
+    @Option(name: .long, help: "Write the changes since the last run, one a line: \"new VALUE\" for a new match, \"vanished VALUE\" for a lost one (mode 0600).")
     var changes: String?
 
     @Flag(name: .long, help: "Print a JSON summary on standard output.")
@@ -185,7 +185,7 @@ struct IncrementalFinish: ParsableCommand {
             }
             if let matches { try IncrementalPSI.writePrivateLines(outcome.matches, to: url(matches)) }
             if let changes {
-                try IncrementalPSI.writePrivateLines(outcome.newMatches.map { "+" + $0 } + outcome.vanishedMatches.map { "-" + $0 }, to: url(changes))
+                try IncrementalPSI.writePrivateLines(outcome.newMatches.map { "new " + $0 } + outcome.vanishedMatches.map { "vanished " + $0 }, to: url(changes))
             }
             let what = outcome.alreadyFinished ? "already finished (result from the state)" : (outcome.full ? "full exchange" : "incremental")
             note("day \(outcome.day), epoch \(outcome.epoch), \(what): \(outcome.matches.count) matches (\(outcome.newMatches.count) new, \(outcome.vanishedMatches.count) vanished); the peer added \(outcome.peerAdded) and removed \(outcome.peerRemoved), holds \(outcome.peerCount) items\(out.map { role == .initiator ? "; send \($0) to the responder" : "" } ?? "")")
