@@ -21,6 +21,7 @@ struct PSI: ParsableCommand {
           psi receipt verify a.state.receipt.json --peer-receipt b.state.receipt.json
 
         Unbalanced PSI (one hub, many members): psi hub keygen|setup|respond, psi member request|finish.
+        Daily runs of a relationship that send only what changed: psi incremental initiate|respond|finish.
         Check a list before any exchange: psi canonicalize (each value's canonical form or its error).
 
         Files: every file of one step must be a different file (64 otherwise). An existing state file
@@ -33,7 +34,7 @@ struct PSI: ParsableCommand {
         """,
         version: ToolVersion.current,
         subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Canonicalize.self, Sample.self,
-                      HubCommand.self, MemberCommand.self, IdentityCommand.self, ReceiptCommand.self]
+                      HubCommand.self, MemberCommand.self, IdentityCommand.self, ReceiptCommand.self, IncrementalCommand.self]
     )
 }
 
@@ -56,7 +57,7 @@ enum ExitStatus {
         case OutputFileError.writeFailed: return ioError
         case IdentifierListError.unreadable, MessageFileError.io, StateFileError.io, TrustError.io: return noInput
         case is IdentifierError, is IdentifierListError: return badInput
-        case is UnbalancedPSIError: return protocolError
+        case is UnbalancedPSIError, is IncrementalPSIError: return protocolError
         case ReceiptError.io: return noInput
         case is MessageFileError, is PSIError, is StateFileError, is TrustError, is ReceiptError: return protocolError
         default: return failure

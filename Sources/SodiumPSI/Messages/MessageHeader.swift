@@ -6,12 +6,15 @@ public enum PSIProtocol: UInt8, Sendable, Codable, CaseIterable, CustomStringCon
     case mutual = 1
     /// Unbalanced PSI over the RFC 9497 OPRF.
     case unbalanced = 2
+    /// Incremental daily runs of a mutual relationship (``IncrementalPSI``).
+    case incremental = 3
 
     /// The protocol's name.
     public var description: String {
         switch self {
         case .mutual: return "mutual"
         case .unbalanced: return "unbalanced"
+        case .incremental: return "incremental"
         }
     }
 }
@@ -113,6 +116,7 @@ public struct MessageHeader: Sendable, Equatable {
     public var kindDescription: String {
         if protocolID == .mutual, let kind = MutualPSIMessage.Kind(rawValue: kind) { return kind.description }
         if protocolID == .unbalanced, let kind = UnbalancedMessageKind(rawValue: kind) { return kind.description }
+        if protocolID == .incremental, let kind = IncrementalPSI.Part(rawValue: kind) { return kind.description }
         return "unknown step \(kind)"
     }
 

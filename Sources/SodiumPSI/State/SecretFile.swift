@@ -83,7 +83,7 @@ final class SecretFileReader {
 /// | --- | --- | --- |
 /// | 0 | 8 | magic `SPSISECR` |
 /// | 8 | 1 | container version, 1 |
-/// | 9 | 1 | content: 1 initiator state, 2 responder state, 3 member state, 4 hub key |
+/// | 9 | 1 | content: 1 initiator state, 2 responder state, 3 member state, 4 hub key, 5 identity, 6 relationship state, 7 pending run |
 /// | 10 | 1 | the content's own layout version |
 /// | 11 | 8 | S, the secret's length |
 /// | 19 | S | the secret |
@@ -126,7 +126,9 @@ enum SecretContainer {
                                     fileByteCount: headerByteCount + 32 + HubKey.bodyByteCount + trailerByteCount)
         static let identity = Content(code: 5, version: 1, name: "a party identity", secretByteCount: PartyIdentity.seedByteCount,
                                       fileByteCount: headerByteCount + PartyIdentity.seedByteCount + PartyPublicKey.byteCount + trailerByteCount)
-        static let all = [initiatorState, responderState, memberState, hubKey, identity]
+        static let relationshipState = Content(code: 6, version: 1, name: "a relationship state", secretByteCount: 64, fileByteCount: nil)
+        static let pendingRun = Content(code: 7, version: 1, name: "a relationship's pending run", secretByteCount: 64, fileByteCount: nil)
+        static let all = [initiatorState, responderState, memberState, hubKey, identity, relationshipState, pendingRun]
     }
 
     /// Writes a container as a stream: the secret first, then the body, then ``seal(description:)``
