@@ -48,29 +48,38 @@ struct ComparisonHash: Sendable {
 
     /// The hash of each point, zero-padded to 32 bytes, in parallel.
     func values(of points: [BlindedElement], parallelism: Parallelism) throws -> [BlindedElement] {
-        var prefix = crypto_hash_sha512_state()
-        crypto_hash_sha512_init(&prefix)
-        let head = [UInt8(Self.domainSeparationTag.count)] + Self.domainSeparationTag + [kind.rawValue]
-        crypto_hash_sha512_update(&prefix, head, UInt64(head.count))
-        let prefixState = prefix
         var result = [BlindedElement](repeating: .zero, count: points.count)
         let length = self.length
         try result.withUnsafeMutableBufferPointer { out in
-            try forEachRange(count: points.count, parallelism: parallelism) { range in
-                var digest = [UInt8](repeating: 0, count: 64)
-                for i in range {
-                    var state = prefixState
-                    points[i].withUnsafeBytes { p in
-                        _ = crypto_hash_sha512_update(&state, p.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
-                    }
-                    crypto_hash_sha512_final(&state, &digest)
-                    digest.withUnsafeBytes { d in
-                        Swift.withUnsafeMutableBytes(of: &out[i]) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: d[0..<length])) }
-                    }
-                }
+            try Self.hashPoints(points, tag: Self.domainSeparationTag, kind: kind.rawValue, parallelism: parallelism) { i, digest in
+                Swift.withUnsafeMutableBytes(of: &out[i]) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: digest[0..<length])) }
             }
         }
         return result
+    }
+
+    /// `SHA-512(len(tag) || tag || kind || point)` of each point, in parallel on `parallelism`
+    /// threads: `store(i, digest)` once for each index, from the worker threads (so it may
+    /// write only to index i of shared storage). The mutual comparison values and the
+    /// incremental exchange's both come from here.
+    static func hashPoints(_ points: [BlindedElement], tag: [UInt8], kind: UInt8, parallelism: Parallelism,
+                           store: (Int, UnsafeRawBufferPointer) -> Void) throws {
+        var prefix = crypto_hash_sha512_state()
+        crypto_hash_sha512_init(&prefix)
+        let head = [UInt8(tag.count)] + tag + [kind]
+        crypto_hash_sha512_update(&prefix, head, UInt64(head.count))
+        let prefixState = prefix
+        try forEachRange(count: points.count, parallelism: parallelism) { range in
+            var digest = [UInt8](repeating: 0, count: 64)
+            for i in range {
+                var state = prefixState
+                points[i].withUnsafeBytes { p in
+                    _ = crypto_hash_sha512_update(&state, p.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
+                }
+                crypto_hash_sha512_final(&state, &digest)
+                digest.withUnsafeBytes { store(i, $0) }
+            }
+        }
     }
 
     /// The values as they travel: ``length`` bytes each.

@@ -458,23 +458,11 @@ public enum IncrementalPSI {
 
     /// The comparison value of each point under `kind`.
     static func compareValues(_ points: [BlindedElement], kind: UInt8, parallelism: Parallelism) -> [Value16] {
-        var prefix = crypto_hash_sha512_state()
-        crypto_hash_sha512_init(&prefix)
-        let head = [UInt8(compareTag.count)] + compareTag + [kind]
-        crypto_hash_sha512_update(&prefix, head, UInt64(head.count))
-        let prefixState = prefix
         var result = [Value16](repeating: .zero, count: points.count)
         result.withUnsafeMutableBufferPointer { out in
-            try? forEachRange(count: points.count, parallelism: parallelism) { range in
-                var digest = [UInt8](repeating: 0, count: 64)
-                for i in range {
-                    var state = prefixState
-                    points[i].withUnsafeBytes { p in
-                        _ = crypto_hash_sha512_update(&state, p.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
-                    }
-                    crypto_hash_sha512_final(&state, &digest)
-                    out[i] = Value16(digest)
-                }
+            // Hashing does not fail: forEachRange rethrows only what its body throws.
+            try! ComparisonHash.hashPoints(points, tag: compareTag, kind: kind, parallelism: parallelism) { i, digest in
+                out[i] = Value16(digest)
             }
         }
         return result
@@ -719,14 +707,10 @@ struct PendingRun {
         let invalid = { (reason: String) -> any Error in StateFileError.invalidStateFile(path: path, reason: reason) }
         let reader = try SecretContainer.Reader(url: url, content: .pendingRun, invalid: invalid)
         let body = try reader.bodyBytes(at: 0, count: reader.bodyByteCount)
-        var cursor = 0
-        func take(_ n: Int) throws -> ArraySlice<UInt8> {
-            guard n <= body.count - cursor else { throw invalid("it ends inside a section; the file is damaged") }
-            defer { cursor += n }
-            return body[cursor..<cursor + n]
-        }
-        func u64() throws -> UInt64 { try take(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
-        func v16() throws -> Value16 { Value16(Array(try take(16))) }
+        var fields = BodyCursor(body, invalid: invalid)
+        func take(_ n: Int) throws -> ArraySlice<UInt8> { try fields.take(n) }
+        func u64() throws -> UInt64 { try fields.u64() }
+        func v16() throws -> Value16 { try fields.v16() }
         guard let role = RelationshipRole(rawValue: try take(1).first!) else { throw invalid("unknown role") }
         let full = try take(1).first! == 1
         let day = try u64(), epoch = try u64()
@@ -745,7 +729,7 @@ struct PendingRun {
         let ownRemoved = try (0..<counts[1]).map { _ in try v16() }
         let peerAdded = try (0..<counts[2]).map { _ in (key: try v16(), value: try v16()) }
         let peerRemoved = try (0..<counts[3]).map { _ in try v16() }
-        guard cursor == body.count else { throw invalid("bytes follow its last section; the file is damaged") }
+        guard fields.offset == body.count else { throw invalid("bytes follow its last section; the file is damaged") }
         return PendingRun(role: role, full: full, day: day, epoch: epoch, epochID: epochID, session: session, baseGeneration: base,
                           secret: reader.secret, ownAdded: ownAdded, ownRemoved: ownRemoved, peerAdded: peerAdded, peerRemoved: peerRemoved)
     }

@@ -151,14 +151,10 @@ struct RelationshipState {
         let reader = try SecretContainer.Reader(url: url, content: .relationshipState, invalid: invalid)
         guard reader.bodyByteCount >= bodyHeaderByteCount else { throw invalid("its body is shorter than a relationship header") }
         let body = try reader.bodyBytes(at: 0, count: reader.bodyByteCount)
-        var cursor = 0
-        func take(_ n: Int) throws -> ArraySlice<UInt8> {
-            guard n <= body.count - cursor else { throw invalid("it ends inside a section; the file is damaged") }
-            defer { cursor += n }
-            return body[cursor..<cursor + n]
-        }
-        func u64() throws -> UInt64 { try take(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
-        func v16() throws -> Value16 { Value16(Array(try take(16))) }
+        var fields = BodyCursor(body, invalid: invalid)
+        func take(_ n: Int) throws -> ArraySlice<UInt8> { try fields.take(n) }
+        func u64() throws -> UInt64 { try fields.u64() }
+        func v16() throws -> Value16 { try fields.v16() }
         guard let role = RelationshipRole(rawValue: try take(1).first!) else { throw invalid("unknown role") }
         guard let suite = PSISuite(rawValue: try take(1).first!) else { throw invalid("unknown suite") }
         let typeBytes = Array(try take(2))
@@ -177,6 +173,7 @@ struct RelationshipState {
         guard ownCount <= UInt64(body.count), peerCount <= UInt64(body.count / 32) else { throw invalid("its counts exceed its length") }
         var own = [Value16: OwnEntry](minimumCapacity: Int(ownCount))
         var peerItems = [Value16: Value16](minimumCapacity: includePeer ? Int(peerCount) : 0)
+        var cursor = fields.offset
         try body.withUnsafeBytes { raw in
             for _ in 0..<ownCount {
                 guard raw.count - cursor >= 34 else { throw invalid("it ends inside a section; the file is damaged") }
@@ -213,4 +210,28 @@ struct RelationshipState {
 /// The 8 big-endian bytes of `value`.
 func bigEndian(_ value: UInt64) -> [UInt8] {
     withUnsafeBytes(of: value.bigEndian) { Array($0) }
+}
+
+/// Reads the fields of a state body in order (integers big-endian), refusing a body that ends
+/// inside one with `invalid`'s error.
+struct BodyCursor {
+    let body: [UInt8]
+    /// Bytes read so far.
+    private(set) var offset = 0
+    let invalid: (String) -> any Error
+
+    init(_ body: [UInt8], invalid: @escaping (String) -> any Error) {
+        self.body = body
+        self.invalid = invalid
+    }
+
+    mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
+        guard n <= body.count - offset else { throw invalid("it ends inside a section; the file is damaged") }
+        defer { offset += n }
+        return body[offset..<offset + n]
+    }
+
+    mutating func u64() throws -> UInt64 { try take(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+
+    mutating func v16() throws -> Value16 { Value16(Array(try take(16))) }
 }
