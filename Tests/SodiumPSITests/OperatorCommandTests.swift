@@ -274,24 +274,34 @@ struct OperatorCommandTests {
         let version = try PSICommand.run(["--version"], in: folder)
         #expect(version.status == 0)
         #expect(version.stdout == "0.3.0\n")
-        var helps = [String: String]()
-        for command in Self.commands {
-            let help = try PSICommand.run(command + ["--help"], in: folder)
-            helps[command.joined(separator: " ")] = help.stdout
-            #expect(help.status == 0)
-            #expect(!help.stdout.contains("(default: 1)") && !help.stdout.contains("(default: 2)"), "\(command)")
-            let options = help.stdout.components(separatedBy: "OPTIONS:").last ?? ""
-            // An option row is "  --name <value>   help"; one without help text is an empty row.
-            for line in options.split(separator: "\n") where line.hasPrefix("  -") {
-                let words = line.split(separator: " ")
-                let hasHelp = words.contains { !$0.hasPrefix("-") && !$0.hasPrefix("<") && !$0.hasSuffix(">") && !$0.hasSuffix(">,") && $0 != "..." }
-                let wrapped = words.count <= 2  // a long option name whose help starts on the next line
-                #expect(hasHelp || wrapped, "\(command): \(line)")
+        // Every command's options at once, as --help renders them (ArgumentParser's tool description):
+        // each shown option has help text, and no default depends on the machine (a thread count).
+        let dump = try PSICommand.run(["--experimental-dump-help"], in: folder)
+        try expectSuccess(dump)
+        let tool = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
+        var commands = [String: [[String: Any]]]()
+        func walk(_ command: [String: Any], _ path: [String]) {
+            commands[path.joined(separator: " ")] = command["arguments"] as? [[String: Any]] ?? []
+            for sub in command["subcommands"] as? [[String: Any]] ?? [] { walk(sub, path + [sub["commandName"] as? String ?? "?"]) }
+        }
+        walk(try #require(tool["command"] as? [String: Any]), [])
+        #expect(Set(Self.commands.map { $0.joined(separator: " ") }).isSubset(of: commands.keys))
+        for (command, arguments) in commands where command != "help" {
+            for argument in arguments where argument["shouldDisplay"] as? Bool != false {
+                let name = (argument["preferredName"] as? [String: Any])?["name"] as? String ?? argument["valueName"] as? String ?? "?"
+                #expect(!(argument["abstract"] as? String ?? "").isEmpty, "psi \(command): --\(name) has no help")
+                #expect(!["1", "2"].contains(argument["defaultValue"] as? String), "psi \(command): --\(name) shows a default of this machine")
             }
         }
-        #expect(try #require(helps["initiate"]).contains("(default: both-learn)"))
-        // psi hub keygen --help says that cardinality-only is semi-honest only and that intersection answers are verified.
-        let keygen = try #require(helps["hub keygen"]).split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        /// The default `psi <command> --help` shows for `--option`.
+        func defaultValue(_ command: String, _ option: String) -> String? {
+            commands[command]?.first { ($0["preferredName"] as? [String: Any])?["name"] as? String == option }?["defaultValue"] as? String
+        }
+        #expect(defaultValue("initiate", "outcome") == "both-learn")
+        // psi hub keygen --help, rendered: cardinality-only is semi-honest only, intersection answers are verified.
+        let help = try PSICommand.run(["hub", "keygen", "--help"], in: folder)
+        #expect(help.status == 0)
+        let keygen = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(keygen.contains("cardinality-only is SEMI-HONEST ONLY: a member that blinds each item with its own scalar"))
         #expect(keygen.contains("learns which of its items matched"))
         #expect(keygen.contains("member-learns: every answer carries an RFC 9497 VOPRF proof"))
