@@ -180,7 +180,7 @@ extension TwoBanks {
     }
 }
 
-/// The folders of fixtures, removed when the test process exits.
+/// Folders of fixtures and list files shared within a test, removed when the test process exits.
 final class FixtureRoots: @unchecked Sendable {
     static let shared = FixtureRoots()
     // `@unchecked Sendable` is safe: `roots` is only touched under `lock`.
