@@ -13,15 +13,11 @@ struct FileRulesCommandTests {
     static let initiate = ["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p"]
     static let respond = ["respond", "--kind", "phone", "--input", "list.txt", "--purpose", "p", "--initiator-blinded", "1.spsi"]
 
-    /// Bank A has initiated, bank B has the request and its list.
-    static func started() throws -> TwoBanks {
-        let banks = try TwoBanks()
-        try Data("13800138000\n13912345678\n15012345678\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
-        try Data("13912345678\n15112345678\n".utf8).write(to: banks.b.appendingPathComponent("list.txt"))
-        try expectSuccess(banks.run(initiate + ["--state", "a.state", "--out", "1.spsi"], in: banks.a))
-        try banks.transfer("1.spsi", from: banks.a, to: banks.b)
-        return banks
-    }
+    /// Bank A has initiated, bank B has the request and its list (a copy of the shared fixture).
+    static func started() throws -> TwoBanks { try TwoBanks(copying: BankFixtures.started) }
+
+    /// ``started()``, and bank B has responded (`b.state`, `2a.spsi`, `2b.spsi`, not yet sent to A).
+    static func responded() throws -> TwoBanks { try TwoBanks(copying: BankFixtures.responded) }
 
     /// A bank folder's files, less its identity and peers files (present from the start).
     static func names(_ folder: URL) throws -> [String] {
@@ -36,13 +32,12 @@ struct FileRulesCommandTests {
         try FileManager.default.createDirectory(at: banks.a.appendingPathComponent("sub"), withIntermediateDirectories: false)
         let cases: [(URL, [String], String, String)] = [
             (banks.a, Self.initiate + ["--state", "x", "--out", "x"], "--state", "--out"),
-            (banks.a, Self.initiate + ["--state", "sub/../y.state", "--out", "y.state"], "--state", "--out"),
             (banks.a, Self.initiate + ["--state", "z.state", "--out", "list.txt"], "--input", "--out"),
             // An output named like the identity would destroy it.
             (banks.a, Self.initiate + ["--state", "z.state", "--out", "bank.identity"], "--out", "--identity"),
             (banks.b, Self.respond + ["--state", "peers.json", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], "--state", "--peers"),
             (banks.b, Self.respond + ["--state", "s", "--out-responder-blinded", "s", "--out-initiator-reblinded", "2b.spsi"], "--state", "--out-responder-blinded"),
-            (banks.b, Self.respond + ["--state", "b.state", "--out-responder-blinded", "2.spsi", "--out-initiator-reblinded", "./2.spsi"], "--out-responder-blinded", "--out-initiator-reblinded"),
+            (banks.b, Self.respond + ["--state", "b.state", "--out-responder-blinded", "2.spsi", "--out-initiator-reblinded", "2.spsi"], "--out-responder-blinded", "--out-initiator-reblinded"),
             (banks.b, Self.respond + ["--state", "b.state", "--out-responder-blinded", "link.spsi", "--out-initiator-reblinded", "2b.spsi"], "--initiator-blinded", "--out-responder-blinded"),
             (banks.a, ["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi", "--out-responder-reblinded", "3.spsi", "--out", "a.state"], "--state", "--out"),
             (banks.a, ["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi", "--out-responder-reblinded", "2a.spsi"], "--responder-blinded", "--out-responder-reblinded"),
@@ -64,9 +59,27 @@ struct FileRulesCommandTests {
         #expect(try String(contentsOf: banks.a.appendingPathComponent("list.txt"), encoding: .utf8).hasPrefix("13800138000"))
     }
 
+    @Test("Paths that differ as text but name one file are the same file: . and .., a symbolic link, a hard link, a file not made yet")
+    func samePathResolution() throws {
+        let folder = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = { (name: String) in folder.appendingPathComponent(name) }
+        try Data("x".utf8).write(to: url("1.spsi"))
+        try FileManager.default.createDirectory(at: url("sub"), withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: url("link.spsi").path, withDestinationPath: "1.spsi")
+        try FileManager.default.linkItem(at: url("1.spsi"), to: url("hard.spsi"))
+        for (first, second) in [("y.state", "sub/../y.state"), ("2.spsi", "./2.spsi"), ("1.spsi", "link.spsi"), ("1.spsi", "hard.spsi"),
+                                ("sub/new", "sub/./new")] {
+            #expect(throws: OutputFileError.samePath(path: url(second).path, first: "--a", second: "--b"), "\(first) \(second)") {
+                try FilePaths.requireDistinct([("--a", url(first)), ("--b", url(second))])
+            }
+        }
+        try FilePaths.requireDistinct([("--a", url("1.spsi")), ("--b", url("sub/1.spsi")), ("--c", url("y.state"))])
+    }
+
     @Test("An existing state is refused (73) unless --force; a key unless --rotate")
     func existingState() throws {
-        let banks = try Self.started()
+        let banks = try Self.responded()
         defer { banks.cleanUp() }
         let state = banks.a.appendingPathComponent("a.state")
         let before = try Data(contentsOf: state)
@@ -78,7 +91,6 @@ struct FileRulesCommandTests {
         #expect(try Self.names(banks.a) == ["a.state", "list.txt"])
         try expectSuccess(banks.run(Self.initiate + ["--state", "a.state", "--out", "1.spsi", "--force"], in: banks.a))
         #expect(try Data(contentsOf: state) != before)
-        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
         let respondAgain = try banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "x.spsi", "--out-initiator-reblinded", "y.spsi"], in: banks.b)
         #expect(respondAgain.status == 73)
         #expect(!(try Self.names(banks.b)).contains("x.spsi"))
@@ -146,9 +158,8 @@ struct FileRulesCommandTests {
 
     @Test("A state finishes one exchange: the same messages again succeed, another responder's are refused (76)")
     func finishOnce() throws {
-        let banks = try Self.started()
+        let banks = try Self.responded()
         defer { banks.cleanUp() }
-        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
         try expectSuccess(banks.run(Self.respond + ["--state", "c.state", "--out-responder-blinded", "2a-c.spsi", "--out-initiator-reblinded", "2b-c.spsi"], in: banks.b))
         for name in ["2a.spsi", "2b.spsi", "2a-c.spsi", "2b-c.spsi"] { try banks.transfer(name, from: banks.b, to: banks.a) }
         let finish = ["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi", "--out-responder-reblinded", "3.spsi", "--json"]
@@ -210,7 +221,7 @@ struct FileRulesCommandTests {
 
     @Test("Usage mistakes exit 64 before any list is read: --purpose, --fp-rate, a missing --reply")
     func usageErrors() throws {
-        let banks = try Self.started()
+        let banks = try Self.responded()
         defer { banks.cleanUp() }
         let long = String(repeating: "x", count: 300)
         for (arguments, message) in [
@@ -227,7 +238,6 @@ struct FileRulesCommandTests {
             #expect(result.status == 64, "\(arguments.prefix(2)): \(result.stderr)")
             #expect(result.stderr.contains(message), "\(result.stderr)")
         }
-        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
         try banks.transfer("2a.spsi", from: banks.b, to: banks.a)
         try banks.transfer("2b.spsi", from: banks.b, to: banks.a)
         let noReply = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi"], in: banks.a)
@@ -237,9 +247,8 @@ struct FileRulesCommandTests {
 
     @Test("Forged state sizes (digest recomputed), a 30 GB sparse key and member state: refused (76), no crash")
     func forgedSecretFiles() throws {
-        let banks = try Self.started()
+        let banks = try Self.responded()
         defer { banks.cleanUp() }
-        try expectSuccess(banks.run(Self.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi", "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
         try banks.transfer("2a.spsi", from: banks.b, to: banks.a)
         try banks.transfer("2b.spsi", from: banks.b, to: banks.a)
         let state = banks.a.appendingPathComponent("a.state")

@@ -3,8 +3,11 @@ import Testing
 @testable import SodiumPSI
 
 /// Writes `text` (exact bytes) to a fresh temporary file.
+/// A list file in a folder of its own, removed when the test process exits.
 func listFile(_ text: String, name: String = "list.csv") throws -> URL {
-    let url = try temporaryDirectory().appendingPathComponent(name)
+    let folder = try temporaryDirectory()
+    FixtureRoots.shared.add(folder)
+    let url = folder.appendingPathComponent(name)
     try Data(text.utf8).write(to: url)
     return url
 }
@@ -199,7 +202,9 @@ struct MemoryChunks: ByteChunks {
 
 /// Writes exact bytes to a fresh temporary file.
 func listFile(bytes: [UInt8], name: String = "list.csv") throws -> URL {
-    let url = try temporaryDirectory().appendingPathComponent(name)
+    let folder = try temporaryDirectory()
+    FixtureRoots.shared.add(folder)
+    let url = folder.appendingPathComponent(name)
     try Data(bytes).write(to: url)
     return url
 }

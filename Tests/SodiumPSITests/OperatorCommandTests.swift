@@ -25,6 +25,18 @@ struct OperatorCommandTests {
     /// Runs initiate, respond and A's finish (both-learn); returns A's finish.
     static func exchange(_ banks: TwoBanks, readA: [String], readB: [String], finishA: [String], finishB: [String]? = nil,
                          listB: String = peerList) throws -> (a: PSICommand.Result, b: PSICommand.Result?) {
+        try answer(banks, readA: readA, readB: readB, listB: listB)
+        let a = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi",
+                               "--out-responder-reblinded", "3.spsi"] + finishA, in: banks.a)
+        guard let finishB, a.status == 0 else { return (a, nil) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: banks.a.path) where name.hasPrefix("3.") {
+            try banks.transfer(name, from: banks.a, to: banks.b)
+        }
+        return (a, try banks.run(["finish", "--state", "b.state", "--responder-reblinded", "3.spsi"] + finishB, in: banks.b))
+    }
+
+    /// Runs initiate and respond and sends step 2 to A.
+    static func answer(_ banks: TwoBanks, readA: [String], readB: [String], listB: String = peerList) throws {
         try Data(caseExport.utf8).write(to: banks.a.appendingPathComponent("cases.csv"))
         try Data(listB.utf8).write(to: banks.b.appendingPathComponent("list.txt"))
         try expectSuccess(banks.run(["initiate", "--input", "cases.csv"] + readA + purpose + ["--state", "a.state", "--out", "1.spsi"],
@@ -38,13 +50,18 @@ struct OperatorCommandTests {
         for name in try FileManager.default.contentsOfDirectory(atPath: banks.b.path) where name.hasPrefix("2") {
             try banks.transfer(name, from: banks.b, to: banks.a)
         }
-        let a = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi",
-                               "--out-responder-reblinded", "3.spsi"] + finishA, in: banks.a)
-        guard let finishB, a.status == 0 else { return (a, nil) }
-        for name in try FileManager.default.contentsOfDirectory(atPath: banks.a.path) where name.hasPrefix("3.") {
-            try banks.transfer(name, from: banks.a, to: banks.b)
-        }
-        return (a, try banks.run(["finish", "--state", "b.state", "--responder-reblinded", "3.spsi"] + finishB, in: banks.b))
+    }
+
+    /// The agent-phone column of ``caseExport`` initiated and answered by ``peerList`` (both-learn),
+    /// step 2 sent to A: each test that starts here runs only A's finish, on its own copy.
+    static let answered = TwoBanks.fixture { banks in
+        try answer(banks, readA: ["--kind", "phone", "--column", "agent_phone"], readB: ["--kind", "phone"])
+    }
+
+    /// Bank A's finish of the ``answered`` exchange, on a copy in `banks`.
+    static func finishAnswered(_ banks: TwoBanks, _ arguments: [String]) throws -> PSICommand.Result {
+        try banks.run(["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi",
+                       "--out-responder-reblinded", "3.spsi"] + arguments, in: banks.a)
     }
 
     static func text(_ folder: URL, _ name: String) throws -> String {
@@ -53,11 +70,10 @@ struct OperatorCommandTests {
 
     @Test("The matches file has every row of a matched number (three cases), all its columns, RFC 4180 quoting, physical lines")
     func joinedMatches() throws {
-        let banks = try TwoBanks()
+        let banks = try TwoBanks(copying: Self.answered)
         defer { banks.cleanUp() }
         let read = ["--kind", "phone", "--column", "agent_phone"]
-        let (a, _) = try Self.exchange(banks, readA: read, readB: ["--kind", "phone"],
-                                       finishA: ["--input", "cases.csv"] + read + ["--out", "matches.csv"])
+        let a = try Self.finishAnswered(banks, ["--input", "cases.csv"] + read + ["--out", "matches.csv"])
         try expectSuccess(a)
         let a64 = String(repeating: "a", count: 64), b64 = String(repeating: "b", count: 64)
         // Lines 2, 3 and 7 (the header is line 1, the blank line 4, C3's quoted line break ends line 5).
@@ -74,11 +90,10 @@ struct OperatorCommandTests {
 
     @Test("--keep names the columns; a column the header lacks is refused listing the header (65); without --input one row a value")
     func keptColumns() throws {
-        let banks = try TwoBanks()
+        let banks = try TwoBanks(copying: Self.answered)
         defer { banks.cleanUp() }
         let read = ["--kind", "phone", "--column", "agent_phone"]
-        let (a, _) = try Self.exchange(banks, readA: read, readB: ["--kind", "phone"],
-                                       finishA: ["--input", "cases.csv"] + read + ["--keep", "case_id,risk_tag", "--out", "kept.csv"])
+        let a = try Self.finishAnswered(banks, ["--input", "cases.csv"] + read + ["--keep", "case_id,risk_tag", "--out", "kept.csv"])
         try expectSuccess(a)
         #expect(try Self.text(banks.a, "kept.csv") == """
             line,column,value,canonical,case_id,risk_tag\r
@@ -107,10 +122,10 @@ struct OperatorCommandTests {
 
     @Test("A list changed since it was blinded, or read with other options, is refused at the join (65), naming the line")
     func changedList() throws {
-        let banks = try TwoBanks()
+        let banks = try TwoBanks(copying: Self.answered)
         defer { banks.cleanUp() }
         let read = ["--kind", "phone", "--column", "agent_phone"]
-        let (a, _) = try Self.exchange(banks, readA: read, readB: ["--kind", "phone"], finishA: ["--out", "m.csv"])
+        let a = try Self.finishAnswered(banks, ["--out", "m.csv"])
         try expectSuccess(a)
         let finish = ["finish", "--state", "a.state", "--responder-blinded", "2a.spsi", "--initiator-reblinded", "2b.spsi",
                       "--out-responder-reblinded", "3.spsi"]
@@ -252,29 +267,45 @@ struct OperatorCommandTests {
                            ["hub", "setup"], ["hub", "respond"], ["member", "request"], ["member", "finish"], ["identity", "create"],
                            ["identity", "show"], ["receipt", "verify"]]
 
-    @Test("--version; --help shows enum defaults by name and no option without help; --threads is checked alike everywhere")
+    @Test("--version; --help shows enum defaults by name and no option without help, and hub keygen's the trust of each outcome; --threads is checked alike everywhere")
     func helpAndVersion() throws {
         let folder = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let version = try PSICommand.run(["--version"], in: folder)
         #expect(version.status == 0)
         #expect(version.stdout == "0.3.0\n")
-        for command in Self.commands {
-            let help = try PSICommand.run(command + ["--help"], in: folder)
-            #expect(help.status == 0)
-            #expect(!help.stdout.contains("(default: 1)") && !help.stdout.contains("(default: 2)"), "\(command)")
-            let options = help.stdout.components(separatedBy: "OPTIONS:").last ?? ""
-            // An option row is "  --name <value>   help"; one without help text is an empty row.
-            for line in options.split(separator: "\n") where line.hasPrefix("  -") {
-                let words = line.split(separator: " ")
-                let hasHelp = words.contains { !$0.hasPrefix("-") && !$0.hasPrefix("<") && !$0.hasSuffix(">") && !$0.hasSuffix(">,") && $0 != "..." }
-                let wrapped = words.count <= 2  // a long option name whose help starts on the next line
-                #expect(hasHelp || wrapped, "\(command): \(line)")
+        // Every command's options at once, as --help renders them (ArgumentParser's tool description):
+        // each shown option has help text, and no default depends on the machine (a thread count).
+        let dump = try PSICommand.run(["--experimental-dump-help"], in: folder)
+        try expectSuccess(dump)
+        let tool = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
+        var commands = [String: [[String: Any]]]()
+        func walk(_ command: [String: Any], _ path: [String]) {
+            commands[path.joined(separator: " ")] = command["arguments"] as? [[String: Any]] ?? []
+            for sub in command["subcommands"] as? [[String: Any]] ?? [] { walk(sub, path + [sub["commandName"] as? String ?? "?"]) }
+        }
+        walk(try #require(tool["command"] as? [String: Any]), [])
+        #expect(Set(Self.commands.map { $0.joined(separator: " ") }).isSubset(of: commands.keys))
+        for (command, arguments) in commands where command != "help" {
+            for argument in arguments where argument["shouldDisplay"] as? Bool != false {
+                let name = (argument["preferredName"] as? [String: Any])?["name"] as? String ?? argument["valueName"] as? String ?? "?"
+                #expect(!(argument["abstract"] as? String ?? "").isEmpty, "psi \(command): --\(name) has no help")
+                #expect(!["1", "2"].contains(argument["defaultValue"] as? String), "psi \(command): --\(name) shows a default of this machine")
             }
         }
-        #expect(try PSICommand.run(["initiate", "--help"], in: folder).stdout.contains("(default: both-learn)"))
-        #expect(try PSICommand.run(["hub", "keygen", "--help"], in: folder).stdout.split(whereSeparator: \.isWhitespace)
-            .joined(separator: " ").contains("(default: member-learns)"))
+        /// The default `psi <command> --help` shows for `--option`.
+        func defaultValue(_ command: String, _ option: String) -> String? {
+            commands[command]?.first { ($0["preferredName"] as? [String: Any])?["name"] as? String == option }?["defaultValue"] as? String
+        }
+        #expect(defaultValue("initiate", "outcome") == "both-learn")
+        // psi hub keygen --help, rendered: cardinality-only is semi-honest only, intersection answers are verified.
+        let help = try PSICommand.run(["hub", "keygen", "--help"], in: folder)
+        #expect(help.status == 0)
+        let keygen = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(keygen.contains("cardinality-only is SEMI-HONEST ONLY: a member that blinds each item with its own scalar"))
+        #expect(keygen.contains("learns which of its items matched"))
+        #expect(keygen.contains("member-learns: every answer carries an RFC 9497 VOPRF proof"))
+        #expect(keygen.contains("--outcome <outcome> What members learn, fixed for the key. (default: member-learns)"))
         // The one --threads group, in steps of every kind (the other required options given, so that validation is reached).
         let party = ["--identity", "i", "--peers", "q"]
         for command in [["initiate", "--input", "x", "--kind", "phone", "--purpose", "p", "--peer", "P", "--state", "s", "--out", "o"] + party,
@@ -324,11 +355,10 @@ struct OperatorCommandTests {
 
     @Test("--json carries the tool version, start and end times and the SHA-256 of every file read and written")
     func jsonSummary() throws {
-        let banks = try TwoBanks()
+        let banks = try TwoBanks(copying: Self.answered)
         defer { banks.cleanUp() }
         let read = ["--kind", "phone", "--column", "agent_phone"]
-        let (a, _) = try Self.exchange(banks, readA: read, readB: ["--kind", "phone"],
-                                       finishA: ["--input", "cases.csv"] + read + ["--out", "m.csv", "--json"])
+        let a = try Self.finishAnswered(banks, ["--input", "cases.csv"] + read + ["--out", "m.csv", "--json"])
         try expectSuccess(a)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(a.stdout.utf8)) as? [String: Any])
         #expect(json["psi_version"] as? String == "0.3.0")
@@ -406,6 +436,8 @@ struct OperatorCommandTests {
             #expect(key.count == 116)
             #expect(Array(key[8...10]) == [1, 4, 2])
             #expect(key[19 + 32] == byte)
+            // The old spelling's key is the member-learns key (byte 1): its setup and request are those of member-learns.
+            if outcome == "intersection" { continue }
             try folders.succeed(["hub", "setup", "--key", "hub.key", "--kind", "phone", "--input", "list.txt", "--out", "setup.spsi"]
                                 + HubAndMemberFolders.purpose, in: folders.hub)
             try folders.transfer("setup.spsi", from: folders.hub, to: folders.member)

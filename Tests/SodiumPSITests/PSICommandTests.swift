@@ -2,16 +2,20 @@ import Foundation
 import Testing
 @testable import SodiumPSI
 
-/// Runs the real `psi` executable built next to the test bundle.
+/// Runs the real `psi` executable of the build that built these tests.
 struct PSICommand {
-    static var executable: URL {
-        // The test bundle and the executables share the build products folder.
-        let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [products, products.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("psi")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+    /// `psi` in the products folder of this build: SwiftPM puts the test target's resource
+    /// bundle (`Bundle.module`) in the products folder of the build that compiled the tests,
+    /// beside the executables that build made (`swift build --build-tests`), whatever the
+    /// configuration, sanitizer or scratch path.
+    static let executable = Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("psi")
+
+    /// `psi` is not in the products folder: the tests were built without it.
+    struct NotBuilt: Error, CustomStringConvertible {
+        let url: URL
+        var description: String {
+            "\(url.path) is not an executable: build the package's products with the tests (swift build --build-tests, as scripts/test.sh does)"
         }
-        return products.appendingPathComponent("psi")
     }
 
     struct Result {
@@ -23,6 +27,7 @@ struct PSICommand {
     /// Runs `psi` (or another `program`, with extra environment variables) in `folder`.
     @discardableResult
     static func run(_ arguments: [String], in folder: URL, program: URL = executable, environment: [String: String] = [:]) throws -> Result {
+        guard FileManager.default.isExecutableFile(atPath: program.path) else { throw NotBuilt(url: program) }
         let process = Process()
         process.executableURL = program
         process.arguments = arguments
@@ -145,6 +150,83 @@ struct TwoBanks {
     }
 }
 
+extension TwoBanks {
+    /// Two bank folders made once per test run by `build` and copied for each test that starts
+    /// from them: the steps before the one a test is about run once, not once per test, and each
+    /// test changes only its own copy (so tests stay independent and may run in parallel).
+    static func fixture(from base: Result<TwoBanks, any Error>? = nil, _ build: (TwoBanks) throws -> Void) -> Result<TwoBanks, any Error> {
+        Result {
+            let banks = try base.map { try TwoBanks(copying: $0) } ?? TwoBanks()
+            FixtureRoots.shared.add(banks.root)
+            try build(banks)
+            return banks
+        }
+    }
+
+    /// A copy of `fixture`'s two folders under a new root, each file with its mode.
+    init(copying fixture: Result<TwoBanks, any Error>) throws {
+        let original = try fixture.get()
+        root = try temporaryDirectory()
+        a = root.appendingPathComponent("bank-a")
+        b = root.appendingPathComponent("bank-b")
+        for (from, to) in [(original.a, a), (original.b, b)] {
+            try FileManager.default.createDirectory(at: to, withIntermediateDirectories: false)
+            for name in try FileManager.default.contentsOfDirectory(atPath: from.path) {
+                let source = from.appendingPathComponent(name), target = to.appendingPathComponent(name)
+                try Data(contentsOf: source).write(to: target)
+                guard chmod(target.path, mode_t(try fileMode(source))) == 0 else { throw CocoaError(.fileWriteNoPermission) }
+            }
+        }
+    }
+}
+
+/// Folders of fixtures and list files shared within a test, removed when the test process exits.
+final class FixtureRoots: @unchecked Sendable {
+    static let shared = FixtureRoots()
+    // `@unchecked Sendable` is safe: `roots` is only touched under `lock`.
+    private let lock = NSLock()
+    private var roots: [URL] = []
+
+    func add(_ root: URL) {
+        lock.withLock {
+            if roots.isEmpty { atexit { FixtureRoots.shared.removeAll() } }
+            roots.append(root)
+        }
+    }
+
+    private func removeAll() {
+        for root in lock.withLock({ roots }) { try? FileManager.default.removeItem(at: root) }
+    }
+}
+
+/// The shared starting points of the command tests (phone numbers, purpose "p").
+enum BankFixtures {
+    /// Bank A initiated from three numbers (`a.state`, `1.spsi`); bank B holds two numbers, one
+    /// shared, and A's `1.spsi`.
+    static let started = TwoBanks.fixture { banks in
+        try Data("13800138000\n13912345678\n15012345678\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
+        try Data("13912345678\n15112345678\n".utf8).write(to: banks.b.appendingPathComponent("list.txt"))
+        try expectSuccess(banks.run(FileRulesCommandTests.initiate + ["--state", "a.state", "--out", "1.spsi"], in: banks.a))
+        try banks.transfer("1.spsi", from: banks.a, to: banks.b)
+    }
+
+    /// ``started``, and bank B has responded: `b.state`, `2a.spsi` and `2b.spsi` in B's folder
+    /// (not yet sent to A).
+    static let responded = TwoBanks.fixture(from: started) { banks in
+        try expectSuccess(banks.run(FileRulesCommandTests.respond + ["--state", "b.state", "--out-responder-blinded", "2a.spsi",
+                                                                    "--out-initiator-reblinded", "2b.spsi"], in: banks.b))
+    }
+
+    /// A whole both-learn exchange of two phone lists (30 and 20 numbers, 6 shared; A writes them
+    /// plainly, B in the +86 style after an invalid first line, skipped): each side's state,
+    /// messages, matches and receipt.
+    static let exchanged = TwoBanks.fixture { banks in
+        let (listA, listB, _) = exchangedLists
+        _ = try banks.exchange(listA: listA, listB: "０１０\n" + listB, kind: "phone", outcome: .bothLearn, extra: ["--on-invalid", "skip"])
+    }
+    static let exchangedLists = PSICommandTests.phoneLists(seed: 21, sizeA: 30, sizeB: 20, shared: 6)
+}
+
 func expectSuccess(_ result: PSICommand.Result, sourceLocation: SourceLocation = #_sourceLocation) throws {
     #expect(result.status == 0, "psi failed: \(result.stderr)", sourceLocation: sourceLocation)
     if result.status != 0 { throw CancellationError() }
@@ -169,10 +251,10 @@ struct PSICommandTests {
     func outcomes(_ outcome: MutualPSIOutcome) throws {
         let banks = try TwoBanks()
         defer { banks.cleanUp() }
-        let (listA, listB, expected) = Self.phoneLists(seed: UInt64(outcome.rawValue), sizeA: 300, sizeB: 250, shared: 40)
+        let (listA, listB, expected) = Self.phoneLists(seed: UInt64(outcome.rawValue), sizeA: 40, sizeB: 30, shared: 8)
         let (jsonA, jsonB) = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: outcome)
         #expect(jsonA["intersection_size"] as? Int == expected.count)
-        #expect(jsonA["peer_set_size"] as? Int == 250)
+        #expect(jsonA["peer_set_size"] as? Int == 30)
         switch outcome {
         case .bothLearn:
             #expect(try banks.matches(banks.a) == expected)
@@ -198,7 +280,7 @@ struct PSICommandTests {
     func x25519Suite() throws {
         let banks = try TwoBanks()
         defer { banks.cleanUp() }
-        let (listA, listB, expected) = Self.phoneLists(seed: 9, sizeA: 120, sizeB: 90, shared: 30)
+        let (listA, listB, expected) = Self.phoneLists(seed: 9, sizeA: 20, sizeB: 15, shared: 5)
         _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn, extra: ["--suite", "x25519-ell2-sha512"])
         #expect(try banks.matches(banks.a) == expected)
         #expect(try banks.matches(banks.b) == expected)
@@ -221,12 +303,16 @@ struct PSICommandTests {
 
     @Test("Matches are reported as the operator wrote them, with line numbers")
     func originalLines() throws {
-        let banks = try TwoBanks()
-        defer { banks.cleanUp() }
-        _ = try banks.exchange(listA: "13800138000\n13912345678\n", listB: "０１０\n+86 138-0013-8000\n", kind: "phone", outcome: .bothLearn,
-                               extra: ["--on-invalid", "skip"])
-        let textB = try String(contentsOf: banks.b.appendingPathComponent("matches.csv"), encoding: .utf8)
-        #expect(textB == "line,column,value,canonical\r\n2,,+86 138-0013-8000,+8613800138000\r\n")
+        let banks = try BankFixtures.exchanged.get()
+        let (_, listB, expected) = BankFixtures.exchangedLists
+        // B's list file: the invalid line 1, then listB; each match on its own line number, as written.
+        var rows = ["line,column,value,canonical"]
+        for (index, value) in listB.split(separator: "\n").enumerated() {
+            let canonical = "+86" + value.filter(\.isNumber).dropFirst(2)
+            if expected.contains(canonical) { rows.append("\(index + 2),,\(value),\(canonical)") }
+        }
+        #expect(rows.count == expected.count + 1)
+        #expect(try String(contentsOf: banks.b.appendingPathComponent("matches.csv"), encoding: .utf8) == rows.joined(separator: "\r\n") + "\r\n")
     }
 
     @Test("Without --output, --json lists the matches in the summary")
@@ -255,11 +341,8 @@ struct PSICommandTests {
 
     @Test("A state file readable by others is refused with exit code 76")
     func looseStateFile() throws {
-        let banks = try TwoBanks()
+        let banks = try TwoBanks(copying: BankFixtures.started)
         defer { banks.cleanUp() }
-        try Data("13800138000\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
-        try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
-                                          "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: banks.a.appendingPathComponent("a.state").path)
         let result = try banks.run(["finish", "--state", "a.state", "--responder-blinded", "1.spsi", "--initiator-reblinded", "2b.spsi"], in: banks.a)
         #expect(result.status == 76)
@@ -318,15 +401,12 @@ struct PSICommandTests {
 
     @Test("psi inspect prints the header and checks the digest")
     func inspect() throws {
-        let banks = try TwoBanks()
+        let banks = try TwoBanks(copying: BankFixtures.started)
         defer { banks.cleanUp() }
-        try Data("13800138000\n13912345678\n".utf8).write(to: banks.a.appendingPathComponent("list.txt"))
-        try expectSuccess(banks.run(["initiate", "--kind", "phone", "--input", "list.txt", "--purpose", "p",
-                                          "--state", "a.state", "--out", "1.spsi"], in: banks.a))
         let good = try banks.run(["inspect", "1.spsi", "--json"], in: banks.a)
         try expectSuccess(good)
         let json = try JSONSerialization.jsonObject(with: Data(good.stdout.utf8)) as! [String: Any]
-        #expect(json["count"] as? Int == 2)
+        #expect(json["count"] as? Int == 3)
         #expect(json["digest_valid"] as? Bool == true)
         #expect(json["suite"] as? String == "ristretto255-SHA512")
         // Flip one body byte: the digest no longer verifies.
@@ -408,10 +488,9 @@ struct TrustCommandTests {
 
     @Test("Each finish writes a signed receipt next to its state; psi receipt verify checks one, and a pair, and refuses an altered one (76)")
     func receipts() throws {
-        let banks = try TwoBanks()
+        let banks = try TwoBanks(copying: BankFixtures.exchanged)
         defer { banks.cleanUp() }
-        let (listA, listB, expected) = PSICommandTests.phoneLists(seed: 21, sizeA: 30, sizeB: 20, shared: 6)
-        _ = try banks.exchange(listA: listA, listB: listB, kind: "phone", outcome: .bothLearn)
+        let expected = BankFixtures.exchangedLists.expected
         try FileManager.default.copyItem(at: banks.b.appendingPathComponent("b.state.receipt.json"),
                                          to: banks.a.appendingPathComponent("b.receipt.json"))
         let pair = try PSICommand.run(["receipt", "verify", "a.state.receipt.json", "--peer-receipt", "b.receipt.json",

@@ -52,17 +52,6 @@ struct PartyStateTests {
         #expect(Array(bytes[0..<11]) == Array("SPSISECR".utf8) + [1, 1, 5])
     }
 
-    @Test("A state file readable by others is refused", arguments: [0o644, 0o640, 0o604, 0o660])
-    func loosePermissions(mode: Int) throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let url = dir.appendingPathComponent("a.state")
-        let config = MutualPSIConfiguration(purpose: try PurposeLabel("p"), outcome: .bothLearn)
-        try MutualPSIInitiator(items: plainItems(["x"]), configuration: config).save(to: url)
-        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
-        #expect(throws: StateFileError.insecurePermissions(path: url.path, mode: mode)) { try MutualPSIInitiator(identity: TestParties.a, restoringFrom: url) }
-    }
-
     @Test("The other role's state, a foreign file and a missing file are refused")
     func wrongFiles() throws {
         let dir = try temporaryDirectory()

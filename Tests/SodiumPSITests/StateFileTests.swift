@@ -48,6 +48,29 @@ struct ExchangeFolder {
 
 @Suite("Secret-file container, state and key files")
 struct StateFileTests {
+    /// Every kind of secret file goes through one owner-and-mode check; each kind is attacked here.
+    @Test("A secret file readable by others is refused naming its mode: party state, member state, hub key, identity",
+          arguments: [0o644, 0o640, 0o604, 0o660])
+    func loosePermissions(mode: Int) throws {
+        let files = try HubAndMember()
+        defer { files.cleanUp() }
+        try files.setup(UnbalancedFileTests.hubList)
+        try files.request(UnbalancedFileTests.memberList)
+        try MutualPSIInitiator(items: plainItems(["x"]), configuration: MutualPSIConfiguration(purpose: try PurposeLabel("p"), outcome: .bothLearn))
+            .save(to: files.url("a.state"))
+        try PartyIdentity().save(to: files.url("me.identity"))
+        let cases: [(String, () throws -> Void)] = [
+            ("a.state", { _ = try MutualPSIInitiator(identity: TestParties.a, restoringFrom: files.url("a.state")) }),
+            ("member.state", { _ = try files.finish() }),
+            ("hub.key", { _ = try HubKey.load(from: files.url("hub.key")) }),
+            ("me.identity", { _ = try PartyIdentity(contentsOf: files.url("me.identity")) }),
+        ]
+        for (name, read) in cases {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: files.path(name))
+            #expect(throws: StateFileError.insecurePermissions(path: files.path(name), mode: mode), "\(name)") { try read() }
+        }
+    }
+
     @Test("Container bytes: magic, versions, content, secret length, lengths that add up, BLAKE2b of the rest")
     func containerLayout() throws {
         let f = try ExchangeFolder()

@@ -243,15 +243,6 @@ struct UnbalancedFileTests {
         }
     }
 
-    @Test("A member state file readable by others is refused")
-    func looseMemberState() throws {
-        let files = try HubAndMember()
-        defer { files.cleanUp() }
-        try files.setup(Self.hubList)
-        try files.request(Self.memberList)
-        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: files.path("member.state"))
-        #expect(throws: StateFileError.insecurePermissions(path: files.path("member.state"), mode: 0o644)) { try files.finish() }
-    }
 }
 
 /// Seeds of the `FuzzMessageFile` libFuzzer target: a mutual step 1 from bank A to bank B (whole,

@@ -21,14 +21,13 @@ func inPrimeOrderSubgroup(_ element: BlindedElement) -> Bool {
 @Suite("Suite x25519-ELL2-SHA512")
 struct X25519SuiteTests {
     @Test("Results equal Set intersection for every outcome and several sizes", arguments: MutualPSIOutcome.allCases, [
-        (0, 5, 0), (1, 1, 1), (50, 40, 0), (300, 200, 120), (2_000, 2_500, 700),
+        (0, 5, 0), (1, 1, 1), (50, 40, 0), (300, 200, 120), (500, 600, 200),
     ])
     func intersections(outcome: MutualPSIOutcome, sizes: (Int, Int, Int)) throws {
         let (sizeA, sizeB, shared) = sizes
         let a = plainItems((0..<sizeA).map { "x\($0)" })
         let b = plainItems((sizeA - shared..<(sizeA - shared + sizeB)).map { "x\($0)" })
         let expected = Set(a).intersection(b)
-        #expect(expected.count == shared)
         let (ra, rb, peerSize) = try runMutualPSI(a, b, outcome: outcome, suite: .x25519ELL2SHA512)
         #expect(peerSize == sizeA)
         switch outcome {

@@ -21,7 +21,7 @@ func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
 /// Shuffles `array` in place (Fisher–Yates) with libsodium's CSPRNG: every permutation is
 /// equally likely.
 ///
-/// Random words are drawn 64 KiB at a time (`randombytes_buf`) rather than one
+/// Random words are drawn in blocks of up to 64 KiB (`randombytes_buf`) rather than one
 /// `randombytes_uniform` call per element, which costs a system call each with libsodium's
 /// default generator; each index is drawn without bias by rejection, as `randombytes_uniform`
 /// does. The random bytes are wiped afterwards, since they determine the private permutation.
@@ -46,15 +46,22 @@ func cryptographicShuffle<T>(_ array: inout [T]) -> [Int] {
 }
 
 /// Random 32-bit words from libsodium's CSPRNG, fetched in blocks and wiped when done.
+///
+/// The first block is small (64 words) and each later one twice the last, up to 64 KiB: a short
+/// shuffle then costs one small `randombytes_buf` instead of 64 KiB of random bytes and their
+/// wiping, while a long one still needs only a few system calls.
 struct RandomWords: ~Copyable {
-    private static let blockWords = 16_384
-    private let block = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: blockWords)
-    private var next = blockWords
+    private static let maximumBlockWords = 16_384
+    private static let firstBlockWords = 64
+    private let block = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: maximumBlockWords)
+    /// The words fetched into `block` by the last refill (the largest so far: blocks only grow).
+    private var blockWords = 0
+    private var next = 0
 
     init() { ensureSodiumInitialized() }
 
     deinit {
-        sodium_memzero(UnsafeMutableRawPointer(block.baseAddress!), Self.blockWords * 4)
+        sodium_memzero(UnsafeMutableRawPointer(block.baseAddress!), blockWords * 4)
         block.deallocate()
     }
 
@@ -69,8 +76,9 @@ struct RandomWords: ~Copyable {
     }
 
     private mutating func nextWord() -> UInt32 {
-        if next == Self.blockWords {
-            randombytes_buf(UnsafeMutableRawPointer(block.baseAddress!), Self.blockWords * 4)
+        if next == blockWords {
+            blockWords = min(max(2 * blockWords, Self.firstBlockWords), Self.maximumBlockWords)
+            randombytes_buf(UnsafeMutableRawPointer(block.baseAddress!), blockWords * 4)
             next = 0
         }
         defer { next += 1 }

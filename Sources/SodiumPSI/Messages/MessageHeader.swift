@@ -93,7 +93,7 @@ public struct MessageHeader: Sendable, Equatable {
     public var byteCount: Int { Self.fixedByteCount + extensions.byteCount }
 
     /// The encoded header: the 156 fixed bytes and the extension block.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         let block = extensions.encoded()
         var bytes = Self.magic
         bytes.reserveCapacity(Self.fixedByteCount + block.count)
