@@ -332,6 +332,9 @@ final class SortedEntryPartition {
     private var buckets: [SpillFile] = []
     private(set) var count = 0
 
+    /// Bytes in each bucket on disk (empty while the entries are held in memory).
+    var bucketByteCounts: [Int] { buckets.map(\.byteCount) }
+
     /// - Parameter expected: about how many entries will come (it sizes the buckets to about 8 MiB).
     init(entrySize: Int, tagSize: Int, expected: Int, options: StreamingOptions, work: WorkDirectory) {
         self.work = work
@@ -360,7 +363,9 @@ final class SortedEntryPartition {
         try entries.withUnsafeBytes { raw in
             for offset in stride(from: 0, to: raw.count, by: entrySize) {
                 let prefix = Int(raw[offset]) << 8 | Int(raw[offset + 1])
-                try buckets[prefix * bucketCount >> 16].append(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + entrySize)]))
+                // Parenthesised: Swift's `>>` binds tighter than `*` (without them every entry
+                // went to bucket 0, and the whole setup was sorted in memory).
+                try buckets[(prefix * bucketCount) >> 16].append(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + entrySize)]))
             }
         }
     }
@@ -453,8 +458,9 @@ extension UnbalancedPSIFileExchange {
         let size = facts.encoding.labelByteCount
         var done = 0
         // Items of several small buckets are evaluated together, a chunk at a time, so that
-        // every thread has a long run of work between two waits.
-        let chunk = max(1, options.chunkSize)
+        // every thread has a long run of work between two waits. A labeled item in flight takes
+        // about 600 bytes (its label, plaintext, value and entry): at most 65,536 at a time.
+        let chunk = size == nil ? max(1, options.chunkSize) : min(max(1, options.chunkSize), 65_536)
         var pending = [Identifier](), pendingLabels = [SetupLabel]()
         func evaluatePending() throws {
             for start in stride(from: 0, to: pending.count, by: chunk) {
