@@ -389,7 +389,7 @@ final class SortedEntryPartition {
 
 extension UnbalancedPSIFileExchange {
     /// Hub: reads every contribution as a stream, aggregates the rows of each canonical
-    /// identifier into one label (``LabelAggregate``; reporter count, first and last seen,
+    /// identifier into one label (reporter count, first and last seen,
     /// categories), evaluates the PRF on each distinct item on all threads, seals the labels, and
     /// writes the setup (or a delta) sorted by tag, signed by the hub.
     ///
