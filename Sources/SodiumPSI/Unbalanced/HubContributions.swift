@@ -186,10 +186,23 @@ final class IdentifierRowPartition {
     private let key: [UInt8]
     private(set) var count = 0
 
-    init(options: StreamingOptions, work: WorkDirectory) {
+    /// Bytes of input a bucket is sized for: decoded and aggregated in a dictionary, a row
+    /// takes a few times its bytes in the list, so one bucket stays within tens of MiB.
+    static let bucketInputBytes = 4 << 20
+    /// The most buckets (with ``bucketBufferBytes(_:)`` their write buffers stay within 32 MiB).
+    static let maximumBucketCount = 4_096
+
+    /// The write buffer of each of `count` buckets: 32 KiB, less for many buckets (at least 8 KiB).
+    static func bucketBufferBytes(_ count: Int) -> Int { max(8 << 10, min(32 << 10, (32 << 20) / max(1, count))) }
+
+    /// - Parameter inputBytes: about how many bytes the lists hold (their file sizes): the
+    ///   buckets are that many, up to ``maximumBucketCount``, that each holds about
+    ///   ``bucketInputBytes``, so that the largest bucket, and with it memory, does not grow
+    ///   with the lists.
+    init(options: StreamingOptions, work: WorkDirectory, inputBytes: Int = 0) {
         self.work = work
         // Rows are larger than elements and aggregated in a dictionary: smaller buckets.
-        bucketCount = options.bucketCount * 4
+        bucketCount = min(Self.maximumBucketCount, max(options.bucketCount * 4, inputBytes / Self.bucketInputBytes + 1))
         limit = options.inMemoryLimit
         var key = [UInt8](repeating: 0, count: Int(crypto_shorthash_KEYBYTES))
         key.withUnsafeMutableBytes { fillRandom($0) }
@@ -216,7 +229,7 @@ final class IdentifierRowPartition {
         if buckets.isEmpty {
             memory.append(bytes)
             if memory.count > limit {
-                buckets = try (0..<bucketCount).map { _ in try work.newFile(bufferSize: 1 << 15) }
+                buckets = try (0..<bucketCount).map { _ in try work.newFile(bufferSize: Self.bucketBufferBytes(bucketCount)) }
                 let held = memory
                 memory = []
                 for row in held { try write(row) }
@@ -251,7 +264,7 @@ final class IdentifierRowPartition {
             return
         }
         for index in buckets.indices {
-            let bytes = try takeBucket(&buckets, index, work)
+            let bytes = try takeBucket(&buckets, index)
             var rows = [(identifier: Identifier, contributor: Int, line: Int, row: ContributedRow)]()
             var offset = 0
             while offset + 4 <= bytes.count {
@@ -295,12 +308,14 @@ final class IdentifierRowPartition {
 
 /// The bytes of bucket `index`, whose file is then released (replaced by an empty one) so that
 /// its disk space and buffer go before the next bucket is read.
-private func takeBucket(_ buckets: inout [SpillFile], _ index: Int, _ work: WorkDirectory) throws -> [UInt8] {
+private func takeBucket(_ buckets: inout [SpillFile], _ index: Int) throws -> [UInt8] {
     let file = buckets[index]
     try file.flush()
     var bytes = [UInt8](repeating: 0, count: file.byteCount)
     try bytes.withUnsafeMutableBytes { try file.read(at: 0, into: $0) }
-    buckets[index] = try work.newFile(bufferSize: 64)
+    // An empty buffer in memory, not a new file: creating hundreds of files costs more than
+    // the bucket's work on a small list.
+    buckets[index] = SpillFile(memoryNamed: file.path)
     return bytes
 }
 
@@ -316,6 +331,9 @@ final class SortedEntryPartition {
     private var memory: [UInt8] = []
     private var buckets: [SpillFile] = []
     private(set) var count = 0
+
+    /// Bytes in each bucket on disk (empty while the entries are held in memory).
+    var bucketByteCounts: [Int] { buckets.map(\.byteCount) }
 
     /// - Parameter expected: about how many entries will come (it sizes the buckets to about 8 MiB).
     init(entrySize: Int, tagSize: Int, expected: Int, options: StreamingOptions, work: WorkDirectory) {
@@ -345,7 +363,9 @@ final class SortedEntryPartition {
         try entries.withUnsafeBytes { raw in
             for offset in stride(from: 0, to: raw.count, by: entrySize) {
                 let prefix = Int(raw[offset]) << 8 | Int(raw[offset + 1])
-                try buckets[prefix * bucketCount >> 16].append(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + entrySize)]))
+                // Parenthesised: Swift's `>>` binds tighter than `*` (without them every entry
+                // went to bucket 0, and the whole setup was sorted in memory).
+                try buckets[(prefix * bucketCount) >> 16].append(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + entrySize)]))
             }
         }
     }
@@ -360,7 +380,7 @@ final class SortedEntryPartition {
             return
         }
         for index in buckets.indices {
-            let bytes = try takeBucket(&buckets, index, work)
+            let bytes = try takeBucket(&buckets, index)
             try body(SetupEntryTable.sortEntries(bytes, entrySize: entrySize, tagSize: tagSize))
         }
         buckets = []
@@ -369,7 +389,7 @@ final class SortedEntryPartition {
 
 extension UnbalancedPSIFileExchange {
     /// Hub: reads every contribution as a stream, aggregates the rows of each canonical
-    /// identifier into one label (``LabelAggregate``; reporter count, first and last seen,
+    /// identifier into one label (reporter count, first and last seen,
     /// categories), evaluates the PRF on each distinct item on all threads, seals the labels, and
     /// writes the setup (or a delta) sorted by tag, signed by the hub.
     ///
@@ -409,19 +429,24 @@ extension UnbalancedPSIFileExchange {
             throw UnbalancedPSIError.labelsNotSupported(reason: "label columns were given, but \(facts.encoding) carries no labels")
         }
         let work = try WorkDirectory(in: options.workDirectory ?? setupURL.deletingLastPathComponent())
-        let rows = IdentifierRowPartition(options: options, work: work)
+        let inputBytes = contributions.reduce(0) { total, contribution in
+            var info = stat()
+            return total + (stat(contribution.reader.url.path, &info) == 0 ? Int(info.st_size) : 0)
+        }
+        let rows = IdentifierRowPartition(options: options, work: work, inputBytes: inputBytes)
         let names = contributions.map(\.name)
         var summaries = [(list: ListSummary, repeated: Int)]()
         for (index, contribution) in contributions.enumerated() {
             let source = contribution.reader
             var indices = try labelIndices(labelColumns, format: source.format)
             var position = rows.count
+            let path = source.url.path
             let list = try source.forEachRow(header: { names in
                 indices = try labelColumns.columns.map { try $0.map { try source.headerColumn(names, $0) } }
             }, where: { _ in true }) { row in
                 try hub.identifierType.check(row.record.identifier, index: position)
                 position += 1
-                let parsed = try ContributedRow(row.record, fields: row.fields, indices: indices, columns: labelColumns, path: source.url.path)
+                let parsed = try ContributedRow(row.record, fields: row.fields, indices: indices, columns: labelColumns, path: path)
                 try rows.append(row.record.identifier, contributor: index, line: row.record.lineNumber, row: parsed)
             }
             summaries.append((list, 0))
@@ -432,6 +457,25 @@ extension UnbalancedPSIFileExchange {
         let entries = SortedEntryPartition(entrySize: entrySize, tagSize: tagSize, expected: rows.count, options: options, work: work)
         let size = facts.encoding.labelByteCount
         var done = 0
+        // Items of several small buckets are evaluated together, a chunk at a time, so that
+        // every thread has a long run of work between two waits. A labeled item in flight takes
+        // about 600 bytes (its label, plaintext, value and entry): at most 65,536 at a time.
+        let chunk = size == nil ? max(1, options.chunkSize) : min(max(1, options.chunkSize), 65_536)
+        var pending = [Identifier](), pendingLabels = [SetupLabel]()
+        func evaluatePending() throws {
+            for start in stride(from: 0, to: pending.count, by: chunk) {
+                let end = min(pending.count, start + chunk)
+                let reporting = progress.map { [done] handler -> ProgressHandler in
+                    { handler(ProgressReport(step: "evaluating the list", completed: done + $0.completed, total: 0)) }
+                }
+                try entries.append(hub.setupEntries(Array(pending[start..<end]), labels: size == nil ? nil : Array(pendingLabels[start..<end]),
+                                                    encoding: facts.encoding, setupID: facts.setupID, deltaNumber: facts.deltaNumber,
+                                                    progress: reporting))
+                done += end - start
+            }
+            pending.removeAll(keepingCapacity: true)
+            pendingLabels.removeAll(keepingCapacity: true)
+        }
         try rows.drain { bucket in
             var aggregates = [Identifier: LabelAggregate](minimumCapacity: bucket.count)
             var order = [Identifier]()
@@ -461,18 +505,11 @@ extension UnbalancedPSIFileExchange {
                 }
             }
             aggregates = [:]
-            let chunk = max(1, options.chunkSize)
-            for start in stride(from: 0, to: order.count, by: chunk) {
-                let end = min(order.count, start + chunk)
-                let reporting = progress.map { [done] handler -> ProgressHandler in
-                    { handler(ProgressReport(step: "evaluating the list", completed: done + $0.completed, total: 0)) }
-                }
-                try entries.append(hub.setupEntries(Array(order[start..<end]), labels: labels.map { Array($0[start..<end]) },
-                                                    encoding: facts.encoding, setupID: facts.setupID, deltaNumber: facts.deltaNumber,
-                                                    progress: reporting))
-                done += end - start
-            }
+            pending += order
+            if let labels { pendingLabels += labels }
+            if pending.count >= chunk { try evaluatePending() }
         }
+        try evaluatePending()
         let header = UnbalancedSetup.header(isDelta: facts.deltaNumber > 0, deltaNumber: facts.deltaNumber, setupID: facts.setupID,
                                             keyID: hub.key.keyID, publicKey: hub.key.privateKey.publicKey,
                                             purposeDigest: hub.purpose.digest, answerMode: hub.key.answerMode,

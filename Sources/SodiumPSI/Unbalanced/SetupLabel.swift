@@ -2,7 +2,7 @@ import Foundation
 internal import CSodium
 
 /// What a hub says about one item of its list: why it is there. Encrypted in a labeled setup
-/// under a key only a member holding the item can derive (see ``LabelCipher``), so a member
+/// under a key only a member holding the item can derive (see <doc:LabelsAndSetupEncodings>), so a member
 /// reads the labels of its matches and nothing of any other.
 ///
 /// The plaintext is a sequence of fields, each `id` (1 byte), `length` (2 bytes, big-endian)
@@ -94,7 +94,7 @@ public struct SetupLabel: Sendable, Hashable, Codable {
         return bytes
     }
 
-    /// What is wrong with a field, if anything (see ``encoded(size:)``).
+    /// What is wrong with a field, if anything: a date not `YYYY-MM-DD`, a count out of range, a control character in a text.
     public var problem: String? {
         for date in [firstSeen, lastSeen].compactMap({ $0 }) where !Self.isDate(date) {
             return "date \"\(date)\" is not a calendar date YYYY-MM-DD"

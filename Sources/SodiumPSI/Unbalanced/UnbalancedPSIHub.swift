@@ -79,11 +79,11 @@ public struct UnbalancedPSIHub: Sendable {
 
     /// Evaluates the PRF on every item and writes each item's tag with its label, encrypted
     /// under a key derived from the item's PRF value: a member learns the labels of its matches
-    /// and nothing of the others (see ``LabelCipher``).
+    /// and nothing of the others (see <doc:LabelsAndSetupEncodings>).
     ///
     /// - Parameters:
     ///   - items: the list, each item once (aggregate repeated reports into one label first,
-    ///     as ``UnbalancedPSIFileExchange/publishSetup(contributions:hub:encoding:labelColumns:setupURL:options:progress:)`` does).
+    ///     as ``UnbalancedPSIFileExchange/publishSetup(contributions:hub:encoding:labelColumns:setupURL:delta:options:progress:)`` does).
     ///   - labels: one label per item.
     ///   - encoding: ``SetupEncoding/labeledTags(tagByteCount:labelByteCount:)``.
     ///   - progress: progress reports.

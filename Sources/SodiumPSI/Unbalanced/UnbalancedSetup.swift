@@ -48,7 +48,7 @@ public enum SetupEncoding: Sendable, Equatable, CustomStringConvertible {
     case bloomFilter(falsePositiveRate: Double)
     /// Truncated tags, each followed by the item's label (``SetupLabel``) padded to
     /// `labelByteCount` bytes and encrypted under a key derived from the item's PRF value
-    /// (``LabelCipher``): `tagByteCount + labelByteCount + 16` bytes an item, sorted by tag.
+    /// (<doc:LabelsAndSetupEncodings>): `tagByteCount + labelByteCount + 16` bytes an item, sorted by tag.
     /// Intersection answers only.
     case labeledTags(tagByteCount: Int, labelByteCount: Int)
 
@@ -327,7 +327,7 @@ public struct UnbalancedSetup: Sendable {
     /// Reads and checks a setup or delta file.
     ///
     /// Tags (with or without labels) stay in the file: only a block index is kept in memory
-    /// (``SetupEntryTable``), so a setup of 100,000,000 items takes about 13 MB. A filter is
+    /// (a block index), so a setup of 100,000,000 items takes about 13 MB. A filter is
     /// read into memory.
     ///
     /// - Parameters:
@@ -473,7 +473,7 @@ public struct UnbalancedSetup: Sendable {
 }
 
 /// A setup and its deltas, ready for many lookups: the sorted entries of each file (searched
-/// in place, see ``SetupEntryTable``), or the filters.
+/// in place, with a block index), or the filters.
 ///
 /// Build it once per published setup and share it: it is immutable and `Sendable`.
 public struct UnbalancedSetupLookup: Sendable {
