@@ -181,4 +181,78 @@ daily_run 2
 echo "  day 2's changes seen by bank A: $(sort "$A/daily.changes.txt" | uniq -c -w 4 | awk '{print $1, $2}' | tr '\n' ' ')"
 awk -v b1="$DAY1_BYTES" -v b2="$DAY2_BYTES" -v t1="$DAY1_MS" -v t2="$DAY2_MS" 'BEGIN {
     printf "  day 2 cost %.0fx fewer wire bytes and %.1fx less time than day 1, the full exchange (most of day 2 is the four processes starting)\n", b1 / b2, t1 / (t2 > 0 ? t2 : 1) }'
+# The same hub as a network service: bank A serves its setup over HTTPS (psi-hub serve); bank B
+# and a fourth member, bank D, query it from their own systems (psi-hub query), each charged to
+# its item budget in the service's ledger (SQLite here; PostgreSQL for replicas, Docs/deployment.md).
+echo
+echo "== the hub as an HTTPS service: bank A serves its setup on loopback; banks B and D query it"
+scripts/ensure-service-deps.sh
+swift build --product psi-hub >/dev/null
+PSI_HUB="$(swift build --show-bin-path)/psi-hub"
+S="$RUN/hub-service"
+mkdir -p "$S/bank-d"
+D="$S/bank-d"
+"$PSI" identity create --identity "$D/bank-d.identity"
+KEY_D=$(public_key "$D/bank-d.identity")
+cat > "$S/members.json" <<JSON
+{"peers": [{"name": "Bank B", "publicKey": "$KEY_B"}, {"name": "Bank D", "publicKey": "$KEY_D"}]}
+JSON
+cat > "$D/peers.json" <<JSON
+{"peers": [{"name": "Alliance hub", "publicKey": "$KEY_A"}]}
+JSON
+# A throwaway self-signed certificate for 127.0.0.1 (a real hub's comes from the alliance's CA).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$S/tls.key" -out "$S/tls.crt" 2>/dev/null
+chmod 600 "$S/tls.key"
+cat > "$S/hub.toml" <<TOML
+[server]
+host = "127.0.0.1"
+port = 0
+certificate = "tls.crt"
+private_key = "tls.key"
+
+[hub]
+key = "../bank-a/hub.key"
+identity = "../bank-a/bank-a.identity"
+peers = "members.json"
+purpose = "$HUB_PURPOSE"
+kind = "phone"
+setup = "../bank-a/hub-setup.spsi"
+
+[database]
+sqlite = "ledger.sqlite"
+
+[[budget]]
+member = "Bank B"
+items_per_day = 10000
+items_per_month = 100000
+
+[[budget]]
+member = "Bank D"
+items_per_day = 1000
+items_per_month = 10000
+TOML
+"$PSI_HUB" serve --config "$S/hub.toml" > "$S/serve.out" 2> "$S/serve.log" &
+HUB_PID=$!
+trap 'kill -TERM "$HUB_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 150); do grep -q "^listening on" "$S/serve.out" 2>/dev/null && break; sleep 0.2; done
+HUB_URL=$(sed -n 's/^listening on //p' "$S/serve.out" | head -n 1)
+[ -n "$HUB_URL" ] || { echo "the hub service did not start:" >&2; cat "$S/serve.log" >&2; exit 1; }
+echo "  psi-hub serve: $HUB_URL (pid $HUB_PID)"
+# Bank B's system exports UTF-8 for this job.
+iconv -f GB18030 -t UTF-8 "$B/agent-phones.csv" > "$B/agent-phones.utf8.csv"
+(cd "$B" && "$PSI_HUB" query --hub "$HUB_URL" --ca "../hub-service/tls.crt" --identity bank-b.identity --peers peers.json \
+    --hub-name "Bank A" --kind phone --input agent-phones.utf8.csv --column 代理电话 --purpose "$HUB_PURPOSE" \
+    --cache hub-cache --out agent-phones.service.matches.csv | sed 's/^/  bank B: /')
+(cd "$D" && "$PSI_HUB" query --hub "$HUB_URL" --ca ../tls.crt --identity bank-d.identity --peers peers.json \
+    --hub-name "Alliance hub" --kind phone --input ../../bank-a/bank-c-report.csv --column agent_phone --purpose "$HUB_PURPOSE" \
+    --cache hub-cache --out service.matches.csv | sed 's/^/  bank D: /')
+echo "  bank D's first matches:"
+head -n 4 "$D/service.matches.csv" | tr -d '\r' | sed 's/^/    /'
+"$PSI" receipt verify "$B/agent-phones.service.matches.csv.receipt.json" --peer-receipt "$B/agent-phones.service.matches.csv.hub-receipt.json" --peers "$B/peers.json"
+"$PSI" receipt verify "$D/service.matches.csv.receipt.json" --peer-receipt "$D/service.matches.csv.hub-receipt.json" --peers "$D/peers.json"
+check "$B" agent-phones.service "$RUN/answer-key/phones.txt"
+kill -TERM "$HUB_PID"
+wait "$HUB_PID" && echo "  the hub service stopped cleanly on SIGTERM (exit 0)"
+trap - EXIT
 echo "demo passed: see $A/*.matches.csv and $B/*.matches.csv"

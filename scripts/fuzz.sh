@@ -11,6 +11,7 @@ seconds=${2:?usage: scripts/fuzz.sh TARGET SECONDS}
 shift 2
 scripts/ensure-libsodium.sh
 export SODIUM_PSI_FUZZ=1
+export SODIUM_PSI_CORE_ONLY=1   # no server stack in the fuzz build
 swift build -c release --product "$target" --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld >/dev/null
 binary=.build-fuzz/release/$target
