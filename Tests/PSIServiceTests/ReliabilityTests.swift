@@ -52,23 +52,18 @@ struct ReliabilityTests {
         let fixture = try HubFixture(members: [("Bank A", ItemBudget(perDay: 1_000_000, perMonth: 1_000_000))])
         let config = try fixture.writeTOML(port: 0)
         var server = try HubProcess(config: config)
-        let items = (0..<4000).map { j in j % 4 == 0 ? "listed-\(j / 4 % 400)" : "own-\(j)" }
+        let items = (0..<12_000).map { j in j % 4 == 0 ? "listed-\(j / 4 % 400)" : "own-\(j)" }
         let distinct = Set(items)
         let client = try fixture.client(0, port: server.port, directory: "member")
         let prepared = try await client.prepare(records: fixture.records(items), purpose: fixture.purpose, identifierType: fixture.identifierType)
         let sending = Task { try await client.send(prepared) }
         // Kill the server while the request is charged and not yet answered.
         let observer = Ledger(database: try await SQLiteLedgerDatabase.open(path: fixture.url("ledger.sqlite").path))
-        var sawCharged = false
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            if (try? await observer.requests())?.contains(where: { $0.state == "charged" }) == true { sawCharged = true; break }
-            if (try? await observer.requests())?.contains(where: { $0.state == "answered" }) == true { break }
-            try await Task.sleep(for: .milliseconds(10))
+            if (try? await observer.requests())?.contains(where: { $0.state == "charged" || $0.state == "answered" }) == true { break }
+            try await Task.sleep(for: .milliseconds(5))
         }
-        // On a heavily loaded machine the kill may land after the answer; the checks below hold either way,
-        // and the charged-not-answered state is checked whenever it was seen.
-        if !sawCharged { print("note: the server answered before it could be killed mid-evaluation") }
         server.kill(SIGKILL)
         #expect(server.waitForExit(seconds: 10))
         let first = await sending.result
@@ -78,9 +73,15 @@ struct ReliabilityTests {
         #expect(requests.count == 1 && requests[0].itemCount == Int64(distinct.count))
         #expect(try await observer.usage(member: "Bank A", period: "D" + day) == Int64(distinct.count))
         let auditBefore = try await observer.audit()
-        if sawCharged {
-            if case .success = first { Issue.record("the request was answered although the server was killed mid-evaluation") }
-            #expect(requests[0].state == "charged" && auditBefore.isEmpty, "charged, not yet logged as answered")
+        // The kill lands while the request is evaluated (the usual case: the evaluation of this
+        // many items takes far longer than the poll) or, on a heavily loaded machine, after its
+        // answer was committed. What the database says decides which; both must be consistent.
+        if requests.first?.state == "charged" {
+            if case .success = first { Issue.record("the member got an answer the ledger does not record as answered") }
+            #expect(auditBefore.isEmpty, "charged, not yet logged as answered")
+        } else {
+            print("note: the server answered before it could be killed mid-evaluation")
+            #expect(requests.first?.state == "answered" && auditBefore.count == 1)
         }
 
         server = try HubProcess(config: config)
