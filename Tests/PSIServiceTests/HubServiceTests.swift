@@ -62,7 +62,8 @@ struct HubServiceTests {
     @Test("Each refusal has its documented status and leaves the ledger unchanged; a retry is answered again without a charge")
     func refusals() async throws {
         let fixture = try HubFixture(members: [("Bank A", ItemBudget(perDay: 100, perMonth: 1000)), ("Bank B", ItemBudget(perDay: 100, perMonth: 1000))])
-        let hub = try await RunningHub.start(fixture.configuration())
+        let log = CapturedLog()
+        let hub = try await RunningHub.start(fixture.configuration(), log: log)
         let client = try fixture.client(0, port: hub.port)
         let ledger = hub.service.ledger
         func snapshot() async throws -> String {
@@ -137,6 +138,20 @@ struct HubServiceTests {
         #expect(try await client.exchange("GET", "/v1/ready").status == 200)
         try await client.shutdown()
         try await hub.stop()
+
+        // Every line the service logged, at every level, through answers and each refusal:
+        // no item of either side, and none of the request's blinded elements.
+        let logged = log.text
+        #expect(logged.contains("answered"), "\(logged.prefix(2_000))")
+        let asked = items + memberItems(0, size: 10, query: 1) + memberItems(1, size: 10) + memberItems(0, size: 80, query: 2)
+        for item in asked + fixture.hubItems { #expect(!logged.contains(item), "the log holds the item \(item)") }
+        // The request's last elements: before its 96-byte trailer (digest and signature).
+        let bodyEnd = prepared.requestBytes.count - 96
+        for k in 1...5 {
+            let element = prepared.requestBytes[(bodyEnd - 32 * k)..<(bodyEnd - 32 * (k - 1))]
+            let hexElement = element.map { String(format: "%02x", $0) }.joined()
+            #expect(!logged.lowercased().contains(hexElement), "the log holds a blinded element")
+        }
     }
 
     @Test("Beyond the concurrency cap: 503 with Retry-After, nothing charged")

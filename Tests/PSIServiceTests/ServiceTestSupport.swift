@@ -101,6 +101,37 @@ final class HubFixture: @unchecked Sendable {
     }
 }
 
+/// Every line (level, source, message and metadata) that loggers made by ``handler()`` logged.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    /// A log handler (a value, as swift-log expects: its metadata and level are its own) that
+    /// appends to this log.
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            let all = metadata.merging(extra ?? [:]) { $1 }
+            log.append("\(level) \(source) \(message) \(all)")
+        }
+    }
+
+    func handler() -> Handler { Handler(log: self) }
+
+    private func append(_ line: String) { lock.withLock { lines.append(line) } }
+
+    var text: String { lock.withLock { lines.joined(separator: "\n") } }
+}
+
 /// An in-process service on a loopback port, stopped gracefully.
 final class RunningHub: @unchecked Sendable {
     let service: HubService
@@ -108,9 +139,11 @@ final class RunningHub: @unchecked Sendable {
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
-    static func start(_ configuration: HubServiceConfiguration) async throws -> RunningHub {
-        var logger = Logger(label: "test.hub")
-        logger.logLevel = .warning
+    /// - Parameter log: where the service logs at every level (trace included), for tests of
+    ///   what logs hold; by default warnings and errors only, to the void.
+    static func start(_ configuration: HubServiceConfiguration, log: CapturedLog? = nil) async throws -> RunningHub {
+        var logger = log.map { log in Logger(label: "test.hub") { _ in log.handler() } } ?? Logger(label: "test.hub")
+        logger.logLevel = log == nil ? .warning : .trace
         let service = try await HubService(configuration: configuration, logger: logger)
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = try service.application(onServerRunning: { port in continuation.yield(port) })
