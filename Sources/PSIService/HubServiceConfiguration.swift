@@ -74,8 +74,6 @@ public struct HubServiceConfiguration: Sendable {
     public var maximumConcurrentEvaluations = 4
     /// A connection idle this long (a slow client) is closed.
     public var idleTimeoutSeconds = 30
-    /// The whole request body must arrive within this time.
-    public var bodyTimeoutSeconds = 30
     /// A signed HTTP request is accepted this many seconds either side of the server's clock.
     public var clockWindowSeconds = 300
     /// Threads per evaluation.
@@ -115,7 +113,7 @@ public struct HubServiceConfiguration: Sendable {
         let hub = tables.single("hub") ?? [:]
         let database = tables.single("database") ?? [:]
         try TOMLSubset.requireKnown(server, ["host", "port", "certificate", "private_key", "max_body_bytes", "max_concurrent_evaluations",
-                                             "idle_timeout_seconds", "body_timeout_seconds", "clock_window_seconds", "evaluation_threads"],
+                                             "idle_timeout_seconds", "clock_window_seconds", "evaluation_threads"],
                                     table: "server", path: path)
         try TOMLSubset.requireKnown(hub, ["key", "identity", "peers", "purpose", "kind", "case_insensitive", "setup", "deltas",
                                           "max_request_items"], table: "hub", path: path)
@@ -186,7 +184,6 @@ public struct HubServiceConfiguration: Sendable {
         maximumBodyBytes = try int(server, "max_body_bytes", "server") ?? maximumBodyBytes
         maximumConcurrentEvaluations = try int(server, "max_concurrent_evaluations", "server") ?? maximumConcurrentEvaluations
         idleTimeoutSeconds = try int(server, "idle_timeout_seconds", "server") ?? idleTimeoutSeconds
-        bodyTimeoutSeconds = try int(server, "body_timeout_seconds", "server") ?? bodyTimeoutSeconds
         clockWindowSeconds = try int(server, "clock_window_seconds", "server") ?? clockWindowSeconds
         evaluationThreads = try int(server, "evaluation_threads", "server") ?? evaluationThreads
         for (index, entry) in (tables.arrays["budget"] ?? []).enumerated() {
