@@ -1,4 +1,5 @@
 public import Foundation
+internal import SodiumPSI
 
 /// A value bound into, or read from, a ledger statement.
 public enum SQLValue: Sendable, Equatable {

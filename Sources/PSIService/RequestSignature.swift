@@ -109,16 +109,8 @@ public struct RequestSignature: Sendable, Equatable {
     }
 }
 
-/// SHA-256 (libsodium).
-public func sha256(_ bytes: [UInt8]) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: 32)
-    _ = sodium_init()
-    _ = bytes.withUnsafeBufferPointer { crypto_hash_sha256(&out, $0.baseAddress, UInt64($0.count)) }
-    return out
-}
-
 /// Lower-case hex.
-public func hex(_ bytes: [UInt8]) -> String {
+package func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)
     var out = [UInt8]()
     out.reserveCapacity(bytes.count * 2)
@@ -127,7 +119,7 @@ public func hex(_ bytes: [UInt8]) -> String {
 }
 
 /// Bytes from hex, or nil.
-public func unhex(_ text: String) -> [UInt8]? {
+package func unhex(_ text: String) -> [UInt8]? {
     let u = Array(text.utf8)
     guard u.count % 2 == 0 else { return nil }
     func nibble(_ c: UInt8) -> UInt8? {

@@ -129,8 +129,8 @@ func sha512(_ bytes: [UInt8]) -> [UInt8] {
     return out
 }
 
-/// SHA-256 of `bytes`.
-func sha256(_ bytes: [UInt8]) -> [UInt8] {
+/// SHA-256 of `bytes` (package access: the service target hashes request bodies with it).
+package func sha256(_ bytes: [UInt8]) -> [UInt8] {
     var out = [UInt8](repeating: 0, count: 32)
     crypto_hash_sha256(&out, bytes, UInt64(bytes.count))
     return out
