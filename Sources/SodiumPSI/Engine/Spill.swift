@@ -1,5 +1,4 @@
 import Foundation
-internal import CSodium
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

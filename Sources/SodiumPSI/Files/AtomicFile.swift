@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -129,7 +128,7 @@ final class AtomicFile {
     /// The buffer may hold a secret (state files).
     private func wipeBuffer() {
         guard !buffer.isEmpty else { return }
-        buffer.withUnsafeMutableBytes { sodium_memzero($0.baseAddress!, $0.count) }
+        buffer.withUnsafeMutableBytes { wipe($0) }
     }
 
     private func writeFully(_ bytes: UnsafeRawBufferPointer) throws {

@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -51,8 +50,7 @@ package func fileSHA256(_ url: URL) throws -> [UInt8] {
     let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { throw MessageFileError.io(path: url.path, reason: String(cString: strerror(errno))) }
     defer { close(descriptor) }
-    var state = crypto_hash_sha256_state()
-    crypto_hash_sha256_init(&state)
+    var hasher = SHA256Hasher()
     var chunk = [UInt8](repeating: 0, count: 1 << 20)
     while true {
         let n = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
@@ -61,9 +59,7 @@ package func fileSHA256(_ url: URL) throws -> [UInt8] {
             throw MessageFileError.io(path: url.path, reason: String(cString: strerror(errno)))
         }
         if n == 0 { break }
-        crypto_hash_sha256_update(&state, chunk, UInt64(n))
+        chunk.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
     }
-    var digest = [UInt8](repeating: 0, count: 32)
-    crypto_hash_sha256_final(&state, &digest)
-    return digest
+    return hasher.finalize()
 }

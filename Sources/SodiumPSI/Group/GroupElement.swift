@@ -7,7 +7,7 @@ internal import CSodium
 /// initialiser validates, and the library's own operations only ever produce valid elements.
 /// The bytes are stored inline (no heap allocation), so `[GroupElement]` is one contiguous
 /// buffer of 32-byte elements.
-public struct GroupElement: Hashable, Sendable {
+public struct GroupElement: Hashable, Sendable, BitwiseCopyable {
     /// The size of an encoded element.
     public static let byteCount = 32
 

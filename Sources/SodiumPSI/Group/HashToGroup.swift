@@ -122,19 +122,5 @@ public struct HashToGroup: Sendable {
     }
 }
 
-/// SHA-512 of `bytes`.
-func sha512(_ bytes: [UInt8]) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: 64)
-    crypto_hash_sha512(&out, bytes, UInt64(bytes.count))
-    return out
-}
-
-/// SHA-256 of `bytes` (package access: the service target hashes request bodies with it).
-package func sha256(_ bytes: [UInt8]) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: 32)
-    crypto_hash_sha256(&out, bytes, UInt64(bytes.count))
-    return out
-}
-
 /// `I2OSP(value, 2)`, big-endian.
 func i2osp2(_ value: Int) -> [UInt8] { [UInt8((value >> 8) & 0xff), UInt8(value & 0xff)] }

@@ -91,6 +91,32 @@ extension Scalar: CustomStringConvertible {
     public var description: String { "Scalar(<secret>)" }
 }
 
+/// Scalar arithmetic modulo ℓ on raw 32-byte buffers (libsodium's
+/// `crypto_core_ristretto255_scalar_*`), for batch code that keeps many scalars in one
+/// ``SecretBytes`` allocation (the OPRF's blinds and their inverses, DLEQ responses).
+enum ScalarArithmetic {
+    /// A uniformly random non-zero scalar.
+    static func random(into out: UnsafeMutableRawPointer) {
+        ensureSodiumInitialized()
+        crypto_core_ristretto255_scalar_random(out)
+    }
+
+    /// `out = a · b`; `out` may be `a` or `b`.
+    static func multiply(_ out: UnsafeMutableRawPointer, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer) {
+        crypto_core_ristretto255_scalar_mul(out, a, b)
+    }
+
+    /// `out = a − b`.
+    static func subtract(_ out: UnsafeMutableRawPointer, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer) {
+        crypto_core_ristretto255_scalar_sub(out, a, b)
+    }
+
+    /// `out = a⁻¹`; false when `a` is zero.
+    static func invert(_ out: UnsafeMutableRawPointer, _ a: UnsafeRawPointer) -> Bool {
+        crypto_core_ristretto255_scalar_invert(out, a) == 0
+    }
+}
+
 /// Whether 32 bytes are a canonical scalar: a little-endian integer below ℓ (zero included).
 ///
 /// The scratch copy is wiped, so this may check a secret.

@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 extension Identifier {
     /// A document fingerprint from a SHA-256 digest written in hex, with or without an
@@ -36,18 +35,16 @@ extension Identifier {
             throw IdentifierListError.unreadable(path: url.path, reason: describe(error))
         }
         defer { try? handle.close() }
-        var state = crypto_hash_sha256_state()
-        crypto_hash_sha256_init(&state)
+        var hasher = SHA256Hasher()
         while true {
             let chunk: Data
             do { chunk = try handle.read(upToCount: 1 << 20) ?? Data() } catch {
                 throw IdentifierListError.unreadable(path: url.path, reason: describe(error))
             }
             if chunk.isEmpty { break }
-            chunk.withUnsafeBytes { _ = crypto_hash_sha256_update(&state, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64($0.count)) }
+            chunk.withUnsafeBytes { hasher.update($0) }
         }
-        var digest = [UInt8](repeating: 0, count: 32)
-        crypto_hash_sha256_final(&state, &digest)
+        let digest = hasher.finalize()
         return Identifier(kind: .documentFingerprint, canonical: "sha256:" + digest.hexString)
     }
 }

@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 /// Writes a message as a stream: header, elements in chunks, then the trailer (SHA-256 of
 /// everything before it and the sender's signature of that digest), to a file, to memory
@@ -21,7 +20,7 @@ public final class MessageFileWriter {
     public let header: MessageHeader
     private var sink: Sink
     private let signer: PartyIdentity
-    private var digest = crypto_hash_sha256_state()
+    private var digest = SHA256Hasher()
     private var written = 0
     /// SHA-256 of the whole message as written, trailer included (set by ``seal()``).
     public private(set) var fileDigest: [UInt8]?
@@ -75,7 +74,6 @@ public final class MessageFileWriter {
         self.signer = signer
         self.sink = sink
         self.path = path
-        crypto_hash_sha256_init(&digest)
         try hashAndWrite(header.encoded())
     }
 
@@ -83,7 +81,7 @@ public final class MessageFileWriter {
     public func append(elements raw: UnsafeRawBufferPointer) throws {
         precondition(raw.count % header.elementSize == 0, "appended bytes must be whole elements")
         guard raw.count > 0 else { return }
-        crypto_hash_sha256_update(&digest, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(raw.count))
+        digest.update(raw)
         try put(raw)
         written += raw.count / header.elementSize
     }
@@ -118,14 +116,11 @@ public final class MessageFileWriter {
         // The content digest from a copy of the running state; the running state goes on over
         // the trailer to give the whole file's SHA-256 without hashing anything twice.
         var content = digest
-        var sum = [UInt8](repeating: 0, count: MessageHeader.digestByteCount)
-        crypto_hash_sha256_final(&content, &sum)
+        let sum = content.finalize()
         contentDigest = sum
         let trailer = sum + signer.signature(of: MessageHeader.signedBytes(digest: sum))
         try hashAndWrite(trailer)
-        var whole = [UInt8](repeating: 0, count: 32)
-        crypto_hash_sha256_final(&digest, &whole)
-        fileDigest = whole
+        fileDigest = digest.finalize()
     }
 
     /// Seals the message if needed; a file is then synced and renamed into place.
@@ -153,7 +148,7 @@ public final class MessageFileWriter {
     }
 
     private func hashAndWrite(_ bytes: [UInt8]) throws {
-        crypto_hash_sha256_update(&digest, bytes, UInt64(bytes.count))
+        digest.update(bytes)
         try bytes.withUnsafeBytes { try put($0) }
     }
 
@@ -291,7 +286,7 @@ public final class MessageFileReader {
     private(set) var signatureValid: Bool
     private let requireValidSignature: Bool
     private let input: MessageInput
-    private var digest = crypto_hash_sha256_state()
+    private var digest = SHA256Hasher()
     /// The trailer, read first from a file or a buffer; nil for a stream until the end.
     private var trailer: [UInt8]?
     private var remaining: Int
@@ -372,9 +367,9 @@ public final class MessageFileReader {
             self.trailer = trailer
             try verifySignature(trailer)
         }
-        crypto_hash_sha256_init(&digest)
-        crypto_hash_sha256_update(&digest, fixed, UInt64(fixed.count))
-        crypto_hash_sha256_update(&digest, block, UInt64(block.count))
+        digest = SHA256Hasher()
+        digest.update(fixed)
+        digest.update(block)
     }
 
     private func verifySignature(_ trailer: [UInt8]) throws {
@@ -405,7 +400,7 @@ public final class MessageFileReader {
             guard input.length != nil else { throw truncatedStream() }
             throw MessageFileError.io(path: path, reason: "the file ended early: it was changed while being read")
         }
-        crypto_hash_sha256_update(&digest, bytes, UInt64(bytes.count))
+        digest.update(bytes)
         remaining -= n
         if remaining == 0 { try finish() }
         return bytes
@@ -441,15 +436,12 @@ public final class MessageFileReader {
         let trailer = self.trailer!
         let stored = Array(trailer[..<MessageHeader.digestByteCount])
         var content = digest
-        var computed = [UInt8](repeating: 0, count: MessageHeader.digestByteCount)
-        crypto_hash_sha256_final(&content, &computed)
+        let computed = content.finalize()
         guard stored == computed else {
             throw MessageFileError.digestMismatch(path: path)
         }
-        crypto_hash_sha256_update(&digest, trailer, UInt64(trailer.count))
-        var whole = [UInt8](repeating: 0, count: 32)
-        crypto_hash_sha256_final(&digest, &whole)
-        fileDigest = whole
+        digest.update(trailer)
+        fileDigest = digest.finalize()
     }
 
     // MARK: Header

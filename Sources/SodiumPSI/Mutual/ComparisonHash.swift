@@ -1,4 +1,3 @@
-internal import CSodium
 
 /// The hash under which a re-blinded set travels when its receiver only compares it.
 ///
@@ -64,19 +63,15 @@ struct ComparisonHash: Sendable {
     /// incremental exchange's both come from here.
     static func hashPoints(_ points: [BlindedElement], tag: [UInt8], kind: UInt8, parallelism: Parallelism,
                            store: (Int, UnsafeRawBufferPointer) -> Void) throws {
-        var prefix = crypto_hash_sha512_state()
-        crypto_hash_sha512_init(&prefix)
-        let head = [UInt8(tag.count)] + tag + [kind]
-        crypto_hash_sha512_update(&prefix, head, UInt64(head.count))
-        let prefixState = prefix
+        var head = SHA512Hasher()
+        head.update([UInt8(tag.count)] + tag + [kind])
+        let prefix = head
         try forEachRange(count: points.count, parallelism: parallelism) { range in
             var digest = [UInt8](repeating: 0, count: 64)
             for i in range {
-                var state = prefixState
-                points[i].withUnsafeBytes { p in
-                    _ = crypto_hash_sha512_update(&state, p.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
-                }
-                crypto_hash_sha512_final(&state, &digest)
+                var hasher = prefix
+                points[i].withUnsafeBytes { hasher.update($0) }
+                digest.withUnsafeMutableBytes { hasher.finalize(into: $0.baseAddress!) }
                 digest.withUnsafeBytes { store(i, $0) }
             }
         }

@@ -1,12 +1,11 @@
 public import Foundation
-internal import CSodium
 
 /// One value of a mutual-PSI message: a blinded or re-blinded item, 32 bytes.
 ///
 /// Its meaning depends on the exchange's suite: a ristretto255 element, or an X25519
 /// u-coordinate of a point of Curve25519's prime-order subgroup. Values received from a peer are checked by the suite before use (see
 /// ``MutualPSIMessage``). Stored inline, so `[BlindedElement]` is one contiguous buffer.
-public struct BlindedElement: Hashable, Sendable, CustomStringConvertible {
+public struct BlindedElement: Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
     /// The size of every value.
     public static let byteCount = 32
 
@@ -104,7 +103,7 @@ struct MutualSuite: Sendable {
         case .x25519ELL2SHA512:
             guard bytes.count == 32 else { throw PSIError.invalidLength(what: "x25519 secret", length: bytes.count, expected: 32) }
             let secret = SecretBytes(count: 32) { _ = bytes.copyBytes(to: $0) }
-            guard secret.withUnsafeBytes({ sodium_is_zero($0.baseAddress!, 32) }) == 0 else { throw PSIError.zeroScalar }
+            guard !secret.withUnsafeBytes({ isAllZero($0.baseAddress!, count: 32) }) else { throw PSIError.zeroScalar }
             return secret
         }
     }
@@ -129,13 +128,13 @@ struct MutualSuite: Sendable {
                         for i in range {
                             items[i].writePSIEncoding(into: &encoding)
                             let point = encoding.withUnsafeBytes { hasher.element(for: $0) }
-                            let status = point.withUnsafeBytes { p in
+                            let multiplied = point.withUnsafeBytes { p in
                                 Swift.withUnsafeMutableBytes(of: &out[i]) {
-                                    crypto_scalarmult_ristretto255($0.baseAddress!, n.baseAddress!, p.baseAddress!)
+                                    Curve.ristretto255.multiply($0.baseAddress!, scalar: n.baseAddress!, point: p.baseAddress!)
                                 }
                             }
                             // Only an item that hashed to the identity fails (probability 2^-252).
-                            guard status == 0 else { throw PSIError.invalidInput }
+                            guard multiplied else { throw PSIError.invalidInput }
                         }
                     }
                 case .x25519ELL2SHA512:
@@ -146,11 +145,11 @@ struct MutualSuite: Sendable {
                             items[i].writePSIEncoding(into: &encoding)
                             // Only an item that maps to a small-order point fails (probability 2^-250).
                             guard encoding.withUnsafeBytes({ hasher.curve25519U(for: $0, into: &u) }) else { throw PSIError.invalidInput }
-                            let status = Swift.withUnsafeMutableBytes(of: &out[i]) {
-                                crypto_scalarmult_curve25519($0.baseAddress!, n.baseAddress!, u)
+                            let multiplied = Swift.withUnsafeMutableBytes(of: &out[i]) { q in
+                                u.withUnsafeBytes { Curve.x25519.multiply(q.baseAddress!, scalar: n.baseAddress!, point: $0.baseAddress!) }
                             }
                             // A clamped secret never maps a point of order ℓ to zero.
-                            guard status == 0 else { throw PSIError.invalidInput }
+                            guard multiplied else { throw PSIError.invalidInput }
                         }
                     }
                 }
@@ -165,40 +164,29 @@ struct MutualSuite: Sendable {
     /// subgroup (``Curve25519/membership(of:)``).
     func reblind(_ elements: [BlindedElement], secret: SecretBytes, parallelism: Parallelism,
                  progress: ProgressHandler? = nil) throws -> [BlindedElement] {
-        var result = [BlindedElement](repeating: .zero, count: elements.count)
         let report = progress.map { (step: "re-blinding the peer's items", handler: $0) }
-        try secret.withUnsafeBytes { n in
-            try result.withUnsafeMutableBufferPointer { out in
-                try forEachRange(count: elements.count, parallelism: parallelism, progress: report) { range in
-                    for i in range {
-                        switch suite {
-                        case .ristretto255SHA512:
-                            // The multiplication decodes the element but ignores its top bit.
-                            guard elements[i].withUnsafeBytes({ $0[31] & 0x80 }) == 0 else {
-                                throw PSIError.invalidElementEncoding(index: i)
-                            }
-                        case .x25519ELL2SHA512:
-                            try checkX25519(elements[i], index: i)
-                            switch elements[i].withUnsafeBytes({ Curve25519.membership(of: $0.baseAddress!) }) {
-                            case .primeOrderSubgroup: break
-                            case .lowOrder: throw PSIError.lowOrderElement(index: i)
-                            case .outside: throw PSIError.outsidePrimeOrderSubgroup(index: i)
-                            }
-                        }
-                        let status = elements[i].withUnsafeBytes { p in
-                            Swift.withUnsafeMutableBytes(of: &out[i]) { q in
-                                switch suite {
-                                case .ristretto255SHA512: return crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
-                                case .x25519ELL2SHA512: return crypto_scalarmult_curve25519(q.baseAddress!, n.baseAddress!, p.baseAddress!)
-                                }
-                            }
-                        }
-                        guard status == 0 else { throw failure(elements[i], index: i) }
+        return try secret.withUnsafeBytes { n in
+            switch suite {
+            case .ristretto255SHA512:
+                return try Curve.ristretto255.multiplyAll(elements, by: .one(n.baseAddress!), parallelism: parallelism, progress: report,
+                                                          check: { i, point in
+                    // The multiplication decodes the element but ignores its top bit.
+                    guard point.load(fromByteOffset: 31, as: UInt8.self) & 0x80 == 0 else {
+                        throw PSIError.invalidElementEncoding(index: i)
                     }
-                }
+                }, failure: { failure(elements[$0], index: $0) })
+            case .x25519ELL2SHA512:
+                return try Curve.x25519.multiplyAll(elements, by: .one(n.baseAddress!), parallelism: parallelism, progress: report,
+                                                    check: { i, point in
+                    try checkX25519(elements[i], index: i)
+                    switch Curve25519.membership(of: point) {
+                    case .primeOrderSubgroup: break
+                    case .lowOrder: throw PSIError.lowOrderElement(index: i)
+                    case .outside: throw PSIError.outsidePrimeOrderSubgroup(index: i)
+                    }
+                }, failure: { failure(elements[$0], index: $0) })
             }
         }
-        return result
     }
 
     /// Checks received values that are only compared, never multiplied, in parallel.

@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 /// A batched discrete-logarithm-equality proof of RFC 9497 §2.2: the scalars `c || s`, 64 bytes,
 /// each little-endian and below the group order ℓ.
@@ -251,9 +250,9 @@ package struct DLEQ: Sendable {
         return withUnsafeTemporaryAllocation(byteCount: 96, alignment: 16) { scratch in
             let challenge = scratch.baseAddress!, s = challenge + 32, ck = challenge + 64
             self.challenge(b, m, z, t2, t3, into: challenge)
-            k.secret.withUnsafeBytes { crypto_core_ristretto255_scalar_mul(ck, challenge, $0.baseAddress!) }
-            r.secret.withUnsafeBytes { crypto_core_ristretto255_scalar_sub(s, $0.baseAddress!, ck) }
-            sodium_memzero(ck, 32)
+            k.secret.withUnsafeBytes { ScalarArithmetic.multiply(ck, challenge, $0.baseAddress!) }
+            r.secret.withUnsafeBytes { ScalarArithmetic.subtract(s, $0.baseAddress!, ck) }
+            wipe(UnsafeMutableRawBufferPointer(start: ck, count: 32))
             return DLEQProof(c: challenge, s: s)
         }
     }
@@ -271,7 +270,7 @@ package struct DLEQ: Sendable {
             else { return false }
             return withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { expected in
                 challenge(b, m, z, t2, t3, into: expected.baseAddress!)
-                return sodium_memcmp(expected.baseAddress!, c, 32) == 0
+                return constantTimeEqual(UnsafeRawBufferPointer(expected), UnsafeRawBufferPointer(start: c, count: 32))
             }
         }
         guard verified else { throw PSIError.invalidProof(index: index) }

@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 /// RFC 9497 OPRF(ristretto255, SHA-512) in base mode (`modeOPRF`, 0x00) and verifiable mode
 /// (`modeVOPRF`, 0x01).
@@ -98,13 +97,13 @@ public enum OPRF {
             // that no copy of the seed outlives the call (Swift arrays are not wiped).
             let inputCount = 32 + 2 + info.count + 1
             let scalar = withUnsafeTemporaryAllocation(byteCount: inputCount, alignment: 16) { input -> Scalar? in
-                defer { sodium_memzero(input.baseAddress!, input.count) }
+                defer { wipe(input) }
                 _ = seed.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: input[0..<32]))
                 input[32] = UInt8(info.count >> 8)
                 input[33] = UInt8(info.count & 0xff)
                 _ = info.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: input[34..<(34 + info.count)]))
                 return withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { uniform -> Scalar? in
-                    defer { sodium_memzero(uniform.baseAddress!, uniform.count) }
+                    defer { wipe(uniform) }
                     for counter in 0...255 {
                         input[inputCount - 1] = UInt8(counter)
                         expander.expandMessage(UnsafeRawBufferPointer(input), into: uniform)
@@ -120,20 +119,13 @@ public enum OPRF {
 
     /// `Finalize`'s hash: `SHA-512(I2OSP(len(input), 2) || input || I2OSP(32, 2) || element || "Finalize")`.
     static func finalizeHash(input: UnsafeRawBufferPointer, element: GroupElement, into output: UnsafeMutableRawPointer) {
-        var state = crypto_hash_sha512_state()
-        crypto_hash_sha512_init(&state)
-        var prefix = i2osp2(input.count)
-        crypto_hash_sha512_update(&state, &prefix, 2)
-        if input.count > 0 {
-            crypto_hash_sha512_update(&state, input.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(input.count))
-        }
-        var elementPrefix = i2osp2(GroupElement.byteCount)
-        crypto_hash_sha512_update(&state, &elementPrefix, 2)
-        element.withUnsafeBytes { bytes in
-            _ = crypto_hash_sha512_update(&state, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
-        }
-        crypto_hash_sha512_update(&state, finalizeLabel, UInt64(finalizeLabel.count))
-        crypto_hash_sha512_final(&state, output.assumingMemoryBound(to: UInt8.self))
+        var hasher = SHA512Hasher()
+        hasher.update(i2osp2(input.count))
+        hasher.update(input)
+        hasher.update(i2osp2(GroupElement.byteCount))
+        element.withUnsafeBytes { hasher.update($0) }
+        hasher.update(finalizeLabel)
+        hasher.finalize(into: output)
     }
 
     /// Hashes an input to the group under the mode's context, refusing the identity (RFC 9497
@@ -184,7 +176,7 @@ extension OPRF {
     public static func blind(_ inputs: [[UInt8]], mode: Mode = .base, parallelism: Parallelism = .allCores) throws -> BlindedBatch {
         ensureSodiumInitialized()
         let blinds = SecretBytes(count: inputs.count * 32) { buffer in
-            for i in 0..<inputs.count { crypto_core_ristretto255_scalar_random(buffer.baseAddress! + i * 32) }
+            for i in 0..<inputs.count { ScalarArithmetic.random(into: buffer.baseAddress! + i * 32) }
         }
         return try blind(inputs, blinds: blinds, mode: mode, parallelism: parallelism)
     }
@@ -212,12 +204,12 @@ extension OPRF {
                 try forEachRange(count: inputs.count, parallelism: parallelism) { range in
                     for i in range {
                         let element = try inputs[i].withUnsafeBytes { try inputElement($0, mode: mode) }
-                        let status = element.withUnsafeBytes { p in
+                        let multiplied = element.withUnsafeBytes { p in
                             withUnsafeMutableBytes(of: &out[i]) { q in
-                                crypto_scalarmult_ristretto255(q.baseAddress!, blindBytes.baseAddress! + i * 32, p.baseAddress!)
+                                Curve.ristretto255.multiply(q.baseAddress!, scalar: blindBytes.baseAddress! + i * 32, point: p.baseAddress!)
                             }
                         }
-                        guard status == 0 else { throw PSIError.scalarMultiplicationFailed }
+                        guard multiplied else { throw PSIError.scalarMultiplicationFailed }
                     }
                 }
             }
@@ -294,13 +286,13 @@ extension OPRF {
                 try forEachRange(count: batch.count, parallelism: parallelism) { range in
                     for i in range {
                         var unblinded = GroupElement.zero
-                        let status = evaluatedElements[i].withUnsafeBytes { p in
+                        let multiplied = evaluatedElements[i].withUnsafeBytes { p in
                             unblinded.withUnsafeMutableBytes { q in
-                                crypto_scalarmult_ristretto255(q.baseAddress!, inv.baseAddress! + i * 32, p.baseAddress!)
+                                Curve.ristretto255.multiply(q.baseAddress!, scalar: inv.baseAddress! + i * 32, point: p.baseAddress!)
                             }
                         }
                         // The inverse is never zero: a failure is the evaluated element's.
-                        guard status == 0 else { throw evaluatedElements[i].multiplicationFailure(index: i) }
+                        guard multiplied else { throw evaluatedElements[i].multiplicationFailure(index: i) }
                         inputs[i].withUnsafeBytes { finalizeHash(input: $0, element: unblinded, into: out.baseAddress! + i * outputByteCount) }
                     }
                 }
@@ -319,22 +311,22 @@ extension OPRF {
                 // out[i] = s[0]·…·s[i] (prefix products)
                 base.copyMemory(from: src, byteCount: 32)
                 for i in 1..<count {
-                    crypto_core_ristretto255_scalar_mul(base + i * 32, base + (i - 1) * 32, src + i * 32)
+                    ScalarArithmetic.multiply(base + i * 32, base + (i - 1) * 32, src + i * 32)
                 }
                 withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { tmp in
                     let running = tmp.baseAddress!          // (s[0]·…·s[i])⁻¹
                     let scratch = tmp.baseAddress! + 32
                     // Every blind is non-zero, so the product is non-zero and invertible.
-                    precondition(crypto_core_ristretto255_scalar_invert(running, base + (count - 1) * 32) == 0)
+                    precondition(ScalarArithmetic.invert(running, base + (count - 1) * 32))
                     for i in stride(from: count - 1, to: 0, by: -1) {
                         // s[i]⁻¹ = (s[0]·…·s[i])⁻¹ · (s[0]·…·s[i-1])
-                        crypto_core_ristretto255_scalar_mul(scratch, running, base + (i - 1) * 32)
+                        ScalarArithmetic.multiply(scratch, running, base + (i - 1) * 32)
                         // (s[0]·…·s[i-1])⁻¹ = (s[0]·…·s[i])⁻¹ · s[i]
-                        crypto_core_ristretto255_scalar_mul(running, running, src + i * 32)
+                        ScalarArithmetic.multiply(running, running, src + i * 32)
                         (base + i * 32).copyMemory(from: scratch, byteCount: 32)
                     }
                     base.copyMemory(from: running, byteCount: 32)
-                    sodium_memzero(tmp.baseAddress!, 64)
+                    wipe(tmp)
                 }
             }
         }
@@ -468,20 +460,9 @@ extension OPRF {
 /// so this also validates every element at no extra cost: a failure is reported as the
 /// identity (all-zero bytes) or an invalid encoding, with the element's position.
 func multiply(_ elements: [GroupElement], by scalar: Scalar, parallelism: Parallelism) throws -> [GroupElement] {
-    var result = [GroupElement](repeating: .zero, count: elements.count)
     try scalar.secret.withUnsafeBytes { n in
-        try result.withUnsafeMutableBufferPointer { out in
-            try forEachRange(count: elements.count, parallelism: parallelism) { range in
-                for i in range {
-                    let status = elements[i].withUnsafeBytes { p in
-                        withUnsafeMutableBytes(of: &out[i]) { q in
-                            crypto_scalarmult_ristretto255(q.baseAddress!, n.baseAddress!, p.baseAddress!)
-                        }
-                    }
-                    guard status == 0 else { throw elements[i].multiplicationFailure(index: i) }
-                }
-            }
+        try Curve.ristretto255.multiplyAll(elements, by: .one(n.baseAddress!), parallelism: parallelism) {
+            elements[$0].multiplicationFailure(index: $0)
         }
     }
-    return result
 }

@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 /// An institution's public signing key (Ed25519, libsodium `crypto_sign`): it names a party
 /// in message headers, is bound into every hashed item, and verifies the party's signatures.
@@ -24,10 +23,7 @@ public struct PartyPublicKey: Sendable, Hashable, Codable, CustomStringConvertib
         guard bytes.count == Self.byteCount else {
             throw PSIError.invalidLength(what: "Ed25519 public key", length: bytes.count, expected: Self.byteCount)
         }
-        ensureSodiumInitialized()
-        // Rejects small-order and non-canonical points, which would let a signer claim
-        // signatures that verify for more than one message.
-        guard crypto_core_ed25519_is_valid_point(bytes) == 1 else { throw PSIError.invalidPublicKey }
+        guard Ed25519.isValidPublicKey(bytes) else { throw PSIError.invalidPublicKey }
         self.bytes = bytes
     }
 
@@ -60,9 +56,7 @@ public struct PartyPublicKey: Sendable, Hashable, Codable, CustomStringConvertib
 
     /// Whether `signature` is this key's Ed25519 signature of `message`.
     public func isValidSignature(_ signature: [UInt8], of message: [UInt8]) -> Bool {
-        guard signature.count == PartyIdentity.signatureByteCount else { return false }
-        ensureSodiumInitialized()
-        return crypto_sign_verify_detached(signature, message, UInt64(message.count), bytes) == 0
+        Ed25519.verify(signature, of: message, publicKey: bytes)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -113,12 +107,9 @@ public final class PartyIdentity: @unchecked Sendable {
     }
 
     init(validSeed seed: SecretBytes) {
-        ensureSodiumInitialized()
-        var publicBytes = [UInt8](repeating: 0, count: PartyPublicKey.byteCount)
-        self.secretKey = SecretBytes(count: Int(crypto_sign_SECRETKEYBYTES)) { secret in
-            seed.withUnsafeBytes { s in
-                _ = crypto_sign_seed_keypair(&publicBytes, secret.baseAddress!, s.baseAddress!)
-            }
+        var publicBytes = [UInt8]()
+        self.secretKey = SecretBytes(count: Ed25519.secretKeyByteCount) { secret in
+            publicBytes = seed.withUnsafeBytes { Ed25519.keyPair(seed: $0.baseAddress!, secretKey: secret.baseAddress!) }
         }
         self.seed = seed
         self.publicKey = PartyPublicKey(uncheckedBytes: publicBytes)
@@ -133,10 +124,6 @@ public final class PartyIdentity: @unchecked Sendable {
 
     /// This identity's Ed25519 signature of `message` (64 bytes).
     public func signature(of message: [UInt8]) -> [UInt8] {
-        var signature = [UInt8](repeating: 0, count: Self.signatureByteCount)
-        secretKey.withUnsafeBytes { sk in
-            _ = crypto_sign_detached(&signature, nil, message, UInt64(message.count), sk.baseAddress!)
-        }
-        return signature
+        secretKey.withUnsafeBytes { Ed25519.sign(message, secretKey: $0.baseAddress!) }
     }
 }
