@@ -105,6 +105,19 @@ public struct HubServiceConfiguration: Sendable {
         self.ledger = ledger
     }
 
+    /// The identifier kind named as in `hub.toml` and `psi-hub query --kind` (the names of `psi`'s `--kind`).
+    public static func kind(named name: String) -> Identifier.Kind? {
+        switch name {
+        case "phone": .phoneNumber
+        case "document": .documentFingerprint
+        case "plain": .plain
+        default: nil
+        }
+    }
+
+    /// The names ``kind(named:)`` knows, for messages.
+    public static let kindNames = "phone, document or plain"
+
     /// Reads `hub.toml`. Relative paths are relative to the file's folder.
     ///
     /// - Throws: ``HubServiceError/invalidConfiguration(path:reason:)`` naming the line and what was expected.
@@ -145,13 +158,7 @@ public struct HubServiceConfiguration: Sendable {
             return s
         }
         let kindName = try required(hub, "kind", "hub")
-        let kind: Identifier.Kind
-        switch kindName {
-        case "phone": kind = .phoneNumber
-        case "document": kind = .documentFingerprint
-        case "plain": kind = .plain
-        default: throw invalid("[hub] kind is \"\(kindName)\"; expected phone, document or plain")
-        }
+        guard let kind = Self.kind(named: kindName) else { throw invalid("[hub] kind is \"\(kindName)\"; expected \(Self.kindNames)") }
         var caseInsensitive = false
         if let v = hub["case_insensitive"] {
             guard case .bool(let b) = v else { throw invalid("[hub] case_insensitive is not true or false") }

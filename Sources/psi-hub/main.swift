@@ -96,12 +96,8 @@ struct Query: AsyncParsableCommand {
             let list = try PeerList(contentsOf: URL(fileURLWithPath: peers))
             let purposeLabel = try PurposeLabel(purpose)
             let hubKey = try list.peer(named: hubName, for: purposeLabel).publicKey
-            let identifierKind: Identifier.Kind
-            switch kind {
-            case "phone": identifierKind = .phoneNumber
-            case "document": identifierKind = .documentFingerprint
-            case "plain": identifierKind = .plain
-            default: throw ValidationError("--kind is \(kind); expected phone, document or plain")
+            guard let identifierKind = HubServiceConfiguration.kind(named: kind) else {
+                throw ValidationError("--kind is \(kind); expected \(HubServiceConfiguration.kindNames)")
             }
             let reader = IdentifierListReader(url: URL(fileURLWithPath: input), format: column.map { .csv(column: .name($0)) } ?? .lines,
                                               kind: identifierKind)

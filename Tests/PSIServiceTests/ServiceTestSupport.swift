@@ -33,7 +33,7 @@ final class HubFixture: @unchecked Sendable {
         let hub = UnbalancedPSIHub(key: hubKey, identity: hubIdentity, purpose: purpose, identifierType: identifierType)
         try UnbalancedPSIFileExchange.publishSetup(records: records(hubItems), hub: hub, encoding: .truncatedTags(byteCount: 12),
                                                    setupURL: url("setup.spsi"))
-        try Self.makeCertificate(in: folder)
+        try LoopbackCertificate.make(in: folder)
     }
 
     deinit { try? FileManager.default.removeItem(at: folder) }
@@ -42,19 +42,6 @@ final class HubFixture: @unchecked Sendable {
 
     func records(_ values: [String]) -> [ListRecord] {
         values.enumerated().map { ListRecord(identifier: try! Identifier.parse($0.element, as: .plain), original: $0.element, lineNumber: $0.offset + 1) }
-    }
-
-    static func makeCertificate(in folder: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                             "-keyout", folder.appendingPathComponent("tls.key").path, "-out", folder.appendingPathComponent("tls.crt").path,
-                             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw HubServiceError.invalidAnswer(reason: "openssl could not make a test certificate") }
     }
 
     func configuration(ledger: LedgerLocation? = nil, port: Int = 0) -> HubServiceConfiguration {
