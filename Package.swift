@@ -77,6 +77,7 @@ if Context.environment["SODIUM_PSI_CORE_ONLY"] == nil {
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -102,6 +103,7 @@ if Context.environment["SODIUM_PSI_CORE_ONLY"] == nil {
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -133,5 +135,10 @@ if Context.environment["SODIUM_PSI_CORE_ONLY"] == nil {
             ],
             swiftSettings: swiftSettings
         ),
+    ]
+    // psi-bench hub-service (Sources/psi-bench/HubServiceBench.swift, `#if canImport(PSIService)`):
+    // only in the full build, so the CORE_ONLY Benchmarks build keeps psi-bench on the core.
+    package.targets.first { $0.name == "psi-bench" }?.dependencies += [
+        "PSIService", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
     ]
 }

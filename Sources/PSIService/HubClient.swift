@@ -59,7 +59,7 @@ public final class HubClient: Sendable {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = HTTPMethod(rawValue: method)
         if signed {
-            for (name, value) in RequestSignature.sign(method: method, path: path, body: body, requestID: requestID, identity: identity, now: signedAt) {
+            for (name, value) in RequestSignature.sign(hub: hub, method: method, path: path, body: body, requestID: requestID, identity: identity, now: signedAt) {
                 request.headers.add(name: name, value: value)
             }
         }

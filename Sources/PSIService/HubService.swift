@@ -111,7 +111,16 @@ public final class HubService: Sendable {
     /// certificate). `onServerRunning` gets the bound port.
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         throws -> some ApplicationProtocol {
-        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
+        let bounds = RequestDeadlineHandler.Bounds(bodyTimeout: .seconds(Int64(configuration.bodyTimeoutSeconds)),
+                                                   requestTimeout: .seconds(Int64(configuration.requestTimeoutSeconds)),
+                                                   minimumBodyRate: configuration.minimumBodyBytesPerSecond)
+        let onCutOff: @Sendable (String, String) -> Void = { [metrics, logger] code, reason in
+            metrics.refusal(code)
+            logger.notice("request cut off", metadata: ["reason": .string(reason)])
+        }
+        let http1 = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [RequestDeadlineHandler(bounds: bounds, onCutOff: onCutOff)],
+            idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))))
         let server: HTTPServerBuilder
         if let certificate = configuration.certificatePath, let privateKey = configuration.privateKeyPath {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
@@ -242,7 +251,7 @@ public final class HubService: Sendable {
         let signed: RequestSignature
         do throws(RequestSignature.Refusal) {
             signed = try RequestSignature.verify(
-                headers: { name in HTTPField.Name(name).flatMap { request.headers[$0] } },
+                headers: { name in HTTPField.Name(name).flatMap { request.headers[$0] } }, hub: hub.identity.publicKey,
                 method: request.method.rawValue, path: request.head.path ?? "/", body: body,
                 isMember: { self.members[$0] != nil }, now: Date(), windowSeconds: configuration.clockWindowSeconds)
         } catch {
@@ -261,8 +270,11 @@ public final class HubService: Sendable {
         do {
             var buffer = try await request.body.collect(upTo: limit)
             body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw Refusal(status: .contentTooLarge, code: "body_too_large", reason: "the body is over \(limit) bytes")
+        } catch {
+            // The connection ended (or was cut off by RequestDeadlineHandler) before the body did.
+            throw Refusal(status: .requestTimeout, code: "body_incomplete", reason: "the connection ended before the whole body arrived")
         }
         let (member, signed) = try await authenticate(request, body: body)
         let requestID = signed.requestID

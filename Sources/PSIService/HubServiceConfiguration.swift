@@ -72,8 +72,18 @@ public struct HubServiceConfiguration: Sendable {
     public var maximumBodyBytes = 8 * 1024 * 1024
     /// Evaluations running at once; one more gets 503 with Retry-After.
     public var maximumConcurrentEvaluations = 4
-    /// A connection idle this long (a slow client) is closed.
+    /// A connection idle this long, or that has not sent a whole request head this long after
+    /// opening (or after its previous answer), is closed.
     public var idleTimeoutSeconds = 30
+    /// A request body must have arrived this many seconds after the request head; else 408 and
+    /// the connection is closed, nothing evaluated.
+    public var bodyTimeoutSeconds = 60
+    /// After the first second, a body still arriving must average at least this many bytes a
+    /// second since the head (0: no minimum); else 408 and the connection is closed.
+    public var minimumBodyBytesPerSecond = 4096
+    /// A request must be answered this many seconds after its head; else 408 (if the answer has
+    /// not started) and the connection is closed.
+    public var requestTimeoutSeconds = 300
     /// A signed HTTP request is accepted this many seconds either side of the server's clock.
     public var clockWindowSeconds = 300
     /// Threads per evaluation.
@@ -95,6 +105,19 @@ public struct HubServiceConfiguration: Sendable {
         self.ledger = ledger
     }
 
+    /// The identifier kind named as in `hub.toml` and `psi-hub query --kind` (the names of `psi`'s `--kind`).
+    public static func kind(named name: String) -> Identifier.Kind? {
+        switch name {
+        case "phone": .phoneNumber
+        case "document": .documentFingerprint
+        case "plain": .plain
+        default: nil
+        }
+    }
+
+    /// The names ``kind(named:)`` knows, for messages.
+    public static let kindNames = "phone, document or plain"
+
     /// Reads `hub.toml`. Relative paths are relative to the file's folder.
     ///
     /// - Throws: ``HubServiceError/invalidConfiguration(path:reason:)`` naming the line and what was expected.
@@ -113,7 +136,8 @@ public struct HubServiceConfiguration: Sendable {
         let hub = tables.single("hub") ?? [:]
         let database = tables.single("database") ?? [:]
         try TOMLSubset.requireKnown(server, ["host", "port", "certificate", "private_key", "max_body_bytes", "max_concurrent_evaluations",
-                                             "idle_timeout_seconds", "clock_window_seconds", "evaluation_threads"],
+                                             "idle_timeout_seconds", "body_timeout_seconds", "min_body_bytes_per_second",
+                                             "request_timeout_seconds", "clock_window_seconds", "evaluation_threads"],
                                     table: "server", path: path)
         try TOMLSubset.requireKnown(hub, ["key", "identity", "peers", "purpose", "kind", "case_insensitive", "setup", "deltas",
                                           "max_request_items"], table: "hub", path: path)
@@ -134,13 +158,7 @@ public struct HubServiceConfiguration: Sendable {
             return s
         }
         let kindName = try required(hub, "kind", "hub")
-        let kind: Identifier.Kind
-        switch kindName {
-        case "phone": kind = .phoneNumber
-        case "document": kind = .documentFingerprint
-        case "plain": kind = .plain
-        default: throw invalid("[hub] kind is \"\(kindName)\"; expected phone, document or plain")
-        }
+        guard let kind = Self.kind(named: kindName) else { throw invalid("[hub] kind is \"\(kindName)\"; expected \(Self.kindNames)") }
         var caseInsensitive = false
         if let v = hub["case_insensitive"] {
             guard case .bool(let b) = v else { throw invalid("[hub] case_insensitive is not true or false") }
@@ -184,6 +202,9 @@ public struct HubServiceConfiguration: Sendable {
         maximumBodyBytes = try int(server, "max_body_bytes", "server") ?? maximumBodyBytes
         maximumConcurrentEvaluations = try int(server, "max_concurrent_evaluations", "server") ?? maximumConcurrentEvaluations
         idleTimeoutSeconds = try int(server, "idle_timeout_seconds", "server") ?? idleTimeoutSeconds
+        bodyTimeoutSeconds = try int(server, "body_timeout_seconds", "server") ?? bodyTimeoutSeconds
+        minimumBodyBytesPerSecond = try int(server, "min_body_bytes_per_second", "server", min: 0) ?? minimumBodyBytesPerSecond
+        requestTimeoutSeconds = try int(server, "request_timeout_seconds", "server") ?? requestTimeoutSeconds
         clockWindowSeconds = try int(server, "clock_window_seconds", "server") ?? clockWindowSeconds
         evaluationThreads = try int(server, "evaluation_threads", "server") ?? evaluationThreads
         for (index, entry) in (tables.arrays["budget"] ?? []).enumerated() {

@@ -13,7 +13,7 @@ struct PSIBench: ParsableCommand {
         directly in a tight loop on the same threads, and reports ratio_to_raw = seconds / raw_seconds:
         a figure that holds on any machine, however fast or busy.
         """,
-        subcommands: [Mutual.self, OPRFBench.self, Intersect.self, LookupBench.self, IncrementalBench.self])
+        subcommands: [Mutual.self, OPRFBench.self, Intersect.self, LookupBench.self, IncrementalBench.self] + hubServiceSubcommands)
 }
 
 struct CommonOptions: ParsableArguments {

@@ -81,6 +81,14 @@ struct Query: AsyncParsableCommand {
     var ca: String?
     @Option(name: .long, help: "The matches file (CSV, mode 0600).")
     var out: String
+    @Flag(name: .long, help: "Write every row of each matched value with its columns, as psi member finish --input does (default: one row a matched value, its first line, as psi member finish without --input).")
+    var join = false
+    @Option(name: .long, help: "With --join: the list's columns to write beside each match (names or numbers, comma-separated or repeated; default: every column).")
+    var keep: [String] = []
+
+    func validate() throws {
+        if !keep.isEmpty, !join { throw ValidationError("--keep needs --join: the columns are written beside every row of a match") }
+    }
 
     func run() async throws {
         do {
@@ -88,12 +96,8 @@ struct Query: AsyncParsableCommand {
             let list = try PeerList(contentsOf: URL(fileURLWithPath: peers))
             let purposeLabel = try PurposeLabel(purpose)
             let hubKey = try list.peer(named: hubName, for: purposeLabel).publicKey
-            let identifierKind: Identifier.Kind
-            switch kind {
-            case "phone": identifierKind = .phoneNumber
-            case "document": identifierKind = .documentFingerprint
-            case "plain": identifierKind = .plain
-            default: throw ValidationError("--kind is \(kind); expected phone, document or plain")
+            guard let identifierKind = HubServiceConfiguration.kind(named: kind) else {
+                throw ValidationError("--kind is \(kind); expected \(HubServiceConfiguration.kindNames)")
             }
             let reader = IdentifierListReader(url: URL(fileURLWithPath: input), format: column.map { .csv(column: .name($0)) } ?? .lines,
                                               kind: identifierKind)
@@ -108,8 +112,23 @@ struct Query: AsyncParsableCommand {
                 throw error
             }
             let outURL = URL(fileURLWithPath: out)
-            let rows = MatchesTable(records: result.outcome.matches, column: column ?? "").rows
-            try MatchesTable(columns: MatchesTable.leadingColumns, rows: rows.sorted { Int($0[0])! < Int($1[0])! }).write(to: outURL)
+            // The matches file of psi member finish: the same MatchesTable, joined with the list
+            // read again (the same reader) or one row a matched value, then the labels' columns.
+            var table: MatchesTable
+            if join {
+                let names = keep.flatMap { $0.split(separator: ",", omittingEmptySubsequences: true).map(String.init) }
+                table = try MatchesTable(joining: [MatchesTable.Part(list: reader, column: column ?? "", matches: result.outcome.matches)],
+                                         keep: names.isEmpty ? nil : names.map { Int($0).map { .number($0) } ?? .name($0) })
+            } else {
+                let rows = MatchesTable(records: result.outcome.matches, column: column ?? "").rows
+                table = MatchesTable(columns: MatchesTable.leadingColumns, rows: rows.sorted { Int($0[0])! < Int($1[0])! })
+            }
+            if !result.outcome.labels.isEmpty {
+                let labels = Dictionary(zip(result.outcome.matches.map(\.identifier.canonical), result.outcome.labels)) { first, _ in first }
+                let canonical = table.columns.firstIndex(of: "canonical")!
+                table.addColumns(SetupLabel.csvHeader) { row in labels[row[canonical]]?.csvFields ?? SetupLabel.csvHeader.map { _ in "" } }
+            }
+            try table.write(to: outURL)
             let receiptURL = URL(fileURLWithPath: out + ".receipt.json")
             let hubReceiptURL = URL(fileURLWithPath: out + ".hub-receipt.json")
             try result.outcome.receipt.write(to: receiptURL)

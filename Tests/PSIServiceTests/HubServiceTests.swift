@@ -102,7 +102,7 @@ struct HubServiceTests {
         try await expectStatus(try await client.exchange("POST", "/v1/evaluate", body: other.requestBytes, signedAt: Date().addingTimeInterval(-3600)),
                                401, "outside_clock_window")
         // A bad signature (signed for one body, another sent): 401.
-        let forOtherBody = RequestSignature.sign(method: "POST", path: "/v1/evaluate", body: [1, 2, 3], requestID: HubClient.newRequestID(),
+        let forOtherBody = RequestSignature.sign(hub: fixture.hubIdentity.publicKey, method: "POST", path: "/v1/evaluate", body: [1, 2, 3], requestID: HubClient.newRequestID(),
                                                  identity: fixture.members[0].identity)
         try await expectStatus(try await client.exchange("POST", "/v1/evaluate", body: other.requestBytes, extraHeaders: forOtherBody, signed: false),
                                401, "bad_signature")
@@ -152,6 +152,79 @@ struct HubServiceTests {
             let hexElement = element.map { String(format: "%02x", $0) }.joined()
             #expect(!logged.lowercased().contains(hexElement), "the log holds a blinded element")
         }
+    }
+
+    @Test("A request signed for hub A, replayed to hub B that knows the same member key: 401 other_hub, nothing charged at B")
+    func signatureBindsTheHub() async throws {
+        let budget = ItemBudget(perDay: 100, perMonth: 1000)
+        let fixtureA = try HubFixture(hubItemCount: 50, members: [("Bank A", budget)])
+        let fixtureB = try HubFixture(hubItemCount: 50, members: [("Bank A", budget)], identities: [fixtureA.members[0].identity])
+        let hubA = try await RunningHub.start(fixtureA.configuration())
+        let hubB = try await RunningHub.start(fixtureB.configuration())
+        let clientA = try fixtureA.client(0, port: hubA.port)
+        let clientB = try fixtureB.client(0, port: hubB.port)
+        let prepared = try await clientA.prepare(records: fixtureA.records(memberItems(0, size: 5)), purpose: fixtureA.purpose,
+                                                 identifierType: fixtureA.identifierType)
+        // The headers hub A accepts, captured and sent as they are to hub B.
+        let headers = RequestSignature.sign(hub: fixtureA.hubIdentity.publicKey, method: "POST", path: "/v1/evaluate", body: prepared.requestBytes,
+                                            requestID: prepared.requestID, identity: fixtureA.members[0].identity)
+        let atA = try await clientA.exchange("POST", "/v1/evaluate", body: prepared.requestBytes, extraHeaders: headers, signed: false)
+        #expect(atA.status == 200)
+        let atB = try await clientB.exchange("POST", "/v1/evaluate", body: prepared.requestBytes, extraHeaders: headers, signed: false)
+        let refusal = try JSONSerialization.jsonObject(with: Data(atB.body)) as? [String: Any]
+        #expect(atB.status == 401 && refusal?["error"] as? String == "other_hub")
+        #expect(refusal?["reason"] as? String
+                == "the request is signed for the hub \(fixtureA.hubIdentity.publicKey.fingerprint); this hub is \(fixtureB.hubIdentity.publicKey.fingerprint)")
+        // The PSI-Hub header rewritten to name hub B: the signature covers the hub key, so it no longer verifies.
+        let rewritten = headers.map { $0.0 == RequestSignature.hubHeader ? ($0.0, fixtureB.hubIdentity.publicKey.hex) : $0 }
+        let forged = try await clientB.exchange("POST", "/v1/evaluate", body: prepared.requestBytes, extraHeaders: rewritten, signed: false)
+        let forgedRefusal = try JSONSerialization.jsonObject(with: Data(forged.body)) as? [String: Any]
+        #expect(forged.status == 401 && forgedRefusal?["error"] as? String == "bad_signature")
+        #expect(try await hubB.service.ledger.requests().isEmpty)
+        #expect(try await hubB.service.ledger.audit().isEmpty)
+        try await clientA.shutdown()
+        try await clientB.shutdown()
+        try await hubA.stop()
+        try await hubB.stop()
+    }
+
+    @Test("A body trickling in a byte at a time is cut off within the bound (rate, then total deadline): 408, closed, ledger unchanged",
+          arguments: [(minimumRate: 1000, bodyTimeout: 30, bound: 3.0), (minimumRate: 0, bodyTimeout: 2, bound: 4.0)])
+    func slowClientCutOff(minimumRate: Int, bodyTimeout: Int, bound: Double) async throws {
+        let fixture = try HubFixture(hubItemCount: 50, members: [("Bank A", ItemBudget(perDay: 100, perMonth: 1000))])
+        var configuration = fixture.configuration()
+        // Plain HTTP, so that a raw socket writes the body byte by byte (TLS would not change the bound).
+        configuration.certificatePath = nil
+        configuration.privateKeyPath = nil
+        configuration.minimumBodyBytesPerSecond = minimumRate
+        configuration.bodyTimeoutSeconds = bodyTimeout
+        let hub = try await RunningHub.start(configuration)
+        let client = try HubClient(baseURL: "http://127.0.0.1:\(hub.port)", identity: fixture.members[0].identity, hub: fixture.hubIdentity.publicKey,
+                                   directory: fixture.url("member"))
+        let prepared = try await client.prepare(records: fixture.records(memberItems(0, size: 10)), purpose: fixture.purpose,
+                                                identifierType: fixture.identifierType)
+        var head = "POST /v1/evaluate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+            + "Content-Length: \(prepared.requestBytes.count)\r\n"
+        for (name, value) in RequestSignature.sign(hub: fixture.hubIdentity.publicKey, method: "POST", path: "/v1/evaluate",
+                                                   body: prepared.requestBytes, requestID: prepared.requestID, identity: fixture.members[0].identity) {
+            head += "\(name): \(value)\r\n"
+        }
+        // 20 bytes a second: the whole body would take \(prepared.requestBytes.count / 20) s.
+        let slow = await trickle(port: hub.port, head: head + "\r\n", body: prepared.requestBytes, interval: 0.05)
+        #expect(slow.written < prepared.requestBytes.count)
+        #expect(slow.answer.hasPrefix("HTTP/1.1 408"), "\(slow.answer)")
+        #expect(slow.answer.contains("\"error\":\"request_timeout\""), "\(slow.answer)")
+        #expect(slow.seconds < bound, "cut off after \(slow.seconds) s")
+        if minimumRate == 0 { #expect(slow.seconds >= Double(bodyTimeout)) }
+        #expect(try await hub.service.ledger.requests().isEmpty)
+        #expect(try await hub.service.ledger.audit().isEmpty)
+        let metrics = String(decoding: try await client.exchange("GET", "/metrics", signed: false).body, as: UTF8.self)
+        #expect(metrics.contains("psi_refusals_total{reason=\"request_timeout\"} 1"))
+        // Nothing was reserved: the same request sent at full speed is answered and charged once.
+        let answered = try await client.send(prepared)
+        #expect(answered.chargedItems == 10)
+        try await client.shutdown()
+        try await hub.stop()
     }
 
     @Test("Beyond the concurrency cap: 503 with Retry-After, nothing charged")

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import Logging
 import ServiceLifecycle
@@ -16,11 +19,13 @@ final class HubFixture: @unchecked Sendable {
     let hubItems: [String]
     var members: [(name: String, identity: PartyIdentity, budget: ItemBudget)] = []
 
-    init(hubItemCount: Int = 400, members: [(String, ItemBudget)]) throws {
+    /// - Parameter identities: the members' identities (by default fresh ones): a second hub
+    ///   that knows the same member keys.
+    init(hubItemCount: Int = 400, members: [(String, ItemBudget)], identities: [PartyIdentity]? = nil) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("psi-service-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         hubItems = (0..<hubItemCount).map { "listed-\($0)" }
-        self.members = members.map { (name: $0.0, identity: PartyIdentity(), budget: $0.1) }
+        self.members = members.enumerated().map { (name: $0.element.0, identity: identities?[$0.offset] ?? PartyIdentity(), budget: $0.element.1) }
         try hubIdentity.save(to: url("hub.identity"))
         try hubKey.save(to: url("hub.key"))
         let peers = self.members.map { ["name": $0.name, "publicKey": $0.identity.publicKey.hex] }
@@ -28,7 +33,7 @@ final class HubFixture: @unchecked Sendable {
         let hub = UnbalancedPSIHub(key: hubKey, identity: hubIdentity, purpose: purpose, identifierType: identifierType)
         try UnbalancedPSIFileExchange.publishSetup(records: records(hubItems), hub: hub, encoding: .truncatedTags(byteCount: 12),
                                                    setupURL: url("setup.spsi"))
-        try Self.makeCertificate(in: folder)
+        try LoopbackCertificate.make(in: folder)
     }
 
     deinit { try? FileManager.default.removeItem(at: folder) }
@@ -37,19 +42,6 @@ final class HubFixture: @unchecked Sendable {
 
     func records(_ values: [String]) -> [ListRecord] {
         values.enumerated().map { ListRecord(identifier: try! Identifier.parse($0.element, as: .plain), original: $0.element, lineNumber: $0.offset + 1) }
-    }
-
-    static func makeCertificate(in folder: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                             "-keyout", folder.appendingPathComponent("tls.key").path, "-out", folder.appendingPathComponent("tls.crt").path,
-                             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw HubServiceError.invalidAnswer(reason: "openssl could not make a test certificate") }
     }
 
     func configuration(ledger: LedgerLocation? = nil, port: Int = 0) -> HubServiceConfiguration {
@@ -168,15 +160,36 @@ final class RunningHub: @unchecked Sendable {
     }
 }
 
-/// The `psi-hub` executable built next to the test bundle.
+/// The `psi-hub` executable (or another of the package's, by name) built next to the test bundle.
 enum PSIHubExecutable {
-    static var url: URL {
+    static var url: URL { url(named: "psi-hub") }
+
+    static func url(named name: String) -> URL {
         let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [products, products.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("psi-hub")
+            let url = candidate.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: url.path) { return url }
         }
-        return products.appendingPathComponent("psi-hub")
+        return products.appendingPathComponent(name)
+    }
+
+    /// Runs the package's executable `name` to its end on a thread of its own (the test's
+    /// server keeps answering meanwhile); its status and standard error.
+    static func run(_ name: String, _ arguments: [String]) async throws -> (status: Int32, errors: String) {
+        let process = Process()
+        process.executableURL = url(named: name)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        return await withCheckedContinuation { continuation in
+            Thread {
+                let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                continuation.resume(returning: (process.terminationStatus, text))
+            }.start()
+        }
     }
 }
 
@@ -246,5 +259,60 @@ func using<T: Sendable>(_ client: HubClient, _ body: (HubClient) async throws ->
     } catch {
         try? await client.shutdown()
         throw error
+    }
+}
+
+/// A slow client on a raw TCP socket: sends `head`, then `body` one byte every `interval`,
+/// until the server answers or closes. Runs on its own thread (blocking calls).
+///
+/// - Returns: what the server sent, the seconds from the head to the server's answer or close,
+///   and how many body bytes were written.
+func trickle(port: Int, head: String, body: [UInt8], interval: Double) async -> (answer: String, seconds: Double, written: Int) {
+    await withCheckedContinuation { continuation in
+        Thread {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { return continuation.resume(returning: ("connect failed", 0, 0)) }
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let start = Date()
+            let headBytes = Array(head.utf8)
+            _ = headBytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            var written = 0
+            var answer = [UInt8]()
+            var seconds = 0.0
+            func readAll() {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let n = recv(fd, &buffer, buffer.count, 0)
+                    if n <= 0 { break }
+                    answer += buffer[0..<n]
+                }
+            }
+            for byte in body {
+                var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if Glibc.poll(&poll, 1, Int32(interval * 1000)) > 0 {
+                    seconds = Date().timeIntervalSince(start)
+                    readAll()
+                    break
+                }
+                let sent = withUnsafeBytes(of: byte) { send(fd, $0.baseAddress, 1, Int32(MSG_NOSIGNAL)) }
+                if sent != 1 {
+                    seconds = Date().timeIntervalSince(start)
+                    readAll()
+                    break
+                }
+                written += 1
+            }
+            if seconds == 0 { seconds = Date().timeIntervalSince(start); readAll() }
+            continuation.resume(returning: (String(decoding: answer, as: UTF8.self), seconds, written))
+        }.start()
     }
 }
