@@ -391,7 +391,9 @@ extension UnbalancedPSIFileExchange {
     /// Hub: reads every contribution as a stream, aggregates the rows of each canonical
     /// identifier into one label (reporter count, first and last seen,
     /// categories), evaluates the PRF on each distinct item on all threads, seals the labels, and
-    /// writes the setup (or a delta) sorted by tag, signed by the hub.
+    /// writes the setup (or a delta) sorted by tag, signed by the hub. With a Bloom filter
+    /// encoding the distinct items' values go through the same buckets and fill a filter sized
+    /// for their number (only its bits are held whole).
     ///
     /// Memory stays bounded whatever the list sizes: rows are spread over temporary files by
     /// identifier, and entries by tag, once there are more than `options.inMemoryLimit`, and
