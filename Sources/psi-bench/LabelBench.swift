@@ -54,9 +54,10 @@ enum LabeledSetupBench {
             ("setup_raw_cpu_seconds", setupRawCPU), ("\(p)_cpu_ratio_to_raw", setup.cpu / setupRawCPU), ("\(p)_items_per_second", Double(n) / setup.wall),
             ("\(p)_bytes_per_item", Double(published.fileByteCount) / Double(n)),
             ("\(p)_peak_rss_bytes", hubRSS),
-            // The other encodings' sizes, from their definitions (tags: t bytes an item; a filter: m bits).
-            ("setup_tags_bytes_per_item", Double(tagBytes)), ("setup_bloom_bytes_per_item", Double(filter.bitCount) / 8 / Double(n)),
         ]
+        // The other encodings' sizes, from their definitions (tags: t bytes an item; a filter: m bits).
+        fields += [("setup_tags_bytes_per_item", Double(tagBytes)), ("setup_bloom_bytes_per_item", Double(filter.bitCount) / 8 / Double(n))]
+            .filter { $0.0 != "\(p)_bytes_per_item" }
         // The member: request, the hub's answer, and finish (the setup verified and indexed,
         // every match's label decrypted).
         let mine = (0..<m).map { try! Identifier.plain(syntheticValue($0 % 10 == 0 ? $0 : n + $0)) }
