@@ -7,8 +7,10 @@ import SodiumPSI
 enum LabeledSetupBench {
     /// Streams a labeled setup of `n` synthetic items (label columns: category, first and last
     /// seen) beside the raw bound of its PRF, then one member query of `m` items through files.
+    /// `streamed` is the encoding measured: "labeled" (the default), or "tags" or "bloom"
+    /// streamed from the same list without its label columns.
     static func run(hubItems n: Int, queryItems m: Int, tagBytes: Int, labelBytes: Int, fpRate: Double, rawItems: Int?,
-                    common: CommonOptions) throws -> [(String, Any)] {
+                    streamed: String = "labeled", common: CommonOptions) throws -> [(String, Any)] {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("psi-bench-labels-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -23,9 +25,11 @@ enum LabeledSetupBench {
         let hub = UnbalancedPSIHub(key: .generate(answerMode: .intersection), identity: hubIdentity, purpose: purpose,
                                    identifierType: type, members: [memberIdentity.publicKey], maximumRequestSize: m,
                                    parallelism: common.parallelism)
-        let encoding = SetupEncoding.labeledTags(tagByteCount: tagBytes, labelByteCount: labelBytes)
+        let labeled = streamed == "labeled"
+        let encoding: SetupEncoding = streamed == "bloom" ? .bloomFilter(falsePositiveRate: fpRate)
+            : labeled ? .labeledTags(tagByteCount: tagBytes, labelByteCount: labelBytes) : .truncatedTags(byteCount: tagBytes)
         let reader = IdentifierListReader(url: file("list.csv"), format: .csv(column: .name("phone")), kind: .plain)
-        let columns = LabelColumns(category: .name("category"), firstSeen: .name("first"), lastSeen: .name("last"))
+        let columns = labeled ? LabelColumns(category: .name("category"), firstSeen: .name("first"), lastSeen: .name("last")) : LabelColumns()
         // The raw bound of the setup's PRF (one hash to the group and one multiplication an
         // item), measured over `rawItems` items and scaled to `n` (the calls cost the same for
         // every item, so a sample bounds a 10,000,000-item setup without doubling its run).
@@ -43,15 +47,17 @@ enum LabeledSetupBench {
         let setup = (wall: seconds(since: start), cpu: processCPUSeconds() - cpuStart)
         let hubRSS = peakResidentBytes()
         let filter = try BloomFilter.parameters(itemCount: n, falsePositiveRate: fpRate)
+        let p = "setup_\(streamed)"
         var fields: [(String, Any)] = [
-            ("setup_labeled_seconds", setup.wall), ("setup_labeled_cpu_seconds", setup.cpu), ("setup_raw_seconds", setupRaw),
-            ("setup_labeled_ratio_to_raw", setup.wall / setupRaw), ("setup_raw_items", sample),
-            ("setup_raw_cpu_seconds", setupRawCPU), ("setup_labeled_cpu_ratio_to_raw", setup.cpu / setupRawCPU), ("setup_labeled_items_per_second", Double(n) / setup.wall),
-            ("setup_labeled_bytes_per_item", Double(published.fileByteCount) / Double(n)),
-            ("setup_labeled_peak_rss_bytes", hubRSS),
-            // The other encodings' sizes, from their definitions (tags: t bytes an item; a filter: m bits).
-            ("setup_tags_bytes_per_item", Double(tagBytes)), ("setup_bloom_bytes_per_item", Double(filter.bitCount) / 8 / Double(n)),
+            ("\(p)_seconds", setup.wall), ("\(p)_cpu_seconds", setup.cpu), ("setup_raw_seconds", setupRaw),
+            ("\(p)_ratio_to_raw", setup.wall / setupRaw), ("setup_raw_items", sample),
+            ("setup_raw_cpu_seconds", setupRawCPU), ("\(p)_cpu_ratio_to_raw", setup.cpu / setupRawCPU), ("\(p)_items_per_second", Double(n) / setup.wall),
+            ("\(p)_bytes_per_item", Double(published.fileByteCount) / Double(n)),
+            ("\(p)_peak_rss_bytes", hubRSS),
         ]
+        // The other encodings' sizes, from their definitions (tags: t bytes an item; a filter: m bits).
+        fields += [("setup_tags_bytes_per_item", Double(tagBytes)), ("setup_bloom_bytes_per_item", Double(filter.bitCount) / 8 / Double(n))]
+            .filter { $0.0 != "\(p)_bytes_per_item" }
         // The member: request, the hub's answer, and finish (the setup verified and indexed,
         // every match's label decrypted).
         let mine = (0..<m).map { try! Identifier.plain(syntheticValue($0 % 10 == 0 ? $0 : n + $0)) }
@@ -65,13 +71,21 @@ enum LabeledSetupBench {
         let response = try UnbalancedResponse.read(from: file("response.spsi"), request: member.context, count: m)
         let lookup = try UnbalancedSetupLookup(setup: UnbalancedSetup.read(from: file("setup.spsi"), hub: hubIdentity.publicKey,
                                                                            reader: memberIdentity.publicKey))
-        let answer = try member.finishWithLabels(response: response, lookup: lookup)
-        let finish = (wall: seconds(since: finishStart), cpu: processCPUSeconds() - finishCPU)
         let expected = (0..<m).filter { $0 % 10 == 0 && $0 < n }.count
-        guard answer.result.count == expected, answer.labels.count == expected,
-              answer.labels.allSatisfy({ $0.reporterCount == 1 && $0.categories.count == 1 }) else {
-            throw ValidationError("labeled query found \(answer.result.count) matches, expected \(expected)")
+        if labeled {
+            let answer = try member.finishWithLabels(response: response, lookup: lookup)
+            guard answer.result.count == expected, answer.labels.count == expected,
+                  answer.labels.allSatisfy({ $0.reporterCount == 1 && $0.categories.count == 1 }) else {
+                throw ValidationError("labeled query found \(answer.result.count) matches, expected \(expected)")
+            }
+        } else {
+            // A filter may also match a non-member item (rate ε): at least every listed one.
+            let found = try member.finish(response: response, lookup: lookup).count
+            guard found >= expected, found <= expected + max(1, Int(Double(m) * encoding.falsePositiveRate(itemCount: n) * 10)) else {
+                throw ValidationError("\(streamed) query found \(found) matches, expected \(expected)")
+            }
         }
+        let finish = (wall: seconds(since: finishStart), cpu: processCPUSeconds() - finishCPU)
         fields += [("query_items", m), ("query_matches", expected), ("finish_seconds", finish.wall), ("finish_cpu_seconds", finish.cpu)]
         return fields
     }

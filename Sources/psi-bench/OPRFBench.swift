@@ -37,17 +37,27 @@ struct OPRFBench: ParsableCommand {
     @Option(name: .customLong("label-bytes"), help: "Label size of the labeled setup (default \(SetupLabel.defaultByteCount)).")
     var labelBytes = SetupLabel.defaultByteCount
 
+    @Option(name: .customLong("streamed-encoding"), help: "With --labels: the streamed setup measured: labeled (default), or tags or bloom from the same list without label columns.")
+    var streamedEncoding = "labeled"
+
     @Option(name: .customLong("raw-items"), help: "With --labels: measure the setup's raw libsodium bound over this many items and scale it to --items (default: all of them).")
     var rawItems: Int?
 
     @Flag(name: .customLong("cardinality-only"), help: "Measure the unbalanced steps with a cardinality-only hub key (one blind per query, shuffled response).")
     var cardinalityOnly = false
 
+    func validate() throws {
+        guard ["labeled", "tags", "bloom"].contains(streamedEncoding) else {
+            throw ValidationError("--streamed-encoding must be labeled, tags or bloom")
+        }
+    }
+
     func run() throws {
         if labels {
             var fields: [(String, Any)] = [("benchmark", "oprf-labels"), ("items", common.items), ("threads", common.threads)]
             fields += try LabeledSetupBench.run(hubItems: common.items, queryItems: queryItems ?? min(common.items, 100_000), tagBytes: tagBytes,
-                                                labelBytes: labelBytes, fpRate: fpRate, rawItems: rawItems, common: common)
+                                                labelBytes: labelBytes, fpRate: fpRate, rawItems: rawItems,
+                                                streamed: streamedEncoding, common: common)
             fields.append(("peak_rss_bytes", peakResidentBytes()))
             return try Report(fields: fields).print(json: common.json)
         }

@@ -203,7 +203,6 @@ struct HubSetup: ParsableCommand {
             }
         }
         if !contributions.isEmpty {
-            if encoding == .bloom { throw ValidationError("--contribution needs --encoding tags") }
             if input.rejects != nil { throw ValidationError("--rejects reads one list; it cannot be used with --contribution") }
         }
         _ = try parsedContributions()
@@ -259,11 +258,12 @@ struct HubSetup: ParsableCommand {
                                        parallelism: threads.parallelism)
             // A delta takes its base's encoding: the base's header (mode byte) says whether it is a filter.
             let baseIsFilter = try deltaOf.map { try MessageFileReader(url: url($0), expecting: MessageExpectation()).header.mode >> 4 == 2 } ?? false
-            if encoding == .bloom || baseIsFilter {
-                try publishFilter(hub, summary: summary)
+            if baseIsFilter {
+                try publishFilterDelta(hub, summary: summary)
                 return
             }
-            // Tags, labeled or not: streamed from the lists, memory bounded whatever their size.
+            // Tags, labeled or not, or a Bloom filter: streamed from the lists, memory bounded
+            // whatever their size (a filter holds only its bits).
             let base = input.reader(column)
             let readers = try parsedContributions().map { name, file in
                 HubContribution(name: name, reader: file == input.input ? base
@@ -272,7 +272,8 @@ struct HubSetup: ParsableCommand {
             let columns = LabelColumns(category: Self.column(categoryColumn), firstSeen: Self.column(firstSeenColumn),
                                        lastSeen: Self.column(lastSeenColumn), reporterCount: Self.column(reporterCountColumn),
                                        note: Self.column(noteColumn), includeContributors: labelContributors)
-            let encoding: SetupEncoding = labeled ? .labeledTags(tagByteCount: tagBytes, labelByteCount: labelBytes) : .truncatedTags(byteCount: tagBytes)
+            let encoding: SetupEncoding = self.encoding == .bloom ? .bloomFilter(falsePositiveRate: Self.parseRate(fpRate)!)
+                : labeled ? .labeledTags(tagByteCount: tagBytes, labelByteCount: labelBytes) : .truncatedTags(byteCount: tagBytes)
             let published = try UnbalancedPSIFileExchange.publishSetup(
                 contributions: readers, hub: hub, encoding: encoding, labelColumns: columns, setupURL: url(out),
                 delta: deltaOf.map { (url($0), deltaNumber) }, options: StreamingOptions(workDirectory: workDir.map(url)),
@@ -301,17 +302,11 @@ struct HubSetup: ParsableCommand {
         }
     }
 
-    /// A Bloom filter setup or delta, made in memory from `--input`.
-    private func publishFilter(_ hub: UnbalancedPSIHub, summary: StepSummary) throws {
+    /// A delta of a Bloom filter setup, made in memory from `--input`.
+    private func publishFilterDelta(_ hub: UnbalancedPSIHub, summary: StepSummary) throws {
         let (records, listSummary, _) = try readWholeList(input)
-        let setup: UnbalancedSetup
-        if let deltaOf {
-            setup = try UnbalancedPSIFileExchange.publishDelta(records: records, hub: hub, baseURL: url(deltaOf), deltaURL: url(out),
+        let setup = try UnbalancedPSIFileExchange.publishDelta(records: records, hub: hub, baseURL: url(deltaOf!), deltaURL: url(out),
                                                                number: deltaNumber, progress: ProgressBar.handlerIfTerminal())
-        } else {
-            setup = try UnbalancedPSIFileExchange.publishSetup(records: records, hub: hub, encoding: .bloomFilter(falsePositiveRate: Self.parseRate(fpRate)!),
-                                                               setupURL: url(out), progress: ProgressBar.handlerIfTerminal())
-        }
         let perItem = setup.itemCount > 0 ? Double(setup.fileByteCount) / Double(setup.itemCount) : 0
         note("\(setup.isDelta ? "delta \(setup.deltaNumber) of setup" : "setup") \(setup.setupID): \(setup.itemCount) items as \(setup.encoding), "
              + "\(setup.fileByteCount) bytes (\(String(format: "%.2f", perItem)) an item), key \(setup.keyID), \(setup.answerMode); publish \(out) to members")

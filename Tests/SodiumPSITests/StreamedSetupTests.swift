@@ -28,4 +28,29 @@ struct StreamedSetupTests {
         try partition.drainSorted { drained += $0 }
         #expect(drained == SetupEntryTable.sortEntries(entries, entrySize: entrySize, tagSize: 12))
     }
+
+    @Test("A Bloom filter setup streamed through spilled buckets has the in-memory filter's bits and answers (5,000 items, repeats collapsed)")
+    func streamedBloomEqualsInMemory() throws {
+        let folder = try Unbalanced.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let hub = Unbalanced.hub(.intersection)
+        let count = 5_000
+        let values = (0..<count).map { "item-\($0)" }
+        let list = folder.appendingPathComponent("list.txt")
+        try Data((values + stride(from: 0, to: count, by: 10).map { values[$0] }).joined(separator: "\n").utf8).write(to: list)
+        let setupURL = folder.appendingPathComponent("streamed.spsi")
+        let encoding = SetupEncoding.bloomFilter(falsePositiveRate: 0x1p-20)
+        let published = try UnbalancedPSIFileExchange.publishSetup(
+            contributions: [HubContribution(name: "hub", reader: IdentifierListReader(url: list, kind: .plain))], hub: hub,
+            encoding: encoding, setupURL: setupURL, options: StreamingOptions(chunkSize: 1_024, inMemoryLimit: 250, bucketCount: 16))
+        let memory = try hub.makeSetup(items: Unbalanced.items(values), encoding: encoding)
+        #expect(published.itemCount == count)
+        #expect(published.encoding == encoding)
+        let streamed = try UnbalancedSetup.read(from: setupURL)
+        #expect(published.digest == streamed.digest)
+        #expect(published.fileByteCount == memory.fileByteCount)
+        #expect(streamed.bloomFilter!.encodedBody() == memory.bloomFilter!.encodedBody())
+        let member = Unbalanced.items(stride(from: 0, to: count, by: 10).map { values[$0] } + ["not-listed"])
+        #expect(try Unbalanced.query(hub: hub, setup: streamed, member: member) == Unbalanced.query(hub: hub, setup: memory, member: member))
+    }
 }

@@ -391,7 +391,9 @@ extension UnbalancedPSIFileExchange {
     /// Hub: reads every contribution as a stream, aggregates the rows of each canonical
     /// identifier into one label (reporter count, first and last seen,
     /// categories), evaluates the PRF on each distinct item on all threads, seals the labels, and
-    /// writes the setup (or a delta) sorted by tag, signed by the hub.
+    /// writes the setup (or a delta) sorted by tag, signed by the hub. With a Bloom filter
+    /// encoding the distinct items' values go through the same buckets and fill a filter sized
+    /// for their number (only its bits are held whole).
     ///
     /// Memory stays bounded whatever the list sizes: rows are spread over temporary files by
     /// identifier, and entries by tag, once there are more than `options.inMemoryLimit`, and
@@ -451,9 +453,12 @@ extension UnbalancedPSIFileExchange {
             }
             summaries.append((list, 0))
         }
-        guard let entrySize = facts.encoding.entryByteCount, let tagSize = facts.encoding.tagByteCount else {
-            throw UnbalancedPSIError.labelsNotSupported(reason: "a streamed setup is written as tags; a Bloom filter is made in memory (publishSetup(records:…))")
-        }
+        // A filter's items are evaluated like tags into whole 32-byte values, spilled and read
+        // back in order once their number (the filter's size) is known.
+        let filterRate: Double?
+        if case .bloomFilter(let ε) = facts.encoding { filterRate = ε } else { filterRate = nil }
+        let entrySize = facts.encoding.entryByteCount ?? BloomFilter.valueByteCount
+        let tagSize = facts.encoding.tagByteCount ?? 8
         let entries = SortedEntryPartition(entrySize: entrySize, tagSize: tagSize, expected: rows.count, options: options, work: work)
         let size = facts.encoding.labelByteCount
         var done = 0
@@ -510,6 +515,29 @@ extension UnbalancedPSIFileExchange {
             if pending.count >= chunk { try evaluatePending() }
         }
         try evaluatePending()
+        let contributionSummaries = zip(names, summaries).map { name, summary in
+            ContributionSummary(name: name, valid: summary.list.valid, invalid: summary.list.invalid, repeated: summary.repeated, list: summary.list)
+        }
+        if let filterRate {
+            // The filter (its bits, about 3.6 bytes an item at 2^-20) is the only part held whole.
+            var filter = try BloomFilter(itemCount: entries.count, falsePositiveRate: filterRate)
+            try entries.drainSorted { values in
+                values.withUnsafeBytes { raw in
+                    for i in 0..<(raw.count / entrySize) {
+                        filter.insert(UnsafeRawBufferPointer(rebasing: raw[(i * entrySize)..<((i + 1) * entrySize)]))
+                    }
+                }
+            }
+            let setup = UnbalancedSetup(isDelta: facts.deltaNumber > 0, deltaNumber: facts.deltaNumber, setupID: facts.setupID,
+                                        publicKey: hub.key.privateKey.publicKey, purposeDigest: hub.purpose.digest,
+                                        answerMode: hub.key.answerMode, encoding: facts.encoding, itemCount: entries.count,
+                                        hub: hub.identity.publicKey, identifierType: hub.identifierType, body: .filter(filter),
+                                        origin: setupURL.path)
+            try setup.write(to: setupURL, signedBy: hub.identity)
+            return PublishedSetup(setupID: facts.setupID, deltaNumber: facts.deltaNumber, keyID: hub.key.keyID, answerMode: hub.key.answerMode,
+                                  encoding: facts.encoding, itemCount: entries.count, fileByteCount: setup.fileByteCount, digest: setup.digest,
+                                  contributions: contributionSummaries)
+        }
         let header = UnbalancedSetup.header(isDelta: facts.deltaNumber > 0, deltaNumber: facts.deltaNumber, setupID: facts.setupID,
                                             keyID: hub.key.keyID, publicKey: hub.key.privateKey.publicKey,
                                             purposeDigest: hub.purpose.digest, answerMode: hub.key.answerMode,
@@ -523,11 +551,7 @@ extension UnbalancedPSIFileExchange {
         return PublishedSetup(setupID: facts.setupID, deltaNumber: facts.deltaNumber, keyID: hub.key.keyID, answerMode: hub.key.answerMode,
                               encoding: facts.encoding, itemCount: entries.count,
                               fileByteCount: header.byteCount + header.count * header.elementSize + MessageHeader.trailerByteCount,
-                              digest: digest,
-                              contributions: zip(names, summaries).map { name, summary in
-                                  ContributionSummary(name: name, valid: summary.list.valid, invalid: summary.list.invalid,
-                                                      repeated: summary.repeated, list: summary.list)
-                              })
+                              digest: digest, contributions: contributionSummaries)
     }
 
     /// The fields of the label columns in a list read without a header line (a CSV header
