@@ -69,3 +69,55 @@ func wipe(_ bytes: UnsafeMutableRawBufferPointer) {
 func isAllZero(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
     sodium_is_zero(bytes.assumingMemoryBound(to: UInt8.self), count) == 1
 }
+
+/// SipHash keyed with a random per-run key (`crypto_shorthash*`): bucket and block checks of
+/// spilled and mapped data, and the binary fuse filter's slots. Not a cryptographic digest.
+enum SipHash {
+    /// The key size of both variants.
+    static let keyByteCount = Int(crypto_shorthash_KEYBYTES)
+
+    /// SipHash-2-4 of `bytes` (64 bits).
+    static func hash64(_ bytes: UnsafeRawBufferPointer, key: UnsafeRawPointer) -> UInt64 {
+        var out: UInt64 = 0
+        withUnsafeMutableBytes(of: &out) { o in
+            _ = crypto_shorthash(o.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                 UInt64(bytes.count), key.assumingMemoryBound(to: UInt8.self))
+        }
+        return out
+    }
+
+    /// SipHashx-2-4 of `bytes` (128 bits), as its two little-endian words.
+    static func hash128(_ bytes: UnsafeRawBufferPointer, key: UnsafeRawPointer) -> (UInt64, UInt64) {
+        var out = (UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &out) { o in
+            _ = crypto_shorthash_siphashx24(o.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                            UInt64(bytes.count), key.assumingMemoryBound(to: UInt8.self))
+        }
+        return (UInt64(littleEndian: out.0), UInt64(littleEndian: out.1))
+    }
+}
+
+/// BLAKE2b-256 (`crypto_generichash`) over a stream: the digest of secret files. libsodium's
+/// state must be 64-byte aligned, which Swift cannot promise for a stack value, so it lives in
+/// its own allocation, wiped when released (it has absorbed secrets).
+final class StateDigest {
+    private let state = UnsafeMutableRawPointer.allocate(byteCount: crypto_generichash_statebytes(), alignment: 64)
+
+    init() { crypto_generichash_init(OpaquePointer(state), nil, 0, 32) }
+
+    deinit {
+        sodium_memzero(state, crypto_generichash_statebytes())
+        state.deallocate()
+    }
+
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        crypto_generichash_update(OpaquePointer(state), bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
+    }
+
+    func finish() -> [UInt8] {
+        var sum = [UInt8](repeating: 0, count: 32)
+        crypto_generichash_final(OpaquePointer(state), &sum, 32)
+        return sum
+    }
+}

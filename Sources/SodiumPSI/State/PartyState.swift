@@ -1,5 +1,4 @@
 import Foundation
-internal import CSodium
 
 /// A party's state between protocol steps, for exchanges over files.
 ///

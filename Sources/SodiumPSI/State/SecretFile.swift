@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -277,7 +276,7 @@ enum SecretContainer {
                                          _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
             let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
             defer {
-                sodium_memzero(chunk.baseAddress!, chunk.count)
+                wipe(chunk)
                 chunk.deallocate()
             }
             var offset = 0
@@ -314,30 +313,6 @@ func littleEndian(_ value: UInt64) -> [UInt8] {
     withUnsafeBytes(of: value.littleEndian) { Array($0) }
 }
 
-/// BLAKE2b-256 (`crypto_generichash`) over a stream. libsodium's state must be 64-byte
-/// aligned, which Swift cannot promise for a stack value, so it lives in its own allocation.
-final class StateDigest {
-    private let state = UnsafeMutableRawPointer.allocate(byteCount: crypto_generichash_statebytes(), alignment: 64)
-
-    init() { crypto_generichash_init(OpaquePointer(state), nil, 0, 32) }
-
-    deinit {
-        // The state has absorbed secrets.
-        sodium_memzero(state, crypto_generichash_statebytes())
-        state.deallocate()
-    }
-
-    func update(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0 else { return }
-        crypto_generichash_update(OpaquePointer(state), bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
-    }
-
-    func finish() -> [UInt8] {
-        var sum = [UInt8](repeating: 0, count: 32)
-        crypto_generichash_final(OpaquePointer(state), &sum, 32)
-        return sum
-    }
-}
 
 /// Errors reading party state, member state and key files.
 public enum StateFileError: Error, Sendable, Equatable {

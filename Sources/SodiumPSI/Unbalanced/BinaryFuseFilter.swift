@@ -1,5 +1,4 @@
 import Foundation
-internal import CSodium
 
 /// A 3-wise binary fuse filter (Graf and Lemire, "Binary Fuse Filters: Fast and Smaller Than
 /// Xor Filters", 2022) over pseudorandom values (PRF outputs), with `f`-bit fingerprints: about
@@ -70,12 +69,8 @@ struct BinaryFuseFilter: Sendable, Equatable {
 
     /// The slots and fingerprint of `value` (at least ``valueByteCount`` bytes).
     private static func hashes(_ value: UnsafeRawPointer, seed: UnsafePointer<UInt8>) -> (h: UInt64, g: UInt64) {
-        var out = (UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &out) { o in
-            _ = crypto_shorthash_siphashx24(o.baseAddress!.assumingMemoryBound(to: UInt8.self), value.assumingMemoryBound(to: UInt8.self),
-                                            UInt64(valueByteCount), seed)
-        }
-        return (UInt64(littleEndian: out.0), UInt64(littleEndian: out.1))
+        let (h, g) = SipHash.hash128(UnsafeRawBufferPointer(start: value, count: valueByteCount), key: seed)
+        return (h: h, g: g)
     }
 
     private func slots(_ h: UInt64) -> (Int, Int, Int) {
@@ -106,7 +101,7 @@ struct BinaryFuseFilter: Sendable, Equatable {
         order.reserveCapacity(n)
         var queue = [Int]()
         queue.reserveCapacity(slotCount)
-        var seed = [UInt8](repeating: 0, count: Int(crypto_shorthash_siphashx24_KEYBYTES))
+        var seed = [UInt8](repeating: 0, count: SipHash.keyByteCount)
         for _ in 0..<Self.attempts {
             seed.withUnsafeMutableBytes { fillRandom($0) }
             seed.withUnsafeBufferPointer { key in

@@ -1,5 +1,4 @@
 import Foundation
-internal import CSodium
 
 /// A Bloom filter over pseudorandom 64-byte values (PRF outputs), sized for a stated
 /// false-positive rate.
@@ -135,13 +134,11 @@ public struct BloomFilter: Sendable, Equatable {
         return withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { block in
             for i in 0..<hashCount {
                 if i % 8 == 0 {
-                    var state = crypto_hash_sha512_state()
-                    crypto_hash_sha512_init(&state)
-                    crypto_hash_sha512_update(&state, positionLabel, UInt64(positionLabel.count))
-                    var counter = UInt8(i / 8)
-                    crypto_hash_sha512_update(&state, &counter, 1)
-                    crypto_hash_sha512_update(&state, value.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(valueByteCount))
-                    crypto_hash_sha512_final(&state, block.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                    var hasher = SHA512Hasher()
+                    hasher.update(positionLabel)
+                    hasher.update([UInt8(i / 8)])
+                    hasher.update(UnsafeRawBufferPointer(rebasing: value[..<valueByteCount]))
+                    hasher.finalize(into: block.baseAddress!)
                 }
                 let word = UInt64(littleEndian: UnsafeRawBufferPointer(block).loadUnaligned(fromByteOffset: 8 * (i % 8), as: UInt64.self))
                 if !body(word.multipliedFullWidth(by: m).high) { return false }

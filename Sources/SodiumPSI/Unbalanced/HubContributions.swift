@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 /// Which CSV columns of a hub's lists hold label fields (``SetupLabel``). A column left nil is
 /// not read; with none given the setup carries reporter counts (and contributor names, when
@@ -204,7 +203,7 @@ final class IdentifierRowPartition {
         // Rows are larger than elements and aggregated in a dictionary: smaller buckets.
         bucketCount = min(Self.maximumBucketCount, max(options.bucketCount * 4, inputBytes / Self.bucketInputBytes + 1))
         limit = options.inMemoryLimit
-        var key = [UInt8](repeating: 0, count: Int(crypto_shorthash_KEYBYTES))
+        var key = [UInt8](repeating: 0, count: SipHash.keyByteCount)
         key.withUnsafeMutableBytes { fillRandom($0) }
         self.key = key
     }
@@ -242,12 +241,8 @@ final class IdentifierRowPartition {
     private func write(_ row: [UInt8]) throws {
         // The canonical form's bytes (after the kind and its length) decide the bucket.
         let length = Int(row[1]) | Int(row[2]) << 8 | Int(row[3]) << 16 | Int(row[4]) << 24
-        var hash: UInt64 = 0
-        row.withUnsafeBytes { raw in
-            withUnsafeMutableBytes(of: &hash) { h in
-                _ = crypto_shorthash(h.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                     raw.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(5 + length), key)
-            }
+        let hash = row.withUnsafeBytes { raw in
+            key.withUnsafeBytes { SipHash.hash64(UnsafeRawBufferPointer(rebasing: raw[..<(5 + length)]), key: $0.baseAddress!) }
         }
         let bucket = buckets[Int(hash % UInt64(buckets.count))]
         try bucket.append(withUnsafeBytes(of: UInt32(row.count).littleEndian, Array.init))

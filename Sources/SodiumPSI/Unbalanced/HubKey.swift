@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 /// What a member of an unbalanced PSI learns: which of its items the hub holds, or only how many.
 ///

@@ -1,5 +1,4 @@
 import Foundation
-internal import CSodium
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -70,7 +69,7 @@ final class SetupEntryTable: @unchecked Sendable {
         let path = reader.url.path
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw MessageFileError.io(path: path, reason: String(cString: strerror(errno))) }
-        var key = [UInt8](repeating: 0, count: Int(crypto_shorthash_KEYBYTES))
+        var key = [UInt8](repeating: 0, count: SipHash.keyByteCount)
         key.withUnsafeMutableBytes { fillRandom($0) }
         let blocks = (count + blockEntries - 1) / blockEntries
         var firstPrefixes = [UInt64](), checks = [UInt64]()
@@ -115,12 +114,7 @@ final class SetupEntryTable: @unchecked Sendable {
     }
 
     private static func check(_ bytes: UnsafeRawBufferPointer, key: [UInt8]) -> UInt64 {
-        var out: UInt64 = 0
-        withUnsafeMutableBytes(of: &out) { o in
-            _ = crypto_shorthash(o.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                 UInt64(bytes.count), key)
-        }
-        return out
+        key.withUnsafeBytes { SipHash.hash64(bytes, key: $0.baseAddress!) }
     }
 
     /// Every entry whose tag equals `tag` (its first ``tagSize`` bytes), with its index.

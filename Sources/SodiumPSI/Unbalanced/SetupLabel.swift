@@ -1,5 +1,4 @@
 import Foundation
-internal import CSodium
 
 /// What a hub says about one item of its list: why it is there. Encrypted in a labeled setup
 /// under a key only a member holding the item can derive (see <doc:LabelsAndSetupEncodings>), so a member
@@ -202,17 +201,12 @@ struct LabelDecodingProblem: Error {
 enum LabelCipher {
     static let context = Array("SPSIlabl".utf8)
     static let subkeyID: UInt64 = 1
-    static let overhead = Int(crypto_aead_xchacha20poly1305_ietf_ABYTES)
-    static let nonceByteCount = Int(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+    static let overhead = XChaCha20Poly1305.tagByteCount
+    static let nonceByteCount = XChaCha20Poly1305.nonceByteCount
 
     /// The label key of a 64-byte OPRF output at `value`, into 32 bytes at `key`.
     static func deriveKey(value: UnsafeRawPointer, into key: UnsafeMutableRawPointer) {
-        _ = context.withUnsafeBufferPointer { ctx in
-            ctx.withMemoryRebound(to: CChar.self) { ctx in
-                crypto_kdf_derive_from_key(key.assumingMemoryBound(to: UInt8.self), 32, subkeyID, ctx.baseAddress!,
-                                           value.advanced(by: 32).assumingMemoryBound(to: UInt8.self))
-            }
-        }
+        XChaCha20Poly1305.deriveKey(into: key, count: 32, subkeyID: subkeyID, context: context, masterKey: value.advanced(by: 32))
     }
 
     static func nonce(setupID: SessionID, deltaNumber: Int) -> [UInt8] {
@@ -224,12 +218,9 @@ enum LabelCipher {
     static func seal(_ plaintext: [UInt8], value: UnsafeRawPointer, tag: UnsafeRawBufferPointer, setupID: SessionID,
                      nonce: [UInt8], into output: UnsafeMutableRawPointer) {
         withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { key in
-            defer { sodium_memzero(key.baseAddress!, 32) }
+            defer { wipe(key) }
             deriveKey(value: value, into: key.baseAddress!)
-            let ad = setupID.bytes + Array(tag)
-            _ = crypto_aead_xchacha20poly1305_ietf_encrypt(output.assumingMemoryBound(to: UInt8.self), nil, plaintext,
-                                                           UInt64(plaintext.count), ad, UInt64(ad.count), nil, nonce,
-                                                           key.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            XChaCha20Poly1305.seal(plaintext, additionalData: setupID.bytes + Array(tag), nonce: nonce, key: key.baseAddress!, into: output)
         }
     }
 
@@ -238,15 +229,9 @@ enum LabelCipher {
                      nonce: [UInt8]) -> [UInt8]? {
         precondition(value.count >= 64 && sealed.count >= overhead)
         return withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { key in
-            defer { sodium_memzero(key.baseAddress!, 32) }
+            defer { wipe(key) }
             deriveKey(value: value.baseAddress!, into: key.baseAddress!)
-            let ad = setupID.bytes + Array(tag)
-            var plaintext = [UInt8](repeating: 0, count: sealed.count - overhead)
-            let status = crypto_aead_xchacha20poly1305_ietf_decrypt(&plaintext, nil, nil,
-                                                                    sealed.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                                                    UInt64(sealed.count), ad, UInt64(ad.count), nonce,
-                                                                    key.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            return status == 0 ? plaintext : nil
+            return XChaCha20Poly1305.open(sealed, additionalData: setupID.bytes + Array(tag), nonce: nonce, key: key.baseAddress!)
         }
     }
 }

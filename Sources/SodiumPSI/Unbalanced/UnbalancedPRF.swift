@@ -1,5 +1,4 @@
 import Foundation
-internal import CSodium
 
 /// The PRF values unbalanced PSI compares, in one place for the hub and the member.
 ///
@@ -53,11 +52,10 @@ enum UnbalancedPRF {
 
     /// `SHA-512("SodiumPSI-V1-unbalanced-cardinality" || element)` into 64 bytes at `output`.
     static func cardinalityTag(_ element: GroupElement, into output: UnsafeMutableRawPointer) {
-        var state = crypto_hash_sha512_state()
-        crypto_hash_sha512_init(&state)
-        crypto_hash_sha512_update(&state, cardinalityLabel, UInt64(cardinalityLabel.count))
-        element.withUnsafeBytes { _ = crypto_hash_sha512_update(&state, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), 32) }
-        crypto_hash_sha512_final(&state, output.assumingMemoryBound(to: UInt8.self))
+        var hasher = SHA512Hasher()
+        hasher.update(cardinalityLabel)
+        element.withUnsafeBytes { hasher.update($0) }
+        hasher.finalize(into: output)
     }
 
     /// The hub's values of its own items (RFC 9497 Evaluate in intersection mode, `T` in
@@ -72,7 +70,7 @@ enum UnbalancedPRF {
             try forEachRange(count: inputs.count, parallelism: parallelism,
                              progress: progress.map { ("evaluating the list", $0) }) { range in
                 try withUnsafeTemporaryAllocation(byteCount: outputByteCount, alignment: 16) { full in
-                    defer { sodium_memzero(full.baseAddress!, outputByteCount) }
+                    defer { wipe(full) }
                     for i in range {
                         try inputs.withInput(i) { input in
                             let issued = try OPRF.inputElement(input, mode: mode.oprfMode).multiplied(by: scalar)

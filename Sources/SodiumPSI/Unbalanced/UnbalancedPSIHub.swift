@@ -1,5 +1,4 @@
 import Foundation
-internal import CSodium
 
 /// The list holder of an unbalanced PSI (an alliance hub): publishes a setup once, then
 /// answers members' requests.
@@ -214,7 +213,7 @@ public struct UnbalancedPSIHub: Sendable {
                                                 parallelism: parallelism, progress: progress)
         guard let labels, case .labeledTags(let t, let size) = encoding else { return values }
         // The PRF values give the label keys: wiped once the labels are sealed.
-        defer { values.withUnsafeMutableBytes { sodium_memzero($0.baseAddress!, $0.count) } }
+        defer { values.withUnsafeMutableBytes { wipe($0) } }
         let plaintexts = try labels.enumerated().map { index, label -> [UInt8] in
             switch label.encoded(size: size) {
             case .success(let bytes): return bytes

@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 /// What a member learned from one query.
 public enum UnbalancedPSIResult: Sendable, Equatable {

@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 /// The message kinds of unbalanced PSI (header byte 12; see `Docs/file-format.md`).
 public enum UnbalancedMessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -237,16 +236,10 @@ public struct UnbalancedSetup: Sendable {
 
     /// The file's stored digest, from the same bytes ``write(to:signedBy:)`` writes.
     private func computeDigest() -> [UInt8] {
-        var state = crypto_hash_sha256_state()
-        crypto_hash_sha256_init(&state)
-        let header = self.header.encoded()
-        crypto_hash_sha256_update(&state, header, UInt64(header.count))
-        try? forEachBodyPart { part in
-            if part.count > 0 { crypto_hash_sha256_update(&state, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count)) }
-        }
-        var digest = [UInt8](repeating: 0, count: MessageHeader.digestByteCount)
-        crypto_hash_sha256_final(&state, &digest)
-        return digest
+        var hasher = SHA256Hasher()
+        hasher.update(self.header.encoded())
+        try? forEachBodyPart { hasher.update($0) }
+        return hasher.finalize()
     }
 
     /// The body after the header, in order and in pieces of whole elements: the entries (about
