@@ -88,6 +88,33 @@ struct IncrementalTests {
         }
     }
 
+    @Test("Edge days against the Set oracle: one side removes everything, both lists empty, everything re-added, then a new epoch on empty lists")
+    func edgeDays() throws {
+        let pair = try IncrementalPair()
+        defer { pair.remove() }
+        let listA = Set((0..<40).map { "e\($0)" }), listB = Set((20..<70).map { "e\($0)" })
+        let days: [(Set<String>, Set<String>, UInt64)] = [
+            (listA, listB, 1),
+            ([], listB, 1),                 // A removes everything: every match vanishes
+            ([], [], 1),                    // both empty
+            ([], [], 1),                    // an empty day on empty lists
+            (listA, listB, 1),              // everything re-added in the same epoch
+            (listA.subtracting(listB), listB.subtracting(listA), 1), // every match removed on both sides at once
+            ([], [], 2),                    // a new epoch on empty lists
+            (listA, listB, 2),
+        ]
+        var previous = Set<String>()
+        for (index, (a, b, epoch)) in days.enumerated() {
+            let result = try pair.run(a, b, epoch: epoch)
+            let expected = a.intersection(b)
+            #expect(result.a.matches == expected.sorted() && result.b.matches == expected.sorted(), "day \(index + 1)")
+            #expect(result.a.newMatches == expected.subtracting(previous).sorted() && result.b.newMatches == expected.subtracting(previous).sorted(), "day \(index + 1)")
+            #expect(result.a.vanishedMatches == previous.subtracting(expected).sorted() && result.b.vanishedMatches == previous.subtracting(expected).sorted(), "day \(index + 1)")
+            #expect(result.a.ownCount == a.count && result.a.peerCount == b.count && result.b.ownCount == b.count && result.b.peerCount == a.count, "day \(index + 1)")
+            previous = expected
+        }
+    }
+
     static let seams = ["initiate: pending run written", "initiate: message 1 written", "respond: pending run written",
                         "respond: message 2 written", "finish (initiator): message 3 written", "finish: state replaced"]
 

@@ -204,18 +204,19 @@ public enum IncrementalPSI {
     static func finishInitiator(response: [UInt8], responseName name: String, configuration c: MutualPSIConfiguration,
                                 state url: URL, replyURL: URL?, seam: Seam) throws -> Outcome {
         try checkConfiguration(c)
-        let current = try RelationshipState.read(from: url)
+        var current = try RelationshipState.read(from: url)
         if let current { try checkRelationship(current, role: .initiator, configuration: c, path: url.path) }
         let parts = try splitParts(response, name: name, expected: 3)
         guard let pending = try pendingRun(for: url, current: current, message: parts[0], name: name) else {
             return try repeatedFinish(current!, configuration: c)
         }
         let read = PartReader(configuration: c, session: pending.session, epochID: pending.epochID, name: name)
-        let base = pending.full ? [:] : current!.peerItems
+        // Moved out of the state read (not copied): only the run's changes of it are needed later.
+        var peer = [Value16: Value16]()
+        if !pending.full { swap(&peer, &current!.peerItems) }
         let peerAddedRaw = try read.part(parts[0], .responderAdded, maximumCount: c.maximumPeerSetSize)
-        let peerRemoved = try read.values(parts[1], .responderRemoved, maximumCount: base.count)
+        let peerRemoved = try read.values(parts[1], .responderRemoved, maximumCount: peer.count)
         let ownValues = try read.values(parts[2], .initiatorAddedReblinded, count: pending.ownAdded.count)
-        var peer = base
         let removedValues = try remove(peerRemoved, from: &peer, path: "\(name) (\(Part.responderRemoved))")
         let points = try reblind(peerAddedRaw, configuration: c, scalar: pending.scalar, path: "\(name) (\(Part.responderAdded))")
         let removalKeys = compareValues(points, kind: responderCompareKind, parallelism: c.parallelism)
@@ -257,7 +258,7 @@ public enum IncrementalPSI {
     static func respond(request: [UInt8], requestName name: String, items: [Identifier], configuration c: MutualPSIConfiguration,
                         state url: URL, epoch expectedEpoch: UInt64?, messageURL: URL?, seam: Seam) throws -> Sent {
         try checkConfiguration(c)
-        let current = try RelationshipState.read(from: url)
+        var current = try RelationshipState.read(from: url)
         if let current { try checkRelationship(current, role: .responder, configuration: c, path: url.path) }
         let parts = try splitParts(request, name: name, expected: 3)
         let info = try PartReader(configuration: c, session: nil, epochID: nil, name: name).runInfo(parts[0])
@@ -287,10 +288,11 @@ public enum IncrementalPSI {
         let fingerprintKey = current?.fingerprintKey ?? reusable?.fingerprintKey ?? SecretBytes(count: 32) { fillRandom($0) }
         let scalar = full ? (reusable?.scalar ?? MutualSuite(c.suite).newSecret()) : current!.scalar
         let read = PartReader(configuration: c, session: session, epochID: epochID, name: name)
-        let basePeer = full ? [:] : current!.peerItems
+        // Moved out of the state read (not copied): the rest of this step uses only its own items.
+        var peer = [Value16: Value16]()
+        if !full { swap(&peer, &current!.peerItems) }
         let peerAddedRaw = try read.part(parts[1], .initiatorAdded, maximumCount: c.maximumPeerSetSize)
-        let peerRemoved = try read.values(parts[2], .initiatorRemoved, maximumCount: basePeer.count)
-        var peer = basePeer
+        let peerRemoved = try read.values(parts[2], .initiatorRemoved, maximumCount: peer.count)
         _ = try remove(peerRemoved, from: &peer, path: "\(name) (\(Part.initiatorRemoved))")
         let points = try reblind(peerAddedRaw, configuration: c, scalar: scalar, path: "\(name) (\(Part.initiatorAdded))")
         let removalKeys = compareValues(points, kind: initiatorCompareKind, parallelism: c.parallelism)
@@ -332,7 +334,7 @@ public enum IncrementalPSI {
     static func finishResponder(reply: [UInt8], replyName name: String, configuration c: MutualPSIConfiguration, state url: URL,
                                 seam: Seam) throws -> Outcome {
         try checkConfiguration(c)
-        let current = try RelationshipState.read(from: url)
+        var current = try RelationshipState.read(from: url)
         if let current { try checkRelationship(current, role: .responder, configuration: c, path: url.path) }
         let parts = try splitParts(reply, name: name, expected: 1)
         guard let pending = try pendingRun(for: url, current: current, message: parts[0], name: name) else {
@@ -340,7 +342,8 @@ public enum IncrementalPSI {
         }
         let read = PartReader(configuration: c, session: pending.session, epochID: pending.epochID, name: name)
         let ownValues = try read.values(parts[0], .responderAddedReblinded, count: pending.ownAdded.count)
-        var peer = pending.full ? [:] : current!.peerItems
+        var peer = [Value16: Value16]()
+        if !pending.full { swap(&peer, &current!.peerItems) }
         var removedValues = [Value16]()
         for key in pending.peerRemoved { if let value = peer.removeValue(forKey: key) { removedValues.append(value) } }
         for (key, value) in pending.peerAdded { peer[key] = value }

@@ -119,8 +119,8 @@ struct RelationshipState {
         try writer.write(header)
         var chunk = [UInt8]()
         chunk.reserveCapacity(1 << 20)
-        for fingerprint in own.keys.sorted() {
-            let entry = own[fingerprint]!
+        // Sorted as (key, value) pairs: no second lookup of each key.
+        for (fingerprint, entry) in own.sorted(by: { $0.key < $1.key }) {
             fingerprint.append(to: &chunk)
             entry.value.append(to: &chunk)
             var text = entry.canonical
@@ -131,9 +131,9 @@ struct RelationshipState {
             }
             if chunk.count >= 1 << 20 { try writer.write(chunk); chunk.removeAll(keepingCapacity: true) }
         }
-        for key in peerItems.keys.sorted() {
+        for (key, value) in peerItems.sorted(by: { $0.key < $1.key }) {
             key.append(to: &chunk)
-            peerItems[key]!.append(to: &chunk)
+            value.append(to: &chunk)
             if chunk.count >= 1 << 20 { try writer.write(chunk); chunk.removeAll(keepingCapacity: true) }
         }
         try writer.write(chunk)
