@@ -59,6 +59,13 @@ package func sha256(_ bytes: [UInt8]) -> [UInt8] {
     return out
 }
 
+/// Keyed BLAKE2b (`crypto_generichash` with a key of 16 to 64 bytes) of `bytes`, `digest.count`
+/// bytes long (16 to 64): the incremental exchange's item fingerprints.
+func keyedBLAKE2b(_ bytes: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, into digest: inout [UInt8]) {
+    _ = crypto_generichash(&digest, digest.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count),
+                           key.baseAddress!.assumingMemoryBound(to: UInt8.self), key.count)
+}
+
 /// Overwrites `bytes` with zeros in a way the compiler cannot drop (`sodium_memzero`).
 func wipe(_ bytes: UnsafeMutableRawBufferPointer) {
     guard let base = bytes.baseAddress, bytes.count > 0 else { return }

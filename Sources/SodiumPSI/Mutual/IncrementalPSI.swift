@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -409,8 +408,7 @@ public enum IncrementalPSI {
         let initiator = role == .initiator ? c.identity.publicKey : c.peer
         let responder = role == .initiator ? c.peer : c.identity.publicKey
         var input = Array("SodiumPSI-incremental-epoch".utf8) + epochID.bytes + bigEndian(epoch)
-        var digest = [UInt8](repeating: 0, count: 32)
-        crypto_hash_sha256(&digest, input, UInt64(input.count))
+        let digest = sha256(input)
         input.removeAll()
         let session = try! SessionID(bytes: Array(digest[0..<16]))
         return ExchangeContext(suite: c.suite, outcome: .bothLearn, purposeDigest: c.purpose.digest, sessionID: session,
@@ -434,8 +432,7 @@ public enum IncrementalPSI {
                     var digest = [UInt8](repeating: 0, count: fingerprintBytes)
                     for i in range {
                         items[i].writePSIEncoding(into: &encoding)
-                        crypto_generichash(&digest, fingerprintBytes, encoding, UInt64(encoding.count),
-                                           k.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
+                        encoding.withUnsafeBytes { keyedBLAKE2b($0, key: k, into: &digest) }
                         out[i] = Value16(digest)
                     }
                 }
@@ -699,7 +696,7 @@ struct PendingRun {
         for pair in peerAdded { pair.key.append(to: &b); pair.value.append(to: &b) }
         for value in peerRemoved { value.append(to: &b) }
         try writer.write(b)
-        b.withUnsafeMutableBytes { sodium_memzero($0.baseAddress!, $0.count) }
+        b.withUnsafeMutableBytes { wipe($0) }
         try writer.seal(description: [])
         try writer.commit(replacing: true)
     }

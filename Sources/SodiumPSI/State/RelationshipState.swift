@@ -1,5 +1,4 @@
 public import Foundation
-internal import CSodium
 
 /// A 16-byte value of the incremental protocol: an item fingerprint or a comparison value.
 /// Ordered as bytes (big-endian words), so sorted sections are sorted bytewise.
@@ -137,7 +136,7 @@ struct RelationshipState {
             if chunk.count >= 1 << 20 { try writer.write(chunk); chunk.removeAll(keepingCapacity: true) }
         }
         try writer.write(chunk)
-        chunk.withUnsafeMutableBytes { sodium_memzero($0.baseAddress!, $0.count) }
+        chunk.withUnsafeMutableBytes { wipe($0) }
         try writer.seal(description: [])
         try writer.commit(replacing: true)
     }
