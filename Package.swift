@@ -123,6 +123,24 @@ if Context.environment["SODIUM_PSI_CORE_ONLY"] == nil {
             ],
             swiftSettings: swiftSettings
         ),
+        // `psi exchange` (Docs/protocol.md, "Over the network"): the file-flow steps' messages over
+        // one TLS connection. SwiftNIO only; the core library stays libsodium-only.
+        .target(
+            name: "PSINetwork",
+            dependencies: [
+                "SodiumPSI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PSINetworkTests",
+            dependencies: ["PSINetwork", "SodiumPSI"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PSIServiceTests",
             dependencies: [
@@ -134,4 +152,7 @@ if Context.environment["SODIUM_PSI_CORE_ONLY"] == nil {
             swiftSettings: swiftSettings
         ),
     ]
+    if let psi = package.targets.first(where: { $0.name == "psi" }) {
+        psi.dependencies.append("PSINetwork")
+    }
 }
