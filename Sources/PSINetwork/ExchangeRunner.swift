@@ -80,7 +80,8 @@ public enum ExchangeRunner {
             let context: NIOSSLContext
             do {
                 chain = try NIOSSLCertificate.fromPEMFile(certificate)
-                var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .file(key))
+                let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+                var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
                 tls.minimumTLSVersion = .tlsv12
                 context = try NIOSSLContext(configuration: tls)
             } catch { throw ExchangeError.tls(reason: "\(certificate), \(key): \(error)") }

@@ -94,6 +94,8 @@ struct ExchangeCommand: ParsableCommand {
     private var common: [String] {
         ["--purpose", purposeOption.purpose.value, "--identity", parties.party.identity, "--peers", parties.party.peers, "--peer", parties.peer]
     }
+    /// The parties without the purpose (psi finish reads it from the state).
+    private var partyOptions: [String] { ["--identity", parties.party.identity, "--peers", parties.party.peers, "--peer", parties.peer] }
     private var list: [String] { ["--input", input, "--kind", kind] + (column.map { ["--column", $0] } ?? []) }
 
     func run() throws {
@@ -123,10 +125,10 @@ struct ExchangeCommand: ParsableCommand {
     private func networkOptions() throws -> ExchangeNetworkOptions {
         var options: ExchangeNetworkOptions
         if let listen, let (host, port) = parseEndpoint(listen) {
-            options = ExchangeNetworkOptions(endpoint: .listen(host: host, port: port, certificate: tlsCertificate!, key: tlsKey!))
+            options = ExchangeNetworkOptions(endpoint: .listen(host: host, port: port, certificate: url(tlsCertificate!).path, key: url(tlsKey!).path))
         } else {
             let (host, port) = parseEndpoint(connect!)!
-            options = ExchangeNetworkOptions(endpoint: .connect(host: host, port: port, trustRoots: tlsCA!, serverName: tlsServerName))
+            options = ExchangeNetworkOptions(endpoint: .connect(host: host, port: port, trustRoots: url(tlsCA!).path, serverName: tlsServerName))
         }
         options.timeout = timeout
         options.connectTimeout = connectTimeout
@@ -140,12 +142,12 @@ struct ExchangeCommand: ParsableCommand {
     private func prepareInitiator() throws {
         if exists(message("1.spsi")) { return }
         if incremental {
-            try IncrementalInitiate.parse(list + common + ["--state", state, "--out", message("1.spsi").path]).run()
+            try step(IncrementalInitiate.self, list + common + ["--state", state, "--out", message("1.spsi").path])
         } else {
             guard !exists(URL(fileURLWithPath: state)) else {
                 throw ValidationError("\(state) exists but \(message("1.spsi").path) does not: that exchange cannot resume here; a new exchange needs a new --state")
             }
-            try Initiate.parse(list + common + ["--state", state, "--out", message("1.spsi").path]).run()
+            try step(Initiate.self, list + common + ["--state", state, "--out", message("1.spsi").path])
         }
     }
 
@@ -157,8 +159,8 @@ struct ExchangeCommand: ParsableCommand {
             try session.fetch(3, into: m2b)
             if !exists(m3) || !exists(URL(fileURLWithPath: out)) {
                 try session.whileWorking {
-                    try Finish.parse(common + list + ["--state", state, "--responder-blinded", m2a.path, "--initiator-reblinded", m2b.path,
-                                                      "--out-responder-reblinded", m3.path, "--out", out]).run()
+                    try step(Finish.self, partyOptions + list + ["--state", state, "--responder-blinded", m2a.path, "--initiator-reblinded", m2b.path,
+                                                      "--out-responder-reblinded", m3.path, "--out", out])
                 }
             }
             try session.offer(4, file: m3)
@@ -169,15 +171,15 @@ struct ExchangeCommand: ParsableCommand {
                     throw ValidationError("\(state) exists but its messages are not in \(work): that exchange cannot resume here; a new exchange needs a new --state")
                 }
                 try session.whileWorking {
-                    try Respond.parse(list + common + ["--initiator-blinded", m1.path, "--state", state, "--out-responder-blinded", m2a.path,
-                                                       "--out-initiator-reblinded", m2b.path]).run()
+                    try step(Respond.self, list + common + ["--initiator-blinded", m1.path, "--state", state, "--out-responder-blinded", m2a.path,
+                                                       "--out-initiator-reblinded", m2b.path])
                 }
             }
             try session.offer(2, file: m2a)
             try session.offer(3, file: m2b)
             try session.fetch(4, into: m3)
             session.close()
-            try Finish.parse(common + list + ["--state", state, "--responder-reblinded", m3.path, "--out", out]).run()
+            try step(Finish.self, partyOptions + list + ["--state", state, "--responder-reblinded", m3.path, "--out", out])
         }
     }
 
@@ -188,22 +190,30 @@ struct ExchangeCommand: ParsableCommand {
             try session.offer(1, file: m1)
             try session.fetch(2, into: m2)
             if !exists(m3) || !exists(URL(fileURLWithPath: out)) {
-                try session.whileWorking { try IncrementalFinish.parse(finishing + ["--in", m2.path, "--out", m3.path]).run() }
+                try session.whileWorking { try step(IncrementalFinish.self, finishing + ["--in", m2.path, "--out", m3.path]) }
             }
             try session.offer(3, file: m3)
         } else {
             try session.fetch(1, into: m1)
             if !exists(m2) {
                 try session.whileWorking {
-                    try IncrementalRespond.parse(list + common + ["--state", state, "--in", m1.path, "--out", m2.path]).run()
+                    try step(IncrementalRespond.self, list + common + ["--state", state, "--in", m1.path, "--out", m2.path])
                 }
             }
             try session.offer(2, file: m2)
             try session.fetch(3, into: m3)
             session.close()
-            try IncrementalFinish.parse(finishing + ["--in", m3.path]).run()
+            try step(IncrementalFinish.self, finishing + ["--in", m3.path])
         }
     }
+}
+/// Runs one step of the file flow, as its own command would with `arguments`.
+private func step<C: ParsableCommand>(_ command: C.Type, _ arguments: [String]) throws {
+    var parsed: C
+    do { parsed = try C.parse(arguments) } catch {
+        throw ValidationError("psi exchange could not start the step \(C.configuration.commandName ?? "\(C.self)"): \(C.message(for: error))")
+    }
+    try parsed.run()
 }
 #else
 let networkSubcommands: [any ParsableCommand.Type] = []
