@@ -125,6 +125,24 @@ if Context.environment["SODIUM_PSI_CORE_ONLY"] == nil {
             ],
             swiftSettings: swiftSettings
         ),
+        // `psi exchange` (Docs/protocol.md, "Over the network"): the file-flow steps' messages over
+        // one TLS connection. SwiftNIO only; the core library stays libsodium-only.
+        .target(
+            name: "PSINetwork",
+            dependencies: [
+                "SodiumPSI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PSINetworkTests",
+            dependencies: ["PSINetwork", "SodiumPSI"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PSIServiceTests",
             dependencies: [
@@ -141,4 +159,6 @@ if Context.environment["SODIUM_PSI_CORE_ONLY"] == nil {
     package.targets.first { $0.name == "psi-bench" }?.dependencies += [
         "PSIService", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
     ]
+    // psi exchange (Sources/psi/Exchange.swift, `#if canImport(PSINetwork)`): full build only too.
+    package.targets.first { $0.name == "psi" }?.dependencies.append("PSINetwork")
 }

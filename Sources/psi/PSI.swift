@@ -30,11 +30,14 @@ struct PSI: ParsableCommand {
         Exit codes: 0 success, 64 usage error (bad option, two options naming the same file),
         65 bad input list (also: no valid value, too many invalid, wrong encoding), 66 input file missing or unreadable, 73 output cannot be created (missing or
         read-only folder, existing state or key), 74 I/O error while writing (disk full), 76 protocol,
-        message-file or state-file error (refused file, wrong session, tampering, finished state), 1 other.
+        message-file or state-file error (refused file, wrong session, tampering, finished state),
+        69 psi exchange: the peer could not be reached, was lost or stalled (--timeout), 77 psi exchange:
+        the peer's identity or signature was refused, 1 other.
         """,
         version: ToolVersion.current,
         subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Canonicalize.self, Sample.self,
                       HubCommand.self, MemberCommand.self, IdentityCommand.self, ReceiptCommand.self, IncrementalCommand.self]
+                     + networkSubcommands
     )
 }
 
