@@ -17,7 +17,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
 seq 1 "$N" | awk '{printf "+86139%08d\n", $1}' > "$A/list.txt"
 seq $((N / 2)) $((N + N / 2)) | awk '{printf "+86139%08d\n", $1}' > "$B/list.txt"
-P=(--purpose "bench" --identity bank.identity --peers peers.json)
+K=(--identity bank.identity --peers peers.json)  # finish reads the purpose from its state
+P=(--purpose "bench" "${K[@]}")
 now() { date +%s%N; }
 files() {
     rm -f "$A"/*.spsi "$B"/*.spsi "$A"/f.* "$B"/f.*
@@ -27,9 +28,9 @@ files() {
         --out-responder-blinded 2a.spsi --out-initiator-reblinded 2b.spsi 2>/dev/null)
     cp "$B/2a.spsi" "$B/2b.spsi" "$A/"
     (cd "$A" && "$PSI" finish --state f.state --responder-blinded 2a.spsi --initiator-reblinded 2b.spsi --out-responder-reblinded 3.spsi \
-        --input list.txt --kind phone "${P[@]}" --peer "Bank B" --out f.matches.csv 2>/dev/null)
+        --input list.txt --kind phone "${K[@]}" --peer "Bank B" --out f.matches.csv 2>/dev/null)
     cp "$A/3.spsi" "$B/"
-    (cd "$B" && "$PSI" finish --state f.state --responder-reblinded 3.spsi --input list.txt --kind phone "${P[@]}" --peer "Bank A" \
+    (cd "$B" && "$PSI" finish --state f.state --responder-reblinded 3.spsi --input list.txt --kind phone "${K[@]}" --peer "Bank A" \
         --out f.matches.csv 2>/dev/null)
 }
 network() {
@@ -38,7 +39,7 @@ network() {
     (cd "$B" && "$PSI" exchange --listen 127.0.0.1:$port --tls-certificate tls.crt --tls-key tls.key --input list.txt --kind phone \
         "${P[@]}" --peer "Bank A" --state n.state --work work --out n.matches.csv 2>/dev/null) &
     local b=$!
-    (cd "$A" && "$PSI" exchange --connect 127.0.0.1:$port --tls-ca tls.crt --retries 10 --input list.txt --kind phone \
+    (cd "$A" && "$PSI" exchange --connect 127.0.0.1:$port --tls-ca "$B/tls.crt" --retries 10 --input list.txt --kind phone \
         "${P[@]}" --peer "Bank B" --state n.state --work work --out n.matches.csv 2>/dev/null)
     wait $b
 }
