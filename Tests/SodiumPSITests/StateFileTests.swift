@@ -155,6 +155,52 @@ struct StateFileTests {
         #expect(throws: StateFileError.self) { try f.finishA() }
     }
 
+    @Test("Forged byte lengths in a state's description (digest recomputed) are refused, never written into a header")
+    func forgedDescriptionLengths() throws {
+        // The fuzzer's finding: a 31-byte purpose digest restored from a forged state reached
+        // the header encoder, whose length check stopped the process.
+        let f = try ExchangeFolder()
+        defer { f.cleanUp() }
+        try f.initiate()
+        let state = f.url("a.state")
+        let original = try ForgedContainer(contentsOf: state)
+        let cases: [(String, (inout [String: Any]) -> Void, PSIError)] = [
+            ("purposeDigest", { Self.editContext(&$0) { $0["purposeDigest"] = Array(($0["purposeDigest"] as! [Int]).dropLast()) } },
+             .invalidLength(what: "purpose digest", length: 31, expected: 32)),
+            ("sessionID", { Self.editContext(&$0) { $0["sessionID"] = ["bytes": [1, 2, 3]] } },
+             .invalidLength(what: "session identifier", length: 3, expected: 16)),
+        ]
+        for (field, edit, error) in cases {
+            var forged = original
+            try forged.editDescription(edit)
+            try forged.write(to: state)
+            #expect(throws: StateFileError.invalidStateFile(path: state.path, reason: error.localizedDescription), "\(field)") {
+                _ = try MutualPSIInitiator(identity: TestParties.a, restoringFrom: state)
+            }
+        }
+        // Member state: a short key identifier, a short session identifier, an empty purpose.
+        let files = try HubAndMember()
+        defer { files.cleanUp() }
+        try files.setup(UnbalancedFileTests.hubList)
+        try files.request(UnbalancedFileTests.memberList)
+        try files.respond()
+        let member = files.url("member.state")
+        let memberOriginal = try ForgedContainer(contentsOf: member)
+        let undecodable = StateFileError.invalidStateFile(path: member.path, reason: "the state description cannot be decoded")
+        for (field, value) in [("keyID", ["bytes": [7]] as Any), ("sessionID", ["bytes": [UInt8](repeating: 1, count: 17)]), ("purpose", ["value": ""])] {
+            var forged = memberOriginal
+            try forged.editDescription { $0[field] = value }
+            try forged.write(to: member)
+            #expect(throws: undecodable, "\(field)") { _ = try files.finish() }
+        }
+    }
+
+    static func editContext(_ object: inout [String: Any], _ change: (inout [String: Any]) -> Void) {
+        var context = object["context"] as! [String: Any]
+        change(&context)
+        object["context"] = context
+    }
+
     @Test("Member state and hub key: forged counts and lengths, digest recomputed, are refused")
     func forgedMemberAndKey() throws {
         let files = try HubAndMember()

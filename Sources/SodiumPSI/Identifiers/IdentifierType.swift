@@ -21,6 +21,15 @@ public struct IdentifierType: Sendable, Hashable, Codable, CustomStringConvertib
         self.caseInsensitive = caseInsensitive && kind == .plain
     }
 
+    private enum CodingKeys: String, CodingKey { case kind, caseInsensitive }
+
+    /// Decodes a type (a state file's) through ``init(kind:caseInsensitive:)``, so that only
+    /// plain identifiers can be case-insensitive.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(kind: try c.decode(Identifier.Kind.self, forKey: .kind), caseInsensitive: try c.decode(Bool.self, forKey: .caseInsensitive))
+    }
+
     /// The header's identifier-flags byte: bit 0 for case-insensitive plain identifiers.
     var flags: UInt8 { caseInsensitive ? 0x01 : 0x00 }
 

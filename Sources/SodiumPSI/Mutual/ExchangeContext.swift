@@ -35,6 +35,13 @@ public struct PurposeLabel: Sendable, Hashable, Codable {
 
     /// SHA-256 of the label's UTF-8 bytes, as carried in message headers.
     public var digest: [UInt8] { sha256(bytes) }
+
+    private enum CodingKeys: String, CodingKey { case value }
+
+    /// Decodes a label (a state file's) with the same checks as ``init(_:)``.
+    public init(from decoder: any Decoder) throws {
+        try self.init(decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .value))
+    }
 }
 
 /// A random 16-byte identifier for one exchange, chosen by the initiator.
@@ -65,6 +72,15 @@ public struct SessionID: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// Lower-case hex.
     public var description: String { bytes.hexString }
+
+    private enum CodingKeys: String, CodingKey { case bytes }
+
+    /// Decodes an identifier (a state file's), refusing any length but 16 bytes.
+    ///
+    /// - Throws: ``PSIError/invalidLength(what:length:expected:)``.
+    public init(from decoder: any Decoder) throws {
+        try self.init(bytes: decoder.container(keyedBy: CodingKeys.self).decode([UInt8].self, forKey: .bytes))
+    }
 }
 
 /// What the two parties of a mutual PSI learn (see the design brief's table).
@@ -192,8 +208,11 @@ public struct ExchangeContext: Sendable, Hashable, Codable {
     public let verifiable: Bool
 
     /// Creates a context (used by transports that rebuild messages from bytes).
+    ///
+    /// - Precondition: `purposeDigest` is 32 bytes (a ``PurposeLabel/digest``).
     public init(suite: PSISuite, outcome: MutualPSIOutcome, purposeDigest: [UInt8], sessionID: SessionID,
                 initiator: PartyPublicKey, responder: PartyPublicKey, identifierType: IdentifierType, verifiable: Bool = false) {
+        precondition(purposeDigest.count == MessageHeader.digestByteCount, "a purpose digest is 32 bytes")
         self.verifiable = verifiable
         self.suite = suite
         self.outcome = outcome
@@ -202,6 +221,27 @@ public struct ExchangeContext: Sendable, Hashable, Codable {
         self.initiator = initiator
         self.responder = responder
         self.identifierType = identifierType
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case suite, outcome, purposeDigest, sessionID, initiator, responder, identifierType, verifiable
+    }
+
+    /// Decodes a context (a state file's), refusing a purpose digest of any length but 32 bytes.
+    ///
+    /// - Throws: ``PSIError/invalidLength(what:length:expected:)``, or a `DecodingError`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let digest = try c.decode([UInt8].self, forKey: .purposeDigest)
+        guard digest.count == MessageHeader.digestByteCount else {
+            throw PSIError.invalidLength(what: "purpose digest", length: digest.count, expected: MessageHeader.digestByteCount)
+        }
+        self.init(suite: try c.decode(PSISuite.self, forKey: .suite), outcome: try c.decode(MutualPSIOutcome.self, forKey: .outcome),
+                  purposeDigest: digest, sessionID: try c.decode(SessionID.self, forKey: .sessionID),
+                  initiator: try c.decode(PartyPublicKey.self, forKey: .initiator),
+                  responder: try c.decode(PartyPublicKey.self, forKey: .responder),
+                  identifierType: try c.decode(IdentifierType.self, forKey: .identifierType),
+                  verifiable: try c.decode(Bool.self, forKey: .verifiable))
     }
 
     /// The party that sends a message of `kind`, and the party it is for.

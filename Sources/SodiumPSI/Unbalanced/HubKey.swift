@@ -52,6 +52,15 @@ public struct HubKeyID: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// Lower-case hex.
     public var description: String { bytes.hexString }
+
+    private enum CodingKeys: String, CodingKey { case bytes }
+
+    /// Decodes an identifier (a state file's), refusing any length but 16 bytes.
+    ///
+    /// - Throws: ``PSIError/invalidLength(what:length:expected:)``.
+    public init(from decoder: any Decoder) throws {
+        try self.init(bytes: decoder.container(keyedBy: CodingKeys.self).decode([UInt8].self, forKey: .bytes))
+    }
 }
 
 /// A hub's OPRF key, the answer mode it serves, and its key identifier.
