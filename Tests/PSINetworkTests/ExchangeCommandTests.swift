@@ -37,20 +37,40 @@ struct ExchangeCommandTests {
             try (items.joined(separator: "\n") + "\n").write(to: side.appendingPathComponent("list.txt"), atomically: true, encoding: .utf8)
         }
 
-        func common(_ side: URL, incremental: Bool, state: String) -> [String] {
-            ["--input", "list.txt", "--kind", "plain", "--state", state, "--work", "work", "--out", "matches.txt",
-             "--purpose", ExchangeCommandTests.purpose, "--identity", "bank.identity", "--peers", "peers.json",
-             "--peer", side == a ? "Bank B" : "Bank A"] + (incremental ? ["--incremental"] : [])
+        static let plainList = ["--input", "list.txt", "--kind", "plain"]
+
+        /// The options every step of `side` names: its identity, peers file, peer and the purpose.
+        func parties(_ side: URL) -> [String] {
+            ["--identity", "bank.identity", "--peers", "peers.json", "--peer", side == a ? "Bank B" : "Bank A"]
         }
 
-        func responder(port: Int, incremental: Bool = false, state: String = "b.state", extra: [String] = []) throws -> Running {
+        func common(_ side: URL, incremental: Bool, state: String, list: [String]) -> [String] {
+            list + ["--state", state, "--work", "work", "--out", "matches.txt", "--purpose", ExchangeCommandTests.purpose]
+                + parties(side) + (incremental ? ["--incremental"] : [])
+        }
+
+        func responder(port: Int, incremental: Bool = false, state: String = "b.state", list: [String] = plainList,
+                       extra: [String] = []) throws -> Running {
             try Running(ExchangeCommandTests.psi, ["exchange", "--listen", "127.0.0.1:\(port)", "--tls-certificate", "tls.crt", "--tls-key", "tls.key",
-                                                   "--accept-timeout", "60"] + common(b, incremental: incremental, state: state) + extra, in: b)
+                                                   "--accept-timeout", "60"] + common(b, incremental: incremental, state: state, list: list) + extra, in: b)
         }
 
-        func initiator(port: Int, incremental: Bool = false, state: String = "a.state", extra: [String] = []) throws -> Running {
+        func initiator(port: Int, incremental: Bool = false, state: String = "a.state", list: [String] = plainList,
+                       extra: [String] = []) throws -> Running {
             try Running(ExchangeCommandTests.psi, ["exchange", "--connect", "127.0.0.1:\(port)", "--tls-ca", "b-ca.crt", "--retries", "5"]
-                        + common(a, incremental: incremental, state: state) + extra, in: a)
+                        + common(a, incremental: incremental, state: state, list: list) + extra, in: a)
+        }
+
+        /// Runs one file-flow step of `side` to its end; its exit status and standard error.
+        func step(_ side: URL, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
+            try Running(ExchangeCommandTests.psi, arguments + parties(side), in: side).finish()
+        }
+
+        /// Copies the message files of one step (every column's: `1.spsi`, `1.phone.spsi` …) from one side to the other.
+        func send(_ prefix: String, from: URL, to: URL) throws {
+            for name in try FileManager.default.contentsOfDirectory(atPath: from.path) where name.hasPrefix(prefix + ".") && name.hasSuffix(".spsi") {
+                try FileManager.default.copyItem(at: from.appendingPathComponent(name), to: to.appendingPathComponent(name))
+            }
         }
 
         /// The canonical values of a side's matches (the file flow's CSV, or one a line).
@@ -163,10 +183,70 @@ struct ExchangeCommandTests {
         let (ra, rb) = (a.finish(), b.finish())
         #expect(rb.status == 77, "\(rb.stderr)")
         #expect(rb.stderr.contains("refused the peer: it proved the identity \(Self.a.publicKey.fingerprint), expected Bank A"), "\(rb.stderr)")
-        #expect(ra.status != 0, "\(ra.stderr)")
+        // The refused initiator is told why (the refusal frame), does not retry, and exits 77 too.
+        #expect(ra.status == 77, "\(ra.stderr)")
+        #expect(ra.stderr.contains("the peer refused this exchange (identity refused): your identity key \(Self.a.publicKey.fingerprint) is not the one it expects"),
+                "\(ra.stderr)")
+        #expect(!ra.stderr.contains("was lost"), "\(ra.stderr)")
+        // (It may connect again before the responder listens, never after the refusal: that is its last word.)
+        #expect(ra.stderr.split(separator: "\n").last?.hasPrefix("psi: error: the peer refused this exchange") == true, "\(ra.stderr)")
         #expect(!ra.stderr.contains("message 1: offered"), "\(ra.stderr)")
         #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("work/1.spsi").path))
         #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("matches.txt").path))
+    }
+
+    @Test("several --column, a UTF-16 list with ';' between fields, rejects and --max-invalid: the same matches files as the file flow, byte for byte")
+    func sameOptionsAsTheFileFlow() throws {
+        let banks = try Banks()
+        // agent_phone (phone) and agent_name (plain, non-ASCII); one invalid phone number a side.
+        func row(_ i: Int, _ tag: String) -> String { "\(tag)-\(i);1390000\(String(format: "%04d", i));代理人\(tag)\(i)" }
+        func list(_ rows: [String]) -> Data {
+            Data([0xFF, 0xFE]) + ("id;agent_phone;agent_name\n" + rows.joined(separator: "\n") + "\nbad;12;名\n").data(using: .utf16LittleEndian)!
+        }
+        let shared = (0..<40).map { row($0, "s") }
+        let rowsA = shared + (40..<140).map { row($0, "a") } + ["a-x;13900000003;別名"]
+        let rowsB = (100..<220).map { row($0, "b") } + shared.reversed() + ["b-x;13911112222;代理人s5"]
+        try list(rowsA).write(to: banks.a.appendingPathComponent("list.csv"))
+        try list(rowsB).write(to: banks.b.appendingPathComponent("list.csv"))
+        let format = ["--input", "list.csv", "--column", "agent_phone:phone", "--column", "agent_name:plain", "--input-encoding", "utf-16",
+                      "--delimiter", "semicolon"]
+        let reading = format + ["--max-invalid", "2", "--rejects", "rejects.csv"]
+        let flowReading = format + ["--max-invalid", "2", "--rejects", "flow-rejects.csv"]
+        let purpose = ["--purpose", Self.purpose]
+
+        let port = try freePort()
+        let b = try banks.responder(port: port, list: reading, extra: ["--keep", "id,agent_name"])
+        let a = try banks.initiator(port: port, list: reading, extra: ["--keep", "id,agent_name"])
+        let (ra, rb) = (a.finish(), b.finish())
+        #expect(ra.status == 0, "\(ra.stderr)"); #expect(rb.status == 0, "\(rb.stderr)")
+
+        // The same lists through psi initiate / respond / finish, files carried by hand.
+        var r = try banks.step(banks.a, ["initiate"] + flowReading + purpose + ["--state", "f.state", "--out", "f1.spsi"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try banks.send("f1", from: banks.a, to: banks.b)
+        r = try banks.step(banks.b, ["respond"] + flowReading + purpose + ["--initiator-blinded", "f1.spsi", "--state", "f.state",
+                                                                      "--out-responder-blinded", "f2a.spsi", "--out-initiator-reblinded", "f2b.spsi"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try banks.send("f2a", from: banks.b, to: banks.a); try banks.send("f2b", from: banks.b, to: banks.a)
+        r = try banks.step(banks.a, ["finish"] + format + ["--keep", "id,agent_name", "--state", "f.state", "--responder-blinded", "f2a.spsi",
+                                                          "--initiator-reblinded", "f2b.spsi", "--out-responder-reblinded", "f3.spsi", "--out", "flow.csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try banks.send("f3", from: banks.a, to: banks.b)
+        r = try banks.step(banks.b, ["finish"] + format + ["--keep", "id,agent_name", "--state", "f.state", "--responder-reblinded", "f3.spsi",
+                                                          "--out", "flow.csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+
+        for side in [banks.a, banks.b] {
+            let overNetwork = try Data(contentsOf: side.appendingPathComponent("matches.txt"))
+            let byFiles = try Data(contentsOf: side.appendingPathComponent("flow.csv"))
+            #expect(overNetwork == byFiles, "\(String(decoding: overNetwork, as: UTF8.self))\n---\n\(String(decoding: byFiles, as: UTF8.self))")
+            // Both columns matched: 40 shared rows a column, plus one name shared only by name (b-x) on B's side.
+            let text = String(decoding: overNetwork, as: UTF8.self)
+            #expect(text.contains(",agent_phone,") && text.contains(",agent_name,"), "\(text)")
+            #expect(FileManager.default.fileExists(atPath: side.appendingPathComponent("rejects.phone.csv").path))
+        }
+        let names = try String(contentsOf: banks.b.appendingPathComponent("matches.txt"), encoding: .utf8)
+        #expect(names.contains("代理人s5"), "\(names)")
     }
 
     @Test("a peer that accepts and then says nothing times out, with a clear error and no output")
