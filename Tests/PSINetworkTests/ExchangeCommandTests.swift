@@ -14,13 +14,13 @@ struct ExchangeCommandTests {
 
     final class Banks {
         let root: URL, a: URL, b: URL
-        init(bTrusts: PartyIdentity = ExchangeCommandTests.a) throws {
+        init(aTrusts: PartyIdentity = ExchangeCommandTests.b, bTrusts: PartyIdentity = ExchangeCommandTests.a) throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("psi-exchange-tests-\(UUID().uuidString)")
             a = root.appendingPathComponent("a"); b = root.appendingPathComponent("b")
             for folder in [a, b] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
             try ExchangeCommandTests.a.save(to: a.appendingPathComponent("bank.identity"))
             try ExchangeCommandTests.b.save(to: b.appendingPathComponent("bank.identity"))
-            try peers("Bank B", ExchangeCommandTests.b.publicKey).write(to: a.appendingPathComponent("peers.json"))
+            try peers("Bank B", aTrusts.publicKey).write(to: a.appendingPathComponent("peers.json"))
             try peers("Bank A", bTrusts.publicKey).write(to: b.appendingPathComponent("peers.json"))
             try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
                                          "-keyout", b.appendingPathComponent("tls.key").path, "-out", b.appendingPathComponent("tls.crt").path,
@@ -193,6 +193,41 @@ struct ExchangeCommandTests {
         #expect(!ra.stderr.contains("message 1: offered"), "\(ra.stderr)")
         #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("work/1.spsi").path))
         #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("matches.txt").path))
+    }
+
+    @Test("a responder the initiator does not trust is refused and told why: exit 77 on both sides, nothing sent")
+    func initiatorRefusesResponder() throws {
+        let banks = try Banks(aTrusts: Self.outsider)
+        try banks.write(Self.items("x", 0..<50), to: banks.a); try banks.write(Self.items("x", 0..<50), to: banks.b)
+        let port = try freePort()
+        let b = try banks.responder(port: port), a = try banks.initiator(port: port)
+        let (ra, rb) = (a.finish(), b.finish())
+        #expect(ra.status == 77, "\(ra.stderr)")
+        #expect(ra.stderr.contains("refused the peer: it proved the identity \(Self.b.publicKey.fingerprint), expected Bank B"), "\(ra.stderr)")
+        #expect(rb.status == 77, "\(rb.stderr)")
+        #expect(rb.stderr.split(separator: "\n").last?.hasPrefix(
+            "psi: error: the peer refused this exchange (identity refused): your identity key \(Self.b.publicKey.fingerprint) is not the one it expects") == true,
+                "\(rb.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("work/1.spsi").path))
+        #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("b.state").path))
+    }
+
+    @Test("--outcome initiator-learns over the network: the initiator gets the Set intersection, the responder no matches and no message 4")
+    func initiatorLearns() throws {
+        let banks = try Banks()
+        let listA = Self.items("s", 0..<60) + Self.items("a", 0..<90), listB = Self.items("s", 0..<60) + Self.items("b", 0..<40)
+        try banks.write(listA, to: banks.a); try banks.write(listB, to: banks.b)
+        let port = try freePort()
+        let b = try banks.responder(port: port, extra: ["--outcome", "initiator-learns", "--keep-messages"])
+        let a = try banks.initiator(port: port, extra: ["--outcome", "initiator-learns", "--keep-messages"])
+        let (ra, rb) = (a.finish(), b.finish())
+        #expect(ra.status == 0, "\(ra.stderr)"); #expect(rb.status == 0, "\(rb.stderr)")
+        #expect(try banks.matches(banks.a) == Set(listA).intersection(listB))
+        #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("matches.txt").path))
+        #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("work/3.spsi").path))
+        #expect(rb.stderr.contains("only the initiator learns the matches"), "\(rb.stderr)")
+        // The responder's last step signed its receipt, as psi respond does for initiator-learns.
+        #expect(FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("b.state.receipt.json").path), "\(rb.stderr)")
     }
 
     @Test("several --column, a UTF-16 list with ';' between fields, rejects and --max-invalid: the same matches files as the file flow, byte for byte")
