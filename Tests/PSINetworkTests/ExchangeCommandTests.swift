@@ -110,14 +110,16 @@ struct ExchangeCommandTests {
 
     static func items(_ prefix: String, _ range: Range<Int>) -> [String] { range.map { "\(prefix)-\($0)" } }
 
-    @Test("a full exchange over loopback TLS gives both sides the Set intersection", arguments: [(300, 100), (200, 0)])
-    func fullExchange(size: Int, shared: Int) throws {
+    @Test("a full exchange over loopback TLS gives both sides the Set intersection (also verifiable)",
+          arguments: [(300, 100, false), (200, 0, false), (120, 30, true)])
+    func fullExchange(size: Int, shared: Int, verifiable: Bool) throws {
         let banks = try Banks()
         let listA = Self.items("shared", 0..<shared) + Self.items("a", 0..<(size - shared))
         let listB = Self.items("shared", 0..<shared) + Self.items("b", 0..<(size - shared + 7))
         try banks.write(listA, to: banks.a); try banks.write(listB, to: banks.b)
         let port = try freePort()
-        let b = try banks.responder(port: port), a = try banks.initiator(port: port)
+        let extra = verifiable ? ["--verifiable"] : []
+        let b = try banks.responder(port: port, extra: extra), a = try banks.initiator(port: port, extra: extra)
         let (ra, rb) = (a.finish(), b.finish())
         #expect(ra.status == 0, "\(ra.stderr)"); #expect(rb.status == 0, "\(rb.stderr)")
         let expected = Set(listA).intersection(listB)
