@@ -176,42 +176,30 @@ struct ExchangeCommandTests {
         #expect(try banks.matches(banks.b) == expected)
     }
 
-    @Test("a peer with another identity is refused before any element is sent")
-    func wrongIdentityRefused() throws {
-        let banks = try Banks(bTrusts: Self.outsider)
+    @Test("a peer with another identity is refused before any element is sent, and told why: exit 77 on both sides",
+          arguments: [false, true])
+    func wrongIdentityRefused(byInitiator: Bool) throws {
+        // The refusing side trusts an outsider's key under the other's name.
+        let banks = try byInitiator ? Banks(aTrusts: Self.outsider) : Banks(bTrusts: Self.outsider)
         try banks.write(Self.items("x", 0..<50), to: banks.a); try banks.write(Self.items("x", 0..<50), to: banks.b)
         let port = try freePort()
         let b = try banks.responder(port: port), a = try banks.initiator(port: port)
         let (ra, rb) = (a.finish(), b.finish())
-        #expect(rb.status == 77, "\(rb.stderr)")
-        #expect(rb.stderr.contains("refused the peer: it proved the identity \(Self.a.publicKey.fingerprint), expected Bank A"), "\(rb.stderr)")
-        // The refused initiator is told why (the refusal frame), does not retry, and exits 77 too.
-        #expect(ra.status == 77, "\(ra.stderr)")
-        #expect(ra.stderr.contains("the peer refused this exchange (identity refused): your identity key \(Self.a.publicKey.fingerprint) is not the one it expects"),
-                "\(ra.stderr)")
-        #expect(!ra.stderr.contains("was lost"), "\(ra.stderr)")
-        // (It may connect again before the responder listens, never after the refusal: that is its last word.)
-        #expect(ra.stderr.split(separator: "\n").last?.hasPrefix("psi: error: the peer refused this exchange") == true, "\(ra.stderr)")
+        let (refusing, refused) = byInitiator ? (ra, rb) : (rb, ra)
+        let (key, name) = byInitiator ? (Self.b.publicKey, "Bank B") : (Self.a.publicKey, "Bank A")
+        #expect(refusing.status == 77, "\(refusing.stderr)")
+        #expect(refusing.stderr.contains("refused the peer: it proved the identity \(key.fingerprint), expected \(name)"), "\(refusing.stderr)")
+        // The refused side is told why (the refusal frame), not "connection lost", and exits 77 too. The
+        // initiator may connect again before the responder listens, never after the refusal: its last word.
+        #expect(refused.status == 77, "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").last?.hasPrefix(
+            "psi: error: the peer refused this exchange (identity refused): your identity key \(key.fingerprint) is not the one it expects") == true,
+                "\(refused.stderr)")
+        #expect(!refused.stderr.contains("was lost"), "\(refused.stderr)")
         #expect(!ra.stderr.contains("message 1: offered"), "\(ra.stderr)")
         #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("work/1.spsi").path))
-        #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("matches.txt").path))
-    }
-
-    @Test("a responder the initiator does not trust is refused and told why: exit 77 on both sides, nothing sent")
-    func initiatorRefusesResponder() throws {
-        let banks = try Banks(aTrusts: Self.outsider)
-        try banks.write(Self.items("x", 0..<50), to: banks.a); try banks.write(Self.items("x", 0..<50), to: banks.b)
-        let port = try freePort()
-        let b = try banks.responder(port: port), a = try banks.initiator(port: port)
-        let (ra, rb) = (a.finish(), b.finish())
-        #expect(ra.status == 77, "\(ra.stderr)")
-        #expect(ra.stderr.contains("refused the peer: it proved the identity \(Self.b.publicKey.fingerprint), expected Bank B"), "\(ra.stderr)")
-        #expect(rb.status == 77, "\(rb.stderr)")
-        #expect(rb.stderr.split(separator: "\n").last?.hasPrefix(
-            "psi: error: the peer refused this exchange (identity refused): your identity key \(Self.b.publicKey.fingerprint) is not the one it expects") == true,
-                "\(rb.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("work/1.spsi").path))
         #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("b.state").path))
+        #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("matches.txt").path))
     }
 
     @Test("--outcome initiator-learns over the network: the initiator gets the Set intersection, the responder no matches and no message 4")
