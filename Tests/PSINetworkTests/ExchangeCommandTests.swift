@@ -220,6 +220,23 @@ struct ExchangeCommandTests {
         #expect(FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("b.state.receipt.json").path), "\(rb.stderr)")
     }
 
+    @Test("--outcome cardinality-only over the network: both sides write the count, nothing else")
+    func cardinalityOnly() throws {
+        let banks = try Banks()
+        let listA = Self.items("s", 0..<45) + Self.items("a", 0..<70), listB = Self.items("s", 0..<45) + Self.items("b", 0..<30)
+        try banks.write(listA, to: banks.a); try banks.write(listB, to: banks.b)
+        let port = try freePort()
+        let b = try banks.responder(port: port, extra: ["--outcome", "cardinality-only"])
+        let a = try banks.initiator(port: port, extra: ["--outcome", "cardinality-only"])
+        let (ra, rb) = (a.finish(), b.finish())
+        #expect(ra.status == 0, "\(ra.stderr)"); #expect(rb.status == 0, "\(rb.stderr)")
+        for side in [banks.a, banks.b] {
+            let text = try String(contentsOf: side.appendingPathComponent("matches.txt"), encoding: .utf8)
+            #expect(text.split(whereSeparator: \.isNewline).last.map(String.init)?.hasSuffix("45") == true, "\(text)")
+            #expect(!text.contains("s-"), "\(text)")
+        }
+    }
+
     @Test("several --column, a UTF-16 list with ';' between fields, rejects and --max-invalid: the same matches files as the file flow, byte for byte")
     func sameOptionsAsTheFileFlow() throws {
         let banks = try Banks()
