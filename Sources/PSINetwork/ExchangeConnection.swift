@@ -67,6 +67,26 @@ final class FrameInbox: ChannelInboundHandler, @unchecked Sendable {
 
     enum Outcome: Error { case timedOut, closed((any Error)?) }
 
+    /// A refusal the peer sent that is still unread: a send can fail because the peer closed
+    /// after refusing, before this side read why.
+    func pendingRefusal() -> Frame? {
+        condition.lock(); defer { condition.unlock() }
+        return frames[head...].first { $0.kind == .refusal }
+    }
+
+    /// After this side sent a refusal: drops what the peer still sends (reading on, so that
+    /// closing does not reset the connection before the peer read the refusal) until the peer
+    /// closes or `timeout` seconds have passed.
+    func drainUntilClosed(timeout: Double) {
+        condition.lock(); defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while !closed {
+            frames.removeAll(); head = 0
+            if paused { paused = false; channel?.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+            if !condition.wait(until: deadline) { return }
+        }
+    }
+
     /// The next frame, waiting at most `timeout` seconds for it.
     func next(timeout: Double) -> Result<Frame, Outcome> {
         condition.lock(); defer { condition.unlock() }
@@ -130,23 +150,26 @@ public final class ExchangeSession: @unchecked Sendable {
     func send(_ frame: Frame) -> EventLoopFuture<Void> { channel.writeAndFlush(frame) }
 
     func sendAndWait(_ frame: Frame, during: String) throws {
-        do { try send(frame).wait() } catch { throw ExchangeError.connectionLost(endpoint: endpoint, during: during) }
+        do { try send(frame).wait() } catch { throw lost(during: during) }
     }
 
-    /// The next frame other than a keep-alive; an error frame from the peer is thrown.
+    /// The connection is gone: the peer's refusal if it sent one before closing, else a lost connection.
+    func lost(during: String) -> ExchangeError {
+        inbox.pendingRefusal()?.refusalError ?? .connectionLost(endpoint: endpoint, during: during)
+    }
+
+    /// The next frame other than a keep-alive; a refusal frame from the peer is thrown.
     func receive(_ what: String) throws -> Frame {
         while true {
             switch inbox.next(timeout: timeout) {
             case .success(let frame):
                 if frame.kind == .ping { continue }
-                if frame.kind == .error {
-                    throw ExchangeError.peerRefused(reason: String(decoding: frame.bytes, as: UTF8.self))
-                }
+                if frame.kind == .refusal { throw frame.refusalError }
                 return frame
             case .failure(.timedOut): throw ExchangeError.timedOut(endpoint: endpoint, seconds: timeout, waitingFor: what)
             case .failure(.closed(let error)):
                 if let error = error as? ExchangeError { throw error }
-                throw ExchangeError.connectionLost(endpoint: endpoint, during: what)
+                throw lost(during: what)
             }
         }
     }
@@ -162,9 +185,11 @@ public final class ExchangeSession: @unchecked Sendable {
         return frame
     }
 
-    /// Tells the peer why it is refused, then closes.
+    /// Tells the peer why it is refused (a refusal frame: reason code and words), waits a
+    /// moment for the peer to read it and close, then closes.
     func refuse(_ error: ExchangeError) -> ExchangeError {
-        _ = try? send(Frame(.error, bytes: Array((error.errorDescription ?? "refused").utf8))).wait()
+        let (reason, detail) = error.refusal ?? (.unspecified, error.errorDescription ?? "refused")
+        if (try? send(.refusal(reason, detail)).wait()) != nil { inbox.drainUntilClosed(timeout: min(timeout, 5)) }
         close()
         return error
     }
@@ -209,11 +234,11 @@ public final class ExchangeSession: @unchecked Sendable {
             buffer.writeInteger(UInt8(number)); buffer.writeBytes(chunk)
             inFlight.append(send(Frame(.data, buffer)))
             if inFlight.count >= 8 {
-                do { try inFlight.removeFirst().wait() } catch { throw ExchangeError.connectionLost(endpoint: endpoint, during: "message \(number)") }
+                do { try inFlight.removeFirst().wait() } catch { throw lost(during: "message \(number)") }
             }
         }
         for future in inFlight {
-            do { try future.wait() } catch { throw ExchangeError.connectionLost(endpoint: endpoint, during: "message \(number)") }
+            do { try future.wait() } catch { throw lost(during: "message \(number)") }
         }
         try sendAndWait(Frame(.end, bytes: [UInt8(number)]), during: "message \(number)")
         _ = try expect(.ack, number: number, "the acknowledgement of message \(number)")

@@ -4,7 +4,7 @@ import NIOCore
 /// payload's length (4 bytes, big-endian) and the payload, at most ``maximumPayload`` bytes.
 struct Frame: Sendable {
     enum Kind: UInt8, Sendable {
-        case hello = 1, auth = 2, offer = 3, want = 4, data = 5, end = 6, ack = 7, ping = 8, error = 9
+        case hello = 1, auth = 2, offer = 3, want = 4, data = 5, end = 6, ack = 7, ping = 8, refusal = 9
     }
 
     /// A data frame carries at most this many bytes of a message.
@@ -24,6 +24,18 @@ struct Frame: Sendable {
     }
 
     var bytes: [UInt8] { Array(payload.readableBytesView) }
+
+    /// A refusal: the reason code, then the reason in words (UTF-8), cut to fit one frame.
+    static func refusal(_ reason: RefusalReason, _ detail: String) -> Frame {
+        Frame(.refusal, bytes: [reason.rawValue] + Array(detail.utf8.prefix(4096)))
+    }
+
+    /// The error a refusal frame stands for on the refused side.
+    var refusalError: ExchangeError {
+        let bytes = self.bytes
+        let reason = bytes.first.flatMap(RefusalReason.init(rawValue:)) ?? .unspecified
+        return .peerRefused(reason: reason, detail: String(decoding: bytes.dropFirst(), as: UTF8.self))
+    }
 }
 
 struct FrameDecoder: ByteToMessageDecoder {

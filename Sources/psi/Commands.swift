@@ -44,7 +44,14 @@ struct Initiate: ParsableCommand {
     }
 
     func run() throws {
-        let summary = StepSummary(json: output.json, inputs: [("--input", input.input)] + parties.party.paths)
+        try Self.step(input: input, agreement: agreement, parties: parties, json: output.json, state: state, out: out, force: force)
+    }
+
+    /// The step itself, for `psi initiate` and `psi exchange --connect`: blinds every column of
+    /// `input` and writes each column's state and message.
+    static func step(input: InputOptions, agreement: AgreementOptions, parties: MutualPartyOptions, json: Bool,
+                     state: String, out: String, force: Bool) throws {
+        let summary = StepSummary(json: json, inputs: [("--input", input.input)] + parties.party.paths)
         try runReportingErrors {
             ErrorNames.shared.register(purpose: agreement.purpose)
             let parts = try forEachColumn(input.columns, created: { [$0.path(state), $0.path(out)] }) { column in
@@ -101,7 +108,17 @@ struct Respond: ParsableCommand {
     }
 
     func run() throws {
-        let summary = StepSummary(json: output.json, inputs: [("--input", input.input)] + input.columns.map {
+        try Self.step(input: input, agreement: agreement, parties: parties, json: output.json, initiatorBlinded: initiatorBlinded,
+                      state: state, outResponderBlinded: outResponderBlinded, outInitiatorReblinded: outInitiatorReblinded,
+                      force: force, receipt: receipt)
+    }
+
+    /// The step itself, for `psi respond` and `psi exchange --listen`: every column of `input`
+    /// blinded and the initiator's set of that column re-blinded.
+    static func step(input: InputOptions, agreement: AgreementOptions, parties: MutualPartyOptions, json: Bool,
+                     initiatorBlinded: String, state: String, outResponderBlinded: String, outInitiatorReblinded: String,
+                     force: Bool, receipt: ReceiptOptions) throws {
+        let summary = StepSummary(json: json, inputs: [("--input", input.input)] + input.columns.map {
             ("--initiator-blinded", $0.path(initiatorBlinded))
         } + parties.party.paths)
         try runReportingErrors {
@@ -199,6 +216,34 @@ struct Finish: ParsableCommand {
         } + [("--input", result.input), ("--out", result.path)] + parties.party.paths)
     }
 
+    func run() throws {
+        try FinishStep(json: output.json, parties: parties, state: state, responderBlinded: responderBlinded,
+                       initiatorReblinded: initiatorReblinded, outResponderReblinded: outResponderReblinded,
+                       responderReblinded: responderReblinded, matchesFile: result.file, joining: result.input, format: format,
+                       threads: threads, workDirectory: workDirectory, receipt: receipt).run()
+    }
+}
+
+/// `psi finish`'s work, for it and for each side's last step in `psi exchange`: the parsed
+/// option groups and paths of one finish (the initiator's when `responderBlinded` is given).
+struct FinishStep {
+    let json: Bool
+    let parties: MutualPartyOptions
+    let state: String
+    let responderBlinded: String?
+    let initiatorReblinded: String?
+    let outResponderReblinded: String?
+    let responderReblinded: String?
+    let matchesFile: MatchesFileOptions
+    /// The list to join the matches with (`--input`), read with `format`.
+    let joining: String?
+    let format: ListFormatOptions
+    let threads: ThreadOptions
+    let workDirectory: WorkDirectoryOptions
+    let receipt: ReceiptOptions
+
+    private var isInitiator: Bool { responderBlinded != nil || initiatorReblinded != nil || outResponderReblinded != nil }
+
     /// Every file the step reads, per column.
     private func inputs(_ column: IdentifierColumn) -> [(option: String, path: String?)] {
         [("--state", column.path(state)), ("--responder-blinded", column.path(responderBlinded)),
@@ -207,7 +252,7 @@ struct Finish: ParsableCommand {
 
     func run() throws {
         let columns = format.columns
-        let summary = StepSummary(json: output.json, inputs: columns.flatMap(inputs) + [("--input", result.input)] + parties.party.paths)
+        let summary = StepSummary(json: json, inputs: columns.flatMap(inputs) + [("--input", joining)] + parties.party.paths)
         try runReportingErrors {
             let (identity, list) = try parties.party.load()
             let named = try list.peer(named: parties.peer)
@@ -244,7 +289,7 @@ struct Finish: ParsableCommand {
             try summary.print(fields, outputs: columns.flatMap { column in
                 [("--state", column.path(state)), ("--out-responder-reblinded", column.path(outResponderReblinded)),
                  ("--receipt", receipt.path(nextTo: state, column))]
-            } + [("--out", result.path)])
+            } + [("--out", matchesFile.path)])
         }
     }
 
@@ -274,8 +319,8 @@ struct Finish: ParsableCommand {
         if !matches.isEmpty, !counts.isEmpty {
             throw ValidationError("the columns' states were made with different --outcome values; finish them one at a time")
         }
-        if !matches.isEmpty { try deliver(matches, result, format: format, json: output.json, summary: &summary) }
-        if !counts.isEmpty { try deliverCounts(counts, result, json: output.json, summary: &summary) }
+        if !matches.isEmpty { try deliver(matches, matchesFile, joining: joining, format: format, json: json, summary: &summary) }
+        if !counts.isEmpty { try deliverCounts(counts, matchesFile, json: json, summary: &summary) }
         return summary
     }
 }

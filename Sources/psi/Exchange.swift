@@ -20,12 +20,15 @@ struct ExchangeCommand: ParsableCommand {
                          --input a.txt --kind phone --state a.state --work a-work --out a.matches.csv \\
                          --purpose "2026 agent numbers" --identity a.identity --peers peers.json --peer "Bank B"
         Each side runs the file flow's steps (psi initiate/respond/finish, or psi incremental … with
-        --incremental) in --work, and the messages travel as frames. After TLS both sides sign the
-        handshake with their identity: a peer whose key is not --peer's is refused before any element
-        is sent (exit 77). A lost connection is resumed from the last whole message (the initiator
-        connects again, --retries; or run the same command again): no step runs twice, so no value is
-        blinded twice. Silence longer than --timeout stops with exit 69 and no output.
-        Full exchanges: both-learn, one column; a new exchange needs a new --state.
+        --incremental) in --work, with the same list, agreement and result options as those commands
+        (several --column, --input-encoding, --delimiter, --rejects, --max-invalid, --keep, --outcome …),
+        and the messages travel as frames. After TLS both sides sign the handshake with their identity:
+        a peer whose key is not --peer's is refused before any element is sent, and told why (exit 77 on
+        both sides). A lost connection is resumed from the last whole message (the initiator connects
+        again, --retries; or run the same command again): no step runs twice, so no value is blinded
+        twice. Silence longer than --timeout stops with exit 69 and no output. A full exchange needs a
+        new --state (one state file a column, as psi initiate names them); an incremental run matches
+        one column.
         """)
 
     @Option(name: .long, help: "Responder: accept the initiator's connection on HOST:PORT.")
@@ -53,25 +56,20 @@ struct ExchangeCommand: ParsableCommand {
 
     @Flag(name: .long, help: "An incremental daily run of a relationship (--state is the relationship state).")
     var incremental = false
-    @Option(name: .long, help: "Your list (one value a line, or CSV with --column).")
-    var input: String
-    @Option(name: .long, help: "What the values are: phone, document, plain.")
-    var kind: String
-    @Option(name: .long, help: "CSV: the column to match.")
-    var column: String?
-    @Option(name: .long, help: "Full: your state file (new for each exchange). Incremental: the relationship state.")
+    @OptionGroup var input: InputOptions
+    @Option(name: .long, help: "Full: your state file (new for each exchange; one a column, named with its kind). Incremental: the relationship state.")
     var state: String
     @Option(name: .long, help: "The folder for the messages of this run (created; emptied of them once the run completes).")
     var work: String
-    @Option(name: .long, help: "Where to write the matches (mode 0600).")
-    var out: String
+    @OptionGroup var result: MatchesFileOptions
     @Option(name: .long, help: "Incremental: write the new and vanished matches (mode 0600).")
     var changes: String?
     @Flag(name: .customLong("keep-messages"), help: "Keep the messages in --work after the run.")
     var keepMessages = false
 
-    @OptionGroup var purposeOption: PurposeOptions
+    @OptionGroup var agreement: AgreementOptions
     @OptionGroup var parties: MutualPartyOptions
+    @OptionGroup var receipt: ReceiptOptions
 
     func validate() throws {
         guard (listen == nil) != (connect == nil) else { throw ValidationError("give --listen HOST:PORT (responder) or --connect HOST:PORT (initiator)") }
@@ -84,37 +82,63 @@ struct ExchangeCommand: ParsableCommand {
             guard tlsCA != nil else { throw ValidationError("--connect needs --tls-ca (the certificate that signs the responder's)") }
         }
         guard timeout > 0, connectTimeout > 0, acceptTimeout > 0, retries >= 0 else { throw ValidationError("timeouts must be positive and --retries at least 0") }
+        try input.format.requireKind()
+        if incremental {
+            try input.format.requireOneColumn("an incremental run matches one column")
+            if agreement.outcome != .bothLearn || agreement.verifiable { throw ValidationError("--outcome and --verifiable are for full exchanges: an incremental run is both-learn") }
+            if !result.keep.isEmpty { throw ValidationError("--keep is for full exchanges: an incremental run writes the canonical values") }
+            if agreement.workDirectory.workDir != nil || receipt.receipt != nil { throw ValidationError("--work-dir and --receipt are for full exchanges") }
+        } else if changes != nil {
+            throw ValidationError("--changes is for incremental runs (--incremental)")
+        }
+        if learns, result.path == nil { throw ValidationError("give --out: where to write the matches") }
+        try requireDistinctPaths(input.paths + input.columns.flatMap { column in
+            [("--state", column.path(state)), ("--receipt", incremental ? nil : receipt.path(nextTo: state, column))]
+        } + [("--out", result.path), ("--changes", changes)] + parties.party.paths)
     }
 
     private var isInitiator: Bool { connect != nil }
-    private func message(_ name: String) -> URL { URL(fileURLWithPath: work).appendingPathComponent(name) }
-    private var messageNames: [String] { incremental ? ["1.spsi", "2.spsi", "3.spsi"] : ["1.spsi", "2a.spsi", "2b.spsi", "3.spsi"] }
-    private var exists: (URL) -> Bool { { FileManager.default.fileExists(atPath: $0.path) } }
+    /// Whether this side learns a result (the responder of an initiator-learns exchange does not).
+    private var learns: Bool { incremental || isInitiator || agreement.outcome != .initiatorLearns }
+    /// Whether the initiator sends step 3 (message 4).
+    private var sendsStep3: Bool { agreement.outcome != .initiatorLearns }
+    private var exists: (String) -> Bool { { FileManager.default.fileExists(atPath: $0) } }
+    private var mode: UInt8 { incremental ? 2 : 1 }
 
-    private var common: [String] {
-        ["--purpose", purposeOption.purpose.value, "--identity", parties.party.identity, "--peers", parties.party.peers, "--peer", parties.peer]
+    /// The run's columns in the order both sides transfer them (by kind), each with its slot:
+    /// 0 for a run of one column, else 1 + the kind's place (phone, document, plain).
+    private var columns: [(column: IdentifierColumn, slot: Int)] {
+        input.columns.map { ($0, $0.fileTag == nil ? 0 : 1 + KindOption.allCases.firstIndex(of: $0.kind)!) }.sorted { $0.slot < $1.slot }
     }
-    /// The parties without the purpose (psi finish reads it from the state).
-    private var partyOptions: [String] { ["--identity", parties.party.identity, "--peers", parties.party.peers, "--peer", parties.peer] }
-    private var list: [String] { ["--input", input, "--kind", kind] + (column.map { ["--column", $0] } ?? []) }
+
+    /// Message `k` (1-4 full, 1-3 incremental) in --work, as the steps are given it (each names
+    /// a column's own file with its kind when the run has several: 1.spsi → 1.phone.spsi).
+    private func file(_ k: Int) -> String {
+        let names = incremental ? ["1.spsi", "2.spsi", "3.spsi"] : ["1.spsi", "2a.spsi", "2b.spsi", "3.spsi"]
+        return URL(fileURLWithPath: work).appendingPathComponent(names[k - 1]).path
+    }
+
+    /// Message `k` of a column: its file and its number on the wire (4 × slot + k).
+    private func message(_ k: Int, _ column: (column: IdentifierColumn, slot: Int)) -> (path: String, number: Int) {
+        (column.column.path(file(k)), 4 * column.slot + k)
+    }
 
     func run() throws {
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let (identity, peer) = try parties.load(for: purposeOption.purpose)
+            let (identity, peer) = try parties.load(for: agreement.purpose)
             let network = try networkOptions()
             let role: ExchangeParties.Role = isInitiator ? .initiator : .responder
-            let who = ExchangeParties(role: role, identity: identity, peer: peer, peerName: parties.peer, purpose: purposeOption.purpose,
-                                      mode: incremental ? 2 : 1)
+            let who = ExchangeParties(role: role, identity: identity, peer: peer, peerName: parties.peer, purpose: agreement.purpose, mode: mode)
             if isInitiator { try prepareInitiator() }
             try ExchangeRunner.run(network, parties: who, log: { note("psi exchange: \($0)") }) { session in
                 if incremental { try runIncremental(session) } else { try runFull(session) }
             }
-            if !keepMessages { for name in messageNames { unlink(message(name).path) } }
-            note("psi exchange: done; matches in \(out)")
+            if !keepMessages { for column in columns { for k in 1...(incremental ? 3 : 4) { unlink(message(k, column).path) } } }
+            note(learns ? "psi exchange: done; matches in \(result.path!)" : "psi exchange: done; only the initiator learns the matches")
         } catch let error as ExchangeError {
             note("psi: error: \(error.localizedDescription)")
-            throw ExitCode(error.isAuthentication ? 77 : (error.isTransient || { if case .noConnection = error { return true }; return false }() ? 69 : ExitStatus.protocolError))
+            throw ExitCode(error.exitStatus)
         } catch let error as ExitCode {
             throw error
         } catch {
@@ -138,82 +162,91 @@ struct ExchangeCommand: ParsableCommand {
         return options
     }
 
-    /// The initiator's first step, before connecting; never again once its message exists.
+    /// The incremental steps' configuration: the agreement options (both-learn: see validate).
+    private func incrementalConfiguration(_ type: IdentifierType) throws -> MutualPSIConfiguration {
+        try agreement.configuration(parties: parties, identifierType: type)
+    }
+
+    /// The initiator's first step, before connecting; never again once its messages exist.
     private func prepareInitiator() throws {
-        if exists(message("1.spsi")) { return }
+        let first = message(1, columns[0]).path
         if incremental {
-            try step(IncrementalInitiate.self, list + common + ["--state", state, "--out", message("1.spsi").path])
+            if exists(first) { return }
+            try IncrementalInitiate.step(input: input, configuration: incrementalConfiguration, state: state, epoch: nil, rotateEvery: nil, out: first)
         } else {
-            guard !exists(URL(fileURLWithPath: state)) else {
-                throw ValidationError("\(state) exists but \(message("1.spsi").path) does not: that exchange cannot resume here; a new exchange needs a new --state")
+            if columns.allSatisfy({ exists(message(1, $0).path) }) { return }
+            if let column = columns.first(where: { exists($0.column.path(state)) }) {
+                throw ValidationError("\(column.column.path(state)) exists but \(message(1, column).path) does not: that exchange cannot resume here; a new exchange needs a new --state")
             }
-            try step(Initiate.self, list + common + ["--state", state, "--out", message("1.spsi").path])
+            // psi initiate names each column's files itself (1.spsi → 1.phone.spsi).
+            try Initiate.step(input: input, agreement: agreement, parties: parties, json: false, state: state, out: file(1), force: false)
         }
     }
 
+    /// Each side's last step of a full exchange, as psi finish with this side's messages.
+    private func finish(initiator: Bool) throws {
+        try FinishStep(json: false, parties: parties, state: state, responderBlinded: initiator ? file(2) : nil,
+                       initiatorReblinded: initiator ? file(3) : nil, outResponderReblinded: initiator && sendsStep3 ? file(4) : nil,
+                       responderReblinded: initiator ? nil : file(4), matchesFile: result, joining: input.input, format: input.format,
+                       threads: agreement.threads, workDirectory: agreement.workDirectory, receipt: receipt).run()
+    }
+
     private func runFull(_ session: ExchangeSession) throws {
-        let (m1, m2a, m2b, m3) = (message("1.spsi"), message("2a.spsi"), message("2b.spsi"), message("3.spsi"))
+        let all = { (k: Int) in columns.map { message(k, $0) } }
         if isInitiator {
-            try session.offer(1, file: m1)
-            try session.fetch(2, into: m2a)
-            try session.fetch(3, into: m2b)
-            if !exists(m3) || !exists(URL(fileURLWithPath: out)) {
-                try session.whileWorking {
-                    try step(Finish.self, partyOptions + list + ["--state", state, "--responder-blinded", m2a.path, "--initiator-reblinded", m2b.path,
-                                                      "--out-responder-reblinded", m3.path, "--out", out])
-                }
+            for m in all(1) { try session.offer(m.number, file: url(m.path)) }
+            for m in all(2) + all(3) { try session.fetch(m.number, into: url(m.path)) }
+            if !exists(result.path!) || (sendsStep3 && all(4).contains { !exists($0.path) }) {
+                try session.whileWorking { try finish(initiator: true) }
             }
-            try session.offer(4, file: m3)
+            if sendsStep3 { for m in all(4) { try session.offer(m.number, file: url(m.path)) } }
         } else {
-            try session.fetch(1, into: m1)
-            if !exists(m2a) || !exists(m2b) {
-                guard !exists(URL(fileURLWithPath: state)) else {
-                    throw ValidationError("\(state) exists but its messages are not in \(work): that exchange cannot resume here; a new exchange needs a new --state")
+            for m in all(1) { try session.fetch(m.number, into: url(m.path)) }
+            if (all(2) + all(3)).contains(where: { !exists($0.path) }) {
+                if let column = columns.first(where: { exists($0.column.path(state)) }) {
+                    throw ValidationError("\(column.column.path(state)) exists but its messages are not in \(work): that exchange cannot resume here; a new exchange needs a new --state")
                 }
                 try session.whileWorking {
-                    try step(Respond.self, list + common + ["--initiator-blinded", m1.path, "--state", state, "--out-responder-blinded", m2a.path,
-                                                       "--out-initiator-reblinded", m2b.path])
+                    try Respond.step(input: input, agreement: agreement, parties: parties, json: false, initiatorBlinded: file(1),
+                                     state: state, outResponderBlinded: file(2), outInitiatorReblinded: file(3), force: false, receipt: receipt)
                 }
             }
-            try session.offer(2, file: m2a)
-            try session.offer(3, file: m2b)
-            try session.fetch(4, into: m3)
+            for m in all(2) + all(3) { try session.offer(m.number, file: url(m.path)) }
+            guard sendsStep3 else { session.close(); return }
+            for m in all(4) { try session.fetch(m.number, into: url(m.path)) }
             session.close()
-            try step(Finish.self, partyOptions + list + ["--state", state, "--responder-reblinded", m3.path, "--out", out])
+            try finish(initiator: false)
         }
     }
 
     private func runIncremental(_ session: ExchangeSession) throws {
-        let (m1, m2, m3) = (message("1.spsi"), message("2.spsi"), message("3.spsi"))
-        let finishing = common + ["--state", state, "--kind", kind, "--matches", out] + (changes.map { ["--changes", $0] } ?? [])
+        let column = columns[0]
+        let (m1, m2, m3) = (message(1, column), message(2, column), message(3, column))
+        let finishing = { (response: String, out: String?) in
+            try IncrementalFinish.step(configuration: incrementalConfiguration, type: column.column.identifierType, state: state, response: response,
+                                       out: out, matches: result.path, changes: changes, json: false)
+        }
         if isInitiator {
-            try session.offer(1, file: m1)
-            try session.fetch(2, into: m2)
-            if !exists(m3) || !exists(URL(fileURLWithPath: out)) {
-                try session.whileWorking { try step(IncrementalFinish.self, finishing + ["--in", m2.path, "--out", m3.path]) }
+            try session.offer(m1.number, file: url(m1.path))
+            try session.fetch(m2.number, into: url(m2.path))
+            if !exists(m3.path) || !exists(result.path!) {
+                try session.whileWorking { try finishing(m2.path, m3.path) }
             }
-            try session.offer(3, file: m3)
+            try session.offer(m3.number, file: url(m3.path))
         } else {
-            try session.fetch(1, into: m1)
-            if !exists(m2) {
+            try session.fetch(m1.number, into: url(m1.path))
+            if !exists(m2.path) {
                 try session.whileWorking {
-                    try step(IncrementalRespond.self, list + common + ["--state", state, "--in", m1.path, "--out", m2.path])
+                    try IncrementalRespond.step(input: input, configuration: incrementalConfiguration, state: state, epoch: nil,
+                                                request: m1.path, out: m2.path)
                 }
             }
-            try session.offer(2, file: m2)
-            try session.fetch(3, into: m3)
+            try session.offer(m2.number, file: url(m2.path))
+            try session.fetch(m3.number, into: url(m3.path))
             session.close()
-            try step(IncrementalFinish.self, finishing + ["--in", m3.path])
+            try finishing(m3.path, nil)
         }
     }
-}
-/// Runs one step of the file flow, as its own command would with `arguments`.
-private func step<C: ParsableCommand>(_ command: C.Type, _ arguments: [String]) throws {
-    var parsed: C
-    do { parsed = try C.parse(arguments) } catch {
-        throw ValidationError("psi exchange could not start the step \(C.configuration.commandName ?? "\(C.self)"): \(C.message(for: error))")
-    }
-    try parsed.run()
 }
 #else
 let networkSubcommands: [any ParsableCommand.Type] = []

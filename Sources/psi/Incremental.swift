@@ -87,11 +87,18 @@ struct IncrementalInitiate: ParsableCommand {
     }
 
     func run() throws {
+        try Self.step(input: input, configuration: agreement.configuration, state: agreement.state, epoch: epoch,
+                      rotateEvery: rotateEvery, out: out)
+    }
+
+    /// The step itself, for `psi incremental initiate` and `psi exchange --connect --incremental`.
+    static func step(input: InputOptions, configuration: (IdentifierType) throws -> MutualPSIConfiguration, state: String,
+                     epoch: UInt64?, rotateEvery: UInt64?, out: String) throws {
         try runReportingErrors {
             let list = try readIncrementalList(input)
-            let configuration = try agreement.configuration(list.type)
-            let sent = try IncrementalPSI.initiate(items: list.items, configuration: configuration, state: url(agreement.state),
-                                                   epoch: try plannedEpoch(epoch: epoch, rotateEvery: rotateEvery, state: agreement.state),
+            let configuration = try configuration(list.type)
+            let sent = try IncrementalPSI.initiate(items: list.items, configuration: configuration, state: url(state),
+                                                   epoch: try plannedEpoch(epoch: epoch, rotateEvery: rotateEvery, state: state),
                                                    messageURL: url(out))
             note("day \(sent.day), epoch \(sent.epoch), \(sent.full ? "full exchange" : "incremental"): sent \(sent.added) added and \(sent.removed) removed items, \(sent.message.count) bytes; send \(out) to the responder")
         }
@@ -122,11 +129,18 @@ struct IncrementalRespond: ParsableCommand {
     }
 
     func run() throws {
+        try Self.step(input: input, configuration: agreement.configuration, state: agreement.state, epoch: epoch,
+                      request: request, out: out)
+    }
+
+    /// The step itself, for `psi incremental respond` and `psi exchange --listen --incremental`.
+    static func step(input: InputOptions, configuration: (IdentifierType) throws -> MutualPSIConfiguration, state: String,
+                     epoch: UInt64?, request: String, out: String) throws {
         try runReportingErrors {
             let list = try readIncrementalList(input)
-            let configuration = try agreement.configuration(list.type)
+            let configuration = try configuration(list.type)
             let sent = try IncrementalPSI.respond(request: try readMessage(request), requestName: request, items: list.items,
-                                                  configuration: configuration, state: url(agreement.state), epoch: epoch,
+                                                  configuration: configuration, state: url(state), epoch: epoch,
                                                   messageURL: url(out))
             note("day \(sent.day), epoch \(sent.epoch), \(sent.full ? "full exchange" : "incremental"): the initiator added \(sent.peerAdded ?? 0) and removed \(sent.peerRemoved ?? 0); sent \(sent.added) added and \(sent.removed) removed items, \(sent.message.count) bytes; send \(out) to the initiator")
         }
@@ -167,9 +181,16 @@ struct IncrementalFinish: ParsableCommand {
     }
 
     func run() throws {
+        try Self.step(configuration: agreement.configuration, type: IdentifierType(kind: kind.kind, caseInsensitive: caseInsensitive),
+                      state: agreement.state, response: response, out: out, matches: matches, changes: changes, json: json)
+    }
+
+    /// The step itself, for `psi incremental finish` and each side's last step of `psi exchange --incremental`.
+    static func step(configuration: (IdentifierType) throws -> MutualPSIConfiguration, type: IdentifierType, state: String,
+                     response: String, out: String?, matches: String?, changes: String?, json: Bool) throws {
         try runReportingErrors {
-            let configuration = try agreement.configuration(IdentifierType(kind: kind.kind, caseInsensitive: caseInsensitive))
-            let stateURL = url(agreement.state)
+            let configuration = try configuration(type)
+            let stateURL = url(state)
             guard let role = try IncrementalPSI.storedRole(state: stateURL) else {
                 throw IncrementalPSIError.noPendingRun(path: IncrementalPSI.pendingURL(stateURL).path)
             }

@@ -32,7 +32,7 @@ struct PSI: ParsableCommand {
         read-only folder, existing state or key), 74 I/O error while writing (disk full), 76 protocol,
         message-file or state-file error (refused file, wrong session, tampering, finished state),
         69 psi exchange: the peer could not be reached, was lost or stalled (--timeout), 77 psi exchange:
-        the peer's identity or signature was refused, 1 other.
+        an identity or handshake signature was refused, by either side (the refused side prints why), 1 other.
         """,
         version: ToolVersion.current,
         subcommands: [Initiate.self, Respond.self, Finish.self, Inspect.self, Canonicalize.self, Sample.self,

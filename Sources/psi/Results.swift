@@ -80,18 +80,16 @@ func combined(_ step: String, _ parts: [(column: IdentifierColumn, fields: [Stri
     }]
 }
 
-/// Where a finishing step writes what it learned, and how its matches are joined back to the
-/// operator's list.
-struct ResultOptions: ParsableArguments {
+/// Where a finishing step writes what it learned: the result file and the list's columns kept
+/// beside each match (`psi finish`, `psi member finish`, and `psi exchange`, which joins the
+/// matches with its own `--input`).
+struct MatchesFileOptions: ParsableArguments {
     @Option(name: .long, help: "Where to write the result (CSV, mode 0600): the matches, or for cardinality-only the count. Without it, it goes to standard output.")
     var out: String?
 
     // The spelling before 0.3.
     @Option(name: .customLong("output"), help: .private)
     var legacyOutput: String?
-
-    @Option(name: .long, help: "The list the exchange was made from, read again (with the same --column, --kind and reading options) to write every row of each matched value with its columns.")
-    var input: String?
 
     @Option(name: .long, help: "With --input: the list's columns to write beside each match (names or numbers, comma-separated or repeated; default: every column).")
     var keep: [String] = []
@@ -101,7 +99,6 @@ struct ResultOptions: ParsableArguments {
 
     func validate() throws {
         if out != nil, legacyOutput != nil { throw ValidationError("--out and --output name the same option; give one") }
-        if !keep.isEmpty, input == nil { throw ValidationError("--keep needs --input: the columns are read from the list") }
     }
 
     /// The kept columns, or nil for every column.
@@ -111,16 +108,30 @@ struct ResultOptions: ParsableArguments {
     }
 }
 
+/// Where a finishing step writes what it learned, and the list its matches are joined back to.
+struct ResultOptions: ParsableArguments {
+    @OptionGroup var file: MatchesFileOptions
+
+    @Option(name: .long, help: "The list the exchange was made from, read again (with the same --column, --kind and reading options) to write every row of each matched value with its columns.")
+    var input: String?
+
+    var path: String? { file.path }
+
+    func validate() throws {
+        if !file.keep.isEmpty, input == nil { throw ValidationError("--keep needs --input: the columns are read from the list") }
+    }
+}
+
 /// Writes an intersection's matches (every column's, one table): joined with the list's rows
 /// when `--input` is given, else one row a matched value from the state; to `--out` (CSV, mode
 /// 0600), into the JSON summary, or as CSV on standard output.
 ///
 /// With `labels` (an unbalanced query of a labeled setup, by canonical form), every row also
 /// carries its match's label fields (``SetupLabel/csvHeader``).
-func deliver(_ parts: [(column: IdentifierColumn, matches: [ListRecord])], _ options: ResultOptions, format: ListFormatOptions,
-             json: Bool, summary: inout [String: Any], labels: [String: SetupLabel] = [:]) throws {
+func deliver(_ parts: [(column: IdentifierColumn, matches: [ListRecord])], _ options: MatchesFileOptions, joining input: String?,
+             format: ListFormatOptions, json: Bool, summary: inout [String: Any], labels: [String: SetupLabel] = [:]) throws {
     var table: MatchesTable
-    if let input = options.input {
+    if let input {
         table = try MatchesTable(joining: parts.map { MatchesTable.Part(list: format.reader(input, $0.column), column: $0.column.name,
                                                                          matches: $0.matches) },
                                  keep: options.keptColumns)
@@ -151,7 +162,7 @@ func deliver(_ parts: [(column: IdentifierColumn, matches: [ListRecord])], _ opt
 
 /// Writes a cardinality-only result (every column's count): to `--out`, or on standard output
 /// (not with `--json`, whose summary carries it).
-func deliverCounts(_ counts: [(column: IdentifierColumn, count: Int)], _ options: ResultOptions, json: Bool,
+func deliverCounts(_ counts: [(column: IdentifierColumn, count: Int)], _ options: MatchesFileOptions, json: Bool,
                    summary: inout [String: Any]) throws {
     if let path = options.path {
         try MatchesTable.writeCounts(counts.map { ($0.column.name, $0.count) }, to: url(path))

@@ -496,11 +496,11 @@ struct MemberFinish: ParsableCommand {
                 note("\(outcome.result.count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount) "
                      + "(a non-member matches with probability at most about \(outcome.falsePositiveRate)); "
                      + "the hub's proof that it answered with the setup's key was verified")
-                try deliver([(column, outcome.matches)], result, format: format, json: output.json, summary: &fields,
+                try deliver([(column, outcome.matches)], result.file, joining: result.input, format: format, json: output.json, summary: &fields,
                             labels: Dictionary(zip(outcome.matches.map(\.identifier.canonical), outcome.labels)) { first, _ in first })
             case .cardinality(let count):
                 note("\(count) of your \(outcome.requestSize) items are in the hub's list of \(outcome.setupItemCount); which ones is not revealed")
-                try deliverCounts([(column, count)], result, json: output.json, summary: &fields)
+                try deliverCounts([(column, count)], result.file, json: output.json, summary: &fields)
             }
             try summary.print(fields, outputs: [("--state", state), ("--receipt", receipt.path(nextTo: state)), ("--out", result.path)])
         }

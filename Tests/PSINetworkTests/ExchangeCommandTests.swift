@@ -14,13 +14,13 @@ struct ExchangeCommandTests {
 
     final class Banks {
         let root: URL, a: URL, b: URL
-        init(bTrusts: PartyIdentity = ExchangeCommandTests.a) throws {
+        init(aTrusts: PartyIdentity = ExchangeCommandTests.b, bTrusts: PartyIdentity = ExchangeCommandTests.a) throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("psi-exchange-tests-\(UUID().uuidString)")
             a = root.appendingPathComponent("a"); b = root.appendingPathComponent("b")
             for folder in [a, b] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
             try ExchangeCommandTests.a.save(to: a.appendingPathComponent("bank.identity"))
             try ExchangeCommandTests.b.save(to: b.appendingPathComponent("bank.identity"))
-            try peers("Bank B", ExchangeCommandTests.b.publicKey).write(to: a.appendingPathComponent("peers.json"))
+            try peers("Bank B", aTrusts.publicKey).write(to: a.appendingPathComponent("peers.json"))
             try peers("Bank A", bTrusts.publicKey).write(to: b.appendingPathComponent("peers.json"))
             try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
                                          "-keyout", b.appendingPathComponent("tls.key").path, "-out", b.appendingPathComponent("tls.crt").path,
@@ -37,20 +37,40 @@ struct ExchangeCommandTests {
             try (items.joined(separator: "\n") + "\n").write(to: side.appendingPathComponent("list.txt"), atomically: true, encoding: .utf8)
         }
 
-        func common(_ side: URL, incremental: Bool, state: String) -> [String] {
-            ["--input", "list.txt", "--kind", "plain", "--state", state, "--work", "work", "--out", "matches.txt",
-             "--purpose", ExchangeCommandTests.purpose, "--identity", "bank.identity", "--peers", "peers.json",
-             "--peer", side == a ? "Bank B" : "Bank A"] + (incremental ? ["--incremental"] : [])
+        static let plainList = ["--input", "list.txt", "--kind", "plain"]
+
+        /// The options every step of `side` names: its identity, peers file, peer and the purpose.
+        func parties(_ side: URL) -> [String] {
+            ["--identity", "bank.identity", "--peers", "peers.json", "--peer", side == a ? "Bank B" : "Bank A"]
         }
 
-        func responder(port: Int, incremental: Bool = false, state: String = "b.state", extra: [String] = []) throws -> Running {
+        func common(_ side: URL, incremental: Bool, state: String, list: [String]) -> [String] {
+            list + ["--state", state, "--work", "work", "--out", "matches.txt", "--purpose", ExchangeCommandTests.purpose]
+                + parties(side) + (incremental ? ["--incremental"] : [])
+        }
+
+        func responder(port: Int, incremental: Bool = false, state: String = "b.state", list: [String] = plainList,
+                       extra: [String] = []) throws -> Running {
             try Running(ExchangeCommandTests.psi, ["exchange", "--listen", "127.0.0.1:\(port)", "--tls-certificate", "tls.crt", "--tls-key", "tls.key",
-                                                   "--accept-timeout", "60"] + common(b, incremental: incremental, state: state) + extra, in: b)
+                                                   "--accept-timeout", "60"] + common(b, incremental: incremental, state: state, list: list) + extra, in: b)
         }
 
-        func initiator(port: Int, incremental: Bool = false, state: String = "a.state", extra: [String] = []) throws -> Running {
+        func initiator(port: Int, incremental: Bool = false, state: String = "a.state", list: [String] = plainList,
+                       extra: [String] = []) throws -> Running {
             try Running(ExchangeCommandTests.psi, ["exchange", "--connect", "127.0.0.1:\(port)", "--tls-ca", "b-ca.crt", "--retries", "5"]
-                        + common(a, incremental: incremental, state: state) + extra, in: a)
+                        + common(a, incremental: incremental, state: state, list: list) + extra, in: a)
+        }
+
+        /// Runs one file-flow step of `side` to its end; its exit status and standard error.
+        func step(_ side: URL, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
+            try Running(ExchangeCommandTests.psi, arguments + parties(side), in: side).finish()
+        }
+
+        /// Copies the message files of one step (every column's: `1.spsi`, `1.phone.spsi` …) from one side to the other.
+        func send(_ prefix: String, from: URL, to: URL) throws {
+            for name in try FileManager.default.contentsOfDirectory(atPath: from.path) where name.hasPrefix(prefix + ".") && name.hasSuffix(".spsi") {
+                try FileManager.default.copyItem(at: from.appendingPathComponent(name), to: to.appendingPathComponent(name))
+            }
         }
 
         /// The canonical values of a side's matches (the file flow's CSV, or one a line).
@@ -90,14 +110,16 @@ struct ExchangeCommandTests {
 
     static func items(_ prefix: String, _ range: Range<Int>) -> [String] { range.map { "\(prefix)-\($0)" } }
 
-    @Test("a full exchange over loopback TLS gives both sides the Set intersection", arguments: [(300, 100), (200, 0)])
-    func fullExchange(size: Int, shared: Int) throws {
+    @Test("a full exchange over loopback TLS gives both sides the Set intersection (also verifiable)",
+          arguments: [(300, 100, false), (200, 0, false), (120, 30, true)])
+    func fullExchange(size: Int, shared: Int, verifiable: Bool) throws {
         let banks = try Banks()
         let listA = Self.items("shared", 0..<shared) + Self.items("a", 0..<(size - shared))
         let listB = Self.items("shared", 0..<shared) + Self.items("b", 0..<(size - shared + 7))
         try banks.write(listA, to: banks.a); try banks.write(listB, to: banks.b)
         let port = try freePort()
-        let b = try banks.responder(port: port), a = try banks.initiator(port: port)
+        let extra = verifiable ? ["--verifiable"] : []
+        let b = try banks.responder(port: port, extra: extra), a = try banks.initiator(port: port, extra: extra)
         let (ra, rb) = (a.finish(), b.finish())
         #expect(ra.status == 0, "\(ra.stderr)"); #expect(rb.status == 0, "\(rb.stderr)")
         let expected = Set(listA).intersection(listB)
@@ -154,19 +176,119 @@ struct ExchangeCommandTests {
         #expect(try banks.matches(banks.b) == expected)
     }
 
-    @Test("a peer with another identity is refused before any element is sent")
-    func wrongIdentityRefused() throws {
-        let banks = try Banks(bTrusts: Self.outsider)
+    @Test("a peer with another identity is refused before any element is sent, and told why: exit 77 on both sides",
+          arguments: [false, true])
+    func wrongIdentityRefused(byInitiator: Bool) throws {
+        // The refusing side trusts an outsider's key under the other's name.
+        let banks = try byInitiator ? Banks(aTrusts: Self.outsider) : Banks(bTrusts: Self.outsider)
         try banks.write(Self.items("x", 0..<50), to: banks.a); try banks.write(Self.items("x", 0..<50), to: banks.b)
         let port = try freePort()
         let b = try banks.responder(port: port), a = try banks.initiator(port: port)
         let (ra, rb) = (a.finish(), b.finish())
-        #expect(rb.status == 77, "\(rb.stderr)")
-        #expect(rb.stderr.contains("refused the peer: it proved the identity \(Self.a.publicKey.fingerprint), expected Bank A"), "\(rb.stderr)")
-        #expect(ra.status != 0, "\(ra.stderr)")
+        let (refusing, refused) = byInitiator ? (ra, rb) : (rb, ra)
+        let (key, name) = byInitiator ? (Self.b.publicKey, "Bank B") : (Self.a.publicKey, "Bank A")
+        #expect(refusing.status == 77, "\(refusing.stderr)")
+        #expect(refusing.stderr.contains("refused the peer: it proved the identity \(key.fingerprint), expected \(name)"), "\(refusing.stderr)")
+        // The refused side is told why (the refusal frame), not "connection lost", and exits 77 too. The
+        // initiator may connect again before the responder listens, never after the refusal: its last word.
+        #expect(refused.status == 77, "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").last?.hasPrefix(
+            "psi: error: the peer refused this exchange (identity refused): your identity key \(key.fingerprint) is not the one it expects") == true,
+                "\(refused.stderr)")
+        #expect(!refused.stderr.contains("was lost"), "\(refused.stderr)")
         #expect(!ra.stderr.contains("message 1: offered"), "\(ra.stderr)")
         #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("work/1.spsi").path))
+        #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("b.state").path))
         #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("matches.txt").path))
+    }
+
+    @Test("--outcome initiator-learns over the network: the initiator gets the Set intersection, the responder no matches and no message 4")
+    func initiatorLearns() throws {
+        let banks = try Banks()
+        let listA = Self.items("s", 0..<60) + Self.items("a", 0..<90), listB = Self.items("s", 0..<60) + Self.items("b", 0..<40)
+        try banks.write(listA, to: banks.a); try banks.write(listB, to: banks.b)
+        let port = try freePort()
+        let b = try banks.responder(port: port, extra: ["--outcome", "initiator-learns", "--keep-messages"])
+        let a = try banks.initiator(port: port, extra: ["--outcome", "initiator-learns", "--keep-messages"])
+        let (ra, rb) = (a.finish(), b.finish())
+        #expect(ra.status == 0, "\(ra.stderr)"); #expect(rb.status == 0, "\(rb.stderr)")
+        #expect(try banks.matches(banks.a) == Set(listA).intersection(listB))
+        #expect(!FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("matches.txt").path))
+        #expect(!FileManager.default.fileExists(atPath: banks.a.appendingPathComponent("work/3.spsi").path))
+        #expect(rb.stderr.contains("only the initiator learns the matches"), "\(rb.stderr)")
+        // The responder's last step signed its receipt, as psi respond does for initiator-learns.
+        #expect(FileManager.default.fileExists(atPath: banks.b.appendingPathComponent("b.state.receipt.json").path), "\(rb.stderr)")
+    }
+
+    @Test("--outcome cardinality-only over the network: both sides write the count, nothing else")
+    func cardinalityOnly() throws {
+        let banks = try Banks()
+        let listA = Self.items("s", 0..<45) + Self.items("a", 0..<70), listB = Self.items("s", 0..<45) + Self.items("b", 0..<30)
+        try banks.write(listA, to: banks.a); try banks.write(listB, to: banks.b)
+        let port = try freePort()
+        let b = try banks.responder(port: port, extra: ["--outcome", "cardinality-only"])
+        let a = try banks.initiator(port: port, extra: ["--outcome", "cardinality-only"])
+        let (ra, rb) = (a.finish(), b.finish())
+        #expect(ra.status == 0, "\(ra.stderr)"); #expect(rb.status == 0, "\(rb.stderr)")
+        for side in [banks.a, banks.b] {
+            let text = try String(contentsOf: side.appendingPathComponent("matches.txt"), encoding: .utf8)
+            #expect(text.split(whereSeparator: \.isNewline).last.map(String.init)?.hasSuffix("45") == true, "\(text)")
+            #expect(!text.contains("s-"), "\(text)")
+        }
+    }
+
+    @Test("several --column, a UTF-16 list with ';' between fields, rejects and --max-invalid: the same matches files as the file flow, byte for byte")
+    func sameOptionsAsTheFileFlow() throws {
+        let banks = try Banks()
+        // agent_phone (phone) and agent_name (plain, non-ASCII); one invalid phone number a side.
+        func row(_ i: Int, _ tag: String) -> String { "\(tag)-\(i);1390000\(String(format: "%04d", i));代理人\(tag)\(i)" }
+        func list(_ rows: [String]) -> Data {
+            Data([0xFF, 0xFE]) + ("id;agent_phone;agent_name\n" + rows.joined(separator: "\n") + "\nbad;12;名\n").data(using: .utf16LittleEndian)!
+        }
+        let shared = (0..<40).map { row($0, "s") }
+        let rowsA = shared + (40..<140).map { row($0, "a") } + ["a-x;13900000003;別名"]
+        let rowsB = (100..<220).map { row($0, "b") } + shared.reversed() + ["b-x;13911112222;代理人s5"]
+        try list(rowsA).write(to: banks.a.appendingPathComponent("list.csv"))
+        try list(rowsB).write(to: banks.b.appendingPathComponent("list.csv"))
+        let format = ["--input", "list.csv", "--column", "agent_phone:phone", "--column", "agent_name:plain", "--input-encoding", "utf-16",
+                      "--delimiter", "semicolon"]
+        let reading = format + ["--max-invalid", "2", "--rejects", "rejects.csv"]
+        let flowReading = format + ["--max-invalid", "2", "--rejects", "flow-rejects.csv"]
+        let purpose = ["--purpose", Self.purpose]
+
+        let port = try freePort()
+        let b = try banks.responder(port: port, list: reading, extra: ["--keep", "id,agent_name"])
+        let a = try banks.initiator(port: port, list: reading, extra: ["--keep", "id,agent_name"])
+        let (ra, rb) = (a.finish(), b.finish())
+        #expect(ra.status == 0, "\(ra.stderr)"); #expect(rb.status == 0, "\(rb.stderr)")
+
+        // The same lists through psi initiate / respond / finish, files carried by hand.
+        var r = try banks.step(banks.a, ["initiate"] + flowReading + purpose + ["--state", "f.state", "--out", "f1.spsi"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try banks.send("f1", from: banks.a, to: banks.b)
+        r = try banks.step(banks.b, ["respond"] + flowReading + purpose + ["--initiator-blinded", "f1.spsi", "--state", "f.state",
+                                                                      "--out-responder-blinded", "f2a.spsi", "--out-initiator-reblinded", "f2b.spsi"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try banks.send("f2a", from: banks.b, to: banks.a); try banks.send("f2b", from: banks.b, to: banks.a)
+        r = try banks.step(banks.a, ["finish"] + format + ["--keep", "id,agent_name", "--state", "f.state", "--responder-blinded", "f2a.spsi",
+                                                          "--initiator-reblinded", "f2b.spsi", "--out-responder-reblinded", "f3.spsi", "--out", "flow.csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try banks.send("f3", from: banks.a, to: banks.b)
+        r = try banks.step(banks.b, ["finish"] + format + ["--keep", "id,agent_name", "--state", "f.state", "--responder-reblinded", "f3.spsi",
+                                                          "--out", "flow.csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+
+        for side in [banks.a, banks.b] {
+            let overNetwork = try Data(contentsOf: side.appendingPathComponent("matches.txt"))
+            let byFiles = try Data(contentsOf: side.appendingPathComponent("flow.csv"))
+            #expect(overNetwork == byFiles, "\(String(decoding: overNetwork, as: UTF8.self))\n---\n\(String(decoding: byFiles, as: UTF8.self))")
+            // Both columns matched: 40 shared rows a column, plus one name shared only by name (b-x) on B's side.
+            let text = String(decoding: overNetwork, as: UTF8.self)
+            #expect(text.contains(",agent_phone,") && text.contains(",agent_name,"), "\(text)")
+            #expect(FileManager.default.fileExists(atPath: side.appendingPathComponent("rejects.phone.csv").path))
+        }
+        let names = try String(contentsOf: banks.b.appendingPathComponent("matches.txt"), encoding: .utf8)
+        #expect(names.contains("代理人s5"), "\(names)")
     }
 
     @Test("a peer that accepts and then says nothing times out, with a clear error and no output")
