@@ -154,6 +154,58 @@ struct HubServiceTests {
         }
     }
 
+    @Test("Key rotation: psi hub keygen --rotate, a new setup, a restart on the same ledger: a request made from the old setup gets 409 stale_setup and no charge; the member's next query fetches the new setup and matches")
+    func keyRotation() async throws {
+        let fixture = try HubFixture(hubItemCount: 60, members: [("Bank A", ItemBudget(perDay: 1000, perMonth: 10_000))])
+        let listed = Set(fixture.hubItems)
+        let items = memberItems(0, size: 24)
+        var hub = try await RunningHub.start(fixture.configuration())
+        var client = try fixture.client(0, port: hub.port)
+        let before = try await client.query(records: fixture.records(items), purpose: fixture.purpose, identifierType: fixture.identifierType)
+        #expect(Set(before.outcome.matches.map(\.original)) == Set(items).intersection(listed))
+        // Made from the old setup, sent only after the rotation.
+        let stale = try await client.prepare(records: fixture.records(memberItems(0, size: 12, query: 1)), purpose: fixture.purpose,
+                                             identifierType: fixture.identifierType)
+        try await client.shutdown()
+        try await hub.stop()
+
+        // The operator rotates the key with the CLI.
+        let oldKey = try HubKey.load(from: fixture.url("hub.key"))
+        let rotated = try await PSIHubExecutable.run("psi", ["hub", "keygen", "--rotate", "--key", fixture.url("hub.key").path, "--outcome", "member-learns"])
+        #expect(rotated.status == 0, "\(rotated.errors)")
+        let newKey = try HubKey.load(from: fixture.url("hub.key"))
+        #expect(newKey.keyID != oldKey.keyID)
+        // The old setup no longer starts the service: it would publish a setup no answer fits.
+        await #expect(throws: UnbalancedPSIError.self) { _ = try await HubService(configuration: fixture.configuration()) }
+        let republished = UnbalancedPSIHub(key: newKey, identity: fixture.hubIdentity, purpose: fixture.purpose, identifierType: fixture.identifierType)
+        try UnbalancedPSIFileExchange.publishSetup(records: fixture.records(fixture.hubItems), hub: republished, encoding: .truncatedTags(byteCount: 12),
+                                                   setupURL: fixture.url("setup.spsi"))
+        hub = try await RunningHub.start(fixture.configuration())
+        client = try fixture.client(0, port: hub.port)
+        let ledger = hub.service.ledger
+        let (day, month) = Ledger.periods(Date())
+        let usage = (try await ledger.usage(member: "Bank A", period: "D" + day), try await ledger.usage(member: "Bank A", period: "M" + month))
+        #expect(usage == (24, 24))
+        let requests = try await ledger.requests().map { "\($0.requestID)/\($0.itemCount)/\($0.state)" }
+
+        let answer = try await client.exchange("POST", "/v1/evaluate", body: stale.requestBytes, requestID: stale.requestID)
+        let refusal = try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any]
+        #expect(answer.status == 409 && refusal?["error"] as? String == "stale_setup", "\(answer.status) \(refusal ?? [:])")
+        let reason = refusal?["reason"] as? String ?? ""
+        #expect(reason.contains(oldKey.keyID.description) && reason.contains(newKey.keyID.description), "\(reason)")
+        #expect(try await ledger.usage(member: "Bank A", period: "D" + day) == 24)
+        #expect(try await ledger.usage(member: "Bank A", period: "M" + month) == 24)
+        #expect(try await ledger.requests().map { "\($0.requestID)/\($0.itemCount)/\($0.state)" } == requests)
+
+        // The member's next query refreshes the setup (a new ETag) and is answered under the new key.
+        let after = try await client.query(records: fixture.records(items), purpose: fixture.purpose, identifierType: fixture.identifierType)
+        #expect(Set(after.outcome.matches.map(\.original)) == Set(items).intersection(listed))
+        #expect(after.hubReceipt.setupDigest != nil && after.hubReceipt.setupDigest != before.hubReceipt.setupDigest)
+        #expect(try await ledger.usage(member: "Bank A", period: "D" + day) == 48)
+        try await client.shutdown()
+        try await hub.stop()
+    }
+
     @Test("A request signed for hub A, replayed to hub B that knows the same member key: 401 other_hub, nothing charged at B")
     func signatureBindsTheHub() async throws {
         let budget = ItemBudget(perDay: 100, perMonth: 1000)
